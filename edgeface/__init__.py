@@ -1,0 +1,18 @@
+"""edgeface: single-image 3D face reconstruction for edge devices.
+
+    import edgeface
+    rec = edgeface.Reconstructor("auto")      # or "tflite", "onnx", "openvino"
+    for face in rec("photo.jpg"):
+        print(face.pose.yaw, face.landmarks.shape, face.attributes)
+"""
+from .errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError
+from .reconstructor import Reconstructor, ReconstructorOptions
+from .results import Face, Mesh, Pose
+from .video import OneEuroFilter, Tracker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Reconstructor", "ReconstructorOptions", "Face", "Mesh", "Pose", "Tracker", "OneEuroFilter",
+    "EdgefaceError", "ImageError", "ModelError", "BackendNotInstalledError", "DetectorError", "__version__",
+]

@@ -1,0 +1,224 @@
+"""The `edgeface` command: run, info, evaluate."""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EdgefaceError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto", help="auto, tflite, onnx, openvino or torch (default: auto)")
+    p.add_argument("--model", default=None, help="model pack directory (default: the one shipped in the package)")
+    p.add_argument("--precision", default="auto", help="auto, fp32, fp16 or int8 (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help="network threads (default: backend's choice)")
+    p.add_argument("--detector", default="auto", help="face detector (default: auto); see `edgeface info`")
+
+
+def _reconstructor(args, **extra):
+    from .reconstructor import Reconstructor
+
+    return Reconstructor(args.backend, model=args.model, precision=args.precision, num_threads=args.threads,
+                         detector=args.detector, **extra)
+
+
+def cmd_run(args) -> int:
+    import cv2
+
+    from .image import load_image
+
+    source = Path(args.input)
+    if not source.exists():
+        raise EdgefaceError(f"input not found: {source}")
+    rec = _reconstructor(args, refine=args.refine, max_faces=args.max_faces)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if source.suffix.lower() in VIDEO_SUFFIXES:
+        return _run_video(rec, source, out)
+    paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
+    if not paths:
+        raise EdgefaceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
+    failures = 0
+    for path in paths:
+        try:
+            image = load_image(path)
+        except EdgefaceError as error:
+            print(f"{path}: skipped: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        faces = rec(image)
+        overlay = image
+        for i, face in enumerate(faces):
+            overlay = face.draw(overlay)
+            face.save_json(out / f"{path.stem}_face{i}.json")
+            face.save_obj(out / f"{path.stem}_face{i}.obj")
+        cv2.imwrite(str(out / f"{path.stem}_overlay.png"), overlay)
+        summary = ", ".join(f"face {i}: yaw {f.pose.yaw:+.0f} pitch {f.pose.pitch:+.0f} roll {f.pose.roll:+.0f}"
+                            for i, f in enumerate(faces)) or "no face found"
+        print(f"{path}: {summary}")
+    print(f"{rec!r}; results in {out}")
+    return 1 if failures == len(paths) else 0
+
+
+def _run_video(rec, source: Path, out: Path) -> int:
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    if not capture.isOpened():
+        raise EdgefaceError(f"cannot open video {source}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    tracker = rec.tracker(max_faces=rec.options.max_faces or 1, fps=fps)
+    writer = None
+    frames = []
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        faces = tracker(frame, timestamp=index / fps)
+        overlay = frame
+        for face in faces:
+            overlay = face.draw(overlay, attributes=0)
+        if writer is None:
+            h, w = frame.shape[:2]
+            writer = cv2.VideoWriter(str(out / f"{source.stem}_overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        writer.write(overlay)
+        frames.append({"frame": index, "faces": [{"box": f.box.tolist(), "landmarks": f.landmarks.tolist(),
+                                                   "pose": [f.pose.yaw, f.pose.pitch, f.pose.roll]} for f in faces]})
+        index += 1
+    capture.release()
+    if writer is not None:
+        writer.release()
+    (out / f"{source.stem}_tracks.json").write_text(json.dumps(frames))
+    print(f"{source}: {index} frames, detector ran on {tracker.detector_runs}; results in {out}")
+    return 0 if index else 1
+
+
+def cpu_features() -> list[str]:
+    """CPU features that decide which precision is fast (x86: AVX2/AVX-512/VNNI; ARM: NEON/dot product)."""
+    wanted = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "fp16", "sve"}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set()
+    for line in text.splitlines():
+        if line.lower().startswith(("flags", "features")):
+            flags.update(line.split(":", 1)[1].split())
+    return sorted(flags & wanted)
+
+
+def cmd_info(args) -> int:
+    from importlib import metadata
+
+    from . import backends, detectors
+    from .model import DEFAULT_PACK, MANIFEST_NAME, read_manifest
+
+    print(f"edgeface {__version__}, Python {platform.python_version()}, {platform.system()} {platform.machine()}")
+    print(f"CPU features: {', '.join(cpu_features()) or 'unknown'}")
+    present = backends.installed()
+    print("backends:")
+    for name, spec in backends.BACKENDS.items():
+        if name in present:
+            dist = {"onnx": "onnxruntime", "openvino": "openvino", "torch": "torch"}.get(name)
+            versions = [f"{d} {metadata.version(d)}" for d in ([dist] if dist else ["ai-edge-litert", "tflite-runtime", "tensorflow"])
+                        if _has_dist(d)]
+            print(f"  {name:9s} installed ({', '.join(versions)})")
+        else:
+            print(f"  {name:9s} not installed: pip install 'edgeface[{spec.extra}]'")
+    print("detectors: " + ", ".join(f"{n}{' (default)' if n == detectors.DEFAULT else ''}" for n in detectors.DETECTORS))
+    pack = Path(args.model) if args.model else DEFAULT_PACK
+    if (pack / MANIFEST_NAME).exists() or pack.is_file():
+        m = read_manifest(pack)
+        print(f"model {m.name} ({m.purpose}) at {m.root}: topology {m.topology}, input {m.input_size}px")
+        for f in m.files:
+            size = sum(p.stat().st_size for p in (f.path, *f.companions) if p.exists())
+            print(f"  {f.format:9s} {f.precision:5s} {f.path.name} ({size / 1e6:.2f} MB)")
+        print(f"  licence: {m.data.get('license', 'not stated')}")
+    else:
+        print(f"model: no default model shipped in this build ({DEFAULT_PACK})")
+    return 0
+
+
+def _has_dist(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(name)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def cmd_evaluate(args) -> int:
+    import cv2
+
+    from .datasets import Aflw2000, data_root
+    from .evaluate import evaluate_detector, evaluate_landmarks
+
+    cv2.setNumThreads(args.threads or 0)
+    root = Path(args.root) if args.root else (data_root() / "aflw2000_dev" if data_root() else None)
+    if root is None:
+        raise EdgefaceError("no dataset: pass --root DIR or set EDGEFACE_DATA")
+    dataset = Aflw2000.load(root)
+    if args.limit:
+        dataset.names, dataset.points68 = dataset.names[: args.limit], dataset.points68[: args.limit]
+        dataset.roi_box, dataset.pitch_yaw_roll = dataset.roi_box[: args.limit], dataset.pitch_yaw_roll[: args.limit]
+    if args.detector_only:
+        result = evaluate_detector(dataset, args.detector)
+    else:
+        rec = _reconstructor(args, refine=args.refine)
+        result = evaluate_landmarks(rec, dataset, use_detector=args.end_to_end)
+        result.update(backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
+    for key, value in result.items():
+        print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="edgeface", description="Single-image 3D face reconstruction on the edge.")
+    parser.add_argument("--version", action="version", version=f"edgeface {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="reconstruct faces in an image, a folder of images, or a video")
+    run.add_argument("input", help="image file, folder of images, or video file")
+    run.add_argument("--out", default="edgeface_out", help="output folder (default: edgeface_out)")
+    run.add_argument("--refine", action="store_true", help="second pass from the first pass's landmarks")
+    run.add_argument("--max-faces", type=int, default=None)
+    _add_model_options(run)
+    run.set_defaults(func=cmd_run)
+
+    info = sub.add_parser("info", help="installed backends, models, versions and CPU features")
+    info.add_argument("--model", default=None)
+    info.set_defaults(func=cmd_info)
+
+    ev = sub.add_parser("evaluate", help="accuracy on a labelled dataset (AFLW2000-3D layout)")
+    ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000"])
+    ev.add_argument("--root", default=None, help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev)")
+    ev.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
+    ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
+    ev.add_argument("--refine", action="store_true")
+    ev.add_argument("--limit", type=int, default=None, help="first N images only")
+    _add_model_options(ev)
+    ev.set_defaults(func=cmd_evaluate)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgefaceError as error:
+        print(f"edgeface: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Face detectors that ship with edgeface: no download, open licences, core dependencies only.
+
+`create(name)` builds one by name; `DETECTORS` lists them with their measured detection rate
+on the AFLW2000-3D dev images (README, "Face detection"). "auto" is the default chosen by
+those numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DetectorError
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: np.ndarray  # (4,) x1, y1, x2, y2 in image pixels
+    score: float
+    keypoints: np.ndarray  # (K, 2) image pixels (BlazeFace: eyes, nose, mouth, ear tragions)
+
+
+#: Name -> (module, constructor kwargs). `to_landmarks` = (size ratio, centre shift down as a
+#: fraction of box height) taking a detector box to the box of the face's 68 landmarks, the
+#: box every crop rule is defined on; measured by `edgeface evaluate --detector` on the
+#: AFLW2000-3D dev set (the median over matched faces; README, "Face detection").
+DETECTORS = {
+    "blazeface_short": ("blazeface", {"variant": "short_range", "to_landmarks": (0.93, 0.055)}),
+    "blazeface_full": ("blazeface", {"variant": "full_range", "to_landmarks": (0.885, 0.092)}),
+    "blazeface_back": ("blazeface", {"variant": "back", "to_landmarks": (0.925, 0.062)}),
+}
+#: Found 99.8 % of the dev faces at 3.4 ms (1 thread); use blazeface_full for faces that are
+#: small in the frame (group photos, faces further than about 2 m).
+DEFAULT = "blazeface_short"
+
+
+def create(name: str = "auto", **options):
+    if name == "auto":
+        name = DEFAULT
+    if name not in DETECTORS:
+        raise DetectorError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)} or 'auto'")
+    module_name, kwargs = DETECTORS[name]
+    from importlib import import_module
+
+    module = import_module(f"{__name__}.{module_name}")
+    return module.create(name=name, **{**kwargs, **options})
+
+
+def to_landmark_box(box, to_landmarks: tuple[float, float]) -> np.ndarray:
+    """Estimate the 68-landmark box from a detector box with the detector's calibration."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    ratio, shift_y = to_landmarks
+    cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2) + shift_y * (y2 - y1)
+    hw, hh = 0.5 * ratio * (x2 - x1), 0.5 * ratio * (y2 - y1)
+    return np.array([cx - hw, cy - hh, cx + hw, cy + hh], dtype=np.float32)

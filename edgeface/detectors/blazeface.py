@@ -1,0 +1,127 @@
+"""MediaPipe's BlazeFace detectors (Apache-2.0, files in ./assets with their NOTICE), run by
+OpenCV's own TFLite importer so that detection needs no backend extra.
+
+Decoding follows the published SSD anchor scheme of these models: a grid of anchors per
+feature-map stride, box centre and size regressed relative to the anchor in input pixels,
+six keypoints, sigmoid scores, then weighted non-maximum suppression (detections of one face
+are averaged by score, which steadies boxes between video frames).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import Detection
+from ..errors import DetectorError
+
+ASSETS = Path(__file__).parent / "assets"
+
+#: variant -> (file, input size, feature-map strides, anchors per cell per stride layer, score threshold)
+VARIANTS = {
+    "short_range": ("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2, 0.5),
+    "full_range": ("face_detection_full_range.tflite", 192, (4,), 1, 0.5),
+    "back": ("face_detection_back.tflite", 256, (16, 32, 32, 32), 2, 0.5),
+}
+
+
+def _anchors(size: int, strides: tuple[int, ...], per_layer: int) -> np.ndarray:
+    """(A, 2) anchor centres in [0, 1]; consecutive layers of one stride share a grid."""
+    centres = []
+    i = 0
+    while i < len(strides):
+        stride, count = strides[i], 0
+        while i < len(strides) and strides[i] == stride:
+            count += per_layer
+            i += 1
+        cells = int(np.ceil(size / stride))
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        centres.append(np.repeat(grid, count, axis=1).reshape(-1, 2))
+    return np.concatenate(centres).astype(np.float32)
+
+
+class BlazeFace:
+    def __init__(self, name: str, variant: str, to_landmarks: tuple[float, float],
+                 min_score: float | None = None, iou_threshold: float = 0.3):
+        file, self.size, strides, per_layer, threshold = VARIANTS[variant]
+        self.name = name
+        self.to_landmarks = to_landmarks
+        self.min_score = threshold if min_score is None else float(min_score)
+        self.iou_threshold = iou_threshold
+        try:
+            # The classic engine: OpenCV 5's new engine exposes only one of the two outputs.
+            self._net = cv2.dnn.readNetFromTFLite(str(ASSETS / file), engine=cv2.dnn.ENGINE_CLASSIC)
+        except cv2.error as error:
+            raise DetectorError(f"cannot load detector model {file}: {error}") from None
+        self._outputs = self._net.getUnconnectedOutLayersNames()
+        self._anchors = _anchors(self.size, strides, per_layer)
+
+    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """Fit the image into the square input, keeping its aspect ratio; returns the mapping back."""
+        h, w = image.shape[:2]
+        scale = self.size / max(h, w)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image, (nw, nh), interpolation=interp)
+        canvas = np.zeros((self.size, self.size, 3), np.uint8)
+        px, py = (self.size - nw) // 2, (self.size - nh) // 2
+        canvas[py:py + nh, px:px + nw] = resized
+        return canvas, scale, px, py
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        canvas, scale, px, py = self._letterbox(image)
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (self.size, self.size), (127.5, 127.5, 127.5),
+                                     swapRB=True)
+        self._net.setInput(blob)
+        outputs = self._net.forward(self._outputs)
+        raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in outputs}
+        regress, logits = raw[16], raw[1][:, 0]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
+        keep = np.flatnonzero(scores >= self.min_score)
+        if keep.size == 0:
+            return []
+        reg, anchors, scores = regress[keep] / self.size, self._anchors[keep], scores[keep]
+        centre = reg[:, :2] + anchors
+        half = reg[:, 2:4] / 2
+        boxes = np.concatenate([centre - half, centre + half], axis=1) * self.size
+        keypoints = (reg[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]) * self.size
+        # back from the letterboxed input to the image
+        offset = np.array([px, py], np.float32)
+        boxes = (boxes.reshape(-1, 2, 2) - offset).reshape(-1, 4) / scale
+        keypoints = (keypoints - offset) / scale
+        return _weighted_nms(boxes, scores, keypoints, self.iou_threshold)
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def _weighted_nms(boxes, scores, keypoints, iou_threshold) -> list[Detection]:
+    order = np.argsort(-scores)
+    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
+    alive = np.ones(len(scores), bool)
+    found = []
+    for i in range(len(scores)):
+        if not alive[i]:
+            continue
+        group = alive & (_iou(boxes[i], boxes) >= iou_threshold)
+        group[i] = True
+        w = scores[group][:, None]
+        box = (boxes[group] * w).sum(0) / w.sum()
+        kps = (keypoints[group] * w[:, :, None]).sum(0) / w.sum()
+        found.append(Detection(box.astype(np.float32), float(scores[i]), kps.astype(np.float32)))
+        alive &= ~group
+    return found
+
+
+def create(name: str, variant: str, **options) -> BlazeFace:
+    return BlazeFace(name, variant, **options)

@@ -1,0 +1,25 @@
+"""Every error edgeface raises on bad input derives from EdgefaceError.
+
+Callers can catch one class; each subclass names what was wrong so that the message
+never has to be a traceback from inside a backend.
+"""
+
+
+class EdgefaceError(Exception):
+    """Base class of every error edgeface raises on purpose."""
+
+
+class ImageError(EdgefaceError, ValueError):
+    """The image could not be read or is not a usable 8-bit colour image."""
+
+
+class ModelError(EdgefaceError):
+    """A model file or its manifest is missing, corrupt, or the two disagree."""
+
+
+class BackendNotInstalledError(EdgefaceError, ImportError):
+    """The requested inference backend is not importable in this environment."""
+
+
+class DetectorError(EdgefaceError):
+    """The face detector could not be created or run."""

@@ -1,0 +1,122 @@
+"""Measurements on labelled data: detector recall and latency (and, with a model, landmark NME).
+
+Both are exposed by `edgeface evaluate`; the numbers in README come from these functions.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .datasets import YAW_BINS, Aflw2000
+from .detectors import create as create_detector
+from .geometry import landmark_box
+from .image import load_image
+
+try:
+    from tqdm import tqdm
+except ImportError:  # tqdm comes with the dev/train extras; the runtime works without it
+    def tqdm(iterable, **_):
+        return iterable
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float = 0.3,
+                      progress: bool = True, **options) -> dict:
+    """Detection rate per |yaw| bin and latency on full images.
+
+    A face counts as found when a detection overlaps the box of its 68 ground-truth landmarks
+    with IoU >= `min_iou` (landmark boxes are tighter than detector boxes, hence the low bar;
+    the crop rule's calibration below absorbs the difference). Also returns the median
+    relation between matched detector boxes and landmark boxes, which calibrates the crop rule.
+    """
+    det = create_detector(detector, **options)
+    found = np.zeros(len(dataset), bool)
+    latency, relation = [], []
+    for i in tqdm(range(len(dataset)), desc=f"detect ({det.name})", disable=not progress):
+        image = load_image(dataset.image_path(i))
+        start = time.perf_counter()
+        detections = det(image)
+        latency.append(time.perf_counter() - start)
+        truth = landmark_box(dataset.points68[i])
+        ious = [_iou(d.box, truth) for d in detections]
+        if ious and max(ious) >= min_iou:
+            found[i] = True
+            box = detections[int(np.argmax(ious))].box
+            size = 0.5 * (box[2] - box[0] + box[3] - box[1])
+            tsize = 0.5 * (truth[2] - truth[0] + truth[3] - truth[1])
+            relation.append([tsize / size, ((truth[1] + truth[3]) - (box[1] + box[3])) / 2 / (box[3] - box[1]),
+                             ((truth[0] + truth[2]) - (box[0] + box[2])) / 2 / (box[2] - box[0])])
+    bins = dataset.yaw_bin()
+    result = {"detector": det.name, "n_images": len(dataset), "detected_fraction": float(found.mean())}
+    for b, (lo, hi) in enumerate(YAW_BINS):
+        mask = bins == b
+        result[f"detected_{int(lo)}_{int(min(hi, 90))}"] = float(found[mask].mean()) if mask.any() else None
+        result[f"n_{int(lo)}_{int(min(hi, 90))}"] = int(mask.sum())
+    ms = np.array(latency) * 1000
+    result.update(latency_ms_median=float(np.median(ms)), latency_ms_p90=float(np.percentile(ms, 90)))
+    if relation:
+        rel = np.median(np.array(relation), axis=0)
+        result.update(landmark_box_size_ratio=float(rel[0]), landmark_box_shift_y=float(rel[1]),
+                      landmark_box_shift_x=float(rel[2]))
+    return result
+
+
+#: AFLW2000-3D's `roi_box` -> the box of the 68 landmarks: (size ratio, centre shift down as a
+#: fraction of box height); the median over the 500 dev images (10th-90th percentile of the
+#: ratio: 0.65-0.72, shift within +-0.014). A fixed property of the benchmark's box convention.
+AFLW2000_ROI_TO_LANDMARKS = (0.69, 0.0)
+
+
+def nme_68(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean point error of 68 2D landmarks over sqrt(w * h) of the ground-truth landmark box."""
+    x1, y1, x2, y2 = landmark_box(truth)
+    return float(np.linalg.norm(pred[:, :2] - truth[:, :2], axis=1).mean() / np.sqrt((x2 - x1) * (y2 - y1)))
+
+
+def evaluate_landmarks(rec, dataset: Aflw2000, use_detector: bool = False, progress: bool = True) -> dict:
+    """68-point NME per |yaw| bin (3DDFA protocol) and pose error of a Reconstructor.
+
+    Crops: each face's `roi_box` is mapped to a landmark box by AFLW2000_ROI_TO_LANDMARKS and
+    cropped by the model's crop rule (`Reconstructor.from_landmark_boxes`), exactly as a detector
+    box is after its own calibration. With `use_detector`, the runtime's detector runs on the full
+    image instead and the detection that best overlaps the truth is scored; images where it finds
+    nothing count in `detected_fraction` and are left out of the NME.
+    """
+    from .detectors import to_landmark_box
+
+    nme = np.full(len(dataset), np.nan)
+    pose_err = np.full((len(dataset), 3), np.nan)
+    for i in tqdm(range(len(dataset)), desc="evaluate", disable=not progress):
+        image = load_image(dataset.image_path(i))
+        truth = dataset.points68[i]
+        if use_detector:
+            faces = rec(image)
+            if not faces:
+                continue
+            face = max(faces, key=lambda f: _iou(f.box, landmark_box(truth)))
+        else:
+            face = rec.from_landmark_boxes(image, [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)])[0]
+        nme[i] = nme_68(face.landmarks, truth)
+        pitch, yaw, roll = np.degrees(dataset.pitch_yaw_roll[i])
+        pose_err[i] = np.abs(np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]) - [pitch, yaw, roll])
+    bins = dataset.yaw_bin()
+    found = ~np.isnan(nme)
+    result = {"n_images": len(dataset), "detected_fraction": float(found.mean())}
+    per_bin = []
+    for b, (lo, hi) in enumerate(YAW_BINS):
+        mask = (bins == b) & found
+        value = float(nme[mask].mean()) if mask.any() else float("nan")
+        result[f"nme_{int(lo)}_{int(min(hi, 90))}"] = value
+        per_bin.append(value)
+    result["nme_balanced"] = float(np.mean(per_bin))
+    result["nme_mean"] = float(nme[found].mean()) if found.any() else float("nan")
+    result["pose_mae_deg"] = float(np.nanmean(pose_err)) if found.any() else float("nan")
+    return result

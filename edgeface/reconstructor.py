@@ -1,0 +1,213 @@
+"""`Reconstructor`: image in, one `Face` per face out, on whichever backend is installed."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import detectors
+from .errors import EdgefaceError
+from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
+from .image import load_image
+from .model import Manifest, Model, read_manifest
+from .results import Face, Mesh, Pose
+
+
+@dataclass
+class ReconstructorOptions:
+    """Everything `Reconstructor` can be told; `Reconstructor.create(options)` takes one of these.
+
+    backend: "auto", "tflite", "onnx", "openvino" or "torch".
+    model: a model pack directory (or its edgeface.json); None for the pack shipped in the package.
+    precision: "auto" (int8 on ARM, fp32 on x86; README "Backends"), "fp32", "fp16" or "int8".
+    num_threads: threads for the network; None lets the backend decide.
+    detector: "auto" or a name from edgeface.detectors.DETECTORS.
+    max_faces: keep at most this many detections, largest first; None keeps all.
+    refine: run a second pass on a crop made from the first pass's landmarks (fixes loose
+        detector boxes at the price of a second network run).
+    min_face_size: detections smaller than this (pixels, box side) are ignored.
+    """
+
+    backend: str = "auto"
+    model: object = None
+    precision: str = "auto"
+    num_threads: int | None = None
+    detector: str = "auto"
+    max_faces: int | None = None
+    refine: bool = False
+    min_face_size: float = 16.0
+
+
+class Reconstructor:
+    """3D face reconstruction from single images.
+
+    >>> rec = edgeface.Reconstructor("onnx")
+    >>> faces = rec("photo.jpg")            # or a BGR uint8 array; color="rgb" for RGB arrays
+    >>> faces[0].pose.yaw, faces[0].landmarks.shape, faces[0].attributes["Smiling"]
+
+    Thread safety: one instance may be called from several threads; calls are serialised by
+    an internal lock, because TFLite interpreters and OpenCV networks are not re-entrant.
+    For parallel throughput, create one Reconstructor per thread (they share nothing).
+    """
+
+    def __init__(self, backend: str = "auto", model=None, precision: str = "auto",
+                 num_threads: int | None = None, detector: str = "auto", **options):
+        self.options = ReconstructorOptions(backend=backend, model=model, precision=precision,
+                                            num_threads=num_threads, detector=detector, **options)
+        self.manifest: Manifest = read_manifest(model)
+        self.model = Model(self.manifest, backend, precision, num_threads)
+        self._detector_name = detector
+        self._detector = None  # created on first use: callers passing boxes never pay for it
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, options: ReconstructorOptions | None = None) -> "Reconstructor":
+        o = options or ReconstructorOptions()
+        return cls(o.backend, o.model, o.precision, o.num_threads, o.detector, max_faces=o.max_faces,
+                   refine=o.refine, min_face_size=o.min_face_size)
+
+    @property
+    def backend(self) -> str:
+        return self.model.backend_name
+
+    @property
+    def precision(self) -> str:
+        return self.model.file.precision
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = detectors.create(self._detector_name)
+        return self._detector
+
+    def __repr__(self) -> str:
+        return (f"Reconstructor(backend={self.backend!r}, precision={self.precision!r}, "
+                f"model={self.manifest.name!r}, detector={self._detector_name!r})")
+
+    # -- public API ------------------------------------------------------------------------
+
+    def __call__(self, image, boxes=None, color: str = "bgr") -> list[Face]:
+        """Reconstruct every face in `image` (a path or an (H, W, 3) uint8 array).
+
+        `boxes` (N, 4) x1, y1, x2, y2 skips detection; they are read as detector boxes of the
+        default detector (loose face boxes); use `from_landmark_boxes` for tight landmark boxes.
+        Returns [] when no face is found.
+        """
+        image = load_image(image, color)
+        with self._lock:
+            if boxes is None:
+                found = self._detect(image)
+                boxes = [d.box for d in found]
+                scores = [d.score for d in found]
+                calibration = self.detector.to_landmarks
+            else:
+                boxes = _check_boxes(boxes)
+                scores = [1.0] * len(boxes)
+                calibration = detectors.DETECTORS[detectors.DEFAULT][1]["to_landmarks"]
+            lboxes = [detectors.to_landmark_box(b, calibration) for b in boxes]
+            return self._reconstruct(image, boxes, scores, lboxes)
+
+    def from_landmark_boxes(self, image, landmark_boxes, color: str = "bgr") -> list[Face]:
+        """Reconstruct from boxes that tightly enclose each face's 68 landmarks (no detection)."""
+        image = load_image(image, color)
+        lboxes = _check_boxes(landmark_boxes)
+        with self._lock:
+            return self._reconstruct(image, lboxes, [1.0] * len(lboxes), lboxes)
+
+    def tracker(self, **options):
+        """A video `Tracker` on this reconstructor (see edgeface.video.Tracker)."""
+        from .video import Tracker
+
+        return Tracker(self, **options)
+
+    # -- internals shared with the tracker and the evaluation --------------------------------
+
+    def _detect(self, image: np.ndarray):
+        found = [d for d in self.detector(image)
+                 if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.options.min_face_size]
+        found.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        return found[: self.options.max_faces] if self.options.max_faces else found
+
+    def _reconstruct(self, image, boxes, scores, lboxes) -> list[Face]:
+        if not len(boxes):
+            return []
+        crops = [self.crop_for(lb) for lb in lboxes]
+        faces = self.run_crops(image, crops, boxes, scores)
+        if self.options.refine:
+            crops = [self.crop_for(landmark_box(f.landmarks)) for f in faces]
+            faces = self.run_crops(image, crops, boxes, scores)
+        return faces
+
+    def crop_for(self, landmark_box_xyxy) -> Crop:
+        """The network's crop for a face whose 68 landmarks span `landmark_box_xyxy`."""
+        return square_crop(landmark_box_xyxy, self.manifest.crop_scale, self.manifest.crop_shift_y)
+
+    def cut(self, image: np.ndarray, crops: list[Crop]) -> np.ndarray:
+        """(N, S, S, 3) uint8 crops; outside the image is black, as in training."""
+        size = self.manifest.input_size
+        out = np.empty((len(crops), size, size, 3), np.uint8)
+        for i, crop in enumerate(crops):
+            interp = cv2.INTER_AREA if crop.size > 2 * size else cv2.INTER_LINEAR
+            if interp == cv2.INTER_AREA:
+                # warpAffine has no area filter: pre-shrink the region so sampling does not alias
+                out[i] = _area_crop(image, crop, size)
+            else:
+                out[i] = cv2.warpAffine(image, crop.affine(size), (size, size), flags=interp,
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        return out
+
+    def run_crops(self, image, crops: list[Crop], boxes, scores) -> list[Face]:
+        outputs = self.model(self.cut(image, crops))
+        return [self.decode(outputs, i, crop, box, score)
+                for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
+
+    def decode(self, outputs: dict, i: int, crop: Crop, box, score: float) -> Face:
+        m = self.manifest
+        dense = crop.to_image(outputs["dense"][i])
+        pitch, yaw, roll, tx, ty, s = (float(v) for v in outputs["pose"][i])
+        pose = Pose(yaw=float(np.degrees(yaw)), pitch=float(np.degrees(pitch)), roll=float(np.degrees(roll)),
+                    rotation=euler_to_matrix(pitch, yaw, roll),
+                    translation=crop.to_image(np.array([tx, ty], np.float32)),
+                    scale=s * crop.size)
+        expression = dict(zip(m.expression_names, outputs["expression"][i].tolist()))
+        attributes = dict(zip(m.attribute_names, _sigmoid(outputs["attributes"][i]).tolist()))
+        return Face(box=np.asarray(box, np.float32), score=float(score), landmarks=dense[m.landmarks68],
+                    dense=dense, mesh=Mesh(dense, m.triangles), pose=pose,
+                    identity=outputs["identity"][i].copy(), expression=expression, attributes=attributes,
+                    visibility=_sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
+
+
+def _check_boxes(boxes) -> np.ndarray:
+    try:
+        arr = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    except (ValueError, TypeError):
+        raise EdgefaceError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {boxes!r}") from None
+    bad = ~np.isfinite(arr).all(1) | (arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1])
+    if bad.any():
+        raise EdgefaceError(f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
+                            "(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+    return arr
+
+
+def _area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
+    """Cut the crop region at full resolution (padding outside the image), then area-resize."""
+    h, w = image.shape[:2]
+    x0, y0 = int(np.floor(crop.x0)), int(np.floor(crop.y0))
+    side = int(np.ceil(crop.size + (crop.x0 - x0)))
+    region = np.zeros((side, side, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if sx1 > sx0 and sy1 > sy0:
+        region[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    sub = Crop(crop.x0 - x0, crop.y0 - y0, crop.size)
+    scale = 2 * size / crop.size
+    small = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
+    half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
+    return cv2.warpAffine(small, half.affine(size), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))

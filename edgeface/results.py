@@ -1,0 +1,110 @@
+"""What a reconstruction returns: one `Face` per face, plain numpy fields, and its exporters."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Pose:
+    """Head pose. Angles in degrees (see edgeface.geometry for the convention).
+
+    `rotation` takes model coordinates (x right, y up, z towards the viewer, centimetres) to
+    camera-aligned ones; `translation` is where the model origin lands in the image (pixels);
+    `scale` is image pixels per model centimetre (weak perspective).
+    """
+
+    yaw: float
+    pitch: float
+    roll: float
+    rotation: np.ndarray  # (3, 3)
+    translation: np.ndarray  # (2,) image pixels
+    scale: float
+
+
+@dataclass
+class Mesh:
+    vertices: np.ndarray  # (V, 3) image pixels, z towards the camera, same scale as x and y
+    triangles: np.ndarray  # (T, 3) vertex indices, counter-clockwise seen from the camera
+
+
+@dataclass
+class Face:
+    box: np.ndarray  # (4,) x1, y1, x2, y2 image pixels: the box the crop was made from
+    score: float  # detector confidence (1.0 for boxes passed in by the caller)
+    landmarks: np.ndarray  # (68, 3) image pixels + depth, Multi-PIE order
+    dense: np.ndarray  # (520, 3) image pixels + depth
+    mesh: Mesh
+    pose: Pose
+    identity: np.ndarray  # (K,) identity coefficients of the morphable model, ~N(0, 1)
+    expression: dict[str, float]  # ARKit blendshape name -> weight, ~[0, 1]
+    attributes: dict[str, float]  # attribute name -> probability
+    visibility: np.ndarray  # (520,) probability that each dense point is visible
+    crop: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))  # (x0, y0, size) of the network's crop
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field (arrays as nested lists)."""
+        return {
+            "box": self.box.tolist(), "score": self.score, "crop": list(self.crop),
+            "pose": {"yaw": self.pose.yaw, "pitch": self.pose.pitch, "roll": self.pose.roll,
+                     "rotation": self.pose.rotation.tolist(), "translation": self.pose.translation.tolist(),
+                     "scale": self.pose.scale},
+            "landmarks": self.landmarks.tolist(), "dense": self.dense.tolist(),
+            "visibility": self.visibility.tolist(), "identity": self.identity.tolist(),
+            "expression": self.expression, "attributes": self.attributes,
+            "triangles": self.mesh.triangles.tolist(),
+        }
+
+    def save_json(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    def save_obj(self, path) -> None:
+        """Wavefront OBJ of the dense mesh in image pixels with y flipped up (as viewers expect)."""
+        v = self.mesh.vertices
+        lines = [f"v {x:.3f} {-y:.3f} {z:.3f}" for x, y, z in v]
+        lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in self.mesh.triangles]
+        Path(path).write_text("# edgeface dense face mesh\n" + "\n".join(lines) + "\n")
+
+    def save_ply(self, path) -> None:
+        """Binary little-endian PLY of the dense mesh, vertices with visibility as a property."""
+        v = self.mesh.vertices.astype("<f4")
+        t = self.mesh.triangles.astype("<i4")
+        header = (f"ply\nformat binary_little_endian 1.0\ncomment edgeface dense face mesh\n"
+                  f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
+                  f"property float visibility\nelement face {len(t)}\n"
+                  f"property list uchar int vertex_indices\nend_header\n").encode("ascii")
+        verts = np.concatenate([v * np.array([1, -1, 1], "<f4"), self.visibility.astype("<f4")[:, None]], 1)
+        faces = np.zeros(len(t), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+        faces["n"], faces["idx"] = 3, t
+        with open(path, "wb") as f:
+            f.write(header + verts.astype("<f4").tobytes() + faces.tobytes())
+
+    def draw(self, image: np.ndarray, dense: bool = True, axes: bool = True, attributes: int = 3) -> np.ndarray:
+        """A copy of `image` (BGR uint8) with this face's box, points, pose axes and top attributes."""
+        out = image.copy()
+        scale = max(1, round(max(self.box[2] - self.box[0], self.box[3] - self.box[1]) / 150))
+        x1, y1, x2, y2 = (int(round(v)) for v in self.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (255, 160, 0), scale)
+        if dense:
+            for (x, y, _), vis in zip(self.dense, self.visibility):
+                color = (0, 200, 255) if vis >= 0.5 else (90, 90, 90)
+                cv2.circle(out, (int(round(x)), int(round(y))), scale, color, -1, cv2.LINE_AA)
+        for x, y, _ in self.landmarks:
+            cv2.circle(out, (int(round(x)), int(round(y))), scale + 1, (0, 255, 0), -1, cv2.LINE_AA)
+        if axes:
+            origin = self.pose.translation
+            length = 0.5 * (self.box[2] - self.box[0])
+            for axis, color in zip(np.eye(3), ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+                d = self.pose.rotation @ axis
+                tip = origin + length * np.array([d[0], -d[1]])  # model y is up, image y is down
+                cv2.line(out, tuple(int(round(c)) for c in origin), tuple(int(round(c)) for c in tip),
+                         color, scale + 1, cv2.LINE_AA)
+        top = sorted(self.attributes.items(), key=lambda kv: -kv[1])[:attributes]
+        for k, (name, p) in enumerate(top):
+            cv2.putText(out, f"{name} {p:.2f}", (x1, y2 + (k + 1) * 14 * scale), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+        return out

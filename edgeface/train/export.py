@@ -1,0 +1,122 @@
+"""Write a model pack (files + edgeface.json) from a torch network.
+
+The network takes (N, 3, S, S) float32 normalised RGB and returns a tuple in the order of
+`edgeface.model.OUTPUT_NAMES`. Each format's writer returns the file name and the map from
+output names to the file's tensor names; `write_pack` hashes the files and writes the manifest.
+Quantized (int8) variants are added by export/ (issue: INT8 export) with the same manifest.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model import MANIFEST_NAME, OUTPUT_NAMES, SCHEMA_VERSION, _sha256
+
+FORMATS = ("onnx", "openvino", "tflite", "torch")
+
+
+class _Nhwc(torch.nn.Module):
+    """Takes NHWC input: TFLite kernels are NHWC, so the transpose folds away in conversion."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x.permute(0, 3, 1, 2))
+
+
+def export_onnx(net, size: int, path: Path) -> dict:
+    sample = torch.zeros(2, 3, size, size)
+    torch.onnx.export(net, (sample,), str(path), input_names=["image"], output_names=list(OUTPUT_NAMES),
+                      dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}},
+                      opset_version=18, dynamo=False)
+    return {"layout": "NCHW", "outputs": {n: n for n in OUTPUT_NAMES}}
+
+
+def export_openvino(onnx_path: Path, path: Path) -> dict:
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_path))
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    return {"layout": "NCHW", "outputs": {n: n for n in OUTPUT_NAMES}, "companions": [path.with_suffix(".bin").name]}
+
+
+def export_tflite(net, size: int, path: Path) -> dict:
+    import litert_torch
+
+    sample = torch.zeros(1, size, size, 3)
+    edge = litert_torch.convert(_Nhwc(net).eval(), (sample,))
+    edge.export(str(path))
+    return {"layout": "NHWC", "outputs": _tflite_output_map(net, size, path)}
+
+
+def _tflite_output_map(net, size: int, path: Path) -> dict:
+    """Converted graphs rename outputs; match them to ours by comparing values on one input."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        ref = [t.numpy() for t in net(x)]
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x.permute(0, 2, 3, 1).numpy())
+    interp.invoke()
+    mapping = {}
+    for detail in interp.get_output_details():
+        value = interp.get_tensor(detail["index"])
+        errors = [np.abs(value - r).max() if value.shape == r.shape else np.inf for r in ref]
+        best = int(np.argmin(errors))
+        if errors[best] > 1e-3:
+            raise RuntimeError(f"TFLite output {detail['name']} matches no torch output")
+        mapping[OUTPUT_NAMES[best]] = detail["name"]
+    if len(mapping) != len(OUTPUT_NAMES):
+        raise RuntimeError(f"TFLite outputs {mapping} do not cover {OUTPUT_NAMES}")
+    return mapping
+
+
+def export_torch(net, size: int, path: Path) -> dict:
+    sample = torch.zeros(2, 3, size, size)
+    program = torch.export.export(net, (sample,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    torch.export.save(program, str(path))
+    return {"layout": "NCHW", "outputs": {n: f"output_{i}" for i, n in enumerate(OUTPUT_NAMES)}}
+
+
+def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, stem: str = "model") -> Path:
+    """Export `net` (fp32) to each format into `out_dir` and write its edgeface.json.
+
+    `manifest` holds everything but `files` and `schema` (see edgeface.model.Manifest).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    net = net.eval()
+    size = int(manifest["input"]["size"])
+    entries = []
+    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        onnx_path = out / f"{stem}_fp32.onnx" if "onnx" in formats else Path(tmp) / "model.onnx"
+        if "onnx" in formats or "openvino" in formats:
+            info = export_onnx(net, size, onnx_path)
+            if "onnx" in formats:
+                entries.append(("onnx", onnx_path, info))
+        if "openvino" in formats:
+            path = out / f"{stem}_fp32.xml"
+            entries.append(("openvino", path, export_openvino(onnx_path, path)))
+        if "tflite" in formats:
+            path = out / f"{stem}_fp32.tflite"
+            entries.append(("tflite", path, export_tflite(net, size, path)))
+        if "torch" in formats:
+            path = out / f"{stem}_fp32.pt2"
+            entries.append(("torch", path, export_torch(net, size, path)))
+    files = []
+    for fmt, path, info in entries:
+        companions = [out / c for c in info.get("companions", [])]
+        files.append({"path": path.name, "format": fmt, "precision": "fp32", "layout": info["layout"],
+                      "sha256": _sha256(path, *companions), "outputs": info["outputs"],
+                      **({"companions": info["companions"]} if companions else {})})
+    data = {"schema": SCHEMA_VERSION, **manifest, "files": files}
+    (out / MANIFEST_NAME).write_text(json.dumps(data, indent=1))
+    return out

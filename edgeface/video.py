@@ -1,0 +1,145 @@
+"""Video: track faces from the previous frame's landmarks, smooth them with One-Euro filters."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from .detectors import to_landmark_box
+from .geometry import euler_to_matrix, landmark_box
+from .image import load_image
+from .results import Face, Mesh
+
+
+class OneEuroFilter:
+    """The One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) on arrays of any shape.
+
+    Low cutoff (steady) while a value moves slowly, higher cutoff (responsive) as it speeds up:
+    cutoff = min_cutoff + beta * |speed|. Units: Hz for cutoffs, value units per second for speed.
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        self._x = self._dx = self._t = None
+
+    @staticmethod
+    def _alpha(cutoff, dt):
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self._x is None or t <= self._t:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+            return x.astype(np.float32)
+        dt = t - self._t
+        dx = (x - self._x) / dt
+        a_d = self._alpha(self.d_cutoff, dt)
+        self._dx = a_d * dx + (1 - a_d) * self._dx
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self._dx), dt)
+        self._x = a * x + (1 - a) * self._x
+        self._t = t
+        return self._x.astype(np.float32)
+
+
+class _Track:
+    def __init__(self, face: Face, min_cutoff: float, beta: float):
+        self.face = face
+        self.filters = {k: OneEuroFilter(min_cutoff, beta) for k in ("dense", "angles", "translation", "scale")}
+
+    def smooth(self, face: Face, t: float, size: float, landmarks68: np.ndarray) -> Face:
+        # Filter in units of face size so that one beta suits near and far faces alike.
+        dense = self.filters["dense"](face.dense / size, t) * size
+        angles = self.filters["angles"](np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]), t)
+        translation = self.filters["translation"](face.pose.translation / size, t) * size
+        scale = float(self.filters["scale"](np.array([face.pose.scale / size]), t)[0] * size)
+        pitch, yaw, roll = (float(a) for a in angles)
+        pose = replace(face.pose, pitch=pitch, yaw=yaw, roll=roll, translation=translation, scale=scale,
+                       rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])))
+        return replace(face, dense=dense, landmarks=dense[landmarks68], mesh=Mesh(dense, face.mesh.triangles),
+                       pose=pose)
+
+
+class Tracker:
+    """Faces across video frames: detect once, then follow each face from its last landmarks.
+
+    The detector runs on the first frame, when a track is lost, and every `detect_every` frames
+    while fewer than `max_faces` faces are tracked (to pick up faces that enter). A track is lost
+    when its landmarks leave the frame, collapse, or jump in size by more than 2x between frames.
+    Smoothing is a One-Euro filter per track on dense points, landmarks, angles and translation;
+    `smoothing=False` returns the raw per-frame results. `reset()` forgets every track (call it at
+    a cut). Frames are timed by `timestamp` (seconds) when given, else by `fps`.
+    """
+
+    def __init__(self, reconstructor, max_faces: int = 1, smoothing: bool = True, fps: float = 30.0,
+                 min_cutoff: float = 1.0, beta: float = 0.5, detect_every: int = 30, min_size: float = 16.0):
+        self.rec = reconstructor
+        self.max_faces, self.smoothing, self.fps = max_faces, smoothing, fps
+        self.min_cutoff, self.beta = min_cutoff, beta
+        self.detect_every, self.min_size = detect_every, min_size
+        self.reset()
+
+    def reset(self) -> None:
+        self._tracks: list[_Track] = []
+        self._frame = 0
+        self.detector_runs = 0
+
+    def __call__(self, frame, timestamp: float | None = None, color: str = "bgr") -> list[Face]:
+        image = load_image(frame, color)
+        t = timestamp if timestamp is not None else self._frame / self.fps
+        h, w = image.shape[:2]
+        rec = self.rec
+        with rec._lock:
+            survivors = []
+            if self._tracks:
+                crops = [rec.crop_for(landmark_box(tr.face.landmarks)) for tr in self._tracks]
+                faces = rec.run_crops(image, crops, [tr.face.box for tr in self._tracks],
+                                      [tr.face.score for tr in self._tracks])
+                for track, face in zip(self._tracks, faces):
+                    if self._still_there(track.face, face, w, h):
+                        survivors.append((track, face))
+            need_detection = (not survivors or (len(survivors) < self.max_faces
+                                                and self._frame % self.detect_every == 0))
+            if need_detection:
+                self.detector_runs += 1
+                for face in self._detect_new(image, [f for _, f in survivors]):
+                    survivors.append((_Track(face, self.min_cutoff, self.beta), face))
+            self._tracks, out = [], []
+            for track, face in survivors[: self.max_faces]:
+                size = float(np.ptp(face.landmarks[:, 0]) + np.ptp(face.landmarks[:, 1])) / 2 or 1.0
+                shown = track.smooth(face, t, size, rec.manifest.landmarks68) if self.smoothing else face
+                track.face = face  # track from the raw result: smoothing lags, tracking must not
+                self._tracks.append(track)
+                out.append(shown)
+        self._frame += 1
+        return out
+
+    def _detect_new(self, image, tracked: list[Face]) -> list[Face]:
+        rec = self.rec
+        found = rec._detect(image)
+        calib = rec.detector.to_landmarks
+        fresh = [d for d in found if not any(_overlaps(d.box, landmark_box(f.landmarks)) for f in tracked)]
+        fresh = fresh[: max(0, self.max_faces - len(tracked))]
+        if not fresh:
+            return []
+        crops = [rec.crop_for(to_landmark_box(d.box, calib)) for d in fresh]
+        return rec.run_crops(image, crops, [d.box for d in fresh], [d.score for d in fresh])
+
+    def _still_there(self, before: Face, now: Face, w: int, h: int) -> bool:
+        box = landmark_box(now.landmarks)
+        side = max(box[2] - box[0], box[3] - box[1])
+        old = landmark_box(before.landmarks)
+        old_side = max(old[2] - old[0], old[3] - old[1])
+        cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+        inside = 0 <= cx < w and 0 <= cy < h
+        return bool(inside and side >= self.min_size and 0.5 <= side / max(old_side, 1e-6) <= 2.0)
+
+
+def _overlaps(a, b) -> bool:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return ix * iy > 0.3 * min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))

@@ -1,0 +1,157 @@
+"""Model packs: a corrupt file, a mismatched manifest or a missing backend is refused by name."""
+import json
+
+import numpy as np
+import pytest
+
+import edgeface
+from edgeface import backends
+from edgeface.model import MANIFEST_NAME, _sha256
+
+
+def _edit_manifest(pack, change):
+    path = pack / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_missing_pack_and_default(tmp_path):
+    with pytest.raises(edgeface.ModelError, match="no model pack"):
+        edgeface.Reconstructor("onnx", model=tmp_path / "nowhere")
+
+
+def test_manifest_that_is_not_json(pack_copy):
+    (pack_copy / MANIFEST_NAME).write_text("{ not json")
+    with pytest.raises(edgeface.ModelError, match="not valid JSON"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_manifest_missing_a_field(pack_copy):
+    _edit_manifest(pack_copy, lambda d: d.pop("topology"))
+    with pytest.raises(edgeface.ModelError, match="lacks the field 'topology'"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_unsupported_schema(pack_copy):
+    _edit_manifest(pack_copy, lambda d: d.update(schema=99))
+    with pytest.raises(edgeface.ModelError, match="schema 99"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite", "torch"])
+def test_corrupt_model_file_is_detected(pack_copy, installed_backends, backend):
+    if backend not in installed_backends:
+        pytest.skip(f"{backend} not installed")
+    entry = next(f for f in json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
+                 if f["format"] == backends.BACKENDS[backend].file_format)
+    path = pack_copy / entry["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = b"\x00" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(edgeface.ModelError, match="does not match its manifest"):
+        edgeface.Reconstructor(backend, model=pack_copy)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite", "torch"])
+def test_garbage_file_with_matching_hash_gives_a_model_error(pack_copy, installed_backends, backend):
+    """Even a file that passes the hash check but cannot be parsed gives a ModelError, not a backend trace."""
+    if backend not in installed_backends:
+        pytest.skip(f"{backend} not installed")
+    fmt = backends.BACKENDS[backend].file_format
+
+    def garble(d):
+        for f in d["files"]:
+            if f["format"] == fmt:
+                path = pack_copy / f["path"]
+                path.write_bytes(b"edgeface" * 1000)
+                f["sha256"] = _sha256(path, *[pack_copy / c for c in f.get("companions", [])])
+    _edit_manifest(pack_copy, garble)
+    with pytest.raises(edgeface.ModelError, match=f"{backend} could not load"):
+        edgeface.Reconstructor(backend, model=pack_copy)
+
+
+def test_missing_model_file(pack_copy):
+    (pack_copy / "model_fp32.onnx").unlink()
+    with pytest.raises(edgeface.ModelError, match="missing"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite", "torch"])
+def test_manifest_describing_another_input_size(pack_copy, installed_backends, backend):
+    if backend not in installed_backends:
+        pytest.skip(f"{backend} not installed")
+    _edit_manifest(pack_copy, lambda d: d["input"].update(size=96))
+    with pytest.raises(edgeface.ModelError, match="do not belong together"):
+        edgeface.Reconstructor(backend, model=pack_copy)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_manifest_with_other_attribute_count(pack_copy, installed_backends, backend):
+    if backend not in installed_backends:
+        pytest.skip(f"{backend} not installed")
+    _edit_manifest(pack_copy, lambda d: d["attribute_names"].append("Extra"))
+    with pytest.raises(edgeface.ModelError, match="'attributes' has shape"):
+        edgeface.Reconstructor(backend, model=pack_copy)
+
+
+def test_manifest_naming_a_tensor_the_file_lacks(pack_copy):
+    def rename(d):
+        next(f for f in d["files"] if f["format"] == "onnx")["outputs"]["pose"] = "no_such_tensor"
+    _edit_manifest(pack_copy, rename)
+    with pytest.raises(edgeface.ModelError, match="no output tensor 'no_such_tensor'"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_missing_precision_and_format(pack_copy):
+    with pytest.raises(edgeface.ModelError, match="no int8 onnx file"):
+        edgeface.Reconstructor("onnx", model=pack_copy, precision="int8")
+    _edit_manifest(pack_copy, lambda d: d.update(files=[f for f in d["files"] if f["format"] != "onnx"]))
+    with pytest.raises(edgeface.ModelError, match="has no onnx file"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_backend_not_installed_names_the_extra_and_what_is_installed(fixture_pack, monkeypatch):
+    monkeypatch.setattr(backends, "installed", lambda: ["torch"])
+    with pytest.raises(edgeface.BackendNotInstalledError) as error:
+        edgeface.Reconstructor("openvino", model=fixture_pack)
+    assert "pip install 'edgeface[openvino]'" in str(error.value)
+    assert "Installed backends: torch" in str(error.value)
+
+
+def test_no_backend_at_all(fixture_pack, monkeypatch):
+    monkeypatch.setattr(backends, "installed", lambda: [])
+    with pytest.raises(edgeface.BackendNotInstalledError, match="no installed backend"):
+        edgeface.Reconstructor("auto", model=fixture_pack)
+
+
+def test_unknown_backend_and_precision(fixture_pack):
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        edgeface.Reconstructor("cuda", model=fixture_pack)
+    with pytest.raises(ValueError, match="precision"):
+        edgeface.Reconstructor("onnx", model=fixture_pack, precision="int4")
+
+
+def test_auto_takes_the_documented_order(fixture_pack, monkeypatch, installed_backends):
+    rec = edgeface.Reconstructor("auto", model=fixture_pack)
+    first = next(b for b in backends.AUTO_ORDER["fp32"] if b in installed_backends)
+    assert rec.backend == first
+    monkeypatch.setattr(backends, "installed", lambda: [b for b in installed_backends if b != first])
+    second = next(b for b in backends.AUTO_ORDER["fp32"] if b in installed_backends and b != first)
+    assert edgeface.Reconstructor("auto", model=fixture_pack).backend == second
+
+
+def test_quantized_output_is_dequantized_with_manifest_parameters(fixture_pack):
+    """The shared post-processing turns integer outputs into floats with (q - zero_point) * scale."""
+    rec = edgeface.Reconstructor("onnx", model=fixture_pack)
+    model = rec.model
+    raw = model.backend.run(model.preprocess(np.zeros((1, 64, 64, 3), np.uint8)))
+    reference = model.postprocess(raw)
+    i = [t.name for t in model.backend.outputs].index("identity")
+    scale, zero = 0.05, 3
+    raw[i] = (np.round(raw[i] / scale) + zero).astype(np.int8)
+    model.file.output_quantization["identity"] = (scale, zero)
+    try:
+        np.testing.assert_allclose(model.postprocess(raw)["identity"], reference["identity"], atol=scale / 2 + 1e-6)
+    finally:
+        model.file.output_quantization.pop("identity")
