@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from .detectors import to_landmark_box
@@ -69,24 +70,29 @@ class Tracker:
 
     The detector runs on the first frame, when a track is lost, and every `detect_every` frames
     while fewer than `max_faces` faces are tracked (to pick up faces that enter). A track is lost
-    when its landmarks leave the frame, collapse, or jump in size by more than 2x between frames.
+    when its landmarks leave the frame, collapse, or jump in size by more than 2x between frames,
+    or when, every `verify_every` frames, the detector finds no face inside the track's crop
+    (a network that always returns a face cannot say by itself that the face has gone; this
+    check runs the detector on the small crop only, not on the frame).
     Smoothing is a One-Euro filter per track on dense points, landmarks, angles and translation;
     `smoothing=False` returns the raw per-frame results. `reset()` forgets every track (call it at
     a cut). Frames are timed by `timestamp` (seconds) when given, else by `fps`.
     """
 
     def __init__(self, reconstructor, max_faces: int = 1, smoothing: bool = True, fps: float = 30.0,
-                 min_cutoff: float = 1.0, beta: float = 0.5, detect_every: int = 30, min_size: float = 16.0):
+                 min_cutoff: float = 1.0, beta: float = 0.5, detect_every: int = 30, verify_every: int = 10,
+                 min_size: float = 16.0):
         self.rec = reconstructor
         self.max_faces, self.smoothing, self.fps = max_faces, smoothing, fps
         self.min_cutoff, self.beta = min_cutoff, beta
-        self.detect_every, self.min_size = detect_every, min_size
+        self.detect_every, self.verify_every, self.min_size = detect_every, verify_every, min_size
         self.reset()
 
     def reset(self) -> None:
         self._tracks: list[_Track] = []
         self._frame = 0
-        self.detector_runs = 0
+        self.detector_runs = 0  # on whole frames
+        self.verifications = 0  # on track crops
 
     def __call__(self, frame, timestamp: float | None = None, color: str = "bgr") -> list[Face]:
         image = load_image(frame, color)
@@ -99,8 +105,9 @@ class Tracker:
                 crops = [rec.crop_for(landmark_box(tr.face.landmarks)) for tr in self._tracks]
                 faces = rec.run_crops(image, crops, [tr.face.box for tr in self._tracks],
                                       [tr.face.score for tr in self._tracks])
-                for track, face in zip(self._tracks, faces):
-                    if self._still_there(track.face, face, w, h):
+                verify = self.verify_every and self._frame % self.verify_every == 0
+                for track, face, crop in zip(self._tracks, faces, crops):
+                    if self._still_there(track.face, face, w, h) and (not verify or self._face_in(image, crop)):
                         survivors.append((track, face))
             need_detection = (not survivors or (len(survivors) < self.max_faces
                                                 and self._frame % self.detect_every == 0))
@@ -128,6 +135,14 @@ class Tracker:
             return []
         crops = [rec.crop_for(to_landmark_box(d.box, calib)) for d in fresh]
         return rec.run_crops(image, crops, [d.box for d in fresh], [d.score for d in fresh])
+
+    def _face_in(self, image: np.ndarray, crop) -> bool:
+        """Does the detector see a face near the centre of this crop?"""
+        self.verifications += 1
+        size = self.rec.detector.size
+        patch = cv2.warpAffine(image, crop.affine(size), (size, size), flags=cv2.INTER_AREA)
+        return any(0.25 * size < 0.5 * (d.box[0] + d.box[2]) < 0.75 * size and
+                   0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size for d in self.rec.detector(patch))
 
     def _still_there(self, before: Face, now: Face, w: int, h: int) -> bool:
         box = landmark_box(now.landmarks)

@@ -1,0 +1,71 @@
+"""The shipped detectors: they find real faces where they are, and nothing in empty images."""
+import numpy as np
+import pytest
+
+from edgeface import detectors
+from edgeface.errors import DetectorError
+from edgeface.evaluate import evaluate_detector
+from edgeface.geometry import landmark_box
+from edgeface.image import load_image
+
+
+#: Lower bounds on 20 dev images, below the rates measured on all 500 (README, "Face detection").
+MIN_HITS = {"blazeface_short": 19, "blazeface_back": 19, "blazeface_full": 16}
+
+
+@pytest.mark.parametrize("name", list(detectors.DETECTORS))
+def test_finds_dev_faces(name, dev_set):
+    det = detectors.create(name)
+    hits = 0
+    for i in range(0, len(dev_set), 25):  # 20 images across all poses
+        found = det(load_image(dev_set.image_path(i)))
+        truth = landmark_box(dev_set.points68[i])
+        centre = 0.5 * (truth[:2] + truth[2:])
+        hits += any(d.box[0] < centre[0] < d.box[2] and d.box[1] < centre[1] < d.box[3] for d in found)
+    assert hits >= MIN_HITS[name]
+
+
+@pytest.mark.parametrize("name", list(detectors.DETECTORS))
+def test_nothing_in_blank_or_noise(name):
+    det = detectors.create(name)
+    assert det(np.zeros((300, 400, 3), np.uint8)) == []
+    assert det(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)) == []
+
+
+def test_boxes_follow_the_face_through_padding(face_image):
+    """Letterboxing is undone: a face moved inside a larger canvas gets a box moved by the same offset."""
+    det = detectors.create("auto")
+    base = det(face_image)[0]
+    canvas = np.zeros((700, 900, 3), np.uint8)
+    canvas[150:600, 300:750] = face_image
+    moved = det(canvas)[0]
+    np.testing.assert_allclose(moved.box, base.box + [300, 150, 300, 150], atol=0.05 * (base.box[2] - base.box[0]))
+    np.testing.assert_allclose(moved.keypoints, base.keypoints + [300, 150], atol=0.05 * (base.box[2] - base.box[0]))
+
+
+def test_calibration_maps_detector_box_near_the_landmark_box(dev_set):
+    det = detectors.create("auto")
+    errors = []
+    for i in range(0, 100, 5):
+        found = det(load_image(dev_set.image_path(i)))
+        if not found:
+            continue
+        estimate = detectors.to_landmark_box(found[0].box, det.to_landmarks)
+        truth = landmark_box(dev_set.points68[i])
+        errors.append(np.abs(estimate - truth).max() / (truth[2] - truth[0]))
+    assert np.median(errors) < 0.15
+
+
+def test_unknown_detector():
+    with pytest.raises(DetectorError, match="unknown detector"):
+        detectors.create("haar")
+
+
+def test_evaluation_reports_rates_per_yaw_bin(dev_set):
+    small = dev_set.__class__(dev_set.root, dev_set.names[:40], dev_set.points68[:40], dev_set.roi_box[:40],
+                              dev_set.pitch_yaw_roll[:40])
+    result = evaluate_detector(small, "auto", progress=False)
+    assert result["n_images"] == 40
+    assert result["detected_fraction"] >= 0.95
+    assert sum(result[k] for k in ("n_0_30", "n_30_60", "n_60_90")) == 40
+    assert result["latency_ms_median"] > 0

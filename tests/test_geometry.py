@@ -1,0 +1,44 @@
+import cv2
+import numpy as np
+import pytest
+
+from edgeface.geometry import Crop, euler_to_matrix, matrix_to_euler, square_crop
+
+
+def test_euler_round_trip():
+    rng = np.random.default_rng(0)
+    for pitch, yaw, roll in rng.uniform(-1.2, 1.2, (50, 3)):
+        r = euler_to_matrix(pitch, yaw, roll)
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-6)
+        assert np.linalg.det(r) == pytest.approx(1.0, abs=1e-6)
+        np.testing.assert_allclose(matrix_to_euler(r), (pitch, yaw, roll), atol=1e-5)
+
+
+def test_positive_yaw_turns_the_nose_to_the_image_left():
+    nose = np.array([0.0, 0.0, 1.0])  # model z points at the viewer
+    assert (euler_to_matrix(0, np.radians(30), 0) @ nose)[0] > 0  # model x right = subject's left
+
+
+def test_square_crop_rule():
+    crop = square_crop([100, 200, 200, 320], scale=1.5, shift_y=0.1)
+    assert crop.size == pytest.approx(1.5 * 110)
+    assert crop.x0 + crop.size / 2 == pytest.approx(150)
+    assert crop.y0 + crop.size / 2 == pytest.approx(260 + 12)
+    with pytest.raises(ValueError):
+        square_crop([10, 10, 10, 20], 1.5)
+
+
+@pytest.mark.parametrize("out_size", [32, 64, 120])
+def test_affine_matches_point_mapping(out_size):
+    """A smooth blob warped by Crop.affine lands where Crop.to_crop says it does."""
+    y, x = 140, 230
+    yy, xx = np.mgrid[0:300, 0:400]
+    image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 12.0 ** 2)).astype(np.float32)
+    crop = Crop(150.5, 80.25, 180.0)
+    warped = cv2.warpAffine(image, crop.affine(out_size), (out_size, out_size), flags=cv2.INTER_LINEAR)
+    ys, xs = np.nonzero(warped > 1e-6)
+    w = warped[ys, xs]
+    centre = np.array([(xs * w).sum() / w.sum(), (ys * w).sum() / w.sum()])
+    expected = crop.to_crop(np.array([x, y], np.float32)) * out_size - 0.5
+    np.testing.assert_allclose(centre, expected, atol=0.05)
+    np.testing.assert_allclose(crop.to_image(crop.to_crop(np.array([[x, y]], np.float32))), [[x, y]], atol=1e-4)

@@ -1,0 +1,159 @@
+"""Reconstructor: the Face it returns, box handling, exporters, overlay, threads."""
+import threading
+
+import numpy as np
+import pytest
+
+import edgeface
+from edgeface.geometry import landmark_box
+
+import fixture_model
+
+
+@pytest.fixture(scope="module")
+def rec(fixture_pack):
+    return edgeface.Reconstructor("auto", model=fixture_pack)
+
+
+def test_face_fields(rec, face_image):
+    faces = rec(face_image)
+    assert len(faces) == 1
+    f = faces[0]
+    assert f.box.shape == (4,) and 0 < f.score <= 1
+    assert f.landmarks.shape == (68, 3) and f.dense.shape == (520, 3)
+    assert f.mesh.vertices is f.dense and f.mesh.triangles.shape[1] == 3 and len(f.mesh.triangles) > 900
+    assert f.visibility.shape == (520,) and ((0 <= f.visibility) & (f.visibility <= 1)).all()
+    assert f.identity.shape == (fixture_model.IDENTITY,)
+    assert list(f.expression) == fixture_model.ARKIT
+    assert set(f.attributes) == set(fixture_model.ATTRIBUTES)
+    assert all(0 <= p <= 1 for p in f.attributes.values())
+    assert f.pose.rotation.shape == (3, 3)
+    np.testing.assert_allclose(f.pose.rotation @ f.pose.rotation.T, np.eye(3), atol=1e-5)
+    # landmarks are the manifest's subset of the dense points
+    np.testing.assert_array_equal(f.landmarks, f.dense[rec.manifest.landmarks68])
+
+
+def test_landmarks_land_in_the_landmark_box_they_were_cropped_from(rec, face_image):
+    """The fixture's landmarks span its crop rule's landmark box, up to a 1 %-of-crop wobble;
+    so mapping crop coordinates back to the image must reproduce the box we passed."""
+    box = np.array([120.0, 160.0, 340.0, 380.0])
+    f = rec.from_landmark_boxes(face_image, [box])[0]
+    side = f.crop[2]
+    assert side == pytest.approx(1.5 * 220.0)
+    np.testing.assert_allclose(landmark_box(f.landmarks), box, atol=0.015 * side)
+
+
+def test_boxes_skip_detection_and_keep_their_order(rec, face_image):
+    boxes = np.array([[100, 110, 350, 370], [10, 10, 110, 110]], np.float32)
+    faces = rec(face_image, boxes=boxes)
+    assert [tuple(f.box) for f in faces] == [tuple(b) for b in boxes]
+    assert all(f.score == 1.0 for f in faces)
+    detected = rec(face_image)[0]
+    again = rec(face_image, boxes=[detected.box])[0]
+    np.testing.assert_allclose(again.dense, detected.dense, atol=1e-3)
+
+
+@pytest.mark.parametrize("boxes", [[[10, 10, 5, 50]], [[0, 0, np.nan, 5]], "abc"])
+def test_bad_boxes_are_refused(rec, face_image, boxes):
+    with pytest.raises(edgeface.EdgefaceError, match="box"):
+        rec(face_image, boxes=boxes)
+
+
+def test_face_outside_the_image_is_padded_not_wrapped(rec, face_image):
+    """A box hanging over the image edge crops black padding (as in training), and still maps back."""
+    box = np.array([-100.0, -80.0, 120.0, 140.0])
+    f = rec.from_landmark_boxes(face_image, [box])[0]
+    crop = rec.cut(face_image, [rec.crop_for(box)])[0]
+    assert (crop[:10, :10] == 0).all()
+    np.testing.assert_allclose(landmark_box(f.landmarks), box, atol=0.015 * f.crop[2])
+
+
+def test_refine_recrops_from_landmarks(fixture_pack, face_image):
+    plain = edgeface.Reconstructor("onnx", model=fixture_pack)(face_image)[0]
+    refined = edgeface.Reconstructor("onnx", model=fixture_pack, refine=True)(face_image)[0]
+    expected = edgeface.Reconstructor("onnx", model=fixture_pack).crop_for(landmark_box(plain.landmarks))
+    assert refined.crop == pytest.approx((expected.x0, expected.y0, expected.size))
+
+
+def test_max_faces_and_min_face_size(fixture_pack, face_image):
+    two = np.concatenate([face_image, face_image[:, ::-1]], axis=1)
+    assert len(edgeface.Reconstructor("onnx", model=fixture_pack)(two)) == 2
+    assert len(edgeface.Reconstructor("onnx", model=fixture_pack, max_faces=1)(two)) == 1
+    assert edgeface.Reconstructor("onnx", model=fixture_pack, min_face_size=1000)(two) == []
+
+
+def test_options_object(fixture_pack, face_image):
+    options = edgeface.ReconstructorOptions(backend="onnx", model=fixture_pack, max_faces=1)
+    rec = edgeface.Reconstructor.create(options)
+    assert rec.backend == "onnx" and len(rec(face_image)) == 1
+
+
+def test_obj_and_ply_round_trip(rec, face_image, tmp_path):
+    f = rec(face_image)[0]
+    f.save_obj(tmp_path / "face.obj")
+    lines = (tmp_path / "face.obj").read_text().splitlines()
+    vertices = np.array([[float(v) for v in line.split()[1:]] for line in lines if line.startswith("v ")])
+    faces = np.array([[int(v) for v in line.split()[1:]] for line in lines if line.startswith("f ")])
+    np.testing.assert_allclose(vertices, f.dense * [1, -1, 1], atol=1e-3)
+    np.testing.assert_array_equal(faces - 1, f.mesh.triangles)
+
+    f.save_ply(tmp_path / "face.ply")
+    data = (tmp_path / "face.ply").read_bytes()
+    header, body = data.split(b"end_header\n", 1)
+    assert b"element vertex 520" in header and f"element face {len(f.mesh.triangles)}".encode() in header
+    verts = np.frombuffer(body[:520 * 16], "<f4").reshape(520, 4)
+    np.testing.assert_allclose(verts[:, :3], f.dense * [1, -1, 1], atol=1e-4)
+    np.testing.assert_allclose(verts[:, 3], f.visibility, atol=1e-6)
+    tris = np.frombuffer(body[520 * 16:], dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+    assert (tris["n"] == 3).all()
+    np.testing.assert_array_equal(tris["idx"], f.mesh.triangles)
+
+
+def test_json_holds_every_field(rec, face_image, tmp_path):
+    import json
+
+    f = rec(face_image)[0]
+    f.save_json(tmp_path / "face.json")
+    data = json.loads((tmp_path / "face.json").read_text())
+    for key in ("box", "score", "landmarks", "dense", "pose", "identity", "expression", "attributes", "visibility"):
+        assert key in data
+    np.testing.assert_allclose(data["landmarks"], f.landmarks, atol=1e-4)
+    assert data["pose"]["yaw"] == pytest.approx(f.pose.yaw)
+
+
+def test_overlay_draws_on_a_copy(rec, face_image):
+    f = rec(face_image)[0]
+    before = face_image.copy()
+    drawn = f.draw(face_image)
+    assert np.array_equal(face_image, before)
+    assert drawn.shape == face_image.shape and drawn.dtype == np.uint8
+    x, y = np.round(f.landmarks[0, :2]).astype(int)
+    assert not np.array_equal(drawn[y, x], face_image[y, x])
+
+
+def test_concurrent_calls_give_the_serial_answers(rec, dev_set):
+    """Thread-safety policy: one instance, several threads, calls serialised, results unchanged."""
+    from edgeface.image import load_image
+
+    images = [load_image(dev_set.image_path(i)) for i in range(6)]
+    serial = [rec(img) for img in images]
+    results = [None] * len(images)
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(3):
+                results[i] = rec(images[i])
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(images))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, want in zip(results, serial):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.dense, b.dense, atol=1e-4)
