@@ -38,6 +38,8 @@ def installed_backends() -> list[str]:
 @pytest.fixture(scope="session")
 def dev_set() -> Aflw2000:
     root = data_root()
+    if root is None and (Path(__file__).resolve().parents[2] / "shared" / "data").is_dir():
+        root = Path(__file__).resolve().parents[2] / "shared" / "data"
     if root is None or not (root / "aflw2000_dev" / "labels.npz").exists():
         pytest.skip("AFLW2000-3D dev set not found: set EDGEFACE_DATA to the shared data folder")
     return Aflw2000.load(root / "aflw2000_dev")
