@@ -4,9 +4,13 @@ Conventions (one place for all of them):
 - Image coordinates: x to the right, y down, in pixels; depth z grows towards the camera.
 - Crops are square and axis-aligned: `Crop(x0, y0, size)` maps image pixels to crop
   coordinates u = (x - x0) / size, v = (y - y0) / size, so the crop spans [0, 1]^2.
-- Euler angles (pitch, yaw, roll) in radians compose R = Rz(roll) @ Ry(yaw) @ Rx(pitch),
-  acting on model coordinates (x right, y up, z towards the viewer). Positive yaw turns the
-  face to the image's left (the subject's right), positive pitch tilts it up.
+- Model coordinates (ICT-FaceKit): x towards the subject's left (the image's right in a frontal
+  view), y up, z towards the viewer, centimetres.
+- Euler angles (pitch, yaw, roll) in radians follow AFLW/AFLW2000-3D's signs (checked on both
+  label sets): positive yaw turns the nose to the image's left (the subject turns to their right),
+  positive pitch raises the face, positive roll turns it clockwise in the image. As a matrix on
+  model coordinates: R = Rz(-roll) @ Ry(-yaw) @ Rx(-pitch), with Rx, Ry, Rz the right-handed
+  rotations. An image point is (x, y) = translation + scale * ((R X)_x, -(R X)_y).
 """
 from __future__ import annotations
 
@@ -69,9 +73,9 @@ def landmark_box(points: np.ndarray) -> np.ndarray:
 
 
 def euler_to_matrix(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    cx, sx = np.cos(pitch), np.sin(pitch)
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    cz, sz = np.cos(roll), np.sin(roll)
+    cx, sx = np.cos(-pitch), np.sin(-pitch)
+    cy, sy = np.cos(-yaw), np.sin(-yaw)
+    cz, sz = np.cos(-roll), np.sin(-roll)
     rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
@@ -79,7 +83,7 @@ def euler_to_matrix(pitch: float, yaw: float, roll: float) -> np.ndarray:
 
 
 def matrix_to_euler(r: np.ndarray) -> tuple[float, float, float]:
-    """(pitch, yaw, roll) in radians for R = Rz(roll) Ry(yaw) Rx(pitch)."""
+    """(pitch, yaw, roll) in radians of `euler_to_matrix`'s convention."""
     r = np.asarray(r, dtype=np.float64)
     yaw = float(np.arcsin(np.clip(-r[2, 0], -1.0, 1.0)))
     if abs(r[2, 0]) < 0.999999:
@@ -88,4 +92,4 @@ def matrix_to_euler(r: np.ndarray) -> tuple[float, float, float]:
     else:  # gimbal lock: roll is not observable separately, fold it into pitch
         pitch = float(np.arctan2(-r[1, 2], r[1, 1]))
         roll = 0.0
-    return pitch, yaw, roll
+    return -pitch, -yaw, -roll

@@ -14,9 +14,13 @@ def test_euler_round_trip():
         np.testing.assert_allclose(matrix_to_euler(r), (pitch, yaw, roll), atol=1e-5)
 
 
-def test_positive_yaw_turns_the_nose_to_the_image_left():
-    nose = np.array([0.0, 0.0, 1.0])  # model z points at the viewer
-    assert (euler_to_matrix(0, np.radians(30), 0) @ nose)[0] > 0  # model x right = subject's left
+def test_signs_follow_aflw():
+    """AFLW's labels: +yaw puts the nose on the image's left, +pitch raises it, +roll turns clockwise."""
+    nose = np.array([0.0, 0.0, 1.0])  # model z points at the viewer; model x is image-right, y is up
+    assert (euler_to_matrix(0, np.radians(30), 0) @ nose)[0] < 0
+    assert (euler_to_matrix(np.radians(20), 0, 0) @ nose)[1] > 0
+    right = euler_to_matrix(0, 0, np.radians(20)) @ np.array([1.0, 0.0, 0.0])
+    assert -right[1] > 0  # image y grows downwards: the face's right side dips, i.e. clockwise
 
 
 def test_square_crop_rule():
