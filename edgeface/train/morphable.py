@@ -24,6 +24,7 @@ class MorphableModel:
     triangles: np.ndarray  # (T, 3) int32
     landmarks68: np.ndarray  # (68,) int32
     part_ranges: dict[str, tuple[int, int]]
+    vertex_ids: np.ndarray | None = None  # for a subset: the full model's ids of its vertices
 
     @classmethod
     def load(cls, path=None) -> "MorphableModel":
@@ -34,6 +35,10 @@ class MorphableModel:
         if path is None or not Path(path).exists():
             raise EdgefaceError(f"ICT-FaceKit model not found ({path}); set EDGEFACE_DATA or pass its path")
         d = np.load(path)
+        if "vertex_ids" in d.files:  # a subset written by `save`
+            return cls(d["neutral"], d["id_basis"].astype(np.float32), d["exp_basis"].astype(np.float32),
+                       [str(n) for n in d["exp_names"]], np.zeros((0, 3), np.int32), np.zeros(0, np.int32), {},
+                       d["vertex_ids"])
         return cls(
             neutral=d["neutral"].astype(np.float32),
             id_basis=d["id_basis"].astype(np.float32),
@@ -66,9 +71,23 @@ class MorphableModel:
     def subset(self, vertices: np.ndarray, identity_size: int | None = None) -> "MorphableModel":
         """The model restricted to some vertices (e.g. the 520 of the dense topology)."""
         v = np.asarray(vertices)
+        if self.vertex_ids is not None:
+            if np.array_equal(v, self.vertex_ids):
+                v = np.arange(len(v))
+            else:
+                raise EdgefaceError("this morphable model is already a subset of other vertices")
         k = identity_size or len(self.id_basis)
         return MorphableModel(self.neutral[v], self.id_basis[:k, v], self.exp_basis[:, v], self.exp_names,
-                              np.zeros((0, 3), np.int32), np.zeros(0, np.int32), {})
+                              np.zeros((0, 3), np.int32), np.zeros(0, np.int32), {},
+                              np.asarray(vertices) if self.vertex_ids is None else self.vertex_ids)
+
+    def save(self, path) -> None:
+        """Write a subset (e.g. the 520 dense vertices; kilobytes, not the full model) to npz."""
+        if self.vertex_ids is None:
+            raise EdgefaceError("save() writes subsets only; the full model stays where it was read from")
+        np.savez(path, neutral=self.neutral, id_basis=self.id_basis.astype(np.float16),
+                 exp_basis=self.exp_basis.astype(np.float16), exp_names=np.array(self.exp_names),
+                 vertex_ids=self.vertex_ids)
 
 
 def torch_decoder(model: MorphableModel, identity_size: int):

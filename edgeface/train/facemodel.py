@@ -1,0 +1,102 @@
+"""The joint face network: a backbone, one lean head, and the in-graph 3D decoder.
+
+The head regresses pose, identity and expression; the 520 dense points are decoded *inside the
+graph* through the fixed ICT-FaceKit basis of the edgeface-520 topology and projected with the
+pose, so every exported file returns them and the runtime needs no basis file. The forward pass
+returns the runtime's output contract (edgeface.model.OUTPUT_NAMES), in crop-normalised units.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import networks
+from .morphable import MorphableModel, torch_decoder
+
+#: Attributes computed in the graph from expression weights: (name, blendshapes averaged, threshold).
+#: A deterministic function of the coefficients, like the synthetic engine's expression attributes.
+EXPRESSION_ATTRIBUTES = (
+    ("Smiling", ("mouthSmile_L", "mouthSmile_R"), 0.3),
+    ("Mouth_Slightly_Open", ("jawOpen",), 0.15),
+    ("Eyes_Closed", ("eyeBlink_L", "eyeBlink_R"), 0.6),
+    ("Brows_Raised", ("browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R"), 0.3),
+)
+ATTRIBUTE_SHARPNESS = 10.0
+
+
+def rotation_matrix(pitch, yaw, roll):
+    """Batched R = Rz(-roll) Ry(-yaw) Rx(-pitch) (edgeface.geometry's convention)."""
+    cx, sx = torch.cos(pitch), -torch.sin(pitch)
+    cy, sy = torch.cos(yaw), -torch.sin(yaw)
+    cz, sz = torch.cos(roll), -torch.sin(roll)
+    one, zero = torch.ones_like(cx), torch.zeros_like(cx)
+    rx = torch.stack([one, zero, zero, zero, cx, -sx, zero, sx, cx], -1).view(-1, 3, 3)
+    ry = torch.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).view(-1, 3, 3)
+    rz = torch.stack([cz, -sz, zero, sz, cz, zero, zero, zero, one], -1).view(-1, 3, 3)
+    return rz @ ry @ rx
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    n = np.zeros_like(vertices)
+    face = np.cross(vertices[triangles[:, 1]] - vertices[triangles[:, 0]], vertices[triangles[:, 2]] - vertices[triangles[:, 0]])
+    for k in range(3):
+        np.add.at(n, triangles[:, k], face)
+    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    n = np.where(norm > 0, n / np.maximum(norm, 1e-9), [0.0, 0.0, 1.0])
+    return n.astype(np.float32)
+
+
+class FaceModel(nn.Module):
+    def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
+                 crop_scale: float = 1.4):
+        super().__init__()
+        self.backbone = networks.create(backbone)
+        self.identity_size = identity_size
+        subset = morphable.subset(np.array(topology["vertices"]), identity_size)
+        self.expression_names = list(morphable.exp_names)
+        self.decoder = torch_decoder(subset, identity_size)
+        centre = subset.neutral[: len(topology["vertices"]) - len(topology["extras"])].mean(0)
+        self.register_buffer("centre", torch.from_numpy(centre.astype(np.float32)))
+        normals = vertex_normals(subset.neutral, np.array(topology["triangles"]))
+        self.register_buffer("normals", torch.from_numpy(normals))
+        aflw = np.zeros((21, len(topology["vertices"])), np.float32)
+        for k, entry in enumerate(topology["aflw21"]):
+            aflw[k, entry["points"]] = entry["weights"]
+        self.register_buffer("aflw21", torch.from_numpy(aflw))
+        attr = np.zeros((len(EXPRESSION_ATTRIBUTES), len(self.expression_names)), np.float32)
+        for k, (_, shapes, _) in enumerate(EXPRESSION_ATTRIBUTES):
+            for s in shapes:
+                attr[k, self.expression_names.index(s)] = 1.0 / len(shapes)
+        self.register_buffer("attribute_weights", torch.from_numpy(attr))
+        self.register_buffer("attribute_thresholds", torch.tensor([t for _, _, t in EXPRESSION_ATTRIBUTES]))
+        self.attribute_names = [n for n, _, _ in EXPRESSION_ATTRIBUTES]
+        # a face of ~15 cm (the 68-landmark box of the neutral face) spans 1 / crop_scale of the crop
+        width = float(np.ptp(subset.neutral[topology["landmarks68"], 0]))
+        self.base_scale = 1.0 / (crop_scale * width)
+        self.head = nn.Linear(self.backbone.num_features, 6 + identity_size + len(self.expression_names))
+        nn.init.normal_(self.head.weight, std=1e-3)
+        nn.init.zeros_(self.head.bias)
+        with torch.no_grad():
+            self.head.bias[6 + identity_size:] = -3.0  # expressions start near neutral
+
+    def forward(self, x):
+        raw = self.head(self.backbone(x))
+        k = self.identity_size
+        pitch, yaw, roll = raw[:, 0] * 0.5, raw[:, 1] * math.pi / 2, raw[:, 2] * 0.5
+        tx, ty = 0.5 + 0.2 * raw[:, 3], 0.5 + 0.2 * raw[:, 4]
+        s = self.base_scale * torch.exp(0.2 * raw[:, 5])
+        identity = raw[:, 6:6 + k]
+        expression = torch.sigmoid(raw[:, 6 + k:])
+        rotation = rotation_matrix(pitch, yaw, roll)
+        verts = self.decoder(identity, expression) - self.centre
+        rotated = verts @ rotation.transpose(1, 2)
+        s_ = s[:, None]
+        dense = torch.stack([tx[:, None] + s_ * rotated[..., 0], ty[:, None] - s_ * rotated[..., 1],
+                             s_ * rotated[..., 2]], -1)
+        pose = torch.stack([pitch, yaw, roll, tx, ty, s], -1)
+        attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
+        visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
+        return dense, pose, identity, expression, attributes, visibility
