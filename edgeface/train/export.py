@@ -120,3 +120,37 @@ def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, s
     data = {"schema": SCHEMA_VERSION, **manifest, "files": files}
     (out / MANIFEST_NAME).write_text(json.dumps(data, indent=1))
     return out
+
+
+def trained_manifest(model, config: dict, card: dict) -> dict:
+    """The manifest of a FaceModel trained with `config`; `card` adds training data, compute, licence."""
+    from . import topology as topo_module
+    from .trainer import MEAN, STD
+
+    topo = topo_module.load()
+    return {
+        "name": config["name"],
+        "purpose": card.get("purpose", "reconstruction"),
+        "version": card.get("version", "0"),
+        "input": {"size": config["input_size"], "channels": "RGB", "mean": [MEAN] * 3, "std": [STD] * 3},
+        # the crop rule, relative to the box of the face's 68 landmarks (edgeface.geometry.square_crop)
+        "crop": {"scale": config["crop_scale"], "shift_y": 0.0},
+        "topology": {"name": topo["name"], "version": topo["version"], "num_points": topo["num_points"],
+                     "landmarks68": topo["landmarks68"], "triangles": topo["triangles"]},
+        "identity_size": config["identity_size"],
+        "expression_names": model.expression_names,
+        "attribute_names": model.attribute_names,
+        "pose_translation": "image position of the neutral face's centroid",
+        **{k: v for k, v in card.items() if k not in ("purpose", "version")},
+    }
+
+
+def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None) -> Path:
+    """Checkpoint (trainer's best.pt) -> fp32 model pack with its manifest."""
+    from .morphable import MorphableModel
+    from .trainer import load_checkpoint
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = load_checkpoint(checkpoint, MorphableModel.load(ict), "cpu")
+    manifest = trained_manifest(model, state["config"], card or {})
+    return write_pack(model, out_dir, manifest, formats=formats)

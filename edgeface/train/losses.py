@@ -25,3 +25,8 @@ def identity_prior(identity: torch.Tensor):
 def expression_prior(expression: torch.Tensor):
     """Expressions are sparse: most blendshapes are near zero at any moment."""
     return expression.abs().mean()
+
+
+def dense_points(pred: torch.Tensor, target: torch.Tensor):
+    """Mean 3D distance between two sets of dense points (distillation from the teacher)."""
+    return torch.linalg.vector_norm(pred - target, dim=-1).mean()

@@ -1,4 +1,4 @@
-"""`edgeface train student --config FILE`: train, checkpoint, resume, log; then export a model pack.
+"""`edgeface train teacher|student --config FILE [--teacher CKPT]`: train, checkpoint, resume, log.
 
 Runs on a GPU when torch sees one, else on the CPU (use a smaller config there). Data paths come
 from the config, flags or EDGEFACE_DATA. Every run writes into its output folder: `config.json`,
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import losses, topology
-from .data import AflwShard, AflwTraining
+from .data import AflwShard, AflwTraining, photometric
 from .facemodel import FaceModel
 from .morphable import MorphableModel
 
@@ -32,7 +32,23 @@ def build_model(config: dict, morphable: MorphableModel) -> FaceModel:
                      crop_scale=config["crop_scale"])
 
 
-def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: bool = False, device=None) -> Path:
+#: the network's input normalisation (also written into every manifest)
+MEAN, STD = 0.5, 0.5
+
+
+def normalise(images01: torch.Tensor) -> torch.Tensor:
+    return (images01 - MEAN) / STD
+
+
+def load_checkpoint(path, morphable: MorphableModel, device) -> FaceModel:
+    state = torch.load(path, map_location=device, weights_only=False)
+    model = build_model(state["config"], morphable).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: bool = False, device=None,
+          teacher_path=None) -> Path:
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -42,6 +58,11 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     morphable = MorphableModel.load(ict_path)
     model = build_model(config, morphable).to(device)
+    teacher = None
+    if teacher_path:
+        teacher = load_checkpoint(teacher_path, morphable, device)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     shard_file = shard_path or config["data"]["aflw_shard"]
     count = len(AflwShard(shard_file))
     count = min(count, config["data"].get("limit") or count)  # a limit makes smoke runs and tests quick
@@ -76,11 +97,22 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t['epochs']}", leave=False)
         for images, points, visible, yaw in bar:
             images, points, visible, yaw = (v.to(device, non_blocking=True) for v in (images, points, visible, yaw))
+            images = normalise(photometric(images))
             dense, pose, identity, expression, _, _ = model(images)
             lm = losses.sparse_landmarks(dense, model.aflw21, points, visible)
             loss = (w["landmarks"] * lm + w["yaw"] * losses.yaw(pose[:, 1], yaw, torch.ones_like(yaw))
                     + w["identity_prior"] * losses.identity_prior(identity)
                     + w["expression_prior"] * losses.expression_prior(expression))
+            if teacher is not None:
+                with torch.no_grad():
+                    t_dense, t_pose, t_identity, t_expression, _, _ = teacher(images)
+                d = config["distill"]
+                loss = loss + (d["dense"] * losses.dense_points(dense, t_dense)
+                               + d["identity"] * (identity - t_identity).pow(2).mean()
+                               + d["expression"] * (expression - t_expression).abs().mean()
+                               + d["pose"] * (pose[:, :3] - t_pose[:, :3]).abs().mean())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}: {loss.item()} (landmarks {lm.item()})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -109,7 +141,7 @@ def evaluate_sparse(model, loader, device) -> float:
     total, count = 0.0, 0.0
     for images, points, visible, _ in loader:
         images, points, visible = images.to(device), points.to(device), visible.to(device)
-        dense = model(images)[0]
+        dense = model(normalise(images.float() / 255.0))[0]
         pred = torch.einsum("pv,nvc->npc", model.aflw21, dense[..., :2])
         dist = torch.linalg.vector_norm(pred - points, dim=-1)
         total += float((dist * visible).sum())
@@ -125,7 +157,8 @@ def _worker_init(_):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="edgeface train", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["student"])
+    parser.add_argument("stage", choices=["teacher", "student"])
+    parser.add_argument("--teacher", default=None, help="teacher checkpoint to distil from (student stage)")
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     parser.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
@@ -138,7 +171,9 @@ def main(argv=None) -> int:
     if args.epochs:
         config["train"]["epochs"] = args.epochs
     out = Path(args.out or f"runs/{config['name']}")
-    best = train(config, out, args.ict, args.shard, args.resume, args.device)
+    if args.stage == "teacher" and args.teacher:
+        parser.error("--teacher is for the student stage")
+    best = train(config, out, args.ict, args.shard, args.resume, args.device, teacher_path=args.teacher)
     print(f"best checkpoint: {best}")
     return 0
 
