@@ -21,11 +21,14 @@ AFLW_CORE = [0, 1, 2, 3, 4, 5, 6, 8, 9, 11, 13, 14, 15, 17, 19, 20]
 CORE_TO_68_BOX = 1.18
 
 
-def pack(root, out) -> Path:
+def pack(root, out, limit: int | None = None) -> Path:
+    """Pack the folder's crops (the first `limit` only, if given) into one WebP shard."""
     from tqdm import tqdm
 
     root, out = Path(root), Path(out)
-    labels = np.load(root / "labels.npz")
+    labels = dict(np.load(root / "labels.npz"))
+    if limit:
+        labels = {k: v[:limit] for k, v in labels.items()}
     blobs, offsets = [], [0]
     for name in tqdm(labels["names"], desc="pack AFLW"):
         image = cv2.imread(str(root / "images" / str(name)))
@@ -165,8 +168,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("pack")
     p.add_argument("--root", required=True, help="aflw_train folder (images/ + labels.npz)")
     p.add_argument("--out", default=".shards/aflw_train.npz")
+    p.add_argument("--limit", type=int, default=None, help="first N crops only")
     args = parser.parse_args(argv)
-    print(pack(args.root, args.out))
+    print(pack(args.root, args.out, args.limit))
     return 0
 
 

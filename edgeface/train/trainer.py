@@ -48,7 +48,9 @@ def load_checkpoint(path, morphable: MorphableModel, device) -> FaceModel:
 
 
 def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: bool = False, device=None,
-          teacher_path=None) -> Path:
+          teacher_path=None, stop_after: int | None = None) -> Path:
+    """Train (or resume) a run; `stop_after` ends this call after that many epochs, so that a long
+    schedule can be split across several time-limited jobs and continued with `resume`."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,8 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     log_path = out_dir / "log.csv"
     if start == 0:
         log_path.write_text("epoch,seconds,lr,train_loss,train_landmarks,val_landmarks_nme\n")
-    for epoch in range(start, t["epochs"]):
+    end = t["epochs"] if stop_after is None else min(t["epochs"], start + stop_after)
+    for epoch in range(start, end):
         began = time.time()
         train_set.epoch = epoch
         loader = torch.utils.data.DataLoader(train_set, shuffle=True, drop_last=True,
@@ -165,6 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument("--shard", default=None, help="packed AFLW shard (default: the config's)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epoch count")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     config = json.loads(Path(args.config).read_text())
@@ -173,7 +177,8 @@ def main(argv=None) -> int:
     out = Path(args.out or f"runs/{config['name']}")
     if args.stage == "teacher" and args.teacher:
         parser.error("--teacher is for the student stage")
-    best = train(config, out, args.ict, args.shard, args.resume, args.device, teacher_path=args.teacher)
+    best = train(config, out, args.ict, args.shard, args.resume, args.device, teacher_path=args.teacher,
+                 stop_after=args.stop_after)
     print(f"best checkpoint: {best}")
     return 0
 
