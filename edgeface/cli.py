@@ -142,6 +142,9 @@ def cmd_info(args) -> int:
             size = sum(p.stat().st_size for p in (f.path, *f.companions) if p.exists())
             print(f"  {f.format:9s} {f.precision:5s} {f.path.name} ({size / 1e6:.2f} MB)")
         print(f"  licence: {m.data.get('license', 'not stated')}")
+        if m.data.get("not_validated"):
+            print(f"  validated outputs: {', '.join(m.data.get('validated_outputs', []))}; not yet validated: "
+                  f"{', '.join(m.data['not_validated'])} (see edgeface/models/README.md)")
     else:
         print(f"model: no default model shipped in this build ({DEFAULT_PACK})")
     return 0

@@ -14,8 +14,9 @@ class Pose:
     """Head pose. Angles in degrees (see edgeface.geometry for the convention).
 
     `rotation` takes model coordinates (x right, y up, z towards the viewer, centimetres) to
-    camera-aligned ones; `translation` is where the model origin lands in the image (pixels);
-    `scale` is image pixels per model centimetre (weak perspective).
+    camera-aligned ones; `translation` is where the face centre lands in the image (pixels; the
+    manifest's `pose_translation` says which model point that is); `scale` is image pixels per
+    model centimetre (weak perspective).
     """
 
     yaw: float

@@ -1,0 +1,1 @@
+"""Model packs shipped with edgeface (data only; see README.md here)."""

@@ -1,0 +1,68 @@
+"""The model shipped in the package: loads with no arguments on every installed backend, agrees
+across them, and is as accurate as its model card says on the dev set (a regression guard)."""
+import numpy as np
+import pytest
+
+import edgeface
+from edgeface.detectors import to_landmark_box
+from edgeface.evaluate import AFLW2000_ROI_TO_LANDMARKS, nme_68, evaluate_landmarks
+from edgeface.image import load_image
+from edgeface.model import DEFAULT_PACK, MANIFEST_NAME
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_PACK / MANIFEST_NAME).exists(), reason="no default model in this build")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite"])
+def test_default_model_loads_with_no_arguments(backend, installed_backends, face_image):
+    if backend not in installed_backends:
+        pytest.skip(f"{backend} not installed")
+    rec = edgeface.Reconstructor(backend)
+    assert rec.manifest.name == "edgeface-v0-preview"
+    faces = rec(face_image)
+    assert len(faces) == 1 and faces[0].dense.shape == (520, 3)
+
+
+def test_backends_agree_on_the_default_model(installed_backends, dev_set):
+    backends = [b for b in ("onnx", "openvino", "tflite") if b in installed_backends]
+    recs = {b: edgeface.Reconstructor(b) for b in backends}
+    for i in range(0, 100, 20):
+        image = load_image(dev_set.image_path(i))
+        box = [to_landmark_box(dev_set.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
+        faces = {b: r.from_landmark_boxes(image, box)[0] for b, r in recs.items()}
+        ref = faces[backends[0]]
+        for b, f in faces.items():
+            # fp32 parity: 1e-4 of the crop side
+            np.testing.assert_allclose(f.dense, ref.dense, atol=1e-4 * ref.crop[2], err_msg=b)
+
+
+def test_accuracy_on_frontal_dev_faces(dev_set):
+    """Model card: NME 5.3 % on |yaw| < 30 (all 317 such dev faces); a sample must stay under 6.5 %."""
+    rec = edgeface.Reconstructor("auto")
+    frontal = np.flatnonzero(dev_set.yaw_bin() == 0)[::6]
+    errors = []
+    for i in frontal:
+        box = [to_landmark_box(dev_set.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
+        face = rec.from_landmark_boxes(load_image(dev_set.image_path(i)), box)[0]
+        errors.append(nme_68(face.landmarks, dev_set.points68[i]))
+    assert np.mean(errors) < 0.065
+
+
+def test_pose_follows_the_labels_sign(dev_set):
+    """Yaw sign and size agree with AFLW2000-3D's labels on turned faces (convention check)."""
+    rec = edgeface.Reconstructor("auto")
+    yaw = np.degrees(dev_set.pitch_yaw_roll[:, 1])
+    turned = np.flatnonzero((np.abs(yaw) > 30) & (np.abs(yaw) < 70))[:20]
+    pred = []
+    for i in turned:
+        box = [to_landmark_box(dev_set.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
+        pred.append(rec.from_landmark_boxes(load_image(dev_set.image_path(i)), box)[0].pose.yaw)
+    assert (np.sign(pred) == np.sign(yaw[turned])).mean() >= 0.9
+    assert np.median(np.abs(np.array(pred) - yaw[turned])) < 15
+
+
+def test_end_to_end_on_a_few_images(dev_set):
+    small = dev_set.__class__(dev_set.root, dev_set.names[:30], dev_set.points68[:30], dev_set.roi_box[:30],
+                              dev_set.pitch_yaw_roll[:30])
+    result = evaluate_landmarks(edgeface.Reconstructor("auto"), small, use_detector=True, progress=False)
+    assert result["detected_fraction"] >= 0.95
+    assert result["nme_mean"] < 0.12
