@@ -187,7 +187,24 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .train.export import export_checkpoint
+
+    formats = tuple(f.strip() for f in args.formats.split(","))
+    card = {"license": args.license} if args.license else None
+    out = export_checkpoint(args.checkpoint, args.out, formats=formats, ict=args.ict, card=card)
+    print(f"model pack written to {out}")
+    return 0
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "train":  # the trainer owns its flags (edgeface/train/trainer.py)
+        from .train.trainer import main as train_main
+
+        return train_main(argv[1:])
+
     parser = argparse.ArgumentParser(prog="edgeface", description="Single-image 3D face reconstruction on the edge.")
     parser.add_argument("--version", action="version", version=f"edgeface {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +231,16 @@ def main(argv=None) -> int:
     ev.add_argument("--limit", type=int, default=None, help="first N images only")
     _add_model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="trained checkpoint -> model pack (fp32 ONNX, OpenVINO, TFLite)")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--out", required=True, help="model pack folder to write")
+    ex.add_argument("--formats", default="onnx,openvino,tflite")
+    ex.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
+    ex.add_argument("--license", default=None, help="licence text for the manifest")
+    ex.set_defaults(func=cmd_export)
+
+    sub.add_parser("train", help="train a teacher or student: edgeface train {teacher,student} --config FILE ...")
 
     args = parser.parse_args(argv)
     try:

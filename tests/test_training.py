@@ -77,3 +77,9 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
         ref = net(x)[0].numpy()
     np.testing.assert_allclose(out["dense"], ref, atol=1e-4)
     assert state["config"]["name"] == "test"
+
+    from edgeface.cli import main
+
+    assert main(["export", "--checkpoint", str(best), "--out", str(tmp_path / "cli_pack"), "--formats", "onnx",
+                 "--ict", str(ict)]) == 0
+    assert edgeface.Reconstructor("onnx", model=tmp_path / "cli_pack").manifest.name == "test"
