@@ -1,54 +1,31 @@
-"""Latency of the shipped model: `pytest benchmarks/ --benchmark-only` (add --benchmark-json F).
+"""Latency: `pytest benchmarks/ --benchmark-only` (add --benchmark-json FILE for the report).
 
-The network alone per installed backend and thread count (batch 1), and one image end to end
-(detector + crop + network + decoding). Every benchmark also checks that its backend produced
-output of the right shape, so a short CI run (--benchmark-min-rounds small) still tests something.
+Every case of edgeface.bench: the network per installed backend x precision x threads x batch,
+pre/post-processing, one photo end to end, a video frame in tracking mode, and MediaPipe's
+face-landmark network and FaceMesh pipeline where the `bench` extra installed them. Each case
+also checks its output, so the short CI run (few rounds) still tests every installed backend.
 """
-import numpy as np
 import pytest
 
-import edgeface
-from edgeface import backends
-from edgeface.image import load_image
+from edgeface import backends, bench
+from edgeface.model import DEFAULT_PACK, MANIFEST_NAME
 
-BACKENDS = ["onnx", "openvino", "tflite"]
-
-
-def _skip_missing(backend):
-    if backend not in backends.installed():
-        pytest.skip(f"{backend} not installed: pip install 'edgeface[{backends.BACKENDS[backend].extra}]'")
+CASES = bench.cases() if (DEFAULT_PACK / MANIFEST_NAME).exists() else []
 
 
-@pytest.fixture(scope="module")
-def crop():
-    return np.random.default_rng(0).integers(0, 256, (1, 112, 112, 3), dtype=np.uint8)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_latency(benchmark, case):
+    benchmark.group = case.group
+    benchmark.extra_info["note"] = case.note
+    fn = case.make()
+    result = benchmark(fn)
+    assert case.check(result), case.name
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_network(benchmark, backend, threads, crop):
-    _skip_missing(backend)
-    model = edgeface.Reconstructor(backend, num_threads=threads).model
-    tensor = model.preprocess(crop)
-    for _ in range(10):
-        model.backend.run(tensor)
-    outputs = benchmark(model.backend.run, tensor)
-    assert model.postprocess(outputs)["dense"].shape == (1, 520, 3)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_end_to_end_image(benchmark, backend):
-    _skip_missing(backend)
-    import cv2
-
-    cv2.setNumThreads(1)
-    from edgeface.datasets import data_root
-
-    root = data_root()
-    if root is None or not (root / "aflw2000_dev").exists():
-        pytest.skip("dev images not found: set EDGEFACE_DATA")
-    image = load_image(root / "aflw2000_dev" / "images" / "image00002.jpg")
-    rec = edgeface.Reconstructor(backend, num_threads=1)
-    rec(image)
-    faces = benchmark(rec, image)
-    assert len(faces) == 1
+def test_every_installed_backend_has_a_network_case():
+    if not CASES:
+        pytest.skip("no default model in this build")
+    covered = {c.name.split("/")[1] for c in CASES if c.group == "network"}
+    for backend in backends.installed():
+        if backend != "torch":
+            assert backend in covered

@@ -175,7 +175,7 @@ def cmd_evaluate(args) -> int:
         dataset.names, dataset.points68 = dataset.names[: args.limit], dataset.points68[: args.limit]
         dataset.roi_box, dataset.pitch_yaw_roll = dataset.roi_box[: args.limit], dataset.pitch_yaw_roll[: args.limit]
     if args.detector_only:
-        result = evaluate_detector(dataset, args.detector)
+        result = evaluate_detector(dataset, args.detector, **({"runner": args.runner} if args.runner else {}))
     else:
         rec = _reconstructor(args, refine=args.refine)
         result = evaluate_landmarks(rec, dataset, use_detector=args.end_to_end)
@@ -184,6 +184,24 @@ def cmd_evaluate(args) -> int:
         print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    from . import bench
+
+    threads = tuple(int(t) for t in args.threads.split(","))
+    results = []
+    for case in bench.cases(model=args.model, threads=threads, batches=(1,) if args.quick else (1, 8)):
+        if args.filter and args.filter not in case.name:
+            continue
+        results.append(bench.time_case(case, min_seconds=0.2 if args.quick else 1.0))
+        print(f"  {case.name}: {results[-1]['median_ms']:.3f} ms", file=sys.stderr, flush=True)
+    print(f"edgeface {__version__} on {platform.machine()} ({', '.join(cpu_features()) or 'CPU features unknown'}); "
+          "emulated or virtualised machines time differently from the device itself")
+    print(bench.table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": platform.machine(), "results": results}, indent=1))
     return 0
 
 
@@ -227,6 +245,7 @@ def main(argv=None) -> int:
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
     ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
     ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
+    ev.add_argument("--runner", default=None, help="detector runtime for --detector-only: tflite or opencv")
     ev.add_argument("--refine", action="store_true")
     ev.add_argument("--limit", type=int, default=None, help="first N images only")
     _add_model_options(ev)
@@ -239,6 +258,14 @@ def main(argv=None) -> int:
     ex.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
     ex.add_argument("--license", default=None, help="licence text for the manifest")
     ex.set_defaults(func=cmd_export)
+
+    bm = sub.add_parser("benchmark", help="time the network, processing and end to end on this device")
+    bm.add_argument("--model", default=None)
+    bm.add_argument("--threads", default="1,2", help="thread counts to time, comma-separated (default 1,2)")
+    bm.add_argument("--quick", action="store_true", help="batch 1 only, shorter timing")
+    bm.add_argument("--filter", default=None, help="only cases whose name contains this")
+    bm.add_argument("--json", default=None)
+    bm.set_defaults(func=cmd_benchmark)
 
     sub.add_parser("train", help="train a teacher or student: edgeface train {teacher,student} --config FILE ...")
 

@@ -33,14 +33,19 @@ def test_nothing_in_blank_or_noise(name):
 
 
 def test_boxes_follow_the_face_through_padding(face_image):
-    """Letterboxing is undone: a face moved inside a larger canvas gets a box moved by the same offset."""
+    """Letterboxing is undone exactly: the same face at two places of a 1024-pixel canvas, moved by
+    multiples of 8 pixels (the canvas-to-input ratio, so the detector samples it identically), gets
+    boxes and keypoints moved by exactly that much."""
     det = detectors.create("auto")
-    base = det(face_image)[0]
-    canvas = np.zeros((700, 900, 3), np.uint8)
-    canvas[150:600, 300:750] = face_image
-    moved = det(canvas)[0]
-    np.testing.assert_allclose(moved.box, base.box + [300, 150, 300, 150], atol=0.05 * (base.box[2] - base.box[0]))
-    np.testing.assert_allclose(moved.keypoints, base.keypoints + [300, 150], atol=0.05 * (base.box[2] - base.box[0]))
+
+    def place(x, y):
+        canvas = np.zeros((1024, 1024, 3), np.uint8)
+        canvas[y:y + 450, x:x + 450] = face_image
+        return det(canvas)[0]
+
+    a, b = place(64, 64), place(64 + 256, 64 + 128)
+    np.testing.assert_allclose(b.box - a.box, [256, 128, 256, 128], atol=0.5)
+    np.testing.assert_allclose(b.keypoints - a.keypoints, np.broadcast_to([256, 128], a.keypoints.shape), atol=1.0)
 
 
 def test_calibration_maps_detector_box_near_the_landmark_box(dev_set):

@@ -25,12 +25,12 @@ class Detection:
 #: box every crop rule is defined on; measured by `edgeface evaluate --detector` on the
 #: AFLW2000-3D dev set (the median over matched faces; README, "Face detection").
 DETECTORS = {
-    "blazeface_short": ("blazeface", {"variant": "short_range", "to_landmarks": (0.93, 0.055)}),
-    "blazeface_full": ("blazeface", {"variant": "full_range", "to_landmarks": (0.885, 0.092)}),
-    "blazeface_back": ("blazeface", {"variant": "back", "to_landmarks": (0.925, 0.062)}),
+    "blazeface_short": ("blazeface", {"variant": "short_range", "to_landmarks": (0.93, 0.048)}),
+    "blazeface_full": ("blazeface", {"variant": "full_range", "to_landmarks": (0.884, 0.089)}),
+    "blazeface_back": ("blazeface", {"variant": "back", "to_landmarks": (0.928, 0.060)}),
 }
-#: Found 99.8 % of the dev faces at 3.4 ms (1 thread); use blazeface_full for faces that are
-#: small in the frame (group photos, faces further than about 2 m).
+#: Found 99.8 % of the dev faces in 1.8 ms (LiteRT, 1 thread); use blazeface_full for faces that
+#: are small in the frame (group photos, faces further than about 2 m).
 DEFAULT = "blazeface_short"
 
 

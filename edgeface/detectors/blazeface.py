@@ -1,5 +1,7 @@
-"""MediaPipe's BlazeFace detectors (Apache-2.0, files in ./assets with their NOTICE), run by
-OpenCV's own TFLite importer so that detection needs no backend extra.
+"""MediaPipe's BlazeFace detectors (Apache-2.0, files in ./assets with their NOTICE).
+
+They run on LiteRT (XNNPACK) when the tflite extra is installed, about 4x faster than OpenCV's own
+TFLite importer, which is the fallback so that detection needs no backend extra at all.
 
 Decoding follows the published SSD anchor scheme of these models: a grid of anchors per
 feature-map stride, box centre and size regressed relative to the anchor in input pixels,
@@ -44,39 +46,63 @@ def _anchors(size: int, strides: tuple[int, ...], per_layer: int) -> np.ndarray:
 
 class BlazeFace:
     def __init__(self, name: str, variant: str, to_landmarks: tuple[float, float],
-                 min_score: float | None = None, iou_threshold: float = 0.3):
+                 min_score: float | None = None, iou_threshold: float = 0.3, runner: str = "auto",
+                 num_threads: int = 1):
         file, self.size, strides, per_layer, threshold = VARIANTS[variant]
         self.name = name
         self.to_landmarks = to_landmarks
         self.min_score = threshold if min_score is None else float(min_score)
         self.iou_threshold = iou_threshold
-        try:
-            # The classic engine: OpenCV 5's new engine exposes only one of the two outputs.
-            self._net = cv2.dnn.readNetFromTFLite(str(ASSETS / file), engine=cv2.dnn.ENGINE_CLASSIC)
-        except cv2.error as error:
-            raise DetectorError(f"cannot load detector model {file}: {error}") from None
-        self._outputs = self._net.getUnconnectedOutLayersNames()
         self._anchors = _anchors(self.size, strides, per_layer)
+        from .. import backends
+
+        if runner == "auto":
+            runner = "tflite" if "tflite" in backends.installed() else "opencv"
+        self.runner = runner
+        if runner == "tflite":
+            from ..backends.tflite import TfliteBackend
+
+            self._tflite = TfliteBackend(ASSETS / file, num_threads)
+        elif runner == "opencv":
+            try:
+                # The classic engine: OpenCV 5's new engine exposes only one of the two outputs.
+                self._net = cv2.dnn.readNetFromTFLite(str(ASSETS / file), engine=cv2.dnn.ENGINE_CLASSIC)
+            except cv2.error as error:
+                raise DetectorError(f"cannot load detector model {file}: {error}") from None
+            self._outputs = self._net.getUnconnectedOutLayersNames()
+        else:
+            raise DetectorError(f"unknown detector runner {runner!r}: 'auto', 'tflite' or 'opencv'")
+
+    def _forward(self, canvas: np.ndarray) -> list[np.ndarray]:
+        """Raw (regressors, scores) of the network for one letterboxed BGR canvas."""
+        if self.runner == "tflite":
+            x = (canvas[None, ..., ::-1].astype(np.float32) - 127.5) / 127.5
+            return self._tflite.run(np.ascontiguousarray(x))
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (self.size, self.size), (127.5, 127.5, 127.5),
+                                     swapRB=True)
+        self._net.setInput(blob)
+        return self._net.forward(self._outputs)
 
     def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-        """Fit the image into the square input, keeping its aspect ratio; returns the mapping back."""
+        """Fit the image into the square input, keeping its aspect ratio; returns the mapping back
+        (input = image * scale + (px, py)). Halvings by pyrDown first, so that the final linear
+        warp never skips pixels; one warp then writes the padded input directly."""
         h, w = image.shape[:2]
         scale = self.size / max(h, w)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(image, (nw, nh), interpolation=interp)
-        canvas = np.zeros((self.size, self.size, 3), np.uint8)
-        px, py = (self.size - nw) // 2, (self.size - nh) // 2
-        canvas[py:py + nh, px:px + nw] = resized
+        small, factor = image, 1.0
+        while max(small.shape[:2]) > 2 * self.size:
+            small = cv2.pyrDown(small)
+            factor *= 2.0
+        nw, nh = w * scale, h * scale
+        px, py = (self.size - nw) / 2, (self.size - nh) / 2
+        m = np.array([[scale * factor, 0.0, px], [0.0, scale * factor, py]])
+        canvas = cv2.warpAffine(small, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         return canvas, scale, px, py
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         canvas, scale, px, py = self._letterbox(image)
-        blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (self.size, self.size), (127.5, 127.5, 127.5),
-                                     swapRB=True)
-        self._net.setInput(blob)
-        outputs = self._net.forward(self._outputs)
-        raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in outputs}
+        raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in self._forward(canvas)}
         regress, logits = raw[16], raw[1][:, 0]
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
         keep = np.flatnonzero(scores >= self.min_score)

@@ -145,6 +145,30 @@ def trained_manifest(model, config: dict, card: dict) -> dict:
     }
 
 
+def model_cost(net: torch.nn.Module, size: int) -> dict:
+    """Parameters and multiply-adds of one forward pass at batch 1 (convolutions, linear layers and
+    the in-graph decoder's matrix products), counted with forward hooks."""
+    macs = [0]
+
+    def conv(m, _, out):
+        macs[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear(m, _, out):
+        macs[0] += out.numel() * m.in_features
+
+    hooks = [m.register_forward_hook(conv) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks += [m.register_forward_hook(linear) for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    decoder = getattr(net, "decoder", None)
+    if decoder is not None:
+        hooks.append(decoder.register_forward_hook(
+            lambda m, inputs, out: macs.__setitem__(0, macs[0] + out.numel() * sum(i.shape[1] for i in inputs))))
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    return {"parameters": int(sum(p.numel() for p in net.parameters())), "macs": int(macs[0])}
+
+
 def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None) -> Path:
     """Checkpoint (trainer's best.pt) -> fp32 model pack with its manifest."""
     from .morphable import MorphableModel
@@ -153,4 +177,5 @@ def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = load_checkpoint(checkpoint, MorphableModel.load(ict), "cpu")
     manifest = trained_manifest(model, state["config"], card or {})
+    manifest["cost"] = model_cost(model, state["config"]["input_size"])
     return write_pack(model, out_dir, manifest, formats=formats)

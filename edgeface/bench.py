@@ -1,0 +1,201 @@
+"""Latency cases shared by `edgeface benchmark` and the pytest-benchmark suite in benchmarks/.
+
+A case is a named callable plus a check of its result, built for what is installed here:
+the network alone per backend x precision x threads x batch, pre- and post-processing, one image
+end to end, a video frame in tracking mode, and MediaPipe's face-landmark network run through the
+same TFLite interpreter with the same thread count (when the `mediapipe` wheel is installed; its
+file is read, the package is never imported for this).
+"""
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import backends
+
+MEDIAPIPE_LANDMARK = Path("modules") / "face_landmark" / "face_landmark.tflite"
+
+
+@dataclass
+class Case:
+    name: str
+    group: str
+    make: Callable[[], Callable[[], object]]  # builds the timed callable (loading stays out of the timing)
+    check: Callable[[object], bool]
+    note: str = ""
+
+
+def mediapipe_landmark_file() -> Path | None:
+    """MediaPipe's legacy face-landmark network inside an installed mediapipe wheel, if any."""
+    try:
+        spec = importlib.util.find_spec("mediapipe")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / MEDIAPIPE_LANDMARK
+    return path if path.exists() else None
+
+
+def sample_image() -> np.ndarray:
+    """A 450x450 face photo from the dev set when the data folder is there, else None."""
+    from .datasets import data_root
+    from .image import load_image
+
+    root = data_root()
+    path = root / "aflw2000_dev" / "images" / "image00002.jpg" if root else None
+    return load_image(path) if path is not None and path.exists() else None
+
+
+def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
+    from .model import read_manifest
+    from .reconstructor import Reconstructor
+
+    manifest = read_manifest(model)
+    size = manifest.input_size
+    rng = np.random.default_rng(0)
+    present = backends.installed()
+    out: list[Case] = []
+
+    def network(backend, precision, n_threads, batch):
+        def make():
+            m = Reconstructor(backend, model=model, precision=precision, num_threads=n_threads).model
+            tensor = m.preprocess(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8))
+            return lambda: m.backend.run(tensor)
+        return make
+
+    for backend in ("tflite", "onnx", "openvino"):
+        if backend not in present:
+            continue
+        for precision in manifest.precisions(backends.BACKENDS[backend].file_format):
+            for n_threads in threads:
+                for batch in batches:
+                    out.append(Case(f"network/{backend}/{precision}/t{n_threads}/b{batch}", "network",
+                                    network(backend, precision, n_threads, batch),
+                                    lambda r, b=batch: r[0].shape[0] == b))
+    peer = mediapipe_landmark_file()
+    if peer is not None and "tflite" in present:
+        for n_threads in threads:
+            def make_peer(n=n_threads):
+                from .backends.tflite import TfliteBackend
+
+                b = TfliteBackend(peer, n)
+                shape = (1,) + tuple(b.inputs[0].shape[1:])
+                tensor = rng.random(shape, dtype=np.float32)
+                return lambda: b.run(tensor)
+            out.append(Case(f"network/mediapipe_face_landmark/fp32/t{n_threads}/b1", "network", make_peer,
+                            lambda r: r[0].size > 0, note="MediaPipe face_landmark.tflite (468 points), same interpreter"))
+    if not present:
+        return out
+    backend = next(b for b in backends.AUTO_ORDER["fp32"] if b in present and b != "torch")
+    crop = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+
+    def make_pre():
+        m = Reconstructor(backend, model=model).model
+        return lambda: m.preprocess(crop)
+
+    def make_post():
+        rec = Reconstructor(backend, model=model)
+        outputs = rec.model(crop)
+        crop_box = rec.crop_for([100, 100, 300, 300])
+        return lambda: rec.decode(outputs, 0, crop_box, [100, 100, 300, 300], 1.0)
+
+    out.append(Case("preprocess", "processing", make_pre, lambda r: r.shape[0] == 1))
+    out.append(Case("postprocess", "processing", make_post, lambda r: r.dense.shape == (manifest.num_points, 3)))
+    image = sample_image()
+    if image is not None:
+        for b in ("tflite", "onnx", "openvino"):
+            if b not in present:
+                continue
+
+            def make_e2e(b=b):
+                import cv2
+
+                cv2.setNumThreads(1)
+                rec = Reconstructor(b, model=model, num_threads=1)
+                rec(image)
+                return lambda: rec(image)
+            out.append(Case(f"end_to_end/{b}/t1", "end_to_end", make_e2e, lambda r: len(r) == 1))
+
+        def make_video(b=backend):
+            import cv2
+
+            cv2.setNumThreads(1)
+            rec = Reconstructor(b, model=model, num_threads=1)
+            tracker = rec.tracker(max_faces=1)
+            frames = [np.roll(image, shift, axis=1) for shift in range(0, 30, 2)]
+            state = {"i": 0}
+
+            def step():
+                state["i"] += 1
+                return tracker(frames[state["i"] % len(frames)])
+            return step
+        out.append(Case(f"video_frame/{backend}/t1", "end_to_end", make_video, lambda r: len(r) == 1,
+                        note="tracking from the previous frame; the detector runs only when the track is lost"))
+    if image is not None and _importable("mediapipe"):
+        rgb = np.ascontiguousarray(image[..., ::-1])
+
+        def make_facemesh(static=True):
+            import mediapipe as mp
+
+            mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1)
+            return lambda: mesh.process(rgb)
+
+        def one_face(r):
+            return len(r.multi_face_landmarks or []) == 1
+
+        out.append(Case("end_to_end/mediapipe_facemesh", "end_to_end", make_facemesh, one_face,
+                        note="MediaPipe FaceMesh, static image mode (detector + landmarks every call); its own threads"))
+        out.append(Case("video_frame/mediapipe_facemesh", "end_to_end", lambda: make_facemesh(False), one_face,
+                        note="MediaPipe FaceMesh in video mode (tracking); its own threads"))
+    return out
+
+
+def _importable(name: str) -> bool:
+    try:
+        __import__(name)
+        return True
+    except Exception:  # a package present but broken counts as absent
+        return False
+
+
+def time_case(case: Case, min_seconds: float = 1.0, min_rounds: int = 20, warmup: int = 10) -> dict:
+    fn = case.make()
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    if not case.check(result):
+        raise RuntimeError(f"{case.name}: unexpected output")
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_rounds or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    ms = np.array(times) * 1000
+    return {"name": case.name, "median_ms": float(np.median(ms)), "iqr_ms": float(np.subtract(*np.percentile(ms, [75, 25]))),
+            "rounds": len(ms)}
+
+
+def table(results: list[dict]) -> str:
+    """Plain-text table; each network row also gets its ratio to MediaPipe's network at the same threads."""
+    peer = {r["name"].split("/")[3]: r["median_ms"] for r in results
+            if r["name"].startswith("network/mediapipe")}
+    lines = [f"{'case':44s} {'median ms':>10s} {'IQR ms':>8s} {'rounds':>7s} {'vs MediaPipe':>13s}"]
+    for r in results:
+        ratio = ""
+        parts = r["name"].split("/")
+        if parts[0] == "network" and "mediapipe" not in r["name"] and parts[3] in peer and parts[4] == "b1":
+            ratio = f"{r['median_ms'] / peer[parts[3]]:.2f}x"
+        lines.append(f"{r['name']:44s} {r['median_ms']:10.3f} {r['iqr_ms']:8.3f} {r['rounds']:7d} {ratio:>13s}")
+    return "\n".join(lines)
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
