@@ -102,17 +102,9 @@ def _run_video(rec, source: Path, out: Path) -> int:
 
 
 def cpu_features() -> list[str]:
-    """CPU features that decide which precision is fast (x86: AVX2/AVX-512/VNNI; ARM: NEON/dot product)."""
-    wanted = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "fp16", "sve"}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = set()
-    for line in text.splitlines():
-        if line.lower().startswith(("flags", "features")):
-            flags.update(line.split(":", 1)[1].split())
-    return sorted(flags & wanted)
+    from .cpu import features
+
+    return sorted(features())
 
 
 def cmd_info(args) -> int:
@@ -206,12 +198,44 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from .datasets import Aflw2000, data_root
+    from .train import quantize
     from .train.export import export_checkpoint
 
     formats = tuple(f.strip() for f in args.formats.split(","))
-    card = {"license": args.license} if args.license else None
-    out = export_checkpoint(args.checkpoint, args.out, formats=formats, ict=args.ict, card=card)
-    print(f"model pack written to {out}")
+    precisions = tuple(p.strip() for p in args.precision.split(","))
+    if args.checkpoint:
+        card = {"license": args.license} if args.license else None
+        export_checkpoint(args.checkpoint, args.out, formats=formats, ict=args.ict, card=card)
+    elif not (Path(args.out) / "edgeface.json").exists():
+        raise EdgefaceError("pass --checkpoint, or --out pointing at an existing pack to add INT8 files to it")
+    print(f"fp32 model pack: {args.out}")
+    if "int8" not in precisions:
+        return 0
+    if not args.calibration:
+        raise EdgefaceError("INT8 needs --calibration DIR (a folder of face crops at the model's input size)")
+    from .model import read_manifest
+
+    crops = quantize.load_calibration(args.calibration, read_manifest(args.out).input_size)
+    quantize.add_int8(args.out, crops, formats=formats)
+    root = Path(args.gate_root) if args.gate_root else (data_root() / "aflw2000_dev" if data_root() else None)
+    if root is None:
+        raise EdgefaceError("the INT8 gate needs the AFLW2000-3D dev set: --gate-root DIR or EDGEFACE_DATA")
+    report = quantize.gate(args.out, Aflw2000.load(root), formats)
+    failed = []
+    for fmt, r in report.items():
+        print(f"INT8 gate {fmt:9s} balanced NME {100 * r['fp32_nme_balanced']:.2f} % -> {100 * r['int8_nme_balanced']:.2f} % "
+              f"({100 * r['nme_rise_relative']:+.1f} %, limit +{100 * quantize.MAX_NME_RISE:.0f} %), attribute flips "
+              f"{100 * r['attribute_flips']:.2f} % (limit {100 * quantize.MAX_ATTRIBUTE_FLIPS:.0f} %): "
+              f"{'passed' if r['passed'] else 'FAILED, removed from the pack'}")
+        if not r["passed"]:
+            quantize.remove_int8(args.out, fmt)
+            failed.append(fmt)
+    if args.gate_json:
+        Path(args.gate_json).write_text(json.dumps(report, indent=1))
+    if failed:
+        print(f"edgeface: error: INT8 {', '.join(failed)} failed the accuracy gate", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -251,10 +275,14 @@ def main(argv=None) -> int:
     _add_model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
-    ex = sub.add_parser("export", help="trained checkpoint -> model pack (fp32 ONNX, OpenVINO, TFLite)")
-    ex.add_argument("--checkpoint", required=True)
+    ex = sub.add_parser("export", help="trained checkpoint -> model pack (ONNX, OpenVINO, TFLite; fp32 and gated INT8)")
+    ex.add_argument("--checkpoint", default=None, help="trainer checkpoint (omit to add INT8 to the pack at --out)")
     ex.add_argument("--out", required=True, help="model pack folder to write")
     ex.add_argument("--formats", default="onnx,openvino,tflite")
+    ex.add_argument("--precision", default="fp32", help="fp32 and/or int8, comma-separated")
+    ex.add_argument("--calibration", default=None, help="folder of face crops for INT8 calibration")
+    ex.add_argument("--gate-root", default=None, help="AFLW2000-3D dev folder for the INT8 accuracy gate")
+    ex.add_argument("--gate-json", default=None, help="write the gate's figures here")
     ex.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
     ex.add_argument("--license", default=None, help="licence text for the manifest")
     ex.set_defaults(func=cmd_export)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -141,14 +140,10 @@ def read_manifest(model=None) -> Manifest:
 
 
 def default_precision(file_format: str, available: list[str]) -> str:
-    """What precision='auto' picks: int8 where integer kernels pay off, else fp32.
+    """What precision='auto' picks: int8 where this CPU runs it faster (edgeface.cpu), else fp32."""
+    from .cpu import int8_is_faster
 
-    Measured (README, "Backends"): on x86-64 CPUs without VNNI, int8 is no faster than fp32 in
-    ONNX Runtime and OpenVINO, and XNNPACK's int8 kernels only win on ARM; so int8 is the
-    automatic choice on ARM for TFLite and ONNX, fp32 elsewhere.
-    """
-    arm = platform.machine().lower() in ("aarch64", "arm64", "armv7l", "armv8l")
-    order = ("int8", "fp32") if arm and file_format in ("tflite", "onnx") else ("fp32", "int8")
+    order = ("int8", "fp32") if int8_is_faster(file_format) else ("fp32", "int8")
     for precision in order:
         if precision in available:
             return precision
