@@ -1,0 +1,59 @@
+"""INT8 export on the fixture model: each format quantizes, loads through the runtime, stays close
+to fp32, and the gate removes a file that fails it."""
+import json
+
+import numpy as np
+import pytest
+
+import edgeface
+from edgeface.model import MANIFEST_NAME
+
+pytest.importorskip("torch", reason="export needs the train extra")
+
+
+@pytest.fixture(scope="module")
+def crops():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (1, 8, 8, 3)).astype(np.float32)
+    import cv2
+
+    smooth = [cv2.resize(base[0] + rng.normal(0, 20, base[0].shape), (64, 64)) for _ in range(32)]
+    return np.clip(np.stack(smooth), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt,module", [("onnx", "onnxruntime"), ("openvino", "nncf"), ("tflite", "ai_edge_quantizer")])
+def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module):
+    pytest.importorskip(module)
+    from edgeface.train import quantize
+
+    quantize.BACKBONE_ONNX, quantize.BACKBONE_TFLITE = "/features/", ".*_features/.*"  # the fixture's module name
+    try:
+        assert quantize.add_int8(pack_copy, crops, formats=(fmt,)) == [f"model_int8{quantize.QUANTIZERS[fmt][2]}"]
+    finally:
+        quantize.BACKBONE_ONNX, quantize.BACKBONE_TFLITE = "/backbone/", ".*_backbone/.*"
+    backend = quantize.QUANTIZERS[fmt][0]
+    fp32 = edgeface.Reconstructor(backend, model=pack_copy, precision="fp32").model(crops[:8])
+    int8 = edgeface.Reconstructor(backend, model=pack_copy, precision="int8").model(crops[:8])
+    # the fixture's dense points are a template plus 1 % of the crop: int8 must keep them within that
+    assert np.abs(int8["dense"] - fp32["dense"]).max() < 0.01
+    assert not np.array_equal(int8["identity"], fp32["identity"])  # it really is another file
+
+
+def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
+    pytest.importorskip("onnxruntime")
+    from edgeface.train import quantize
+
+    quantize.BACKBONE_ONNX = "/features/"
+    try:
+        quantize.add_int8(pack_copy, crops, formats=("onnx",))
+    finally:
+        quantize.BACKBONE_ONNX = "/backbone/"
+    pick = np.concatenate([np.flatnonzero(dev_set.yaw_bin() == b)[:2] for b in range(3)])  # every yaw bin
+    small = dev_set.__class__(dev_set.root, dev_set.names[pick], dev_set.points68[pick], dev_set.roi_box[pick],
+                              dev_set.pitch_yaw_roll[pick])
+    report = quantize.gate(pack_copy, small, formats=("onnx",))
+    assert set(report) == {"onnx"} and report["onnx"]["fp32_nme_balanced"] > 0
+    quantize.remove_int8(pack_copy, "onnx")
+    files = json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
+    assert not any(f["precision"] == "int8" for f in files)
+    assert not (pack_copy / "model_int8.onnx").exists()
