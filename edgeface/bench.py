@@ -9,7 +9,6 @@ file is read, the package is never imported for this).
 from __future__ import annotations
 
 import importlib.util
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +195,3 @@ def table(results: list[dict]) -> str:
         lines.append(f"{r['name']:44s} {r['median_ms']:10.3f} {r['iqr_ms']:8.3f} {r['rounds']:7d} {ratio:>13s}")
     return "\n".join(lines)
 
-
-def median(values) -> float:
-    return float(statistics.median(values))
