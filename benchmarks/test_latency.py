@@ -18,6 +18,8 @@ def test_latency(benchmark, case):
     benchmark.group = case.group
     benchmark.extra_info["note"] = case.note
     fn = case.make()
+    for _ in range(10):  # warm-up: first runs allocate buffers and fill caches
+        fn()
     result = benchmark(fn)
     assert case.check(result), case.name
 
