@@ -13,7 +13,8 @@ import numpy as np
 
 from .errors import ImageError
 
-#: Larger images are accepted but downscaled for detection only; crops come from the original.
+#: Larger images are refused: decoding them would take gigabytes. (Large ones below the limit are
+#: downscaled for detection only; crops come from the original.)
 MAX_PIXELS = 100_000_000
 
 

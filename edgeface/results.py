@@ -30,7 +30,7 @@ class Pose:
 @dataclass
 class Mesh:
     vertices: np.ndarray  # (V, 3) image pixels, z towards the camera, same scale as x and y
-    triangles: np.ndarray  # (T, 3) vertex indices, counter-clockwise seen from the camera
+    triangles: np.ndarray  # (T, 3) vertex indices; those facing the camera run counter-clockwise on screen
 
 
 @dataclass

@@ -4,10 +4,11 @@ A backend knows how to load one model file and run a batch through it; nothing e
 Pre-processing, (de)quantization, output naming and decoding are shared (`edgeface.model`),
 so every backend gives the same answer for the same input.
 
-`auto` takes the first installed backend of `AUTO_ORDER` that can run the requested format.
-The order is by measured single-image latency on x86-64 and ARM CPUs for models of this size
-(see README, "Backends"): ONNX Runtime and OpenVINO first for fp32, TFLite (XNNPACK) first for
-int8 (ONNX Runtime and OpenVINO int8 gain little without VNNI/dot-product instructions).
+`auto` takes the first installed backend of `AUTO_ORDER` that has a file of the requested
+precision. The fp32 order follows single-image latency measured on an x86-64 CPU
+(docs/benchmarks.md; TFLite was fastest in all three runs, e.g. 0.75 / 1.20 / 1.25 ms for TFLite,
+ONNX Runtime, OpenVINO, and fastest end to end). The int8 order puts TFLite first for ARM devices,
+where its int8 kernels are the mobile path; it was not measured on ARM here.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ BACKENDS: dict[str, BackendSpec] = {
 }
 
 AUTO_ORDER = {
-    "fp32": ("onnx", "openvino", "tflite", "torch"),
+    "fp32": ("tflite", "onnx", "openvino", "torch"),
     "int8": ("tflite", "onnx", "openvino"),
 }
 

@@ -3,13 +3,14 @@
 - TFLite: ai-edge-quantizer's static int8 recipe (int8 weights and activations, int8 input and
   outputs with their scales recorded in the manifest); no TensorFlow needed.
 - ONNX: ONNX Runtime static quantization, QDQ format, per-channel int8 weights, uint8 activations,
-  `reduce_range=True` (7-bit weights: without VNNI, 8-bit products saturate in ORT's kernels).
+  `reduce_range=True` (7-bit weights: the toolchain notes report int8 saturation without it on CPUs
+  without VNNI; this CPU has VNNI, so that was not reproduced here).
 - OpenVINO: NNCF post-training quantization with the overflow fix (same saturation concern).
 
 Only the backbone is quantized. The head (one small linear layer) and the in-graph decoder (basis
-products, sin/cos, projection) stay in float: quantized, they cost 3-4 % relative NME for no speed
-(measured: ONNX Runtime +3.4 %, TFLite fully int8 +150 %), because 8 bits over a crop are steps of
-~0.4 % of the face, and the trigonometry of the pose amplifies coefficient rounding.
+products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
+balanced NME +3.4 % relative, TFLite fully int8 +148 %), and they are a small share of the work
+(the head and decoder are ~0.2 M of the 24.1 M multiply-adds).
 
 Calibration crops are images already cut by the runtime's crop rule at the model's input size
 (`make_calibration_dir` writes such crops from AFLW; any folder of real crops works).
