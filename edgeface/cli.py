@@ -164,8 +164,7 @@ def cmd_evaluate(args) -> int:
         raise EdgefaceError("no dataset: pass --root DIR or set EDGEFACE_DATA")
     dataset = Aflw2000.load(root)
     if args.limit:
-        dataset.names, dataset.points68 = dataset.names[: args.limit], dataset.points68[: args.limit]
-        dataset.roi_box, dataset.pitch_yaw_roll = dataset.roi_box[: args.limit], dataset.pitch_yaw_roll[: args.limit]
+        dataset = dataset.subset(slice(0, args.limit))
     if args.detector_only:
         result = evaluate_detector(dataset, args.detector, **({"runner": args.runner} if args.runner else {}))
     else:

@@ -50,6 +50,11 @@ class Aflw2000:
     def __len__(self) -> int:
         return len(self.names)
 
+    def subset(self, indices) -> "Aflw2000":
+        """The images at `indices` (an index array, a slice or a boolean mask)."""
+        return Aflw2000(self.root, self.names[indices], self.points68[indices], self.roi_box[indices],
+                        self.pitch_yaw_roll[indices])
+
     def image_path(self, i: int) -> Path:
         return self.root / "images" / str(self.names[i])
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .datasets import YAW_BINS, Aflw2000
 from .detectors import create as create_detector
-from .geometry import landmark_box
+from .geometry import iou, landmark_box
 from .image import load_image
 
 try:
@@ -18,14 +18,6 @@ try:
 except ImportError:  # tqdm comes with the dev/train extras; the runtime works without it
     def tqdm(iterable, **_):
         return iterable
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float = 0.3,
@@ -46,7 +38,7 @@ def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float 
         detections = det(image)
         latency.append(time.perf_counter() - start)
         truth = landmark_box(dataset.points68[i])
-        ious = [_iou(d.box, truth) for d in detections]
+        ious = list(iou(truth, [d.box for d in detections])) if detections else []
         if ious and max(ious) >= min_iou:
             found[i] = True
             box = detections[int(np.argmax(ious))].box
@@ -101,7 +93,7 @@ def evaluate_landmarks(rec, dataset: Aflw2000, use_detector: bool = False, progr
             faces = rec(image)
             if not faces:
                 continue
-            face = max(faces, key=lambda f: _iou(f.box, landmark_box(truth)))
+            face = faces[int(np.argmax(iou(landmark_box(truth), [f.box for f in faces])))]
         else:
             face = rec.from_landmark_boxes(image, [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)])[0]
         nme[i] = nme_68(face.landmarks, truth)

@@ -66,6 +66,19 @@ def square_crop(box, scale: float, shift_y: float = 0.0) -> Crop:
     return Crop(cx - 0.5 * side, cy - 0.5 * side, side)
 
 
+def iou(box, boxes) -> np.ndarray:
+    """Intersection over union of one (4,) box with (N, 4) boxes, all x1, y1, x2, y2."""
+    box, boxes = np.asarray(box, np.float64), np.atleast_2d(np.asarray(boxes, np.float64))
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
 def landmark_box(points: np.ndarray) -> np.ndarray:
     """Tight (x1, y1, x2, y2) box of (N, 2+) points."""
     p = np.asarray(points)[:, :2]

@@ -58,7 +58,6 @@ class Reconstructor:
                                             num_threads=num_threads, detector=detector, **options)
         self.manifest: Manifest = read_manifest(model)
         self.model = Model(self.manifest, backend, precision, num_threads)
-        self._detector_name = detector
         self._detector = None  # created on first use: callers passing boxes never pay for it
         self._lock = threading.Lock()
 
@@ -79,12 +78,12 @@ class Reconstructor:
     @property
     def detector(self):
         if self._detector is None:
-            self._detector = detectors.create(self._detector_name)
+            self._detector = detectors.create(self.options.detector)
         return self._detector
 
     def __repr__(self) -> str:
         return (f"Reconstructor(backend={self.backend!r}, precision={self.precision!r}, "
-                f"model={self.manifest.name!r}, detector={self._detector_name!r})")
+                f"model={self.manifest.name!r}, detector={self.options.detector!r})")
 
     # -- public API ------------------------------------------------------------------------
 

@@ -140,7 +140,7 @@ class Tracker:
         """Does the detector see a face near the centre of this crop?"""
         self.verifications += 1
         size = self.rec.detector.size
-        patch = cv2.warpAffine(image, crop.affine(size), (size, size), flags=cv2.INTER_AREA)
+        patch = cv2.warpAffine(image, crop.affine(size), (size, size), flags=cv2.INTER_LINEAR)
         return any(0.25 * size < 0.5 * (d.box[0] + d.box[2]) < 0.75 * size and
                    0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size for d in self.rec.detector(patch))
 

@@ -65,8 +65,7 @@ def test_pose_follows_the_labels_sign(dev_set):
 
 
 def test_end_to_end_on_a_few_images(dev_set):
-    small = dev_set.__class__(dev_set.root, dev_set.names[:30], dev_set.points68[:30], dev_set.roi_box[:30],
-                              dev_set.pitch_yaw_roll[:30])
+    small = dev_set.subset(slice(0, 30))
     result = evaluate_landmarks(edgeface.Reconstructor("auto"), small, use_detector=True, progress=False)
     assert result["detected_fraction"] >= 0.95
     assert result["nme_mean"] < 0.12

@@ -67,8 +67,7 @@ def test_unknown_detector():
 
 
 def test_evaluation_reports_rates_per_yaw_bin(dev_set):
-    small = dev_set.__class__(dev_set.root, dev_set.names[:40], dev_set.points68[:40], dev_set.roi_box[:40],
-                              dev_set.pitch_yaw_roll[:40])
+    small = dev_set.subset(slice(0, 40))
     result = evaluate_detector(small, "auto", progress=False)
     assert result["n_images"] == 40
     assert result["detected_fraction"] >= 0.95

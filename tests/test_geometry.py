@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface.geometry import Crop, euler_to_matrix, matrix_to_euler, square_crop
+from edgeface.geometry import Crop, euler_to_matrix, iou, matrix_to_euler, square_crop
 
 
 def test_euler_round_trip():
@@ -46,3 +46,11 @@ def test_affine_matches_point_mapping(out_size):
     expected = crop.to_crop(np.array([x, y], np.float32)) * out_size - 0.5
     np.testing.assert_allclose(centre, expected, atol=0.05)
     np.testing.assert_allclose(crop.to_image(crop.to_crop(np.array([[x, y]], np.float32))), [[x, y]], atol=1e-4)
+
+
+
+
+def test_iou_values():
+    box = np.array([0, 0, 10, 10])
+    got = iou(box, [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]])
+    np.testing.assert_allclose(got, [1.0, 50 / 150, 0.0, 0.25])

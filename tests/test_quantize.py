@@ -49,8 +49,7 @@ def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
     finally:
         quantize.BACKBONE_ONNX = "/backbone/"
     pick = np.concatenate([np.flatnonzero(dev_set.yaw_bin() == b)[:2] for b in range(3)])  # every yaw bin
-    small = dev_set.__class__(dev_set.root, dev_set.names[pick], dev_set.points68[pick], dev_set.roi_box[pick],
-                              dev_set.pitch_yaw_roll[pick])
+    small = dev_set.subset(pick)
     report = quantize.gate(pack_copy, small, formats=("onnx",))
     assert set(report) == {"onnx"} and report["onnx"]["fp32_nme_balanced"] > 0
     quantize.remove_int8(pack_copy, "onnx")
