@@ -245,6 +245,10 @@ def main(argv=None) -> int:
         from .train.trainer import main as train_main
 
         return train_main(argv[1:])
+    if argv and argv[0] == "synthesize":  # so does the synthetic engine (edgeface/train/synthetic.py)
+        from .train.synthetic import main as synthetic_main
+
+        return synthetic_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="edgeface", description="Single-image 3D face reconstruction on the edge.")
     parser.add_argument("--version", action="version", version=f"edgeface {__version__}")
@@ -295,6 +299,7 @@ def main(argv=None) -> int:
     bm.set_defaults(func=cmd_benchmark)
 
     sub.add_parser("train", help="train a teacher or student: edgeface train {teacher,student} --config FILE ...")
+    sub.add_parser("synthesize", help="render labelled synthetic faces: edgeface synthesize {write,sheet} ...")
 
     args = parser.parse_args(argv)
     try:

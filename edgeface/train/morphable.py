@@ -26,12 +26,16 @@ class MorphableModel:
     part_ranges: dict[str, tuple[int, int]]
     vertex_ids: np.ndarray | None = None  # for a subset: the full model's ids of its vertices
 
+    @staticmethod
+    def default_path() -> Path | None:
+        """`ict_facekit.npz` in the data folder (EDGEFACE_DATA), if there is one."""
+        root = data_root()
+        return root / "ict_facekit.npz" if root else None
+
     @classmethod
     def load(cls, path=None) -> "MorphableModel":
         """Read `ict_facekit.npz` from `path`, or from the data folder (EDGEFACE_DATA)."""
-        if path is None:
-            root = data_root()
-            path = root / "ict_facekit.npz" if root else None
+        path = path or cls.default_path()
         if path is None or not Path(path).exists():
             raise EdgefaceError(f"ICT-FaceKit model not found ({path}); set EDGEFACE_DATA or pass its path")
         d = np.load(path)
