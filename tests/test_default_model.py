@@ -72,10 +72,13 @@ def test_end_to_end_on_a_few_images(dev_set):
 
 
 #: INT8 parity, as the mean distance of the 520 points between two models over the crop side, per
-#: face: (median, 90th percentile) bounds. Measured on 100 dev faces: ONNX INT8 vs fp32 0.20 % / p95
-#: 0.96 %; OpenVINO INT8 vs fp32 0.31 % / 3.6 %; ONNX INT8 vs OpenVINO INT8 0.33 % / 3.8 %.
-PARITY = {("onnx", "fp32", "onnx", "int8"): (0.005, 0.02), ("openvino", "fp32", "openvino", "int8"): (0.006, 0.05),
-          ("onnx", "int8", "openvino", "int8"): (0.006, 0.05)}
+#: face: (median, 90th percentile) bounds, about 1.5x what was measured on 100 dev faces (every
+#: 5th) for the INT8 files calibrated on calibration_data/:
+#: TFLite INT8 vs fp32 0.53 % / 2.5 %; ONNX 0.18 % / 0.56 %; OpenVINO 0.43 % / 1.9 %;
+#: TFLite vs ONNX INT8 0.52 % / 2.8 %; TFLite vs OpenVINO INT8 0.25 % / 1.3 %; ONNX vs OpenVINO INT8 0.46 % / 2.1 %.
+PARITY = {("tflite", "fp32", "tflite", "int8"): (0.008, 0.035), ("onnx", "fp32", "onnx", "int8"): (0.004, 0.012),
+          ("openvino", "fp32", "openvino", "int8"): (0.007, 0.03), ("tflite", "int8", "onnx", "int8"): (0.008, 0.04),
+          ("tflite", "int8", "openvino", "int8"): (0.005, 0.02), ("onnx", "int8", "openvino", "int8"): (0.007, 0.03)}
 
 
 @pytest.mark.parametrize("pair", list(PARITY), ids=["-".join(p) for p in PARITY])

@@ -208,3 +208,46 @@ def test_shards_read_back_what_was_rendered(model, tmp_path):
         data[10]
     with pytest.raises(FileNotFoundError):
         SyntheticShards(tmp_path / "nothing")
+
+
+def test_equal_error_rate_separates_people_or_not():
+    from edgeface.evaluate import equal_error_rate
+
+    rng = np.random.default_rng(0)
+    people = np.repeat(np.arange(20), 4)
+    centres = rng.standard_normal((20, 16))
+    tight = centres[people] + 0.05 * rng.standard_normal((80, 16))
+    assert equal_error_rate(tight, people) < 0.01
+    assert 0.35 < equal_error_rate(rng.standard_normal((80, 16)), people) < 0.65
+
+
+def test_synthetic_metrics_are_zero_for_a_perfect_model_and_grow_with_error(clean_samples, clean):
+    """evaluate_synthetic against a stand-in model that returns the labels themselves."""
+    from types import SimpleNamespace
+
+    from edgeface.evaluate import evaluate_synthetic
+
+    samples = clean_samples[:24]
+    size = clean.config.size
+    names = ["Smiling", "Eyes_Closed"]
+
+    class Oracle:
+        manifest = SimpleNamespace(landmarks68=clean.lm68, input_size=size, attribute_names=names)
+
+        def __init__(self, noise=0.0):
+            self.noise = noise
+
+        def __call__(self, crops):
+            rows = [next(s for s in samples if np.array_equal(s["image"][..., ::-1], c)) for c in crops]
+            dense = np.stack([r["points"] / size for r in rows]) + self.noise
+            attrs = np.stack([np.where(r["attributes"][[clean.attribute_names.index(n) for n in names]], 5.0, -5.0)
+                              for r in rows])
+            ident = np.stack([np.eye(50)[int(r["identity_id"]) % 50] for r in rows])
+            pose = np.stack([np.concatenate([r["pose"], [0, 0, 0]]) for r in rows])
+            return {"dense": dense, "attributes": attrs, "identity": ident, "pose": pose}
+
+    perfect = evaluate_synthetic(Oracle(), samples, clean.attribute_names)
+    assert perfect["nme_mean"] < 1e-6 and perfect["nme_dense_mean"] < 1e-6 and perfect["pose_mae_deg"] < 1e-4
+    assert perfect["attribute_accuracy/Smiling"] == 1.0 and perfect["identity_eer"] < 1e-6
+    shifted = evaluate_synthetic(Oracle(noise=0.01), samples, clean.attribute_names)
+    assert shifted["nme_mean"] > 0.005

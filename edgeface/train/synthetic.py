@@ -428,7 +428,10 @@ def main(argv=None) -> int:
     sh = sub.add_parser("sheet", help="a contact sheet of the first samples")
     sh.add_argument("--out", default="docs/synthetic_contact_sheet.jpg")
     sh.add_argument("--count", type=int, default=64)
-    for p in (w, sh):
+    cal = sub.add_parser("calibration", help="plain crop images for INT8 calibration (calibration_data/)")
+    cal.add_argument("--out", default="calibration_data")
+    cal.add_argument("--count", type=int, default=256)
+    for p in (w, sh, cal):
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--size", type=int, default=128)
         p.add_argument("--supersample", type=int, default=SyntheticConfig.supersample)
@@ -442,6 +445,14 @@ def main(argv=None) -> int:
         cv2.imwrite(str(out / "contact_sheet.jpg"), contact_sheet(samples, topology.load()["landmarks68"]),
                     [cv2.IMWRITE_JPEG_QUALITY, 90])
         print(f"{out}: {args.count} samples in {len(data.meta['shards'])} shards, contact sheet {out / 'contact_sheet.jpg'}")
+    elif args.command == "calibration":
+        engine = SyntheticFaces(MorphableModel.load(args.model), config, args.seed)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for i in range(args.count):
+            image = engine.sample(i)["image"][..., ::-1]
+            cv2.imwrite(str(out / f"synthetic_{i:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        print(f"{out}: {args.count} crops of {args.size}x{args.size}")
     else:
         engine = SyntheticFaces(MorphableModel.load(args.model), config, args.seed)
         sheet = contact_sheet(engine.batch(range(args.count)), engine.lm68)
