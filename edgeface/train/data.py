@@ -176,3 +176,99 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---- in-batch hybrid-task training: one example format for real and synthetic samples -----------
+def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, visible=None, pose=None,
+            expression=None, identity=None, attributes=None, identity_id=-1, num_points=520,
+            num_attributes=22) -> dict:
+    """A training example with every label slot present; `has_*` masks say which are real, so a
+    batch can mix datasets and each sample contributes only the losses it has labels for."""
+    f = np.float32
+
+    def slot(value, shape):
+        return (np.zeros(shape, f), f(0)) if value is None else (np.asarray(value, f), f(1))
+
+    out = {"image": image_chw}
+    out["points21"], out["has_points21"] = slot(points21, (21, 2))
+    out["visible21"] = np.zeros(21, f) if visible21 is None else np.asarray(visible21, f)
+    out["yaw"], out["has_yaw"] = slot(yaw, ())
+    out["dense"], out["has_dense"] = slot(dense, (num_points, 3))
+    out["visible"] = np.zeros(num_points, f) if visible is None else np.asarray(visible, f)
+    out["pose"], out["has_pose"] = slot(pose, (3,))
+    out["expression"], out["has_expression"] = slot(expression, (53,))
+    out["identity"], out["has_identity"] = slot(identity, (100,))
+    out["attributes"], out["has_attributes"] = slot(attributes, (num_attributes,))
+    out["identity_id"] = np.int64(identity_id)
+    return out
+
+
+class AflwExamples:
+    """AFLW crops as hybrid examples: 21 sparse points and yaw, nothing else."""
+
+    def __init__(self, training: AflwTraining):
+        self.training = training
+
+    def __len__(self):
+        return len(self.training)
+
+    @property
+    def epoch(self):
+        return self.training.epoch
+
+    @epoch.setter
+    def epoch(self, value):
+        self.training.epoch = value
+
+    def __getitem__(self, i):
+        image, points, visible, yaw = self.training[i]
+        return example(image, points21=points, visible21=visible, yaw=yaw)
+
+
+class SyntheticExamples:
+    """Synthetic faces rendered on the fly at the network's input size and crop rule, with all
+    labels (crop-normalised). Index i is the engine's sample i: groups of consecutive indices
+    share a person, which HybridBatches keeps together for the SIR identity loss."""
+
+    def __init__(self, engine, length: int):
+        self.engine, self.length = engine, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        s = self.engine.sample(int(i))
+        size = np.float32(s["image"].shape[0])
+        # the dense points supervise everything the 21 sparse ones would, so those slots stay empty
+        return example(np.ascontiguousarray(s["image"].transpose(2, 0, 1)), yaw=s["pose"][1], dense=s["points"] / size,
+                       visible=s["visible"] & ~s["occluded"], pose=s["pose"], expression=s["expression"],
+                       identity=s["identity"], attributes=s["attributes"], identity_id=int(s["identity_id"]))
+
+
+class HybridBatches:
+    """Index batches over ConcatDataset([real, synthetic]): each batch holds `batch_size` samples of
+    which a `synthetic_fraction` are synthetic, taken as whole identity groups (`group` renders of
+    one person). An epoch ends when the real samples are used up (or after `steps`)."""
+
+    def __init__(self, n_real: int, n_synthetic: int, batch_size: int, synthetic_fraction: float, group: int,
+                 seed: int = 0, steps: int | None = None):
+        self.n_real, self.n_synthetic, self.batch_size, self.group = n_real, n_synthetic, batch_size, group
+        persons = int(round(batch_size * synthetic_fraction / group)) if n_synthetic else 0
+        self.persons, self.real = persons, batch_size - persons * group
+        if self.real < 0 or (self.real == 0 and not n_synthetic) or (self.real > 0 and n_real == 0):
+            raise ValueError("batch composition impossible: check batch_size, synthetic_fraction and the data")
+        self.steps = steps or (n_real // self.real if self.real else n_synthetic // max(persons * group, 1))
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        rng = np.random.default_rng((self.seed, self.epoch))
+        real = rng.permutation(self.n_real) if self.n_real else np.zeros(0, int)
+        people = rng.permutation(self.n_synthetic // self.group) if self.persons else np.zeros(0, int)
+        for step in range(self.steps):
+            r = real[(step * self.real + np.arange(self.real)) % max(len(real), 1)] if self.real else []
+            p = people[(step * self.persons + np.arange(self.persons)) % max(len(people), 1)]
+            s = (p[:, None] * self.group + np.arange(self.group)).ravel() + self.n_real
+            yield [int(i) for i in np.concatenate([np.asarray(r, int), s])]

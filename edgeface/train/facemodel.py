@@ -51,7 +51,10 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 class FaceModel(nn.Module):
     def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
-                 crop_scale: float = 1.4):
+                 crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False):
+        """attribute_head: learn the 22 geometry-grounded attributes (edgeface.train.attributes)
+        from the shared features, instead of deriving four from expression weights.
+        visibility_head: learn per-point visibility as a correction to the orientation prior."""
         super().__init__()
         self.backbone = networks.create(backbone)
         self.identity_size = identity_size
@@ -73,14 +76,24 @@ class FaceModel(nn.Module):
         self.register_buffer("attribute_weights", torch.from_numpy(attr))
         self.register_buffer("attribute_thresholds", torch.tensor([t for _, _, t in EXPRESSION_ATTRIBUTES]))
         self.attribute_names = [n for n, _, _ in EXPRESSION_ATTRIBUTES]
+        self.attribute_head, self.visibility_head = attribute_head, visibility_head
+        if attribute_head:
+            from .attributes import load as load_attributes
+
+            self.attribute_names = list(load_attributes())
+        self.num_points = len(topology["vertices"])
         # a face of ~15 cm (the 68-landmark box of the neutral face) spans 1 / crop_scale of the crop
         width = float(np.ptp(subset.neutral[topology["landmarks68"], 0]))
         self.base_scale = 1.0 / (crop_scale * width)
-        self.head = nn.Linear(self.backbone.num_features, 6 + identity_size + len(self.expression_names))
+        # one linear head for everything (one matrix product): pose, identity, expression, then the
+        # optional attribute logits and visibility corrections
+        self.core = 6 + identity_size + len(self.expression_names)
+        extra = (len(self.attribute_names) if attribute_head else 0) + (self.num_points if visibility_head else 0)
+        self.head = nn.Linear(self.backbone.num_features, self.core + extra)
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():
-            self.head.bias[6 + identity_size:] = -3.0  # expressions start near neutral
+            self.head.bias[6 + identity_size:self.core] = -3.0  # expressions start near neutral
 
     def forward(self, x):
         raw = self.head(self.backbone(x))
@@ -89,7 +102,7 @@ class FaceModel(nn.Module):
         tx, ty = 0.5 + 0.2 * raw[:, 3], 0.5 + 0.2 * raw[:, 4]
         s = self.base_scale * torch.exp(0.2 * raw[:, 5])
         identity = raw[:, 6:6 + k]
-        expression = torch.sigmoid(raw[:, 6 + k:])
+        expression = torch.sigmoid(raw[:, 6 + k:self.core])
         rotation = rotation_matrix(pitch, yaw, roll)
         verts = self.decoder(identity, expression) - self.centre
         rotated = verts @ rotation.transpose(1, 2)
@@ -97,6 +110,13 @@ class FaceModel(nn.Module):
         dense = torch.stack([tx[:, None] + s_ * rotated[..., 0], ty[:, None] - s_ * rotated[..., 1],
                              s_ * rotated[..., 2]], -1)
         pose = torch.stack([pitch, yaw, roll, tx, ty, s], -1)
-        attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
+        rest = self.core
+        if self.attribute_head:
+            attributes = raw[:, rest:rest + len(self.attribute_names)]
+            rest += len(self.attribute_names)
+        else:
+            attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
         visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
+        if self.visibility_head:
+            visibility = visibility + raw[:, rest:rest + self.num_points]
         return dense, pose, identity, expression, attributes, visibility

@@ -29,7 +29,8 @@ def _split(n: int, fraction: float, seed: int):
 
 def build_model(config: dict, morphable: MorphableModel) -> FaceModel:
     return FaceModel(config["backbone"], topology.load(), morphable, identity_size=config["identity_size"],
-                     crop_scale=config["crop_scale"])
+                     crop_scale=config["crop_scale"], attribute_head=config.get("attribute_head", False),
+                     visibility_head=config.get("visibility_head", False))
 
 
 #: the network's input normalisation (also written into every manifest)
@@ -65,18 +66,12 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         teacher = load_checkpoint(teacher_path, morphable, device)
         for p in teacher.parameters():
             p.requires_grad_(False)
-    shard_file = shard_path or config["data"]["aflw_shard"]
-    count = len(AflwShard(shard_file))
-    count = min(count, config["data"].get("limit") or count)  # a limit makes smoke runs and tests quick
-    train_idx, val_idx = _split(count, config["data"]["val_fraction"], t["seed"])
-    train_set = AflwTraining(AflwShard(shard_file, train_idx), config["input_size"], config["crop_scale"], seed=t["seed"])
-    val_set = AflwTraining(AflwShard(shard_file, val_idx), config["input_size"], config["crop_scale"], augment=False)
-    loader_args = dict(batch_size=t["batch_size"], num_workers=t["workers"], pin_memory=device.type == "cuda",
-                       persistent_workers=t["workers"] > 0, worker_init_fn=_worker_init)
-    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
+    train_set, batches, val_loader = _data(config, shard_path, ict_path, device)
+    synthetic_val = _synthetic_validation(config, ict_path) if config.get("synthetic") else None
+    loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", persistent_workers=False,
+                       worker_init_fn=_worker_init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
-    steps_per_epoch = (len(train_set) + t["batch_size"] - 1) // t["batch_size"]
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t["lr"], total_steps=t["epochs"] * steps_per_epoch,
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t["lr"], total_steps=t["epochs"] * len(batches),
                                                     pct_start=0.05)
     start, best = 0, float("inf")
     if resume and (out_dir / "last.pt").exists():
@@ -85,56 +80,165 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, best = state["epoch"] + 1, state["best"]
-    w = config["loss"]
+    weights = HybridLoss(config, model, device)
     log_path = out_dir / "log.csv"
     if start == 0:
-        log_path.write_text("epoch,seconds,lr,train_loss,train_landmarks,val_landmarks_nme\n")
+        log_path.write_text("epoch,seconds,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme\n")
     end = t["epochs"] if stop_after is None else min(t["epochs"], start + stop_after)
     for epoch in range(start, end):
         began = time.time()
-        train_set.epoch = epoch
-        loader = torch.utils.data.DataLoader(train_set, shuffle=True, drop_last=True,
-                                             generator=torch.Generator().manual_seed(t["seed"] + epoch), **loader_args)
+        batches.epoch = epoch
+        for part in train_set.datasets:
+            part.epoch = epoch
+        loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, **loader_args)
         model.train()
         totals = np.zeros(2)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t['epochs']}", leave=False)
-        for images, points, visible, yaw in bar:
-            images, points, visible, yaw = (v.to(device, non_blocking=True) for v in (images, points, visible, yaw))
-            images = normalise(photometric(images))
-            dense, pose, identity, expression, _, _ = model(images)
-            lm = losses.sparse_landmarks(dense, model.aflw21, points, visible)
-            loss = (w["landmarks"] * lm + w["yaw"] * losses.yaw(pose[:, 1], yaw, torch.ones_like(yaw))
-                    + w["identity_prior"] * losses.identity_prior(identity)
-                    + w["expression_prior"] * losses.expression_prior(expression))
+        for batch in bar:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            images = normalise(photometric(batch["image"]))
+            outputs = model(images)
+            teacher_outputs = None
             if teacher is not None:
                 with torch.no_grad():
-                    t_dense, t_pose, t_identity, t_expression, _, _ = teacher(images)
-                d = config["distill"]
-                loss = loss + (d["dense"] * losses.dense_points(dense, t_dense)
-                               + d["identity"] * (identity - t_identity).pow(2).mean()
-                               + d["expression"] * (expression - t_expression).abs().mean()
-                               + d["pose"] * (pose[:, :3] - t_pose[:, :3]).abs().mean())
+                    teacher_outputs = teacher(images)
+            loss, terms = weights(outputs, batch, teacher_outputs)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}: {loss.item()} (landmarks {lm.item()})")
+                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}: {loss.item()} ({terms})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            totals += [loss.item(), lm.item()]
-            bar.set_postfix(loss=f"{loss.item():.4f}", lm=f"{lm.item():.4f}")
+            totals += [loss.item(), terms.get("landmarks", 0.0)]
+            shown = ("landmarks", "dense", "pose", "attributes", "sir_pull")
+            bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{terms[k]:.3f}" for k in shown if k in terms})
         totals /= max(1, len(loader))
-        val = evaluate_sparse(model, val_loader, device)
+        val = evaluate_sparse(model, val_loader, device) if val_loader is not None else float("nan")
+        val_syn = evaluate_synthetic_dense(model, synthetic_val, device) if synthetic_val is not None else float("nan")
         with open(log_path, "a") as f:
-            f.write(f"{epoch},{time.time() - began:.1f},{scheduler.get_last_lr()[0]:.6f},{totals[0]:.5f},{totals[1]:.5f},{val:.5f}\n")
+            f.write(f"{epoch},{time.time() - began:.1f},{scheduler.get_last_lr()[0]:.6f},{totals[0]:.5f},"
+                    f"{totals[1]:.5f},{val:.5f},{val_syn:.5f}\n")
         print(f"epoch {epoch + 1}: loss {totals[0]:.4f} landmarks {totals[1]:.4f} val NME(21, crop) {val:.4f} "
-              f"({time.time() - began:.0f} s)", flush=True)
+              f"synthetic dense NME(crop) {val_syn:.4f} ({time.time() - began:.0f} s)", flush=True)
+        score = val if val_loader is not None else val_syn
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "epoch": epoch, "best": min(best, val), "config": config}
+                 "epoch": epoch, "best": min(best, score), "config": config}
         torch.save(state, out_dir / "last.pt")
-        if val < best:
-            best = val
-            torch.save({"model": model.state_dict(), "epoch": epoch, "config": config, "val": val}, out_dir / "best.pt")
+        if score < best:
+            best = score
+            torch.save({"model": model.state_dict(), "epoch": epoch, "config": config, "val": score}, out_dir / "best.pt")
     return out_dir / "best.pt"
+
+
+def _data(config: dict, shard_path, ict_path, device):
+    """The hybrid training set (AFLW and/or synthetic), its batch sampler and the AFLW validation loader."""
+    from torch.utils.data import ConcatDataset
+
+    from .data import AflwExamples, HybridBatches, SyntheticExamples
+    from .synthetic import SyntheticConfig, SyntheticFaces
+
+    t, d, syn = config["train"], config["data"], config.get("synthetic") or {}
+    parts, val_loader, n_real = [], None, 0
+    shard_file = shard_path or d.get("aflw_shard")
+    if shard_file:
+        count = len(AflwShard(shard_file))
+        count = min(count, d.get("limit") or count)  # a limit makes smoke runs and tests quick
+        train_idx, val_idx = _split(count, d["val_fraction"], t["seed"])
+        parts.append(AflwExamples(AflwTraining(AflwShard(shard_file, train_idx), config["input_size"],
+                                               config["crop_scale"], seed=t["seed"])))
+        n_real = len(parts[0])
+        val_set = AflwTraining(AflwShard(shard_file, val_idx), config["input_size"], config["crop_scale"], augment=False)
+        val_loader = torch.utils.data.DataLoader(val_set, batch_size=t["batch_size"], num_workers=t["workers"],
+                                                 worker_init_fn=_worker_init)
+    n_synthetic = 0
+    if syn:
+        engine = SyntheticFaces(MorphableModel.load(ict_path),
+                                SyntheticConfig(size=config["input_size"], crop_scale=config["crop_scale"],
+                                                renders_per_identity=syn.get("renders_per_identity", 4)),
+                                seed=syn.get("seed", 0))
+        parts.append(SyntheticExamples(engine, syn["count"]))
+        n_synthetic = syn["count"]
+    if not parts:
+        raise ValueError("the config trains on nothing: give data.aflw_shard and/or a synthetic section")
+    batches = HybridBatches(n_real, n_synthetic, t["batch_size"], syn.get("fraction", 1.0 if not n_real else 0.5),
+                            syn.get("renders_per_identity", 4), seed=t["seed"], steps=t.get("steps_per_epoch"))
+    return ConcatDataset(parts), batches, val_loader
+
+
+def _synthetic_validation(config: dict, ict_path, count: int = 256) -> list:
+    from .quantize import HELD_OUT_SEED
+    from .synthetic import SyntheticConfig, SyntheticFaces
+
+    engine = SyntheticFaces(MorphableModel.load(ict_path), SyntheticConfig(size=config["input_size"],
+                                                                           crop_scale=config["crop_scale"]), HELD_OUT_SEED)
+    return engine.batch(range(config["synthetic"].get("validation", count)))
+
+
+@torch.no_grad()
+def evaluate_synthetic_dense(model, samples: list, device) -> float:
+    """Mean distance of the 520 points (2D) to held-out synthetic labels, in units of the crop side."""
+    model.eval()
+    total = 0.0
+    for k in range(0, len(samples), 64):
+        chunk = samples[k:k + 64]
+        images = torch.from_numpy(np.stack([s["image"].transpose(2, 0, 1) for s in chunk])).to(device)
+        dense = model(normalise(images.float() / 255.0))[0][..., :2].cpu().numpy()
+        truth = np.stack([s["points"][:, :2] / s["image"].shape[0] for s in chunk])
+        total += float(np.linalg.norm(dense - truth, axis=-1).mean(-1).sum())
+    return total / max(len(samples), 1)
+
+
+class HybridLoss:
+    """All loss terms with the config's weights; each sample contributes only where it has labels."""
+
+    def __init__(self, config: dict, model: FaceModel, device):
+        from .attributes import load as load_attributes
+
+        self.w, self.d = config["loss"], config.get("distill", {})
+        topo = topology.load()
+        point_weights = np.ones(len(topo["vertices"]), np.float32)
+        for region in topo["regions"].values():
+            point_weights[region] = self.w.get("region_weight", 2.0)
+        self.point_weights = torch.from_numpy(point_weights).to(device)
+        rates = load_attributes()
+        self.positive_rate = torch.tensor([rates[n]["positive_rate"] for n in rates], device=device)
+        self.model = model
+
+    def __call__(self, outputs, batch, teacher_outputs=None):
+        dense, pose, identity, expression, attributes, visibility = outputs
+        w, k = self.w, self.model.identity_size
+        terms = {
+            "landmarks": losses.sparse_landmarks(dense, self.model.aflw21, batch["points21"],
+                                                 batch["visible21"] * batch["has_points21"][:, None]),
+            "yaw": losses.yaw(pose[:, 1], batch["yaw"], batch["has_yaw"] * (1 - batch["has_pose"])),
+            "identity_prior": losses.identity_prior(identity),
+            "expression_prior": losses.expression_prior(expression),
+        }
+        if batch["has_dense"].any():
+            terms["dense"] = losses.dense_supervised(dense, batch["dense"], self.point_weights, batch["has_dense"])
+            terms["pose"] = losses.pose_angles(pose[:, :3], batch["pose"], batch["has_pose"])
+            terms["identity"] = losses.coefficients(identity, batch["identity"][:, :k], batch["has_identity"])
+            terms["expression"] = losses.coefficients(expression, batch["expression"], batch["has_expression"], l1=True)
+            terms["visibility"] = losses.visibility(visibility, batch["visible"], batch["has_dense"])
+            if self.model.attribute_head:
+                terms["attributes"] = losses.attributes(attributes, batch["attributes"], batch["has_attributes"],
+                                                        self.positive_rate)
+            terms["sir_pull"], terms["sir_push"] = losses.sir(identity, batch["identity_id"], w.get("sir_margin", 3.0))
+        if teacher_outputs is not None:
+            t_dense, t_pose, t_identity, t_expression, t_attributes, _ = teacher_outputs
+            d = self.d
+            terms["distill_dense"] = losses.dense_points(dense, t_dense)
+            terms["distill_identity"] = (identity - t_identity).pow(2).mean()
+            terms["distill_expression"] = (expression - t_expression).abs().mean()
+            terms["distill_pose"] = (pose[:, :3] - t_pose[:, :3]).abs().mean()
+            if self.model.attribute_head and t_attributes.shape == attributes.shape:
+                temperature = d.get("temperature", 2.0)
+                terms["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
+                    attributes / temperature, torch.sigmoid(t_attributes / temperature))
+        weight = {**{name: w.get(name, 0.0) for name in terms}, **{name: d.get(name[8:], 0.0) for name in terms
+                                                                  if name.startswith("distill_")}}
+        loss = sum(weight[name] * value for name, value in terms.items())
+        return loss, {name: float(value.detach()) for name, value in terms.items() if weight[name]}
 
 
 @torch.no_grad()

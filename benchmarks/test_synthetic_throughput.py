@@ -1,4 +1,4 @@
-"""Throughput of the synthetic engine: `pytest benchmarks/test_synthetic.py --benchmark-only`.
+"""Throughput of the synthetic engine: `pytest benchmarks/test_synthetic_throughput.py --benchmark-only`.
 
 Times one process rendering labelled 128x128 samples (what each writer worker does); the
 writer runs one such process per core (`edgeface synthesize write --workers N`). samples/s per
