@@ -193,11 +193,11 @@ def _evaluate_synthetic(args) -> int:
         names = data.meta["attribute_names"]
     else:
         from .train.morphable import MorphableModel
-        from .train.quantize import held_out_synthetic
+        from .train.synthetic import held_out
 
         m = rec.manifest
-        samples, names = held_out_synthetic(MorphableModel.default_path(), m.input_size, m.crop_scale, m.crop_shift_y,
-                                            count=args.limit or 500)
+        samples, names = held_out(MorphableModel.default_path(), m.input_size, m.crop_scale, m.crop_shift_y,
+                                  count=args.limit or 500)
     result = evaluate_synthetic(rec.model, samples, names)
     result.update(backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
     for key, value in result.items():
@@ -255,7 +255,9 @@ def cmd_export(args) -> int:
     if ict is None or not Path(ict).exists():
         raise EdgefaceError("the INT8 gate's held-out synthetic faces need ICT-FaceKit: --ict FILE or EDGEFACE_DATA")
     manifest = read_manifest(args.out)
-    synthetic = quantize.held_out_synthetic(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y)
+    from .train.synthetic import held_out
+
+    synthetic = held_out(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y)
     report = quantize.gate(args.out, Aflw2000.load(root), formats, synthetic)
     failed = []
     for fmt, r in report.items():

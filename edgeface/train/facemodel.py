@@ -15,6 +15,7 @@ from torch import nn
 
 from . import networks
 from .morphable import MorphableModel, torch_decoder
+from .raster import vertex_normals
 
 #: Attributes computed in the graph from expression weights: (name, blendshapes averaged, threshold).
 #: A deterministic function of the coefficients, like the synthetic engine's expression attributes.
@@ -39,16 +40,6 @@ def rotation_matrix(pitch, yaw, roll):
     return rz @ ry @ rx
 
 
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    n = np.zeros_like(vertices)
-    face = np.cross(vertices[triangles[:, 1]] - vertices[triangles[:, 0]], vertices[triangles[:, 2]] - vertices[triangles[:, 0]])
-    for k in range(3):
-        np.add.at(n, triangles[:, k], face)
-    norm = np.linalg.norm(n, axis=1, keepdims=True)
-    n = np.where(norm > 0, n / np.maximum(norm, 1e-9), [0.0, 0.0, 1.0])
-    return n.astype(np.float32)
-
-
 class FaceModel(nn.Module):
     def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
                  crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False):
@@ -63,7 +54,7 @@ class FaceModel(nn.Module):
         self.decoder = torch_decoder(subset, identity_size)
         centre = subset.neutral[: len(topology["vertices"]) - len(topology["extras"])].mean(0)
         self.register_buffer("centre", torch.from_numpy(centre.astype(np.float32)))
-        normals = vertex_normals(subset.neutral, np.array(topology["triangles"]))
+        normals = vertex_normals(subset.neutral.astype(np.float32), np.array(topology["triangles"], np.int32))
         self.register_buffer("normals", torch.from_numpy(normals))
         aflw = np.zeros((21, len(topology["vertices"])), np.float32)
         for k, entry in enumerate(topology["aflw21"]):

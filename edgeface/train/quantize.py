@@ -174,23 +174,9 @@ class GateError(RuntimeError):
 MAX_NME_RISE = 0.03
 MAX_ATTRIBUTE_DROP = 0.01
 MAX_ATTRIBUTE_FLIPS = 0.01
-#: The synthetic engine's seed reserved for held-out evaluation (training uses small seeds).
-HELD_OUT_SEED = 2**31 - 1
-
-
-def held_out_synthetic(ict, size: int, crop_scale: float, crop_shift_y: float = 0.0,
-                       count: int = 256) -> tuple[list[dict], list[str]]:
-    """Held-out synthetic crops at a model's input size and crop rule, with their attribute names."""
-    from .morphable import MorphableModel
-    from .synthetic import SyntheticConfig, SyntheticFaces
-
-    engine = SyntheticFaces(MorphableModel.load(ict), SyntheticConfig(size=size, crop_scale=crop_scale, crop_shift_y=crop_shift_y), HELD_OUT_SEED)
-    return engine.batch(range(count)), engine.attribute_names
-
-
 def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) -> dict:
     """Measure each INT8 file against its fp32 parent on `dataset` (AFLW2000 layout) and on
-    `synthetic` (samples, attribute names) from `held_out_synthetic`."""
+    `synthetic` (samples, attribute names) from `edgeface.train.synthetic.held_out`."""
     import edgeface
     from ..detectors import to_landmark_box
     from ..evaluate import AFLW2000_ROI_TO_LANDMARKS, evaluate_landmarks, evaluate_synthetic

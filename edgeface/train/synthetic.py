@@ -299,6 +299,18 @@ class SyntheticFaces:
             appearance.draw_object(img, mask, size, rng)
 
 
+#: The seed reserved for held-out evaluation (the INT8 gate, `edgeface evaluate --dataset synthetic`,
+#: training-time validation); training runs use small seeds.
+HELD_OUT_SEED = 2**31 - 1
+
+
+def held_out(ict, size: int, crop_scale: float, crop_shift_y: float = 0.0, count: int = 256) -> tuple[list[dict], list[str]]:
+    """Held-out samples at a model's input size and crop rule, and the names of their attribute columns."""
+    engine = SyntheticFaces(MorphableModel.load(ict), SyntheticConfig(size=size, crop_scale=crop_scale,
+                                                                      crop_shift_y=crop_shift_y), HELD_OUT_SEED)
+    return engine.batch(range(count)), engine.attribute_names
+
+
 # ---- evidence, storage and datasets -----------------------------------------------------------
 def contact_sheet(samples: list[dict], lm68, columns: int = 8) -> np.ndarray:
     """A BGR grid of samples with their 68 points: green visible, red hidden by the head itself,

@@ -68,8 +68,8 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
             p.requires_grad_(False)
     train_set, batches, val_loader = _data(config, shard_path, ict_path, device)
     synthetic_val = _synthetic_validation(config, ict_path) if config.get("synthetic") else None
-    loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", persistent_workers=False,
-                       worker_init_fn=_worker_init)
+    loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
+                       multiprocessing_context=_worker_context(config))
     optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t["lr"], total_steps=t["epochs"] * len(batches),
                                                     pct_start=0.05)
@@ -149,7 +149,7 @@ def _data(config: dict, shard_path, ict_path, device):
         n_real = len(parts[0])
         val_set = AflwTraining(AflwShard(shard_file, val_idx), config["input_size"], config["crop_scale"], augment=False)
         val_loader = torch.utils.data.DataLoader(val_set, batch_size=t["batch_size"], num_workers=t["workers"],
-                                                 worker_init_fn=_worker_init)
+                                                 worker_init_fn=_worker_init, multiprocessing_context=_worker_context(config))
     n_synthetic = 0
     if syn:
         engine = SyntheticFaces(MorphableModel.load(ict_path),
@@ -165,13 +165,11 @@ def _data(config: dict, shard_path, ict_path, device):
     return ConcatDataset(parts), batches, val_loader
 
 
-def _synthetic_validation(config: dict, ict_path, count: int = 256) -> list:
-    from .quantize import HELD_OUT_SEED
-    from .synthetic import SyntheticConfig, SyntheticFaces
+def _synthetic_validation(config: dict, ict_path) -> list:
+    from .synthetic import held_out
 
-    engine = SyntheticFaces(MorphableModel.load(ict_path), SyntheticConfig(size=config["input_size"],
-                                                                           crop_scale=config["crop_scale"]), HELD_OUT_SEED)
-    return engine.batch(range(config["synthetic"].get("validation", count)))
+    return held_out(ict_path, config["input_size"], config["crop_scale"],
+                    count=config["synthetic"].get("validation", 256))[0]
 
 
 @torch.no_grad()
@@ -256,10 +254,18 @@ def evaluate_sparse(model, loader, device) -> float:
     return total / max(count, 1.0)
 
 
+def _worker_context(config: dict):
+    """Spawned DataLoader workers when the synthetic engine runs in this process: workers forked
+    from it hung here (2 workers, CPU), most likely on thread-pool locks held at the fork."""
+    return "spawn" if config["train"]["workers"] > 0 and config.get("synthetic") else None
+
+
 def _worker_init(_):
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(1)
+    threadpool_limits(1)  # one process per core
 
 
 def main(argv=None) -> int:
