@@ -173,10 +173,16 @@ def cmd_evaluate(args) -> int:
         rec = _reconstructor(args, refine=args.refine)
         result = evaluate_landmarks(rec, dataset, use_detector=args.end_to_end)
         result.update(backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
+    return _report(result, args.json)
+
+
+def _report(result: dict, json_path) -> int:
+    """Print an evaluation's figures, one per line, and write them to `json_path` if given."""
+    width = max(len(k) for k in result) + 2
     for key, value in result.items():
-        print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        print(f"{key:{width}s} {value:.4f}" if isinstance(value, float) else f"{key:{width}s} {value}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=1))
     return 0
 
 
@@ -200,11 +206,7 @@ def _evaluate_synthetic(args) -> int:
                                   count=args.limit or 500)
     result = evaluate_synthetic(rec.model, samples, names)
     result.update(backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
-    for key, value in result.items():
-        print(f"{key:44s} {value:.4f}" if isinstance(value, float) else f"{key:44s} {value}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    return _report(result, args.json)
 
 
 def cmd_benchmark(args) -> int:
