@@ -102,10 +102,6 @@ class SyntheticFaces:
         self.thresholds = attributes.load()
         self.attribute_names = list(self.thresholds)
         self.archetypes = list(ARCHETYPES)
-        eyes = (model.part("eyeball_right"), model.part("eyeball_left"))  # image left, image right when frontal
-        self.eye_centres = np.stack([model.neutral[e].mean(0) for e in eyes])
-        extras = self.topology["extras"]
-        self.ear_ids = self.dense_ids[[extras["earlobe_image_left"], extras["earlobe_image_right"]]]
         self.scalp = np.flatnonzero(self.materials.hair_height > -1.0)
         self._last_person = (None, None)
 
@@ -166,10 +162,9 @@ class SyntheticFaces:
         # image is premultiplied by the mask (empty pixels are 0), so the edge blends with the scene
         face = appearance.to_srgb(image * np.float32(rng.uniform(0.8, 1.3)) / np.maximum(mask, 1e-6)[..., None]) * mask[..., None]
         back = appearance.background(cfg.size, rng)
-        small = pix / cfg.supersample
-        self._torso(back, rotation, t, x0, y0, side, cfg.size, rng)
+        self._torso(back, rotation, t, x0, y0, side, rng)
         if person.hairline_shift < 3:
-            self._hair_volume(back, small, person, rng)
+            self._hair_volume(back, pix / cfg.supersample, person, rng)
         out = face + back * (1 - mask[..., None])
 
         # labels, at the output resolution
@@ -183,7 +178,7 @@ class SyntheticFaces:
         visible = self._visible(pix[self.dense_ids], depth[self.dense_ids], zbuf)
 
         occlusion = np.zeros((cfg.size, cfg.size), np.float32)
-        self._occlude(out, occlusion, points, verts, cam, x0, y0, side, person, rng)
+        self._occlude(out, occlusion, points, person, rng)
         inside = (points[:, :2] >= 0).all(1) & (points[:, :2] < cfg.size).all(1)
         ij = np.clip(points[:, :2].astype(int), 0, cfg.size - 1)
         occluded = inside & (occlusion[ij[:, 1], ij[:, 0]] > 0.5)
@@ -232,16 +227,17 @@ class SyntheticFaces:
         nearest_ok = (depth[:, None] <= window + 0.4).any(1)
         return inside & nearest_ok
 
-    def _torso(self, canvas, rotation, t, x0, y0, side, big, rng):
+    def _torso(self, canvas, rotation, t, x0, y0, side, rng):
         """Shoulders under the neck in a shirt colour, so the neck does not end in mid-air."""
+        size = canvas.shape[0]
         neck = np.array([0.0, -26.0, -4.0], np.float32)
         yaw_only = euler_to_matrix(0.0, float(np.arcsin(np.clip(-rotation[2, 0], -1, 1))) * 0.5, 0.0)
         c = (neck - self.pivot) @ yaw_only.T + t
-        p = (np.array([c[0] / -c[2], -c[1] / -c[2]]) - [x0, y0]) / side * big
-        half = 22.0 / -c[2] / side * big
+        p = (np.array([c[0] / -c[2], -c[1] / -c[2]]) - [x0, y0]) / side * size
+        half = 22.0 / -c[2] / side * size
         colour = tuple(float(x) for x in rng.uniform(0, 1, 3) * rng.uniform(0.3, 1.0))
         cv2.ellipse(canvas, (int(p[0]), int(p[1] + half * 0.6)), (int(half), int(half * 0.8)), 0, 180, 360, colour, -1)
-        cv2.rectangle(canvas, (int(p[0] - half), int(p[1] + half * 0.6)), (int(p[0] + half), big), colour, -1)
+        cv2.rectangle(canvas, (int(p[0] - half), int(p[1] + half * 0.6)), (int(p[0] + half), size), colour, -1)
 
     def _hair_volume(self, canvas, pix, person, rng):
         """Hair standing off the scalp (and falling to the shoulders for long hair), behind the face."""
@@ -258,7 +254,7 @@ class SyntheticFaces:
         cv2.fillPoly(canvas, [np.round(grown * 4).astype(np.int32)], tuple(float(c) for c in colour),
                      cv2.LINE_AA, shift=2)
 
-    def _occlude(self, img, mask, points, verts, cam, x0, y0, side, person, rng):
+    def _occlude(self, img, mask, points, person, rng):
         """Things in front of the face, drawn at the output resolution into `img` and `mask`."""
         size, p = self.config.size, self.config.occluders
         lm = points[self.lm68, :2]
