@@ -246,15 +246,16 @@ class Model:
 
     def _prepare_constants(self) -> None:
         m, f = self.manifest, self.file
-        # Normalisation and input quantization fold into one multiply-add per pixel:
-        # q = (x / 255 - mean) / std / s + z  =  x * a + b
-        scale = 1.0 / (255.0 * m.std)
-        offset = -m.mean / m.std
+        # Normalisation is one multiply-add per pixel, x * a + b = (x / 255 - mean) / std, in
+        # float32. An int8 input then takes q = rint(v / s) + z: the arithmetic, order and
+        # rounding (ties to even) of the QUANTIZE op cut from the file (as LiteRT's XNNPACK runs
+        # it), so the cut file sees exactly the tensor the uncut one made for itself.
+        self._pixel_scale = (1.0 / (255.0 * m.std)).astype(np.float32)
+        self._pixel_offset = (-m.mean / m.std).astype(np.float32)
+        self._input_quantization = None
         if f.input_quantization is not None:
             s, z = f.input_quantization
-            scale, offset = scale / s, offset / s + z
-        self._pixel_scale = scale.astype(np.float32)
-        self._pixel_offset = offset.astype(np.float32)
+            self._input_quantization = (np.float32(s), np.float32(z))
         self._swap_rb = m.channels.upper() == "RGB"
 
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
@@ -263,7 +264,8 @@ class Model:
         x = x.astype(np.float32) * self._pixel_scale + self._pixel_offset
         if self._input_dtype.kind in "iu":
             info = np.iinfo(self._input_dtype)
-            x = np.clip(np.rint(x), info.min, info.max).astype(self._input_dtype)
+            s, z = self._input_quantization
+            x = np.clip(np.rint(x / s) + z, info.min, info.max).astype(self._input_dtype)
         if self.file.layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x)

@@ -1,6 +1,8 @@
 """INT8 export on the fixture model: each format quantizes, loads through the runtime, stays close
 to fp32, and the gate removes a file that fails it."""
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +58,48 @@ def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
     files = json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
     assert not any(f["precision"] == "int8" for f in files)
     assert not (pack_copy / "model_int8.onnx").exists()
+
+
+
+def test_tflite_int8_takes_int8_input_with_the_same_outputs(pack_copy, crops, tmp_path, monkeypatch):
+    """Cutting the leading QUANTIZE op moves input quantization into the runtime (and the Android
+    app) without changing a single output value."""
+    pytest.importorskip("ai_edge_quantizer")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeface.train import quantize
+
+    monkeypatch.setattr(quantize, "BACKBONE_TFLITE", ".*_features/.*")  # the fixture's module name
+    with monkeypatch.context() as uncut:
+        uncut.setattr(quantize, "take_int8_input", lambda path: False)
+        quantize.add_int8(pack_copy, crops, formats=("tflite",))
+    cut_path = pack_copy / "model_int8.tflite"
+    uncut_path = Path(shutil.copy(cut_path, tmp_path / "uncut.tflite"))
+    assert quantize.take_int8_input(cut_path)
+    assert not quantize.take_int8_input(cut_path)  # nothing left to cut
+    outputs = edgeface.Reconstructor("tflite", model=pack_copy, precision="fp32").model.file.outputs
+    quantize.register_int8(pack_copy, "tflite", cut_path, quantize.tflite_entry(cut_path, outputs))
+    rec = edgeface.Reconstructor("tflite", model=pack_copy, precision="int8")
+    scale, zero = rec.model.file.input_quantization
+
+    def run(path, x):
+        interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+        return interpreter, [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+    x = rec.model.preprocess(crops[:1])  # int8, by the runtime's folded multiply-add
+    float_x = edgeface.Reconstructor("tflite", model=pack_copy, precision="fp32").model.preprocess(crops[:1])
+    uncut, expected = run(uncut_path, float_x)
+    cut_input = Interpreter(model_path=str(cut_path)).get_input_details()[0]
+    assert cut_input["dtype"] == np.int8
+    by_op = uncut.get_tensor(cut_input["index"])  # the same tensor, written by the QUANTIZE op
+    # The graph after the cut is untouched: fed what the op wrote, it answers to the bit.
+    for a, b in zip(expected, run(cut_path, by_op)[1]):
+        np.testing.assert_array_equal(a, b)
+    # The runtime quantizes exactly as the op did (the fixture's mean and std put every pixel on a tie).
+    assert x.dtype == np.int8 and (scale, zero) == (pytest.approx(cut_input["quantization"][0]), cut_input["quantization"][1])
+    step = np.abs(x.astype(int) - by_op.astype(int))
+    assert (step == 0).all(), f"{(step != 0).mean():.1%} of the input differs from the op's"

@@ -1,7 +1,9 @@
 """INT8 models from a pack's fp32 files, calibrated on face crops, then gated on accuracy.
 
-- TFLite: ai-edge-quantizer's static int8 recipe (int8 weights and activations, int8 input and
-  outputs with their scales recorded in the manifest); no TensorFlow needed.
+- TFLite: ai-edge-quantizer's static int8 recipe (int8 weights and activations), then the graph's
+  leading QUANTIZE op is cut so the file takes int8 input (scale and zero point in the manifest):
+  an app feeds camera bytes through one multiply-add per pixel into the int8 tensor, and the
+  outputs are unchanged to the bit (the cut op did the same arithmetic). No TensorFlow needed.
 - ONNX: ONNX Runtime static quantization, QDQ format, per-channel int8 weights, uint8 activations,
   `reduce_range=True` (7-bit weights: the toolchain notes report int8 saturation without it on CPUs
   without VNNI; this CPU has VNNI, so that was not reproduced here).
@@ -83,9 +85,16 @@ def quantize_tflite(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     q.load_quantization_recipe(backbone_only)
     calibration = q.calibrate({signature: [{io["inputs"][0]: x} for x in _inputs(fp32, crops)]})
     q.quantize(calibration).export_model(str(out_path), overwrite=True)
-    # Record integer I/O where the quantizer made it (a fully int8 graph); float I/O needs nothing.
-    interp = Interpreter(model_path=str(out_path))
-    entry = {"layout": "NHWC", "outputs": dict(fp32.file.outputs)}
+    take_int8_input(out_path)
+    return tflite_entry(out_path, fp32.file.outputs)
+
+
+def tflite_entry(path: Path, outputs: dict) -> dict:
+    """The manifest fields of a TFLite file: layout, outputs, and integer I/O where it has any."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    entry = {"layout": "NHWC", "outputs": dict(outputs)}
     inp = interp.get_input_details()[0]
     if np.dtype(inp["dtype"]).kind == "i":
         scale, zero = inp["quantization"]
@@ -96,6 +105,34 @@ def quantize_tflite(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     if quantized:
         entry["output_quantization"] = {k: {"scale": float(q[0]), "zero_point": int(q[1])} for k, q in quantized.items()}
     return entry
+
+
+def take_int8_input(path: Path) -> bool:
+    """Make a TFLite file whose float input feeds one QUANTIZE op take that op's int8 output as
+    its input instead (what TensorFlow's `inference_input_type=tf.int8` does, for files made
+    without TensorFlow). Returns False, leaving the file alone, when the graph has no such op."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    graph = model.subgraphs[0]
+    (source,) = graph.inputs
+    users = [op for op in graph.operators if source in op.inputs]
+    if len(users) != 1 or flatbuffer_utils.get_builtin_code_from_operator_code(
+            model.operatorCodes[users[0].opcodeIndex]) != schema.BuiltinOperator.QUANTIZE:
+        return False
+    quantize = users[0]
+    target = int(quantize.outputs[0])
+    if graph.tensors[target].type != schema.TensorType.INT8:
+        return False
+    graph.operators.remove(quantize)
+    graph.inputs = np.array([target], dtype=np.int32)
+    for signature in model.signatureDefs or []:
+        for tensor in signature.inputs:
+            if tensor.tensorIndex == source:
+                tensor.tensorIndex = target
+    flatbuffer_utils.write_model(model, str(path))
+    return True
 
 
 def quantize_onnx(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
@@ -146,21 +183,26 @@ QUANTIZERS = {"tflite": ("tflite", quantize_tflite, ".tflite"), "onnx": ("onnx",
 def add_int8(pack, crops: np.ndarray, formats=("tflite", "onnx", "openvino"), stem: str = "model") -> list[str]:
     """Quantize the pack's fp32 files and list the int8 files in its manifest (replacing old ones)."""
     pack = Path(pack)
-    manifest_path = pack / MANIFEST_NAME
-    data = json.loads(manifest_path.read_text())
     made = []
     for fmt in formats:
         backend, fn, suffix = QUANTIZERS[fmt]
         fp32 = Model(read_manifest(pack), backend, "fp32")
         out_path = pack / f"{stem}_int8{suffix}"
-        info = fn(fp32, out_path, crops)
-        companions = [pack / c for c in info.pop("companions", [])]
-        entry = {"path": out_path.name, "format": fmt, "precision": "int8", "sha256": _sha256(out_path, *companions),
-                 **info, **({"companions": [c.name for c in companions]} if companions else {})}
-        data["files"] = [f for f in data["files"] if not (f["format"] == fmt and f["precision"] == "int8")] + [entry]
-        manifest_path.write_text(json.dumps(data, indent=1))
+        register_int8(pack, fmt, out_path, fn(fp32, out_path, crops))
         made.append(out_path.name)
     return made
+
+
+def register_int8(pack, fmt: str, path: Path, info: dict) -> None:
+    """List an int8 file in the pack's manifest, replacing the format's old int8 entry."""
+    manifest_path = Path(pack) / MANIFEST_NAME
+    data = json.loads(manifest_path.read_text())
+    info = dict(info)
+    companions = [path.parent / c for c in info.pop("companions", [])]
+    entry = {"path": path.name, "format": fmt, "precision": "int8", "sha256": _sha256(path, *companions),
+             **info, **({"companions": [c.name for c in companions]} if companions else {})}
+    data["files"] = [f for f in data["files"] if not (f["format"] == fmt and f["precision"] == "int8")] + [entry]
+    manifest_path.write_text(json.dumps(data, indent=1))
 
 
 class GateError(RuntimeError):
