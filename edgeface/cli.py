@@ -227,6 +227,22 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def cmd_goldens(args) -> int:
+    from . import goldens
+    from .datasets import Aflw2000, data_root
+
+    images = [Path(p) for p in args.images]
+    if not images:
+        root = Path(args.root) if args.root else (data_root() / "aflw2000_dev" if data_root() else None)
+        if root is None:
+            raise EdgefaceError("give face images, or --root / EDGEFACE_DATA for the AFLW2000-3D dev images")
+        dev = Aflw2000.load(root)
+        images = [dev.image_path(i) for i in range(3)]
+    out = goldens.write(args.out, images, model=args.model)
+    print(f"golden vectors for ports of the runtime written to {out}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from .datasets import Aflw2000, data_root
     from .train import quantize
@@ -342,6 +358,13 @@ def main(argv=None) -> int:
     bm.add_argument("--filter", default=None, help="only cases whose name contains this")
     bm.add_argument("--json", default=None)
     bm.set_defaults(func=cmd_benchmark)
+
+    gd = sub.add_parser("goldens", help="golden vectors for ports of the runtime (the Android app's Kotlin core)")
+    gd.add_argument("images", nargs="*", help="face images (default: the first three AFLW2000-3D dev images)")
+    gd.add_argument("--out", required=True)
+    gd.add_argument("--root", default=None, help="AFLW2000-3D folder when no images are given")
+    gd.add_argument("--model", default=None)
+    gd.set_defaults(func=cmd_goldens)
 
     sub.add_parser("train", help="train a teacher or student: edgeface train {teacher,student} --config FILE ...")
     sub.add_parser("synthesize", help="render labelled synthetic faces: edgeface synthesize {write,sheet} ...")

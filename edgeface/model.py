@@ -139,6 +139,11 @@ def read_manifest(model=None) -> Manifest:
     return Manifest(data, manifest_path.parent)
 
 
+def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integer tensor values to float32: (q - zero_point) * scale, in float32 (the apps' rule too)."""
+    return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
 def default_precision(file_format: str, available: list[str]) -> str:
     """What precision='auto' picks: int8 where this CPU runs it faster (edgeface.cpu), else fp32."""
     from .cpu import int8_is_faster
@@ -276,8 +281,7 @@ class Model:
         for name, i in zip(OUTPUT_NAMES, self._output_index):
             value = raw[i]
             if value.dtype.kind in "iu":
-                s, z = self.file.output_quantization.get(name) or self.backend.outputs[i].quantization
-                value = (value.astype(np.float32) - z) * np.float32(s)
+                value = dequantize(value, *(self.file.output_quantization.get(name) or self.backend.outputs[i].quantization))
             result[name] = np.asarray(value, dtype=np.float32)
         return result
 

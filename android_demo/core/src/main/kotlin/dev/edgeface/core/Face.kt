@@ -1,0 +1,52 @@
+package dev.edgeface.core
+
+import kotlin.math.exp
+
+/** Head pose: degrees (edgeface/geometry.py's convention), row-major rotation, translation in image pixels, pixels per model cm. */
+data class Pose(val yaw: Double, val pitch: Double, val roll: Double, val rotation: DoubleArray,
+                val translation: FloatArray, val scale: Double)
+
+/** One face, decoded from the network's outputs: the fields of the Python `Face` an app draws. */
+class Face(
+    val crop: Crop,
+    /** 520 x (x, y, z) in image pixels, z towards the camera. */
+    val dense: FloatArray,
+    /** 68 x (x, y, z), Multi-PIE order. */
+    val landmarks: FloatArray,
+    val pose: Pose,
+    val identity: FloatArray,
+    val expression: Map<String, Float>,
+    val attributes: Map<String, Float>,
+    val visibility: FloatArray,
+) {
+    /** The [count] most likely attributes, most likely first. */
+    fun topAttributes(count: Int = 3): List<Pair<String, Float>> =
+        attributes.entries.sortedByDescending { it.value }.take(count).map { it.key to it.value }
+}
+
+object FaceDecoder {
+    /** Float outputs by name (ModelSpec.OUTPUT_NAMES) of one image, from the crop [crop], to a Face. */
+    fun decode(outputs: Map<String, FloatArray>, crop: Crop, spec: ModelSpec): Face {
+        for (name in ModelSpec.OUTPUT_NAMES) {
+            val got = outputs[name]?.size ?: throw IllegalArgumentException("output '$name' is missing")
+            require(got == spec.outputSize(name)) { "output '$name' has $got values, the manifest implies ${spec.outputSize(name)}" }
+        }
+        val dense = crop.toImage(outputs.getValue("dense"), 3)
+        val landmarks = FloatArray(68 * 3)
+        spec.landmarks68.forEachIndexed { i, v -> System.arraycopy(dense, v * 3, landmarks, i * 3, 3) }
+        val p = outputs.getValue("pose").map { it.toDouble() }
+        val (pitch, yaw, roll) = p
+        val pose = Pose(
+            yaw = Math.toDegrees(yaw), pitch = Math.toDegrees(pitch), roll = Math.toDegrees(roll),
+            rotation = Geometry.eulerToMatrix(pitch, yaw, roll),
+            translation = crop.toImage(floatArrayOf(outputs.getValue("pose")[3], outputs.getValue("pose")[4]), 2),
+            scale = p[5] * crop.size,
+        )
+        val expression = spec.expressionNames.zip(outputs.getValue("expression").toList()).toMap()
+        val attributes = spec.attributeNames.zip(outputs.getValue("attributes").map(::sigmoid)).toMap()
+        return Face(crop, dense, landmarks, pose, outputs.getValue("identity").copyOf(), expression, attributes,
+            outputs.getValue("visibility").map(::sigmoid).toFloatArray())
+    }
+
+    fun sigmoid(x: Float): Float = 1.0f / (1.0f + exp(-x.coerceIn(-30f, 30f)))
+}

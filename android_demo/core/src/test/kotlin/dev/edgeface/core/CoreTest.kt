@@ -1,0 +1,82 @@
+package dev.edgeface.core
+
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertThrows
+import org.junit.Assert.assertTrue
+import org.junit.Test
+
+/** Behaviour that needs no golden vectors: errors, parsing, geometry identities. */
+class CoreTest {
+    @Test
+    fun jsonParsesNestedValues() {
+        val v = Json.parse("""{"a": [1, -2.5e1, true, null], "b": {"c": "x\"y\u0041"}}""") as Map<*, *>
+        assertEquals(listOf(1.0, -25.0, true, null), v["a"])
+        assertEquals("x\"yA", (v["b"] as Map<*, *>)["c"])
+    }
+
+    @Test
+    fun badJsonNamesThePlace() {
+        val error = assertThrows(IllegalArgumentException::class.java) { Json.parse("""{"a": [1, 2}""") }
+        assertTrue(error.message!!, "character" in error.message!!)
+    }
+
+    @Test
+    fun manifestWithoutTheFileSaysWhatItHas() {
+        val manifest = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
+            "crop": {"scale": 1.4}, "topology": {"num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
+            "identity_size": 1, "expression_names": [], "attribute_names": [],
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "outputs": {}}]}"""
+        val error = assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest, "tflite", "int8") }
+        assertTrue(error.message!!, "onnx:fp32" in error.message!!)
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest.replace("\"schema\": 1", "\"schema\": 9"), "onnx", "fp32") }
+    }
+
+    @Test
+    fun cropMapsItsCornersToTheUnitSquare() {
+        val crop = Geometry.squareCrop(doubleArrayOf(10.0, 20.0, 110.0, 140.0), 1.0)
+        val corners = crop.toImage(floatArrayOf(0f, 0f, 1f, 1f), 2)
+        assertEquals(crop.x0.toFloat(), corners[0])
+        assertEquals((crop.x0 + crop.size).toFloat(), corners[2], 1e-4f)
+        assertEquals(110.0, crop.size, 1e-9)
+        assertThrows(IllegalArgumentException::class.java) { Geometry.squareCrop(doubleArrayOf(5.0, 5.0, 5.0, 9.0), 1.4) }
+    }
+
+    @Test
+    fun rotationIsOrthonormal() {
+        val r = Geometry.eulerToMatrix(0.3, -0.7, 0.2)
+        for (i in 0 until 3) for (j in 0 until 3) {
+            val dot = (0 until 3).sumOf { r[i * 3 + it] * r[j * 3 + it] }
+            assertEquals(if (i == j) 1.0 else 0.0, dot, 1e-12)
+        }
+    }
+
+    @Test
+    fun warpByTheIdentityCopiesAndACropShiftsHalfAPixel() {
+        val image = RgbImage(8, 8, ByteArray(8 * 8 * 3) { (it * 7).toByte() })
+        val same = CropCutter.warpAffine(image, doubleArrayOf(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), 8, 8)
+        assertTrue(image.pixels.contentEquals(same.pixels))
+        // a crop's edges, not its first pixel centre, sit at (x0, y0): crop pixel (0, 0) samples image (0.5, 0.5)
+        val shifted = CropCutter.warp(image, Crop(0.0, 0.0, 8.0), 8)
+        val mean = (image[0, 0, 0] + image[1, 0, 0] + image[0, 1, 0] + image[1, 1, 0]) / 4.0
+        assertEquals(mean, shifted[0, 0, 0].toDouble(), 0.5)
+    }
+
+    @Test
+    fun oneEuroHoldsAConstantAndRestartsWhenTimeGoesBack() {
+        val f = OneEuroFilter()
+        repeat(10) { assertEquals(5f, f.filter(floatArrayOf(5f), it * 0.1)[0], 1e-6f) }
+        assertEquals(9f, f.filter(floatArrayOf(9f), 0.0)[0])
+    }
+
+    @Test
+    fun trackerDropsAFaceThatLeavesOrJumps() {
+        val tracker = FaceTracker(minSize = 16.0)
+        val square = { x: Float, side: Float -> floatArrayOf(x, 100f, 0f, x + side, 100f + side, 0f) }
+        assertTrue(tracker.accept(square(100f, 80f), 640, 480))
+        assertTrue(tracker.accept(square(110f, 90f), 640, 480))
+        assertTrue(!tracker.accept(square(110f, 300f), 640, 480))  // more than 2x the size
+        tracker.reset()
+        assertTrue(!tracker.accept(square(700f, 80f), 640, 480))  // centre outside the frame
+        assertTrue(tracker.cropBox() == null)
+    }
+}

@@ -1,0 +1,105 @@
+"""Golden vectors for ports of the runtime (the Android app's Kotlin core, android_demo/core).
+
+`write(out, images)` runs the Python runtime on a few faces and stores, as .npy files, every
+intermediate a port must reproduce: the crop box, the crop's pixels, the network input (float
+and int8), the raw outputs, the decoded face, the detector's letterbox, raw outputs and
+detections, integer dequantization and a One-Euro filtered sequence. A port reads the inputs of
+each stage from here and compares its result with the next stage's file, so each stage is
+checked on its own (quantization to the bit, decoding within float tolerance).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .detectors import to_landmark_box
+from .geometry import Crop
+from .image import load_image
+from .model import dequantize
+from .video import OneEuroFilter
+
+
+def _save(folder: Path, **arrays) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(value))
+
+
+def _cases(images: list[np.ndarray]):
+    """(name, image, how the crop box is made) for each kind of crop a port must cut."""
+    yield "full", images[0], 0.0  # crop larger than twice the input: the area path
+    small = cv2.resize(images[1 % len(images)], None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
+    yield "small", small, 0.0  # crop under twice the input: one bilinear warp
+    yield "edge", images[2 % len(images)], -0.8  # crop running off the left edge: black fill
+
+
+def write(out, image_paths, model=None) -> Path:
+    """Write golden vectors for the pack's int8 TFLite file (the one the Android app embeds)."""
+    from .reconstructor import Reconstructor
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    rec = Reconstructor("tflite", model=model, precision="int8")
+    detector = rec.detector
+    shutil.copy(rec.manifest.root / "edgeface.json", out.mkdir(parents=True) or out / "edgeface.json")
+    m = rec.manifest
+    _save(out / "manifest", landmarks68=m.landmarks68.astype(np.int32), triangles=m.triangles.astype(np.int32),
+          mean=m.mean, std=m.std, input_quantization=np.array(rec.model.file.input_quantization, np.float64),
+          scalars=np.array([m.input_size, m.num_points, m.identity_size, m.crop_scale, m.crop_shift_y], np.float64))
+    (out / "manifest" / "names.txt").write_text(
+        "\n".join([rec.model.file.path.name, *m.attribute_names, "", *m.expression_names]) + "\n")
+    images = [load_image(p) for p in image_paths]
+    names = []
+    for name, image, shift in _cases(images):
+        found = detector(image)
+        if not found:
+            raise RuntimeError(f"the detector found no face in golden case {name!r}")
+        box = to_landmark_box(found[0].box, detector.to_landmarks)
+        box = box + shift * (box[2] - box[0])
+        crop = rec.crop_for(box)
+        pixels = rec.cut(image, [crop])
+        raw = rec.model.backend.run(rec.model.preprocess(pixels))
+        outputs = rec.model.postprocess(raw)
+        face = rec.decode(outputs, 0, crop, found[0].box, found[0].score)
+        int8_input = rec.model.preprocess(pixels)
+        # the normalised pixels, which the int8 input quantizes (and a float file takes as they are)
+        normalised = pixels[..., ::-1].astype(np.float32) * rec.model._pixel_scale + rec.model._pixel_offset
+        _save(out / "cases" / name, image=image[..., ::-1], landmark_box=np.asarray(box, np.float64),
+              crop=np.array([crop.x0, crop.y0, crop.size], np.float64), crop_pixels=pixels[0, ..., ::-1],
+              input_float=normalised[0], input_int8=int8_input[0],
+              **{f"output_{k}": v[0] for k, v in outputs.items()},
+              dense=face.dense, landmarks=face.landmarks, visibility=face.visibility,
+              attributes=np.array(list(face.attributes.values()), np.float32),
+              pose=np.array([face.pose.yaw, face.pose.pitch, face.pose.roll, *face.pose.rotation.ravel(),
+                             *face.pose.translation, face.pose.scale], np.float64))
+        names.append(name)
+    # The detector, stage by stage, on the first image.
+    image = images[0]
+    canvas, scale, px, py = detector._letterbox(image)
+    x = (canvas[None, ..., ::-1].astype(np.float32) - 127.5) / 127.5
+    raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in detector._forward(canvas)}
+    found = detector(image)
+    _save(out / "detector", image=image[..., ::-1], canvas=canvas[..., ::-1], input=x[0],
+          letterbox=np.array([scale, px, py], np.float64), regressors=raw[16], logits=raw[1][:, 0],
+          detections=np.array([[*d.box, d.score, *d.keypoints.ravel()] for d in found], np.float64),
+          landmark_boxes=np.array([to_landmark_box(d.box, detector.to_landmarks) for d in found], np.float64),
+          calibration=np.array(detector.to_landmarks, np.float64))
+    # Integer outputs (a file whose head is quantized) and the video filter.
+    rng = np.random.default_rng(7)
+    values = rng.integers(-128, 128, 4096).astype(np.int8)
+    params = np.array([0.0123456789, -7], np.float64)
+    _save(out / "dequantize", values=values, params=params, expected=dequantize(values, params[0], int(params[1])))
+    steps = 120
+    times = np.cumsum(rng.uniform(0.02, 0.05, steps))
+    signal = np.sin(np.linspace(0, 6, steps))[:, None] * np.array([40.0, -25.0, 3.0]) + rng.normal(0, 2, (steps, 3))
+    signal[60:] += 30.0  # a jump the filter must follow quickly
+    one_euro = OneEuroFilter(min_cutoff=1.0, beta=0.5, d_cutoff=1.0)
+    _save(out / "one_euro", values=signal.astype(np.float32), times=times, params=np.array([1.0, 0.5, 1.0]),
+          expected=np.stack([one_euro(v.astype(np.float32), t) for v, t in zip(signal, times)]))
+    (out / "index.json").write_text(json.dumps({"cases": names, "model": rec.model.file.path.name}, indent=1))
+    return out
