@@ -38,3 +38,46 @@ def jar(*names: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+# -- an arm64 Debian userland run under qemu-user (tests/test_aarch64.py) ----------------------
+
+#: Raspberry Pi OS Bookworm's Debian release and Python; the wheels the README tells Pi users to install.
+AARCH64_SUITE = "bookworm"
+AARCH64_DEBS = ["python3.11", "libpython3.11-stdlib", "libstdc++6", "libgomp1"]
+AARCH64_WHEELS = ["numpy==2.4.6", "opencv-python-headless==5.0.0.93", "ai-edge-litert==2.3.0", "onnxruntime==1.32.0"]
+#: pip --platform takes exact tags: every manylinux tag that bookworm's glibc 2.36 accepts.
+AARCH64_PLATFORMS = ["manylinux2014_aarch64", *(f"manylinux_2_{minor}_aarch64" for minor in range(17, 37))]
+
+
+def run_as_root(command: list[str]) -> list[str]:
+    """chroot needs root: as root run it as is, otherwise inside a user namespace that maps us to root."""
+    return command if os.geteuid() == 0 else ["unshare", "--map-root-user", *command]
+
+
+def aarch64_userland(cache: Path) -> Path:
+    """An arm64 Debian root filesystem with Python and the runtime's aarch64 wheels, built once and
+    kept in `cache` (rebuilt when the package lists change). Packages are only unpacked
+    (mmdebstrap's extract variant): nothing runs emulated until the test does. The tree has no
+    /sys and no /proc, so a process chrooted into it cannot read the host's x86 CPU description
+    (TFLite crashes under qemu when it does)."""
+    import json
+    import subprocess
+    import sys
+
+    key = json.dumps([AARCH64_SUITE, AARCH64_DEBS, AARCH64_WHEELS])
+    root, stamp = cache / "rootfs", cache / "built-from.json"
+    if stamp.exists() and stamp.read_text() == key:
+        return root
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    subprocess.run(["mmdebstrap", "--quiet", "--mode=auto", "--variant=extract", "--architectures=arm64",
+                    f"--include={','.join(AARCH64_DEBS)}", AARCH64_SUITE, str(root), "http://deb.debian.org/debian"],
+                   check=True, capture_output=True, timeout=1200)
+    platforms = [arg for tag in AARCH64_PLATFORMS for arg in ("--platform", tag)]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--only-binary=:all:", *platforms,
+                    "--python-version", "3.11", "--implementation", "cp", "--target", str(root / "opt" / "wheels"),
+                    *AARCH64_WHEELS], check=True, capture_output=True, timeout=1800)
+    shutil.copy(shutil.which("qemu-aarch64-static"), root / "usr" / "bin" / "qemu-aarch64-static")
+    stamp.write_text(key)
+    return root
