@@ -15,6 +15,34 @@ class RgbImage(val width: Int, val height: Int, val pixels: ByteArray = ByteArra
     operator fun get(x: Int, y: Int, c: Int): Int = pixels[(y * width + x) * 3 + c].toInt() and 0xff
 
     companion object {
+        /**
+         * An upright image from a camera's RGBA_8888 plane (CameraX ImageAnalysis): rows of
+         * [rowStride] bytes, turned by [rotationDegrees] clockwise (ImageInfo.rotationDegrees) and,
+         * for a front camera, mirrored so that it matches what the preview shows.
+         */
+        fun fromRgba(width: Int, height: Int, rowStride: Int, rgba: ByteArray, rotationDegrees: Int, mirror: Boolean): RgbImage {
+            require(rotationDegrees in setOf(0, 90, 180, 270)) { "rotation must be 0, 90, 180 or 270 degrees, not $rotationDegrees" }
+            require(rowStride >= width * 4 && rgba.size >= rowStride * (height - 1) + width * 4) { "RGBA plane too small for $width x $height" }
+            val turned = rotationDegrees % 180 != 0
+            val w = if (turned) height else width
+            val h = if (turned) width else height
+            val out = ByteArray(w * h * 3)
+            for (y in 0 until h) for (x in 0 until w) {
+                val ux = if (mirror) w - 1 - x else x
+                // the source pixel that lands on (ux, y) after a clockwise turn
+                val (sx, sy) = when (rotationDegrees) {
+                    0 -> ux to y
+                    90 -> y to height - 1 - ux
+                    180 -> width - 1 - ux to height - 1 - y
+                    else -> width - 1 - y to ux
+                }
+                val from = sy * rowStride + sx * 4
+                val to = (y * w + x) * 3
+                out[to] = rgba[from]; out[to + 1] = rgba[from + 1]; out[to + 2] = rgba[from + 2]
+            }
+            return RgbImage(w, h, out)
+        }
+
         /** From Android's ARGB_8888 ints (Bitmap.getPixels). */
         fun fromArgb(width: Int, height: Int, argb: IntArray): RgbImage {
             val out = ByteArray(width * height * 3)

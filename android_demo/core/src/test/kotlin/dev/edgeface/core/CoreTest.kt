@@ -79,4 +79,18 @@ class CoreTest {
         assertTrue(!tracker.accept(square(700f, 80f), 640, 480))  // centre outside the frame
         assertTrue(tracker.cropBox() == null)
     }
+
+    @Test
+    fun cameraFramesAreTurnedUprightAndMirrored() {
+        // a 3x2 RGBA frame whose red channel numbers the pixels 0..5 row by row
+        val rgba = ByteArray(3 * 2 * 4) { if (it % 4 == 0) (it / 4).toByte() else 0 }
+        fun red(image: RgbImage) = (0 until image.height).map { y -> (0 until image.width).map { x -> image[x, y, 0] } }
+        assertEquals(listOf(listOf(0, 1, 2), listOf(3, 4, 5)), red(RgbImage.fromRgba(3, 2, 12, rgba, 0, false)))
+        // turned a quarter clockwise, the bottom-left pixel comes to the top-left
+        assertEquals(listOf(listOf(3, 0), listOf(4, 1), listOf(5, 2)), red(RgbImage.fromRgba(3, 2, 12, rgba, 90, false)))
+        assertEquals(listOf(listOf(5, 4, 3), listOf(2, 1, 0)), red(RgbImage.fromRgba(3, 2, 12, rgba, 180, false)))
+        assertEquals(listOf(listOf(2, 5), listOf(1, 4), listOf(0, 3)), red(RgbImage.fromRgba(3, 2, 12, rgba, 270, false)))
+        assertEquals(listOf(listOf(2, 1, 0), listOf(5, 4, 3)), red(RgbImage.fromRgba(3, 2, 12, rgba, 0, true)))
+        assertThrows(IllegalArgumentException::class.java) { RgbImage.fromRgba(3, 2, 12, rgba, 45, false) }
+    }
 }
