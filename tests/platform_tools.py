@@ -45,7 +45,9 @@ def jar(*names: str) -> Path | None:
 #: Raspberry Pi OS Bookworm's Debian release and Python; the wheels the README tells Pi users to install.
 AARCH64_SUITE = "bookworm"
 AARCH64_DEBS = ["python3.11", "libpython3.11-stdlib", "libstdc++6", "libgomp1"]
-AARCH64_WHEELS = ["numpy==2.4.6", "opencv-python-headless==5.0.0.93", "ai-edge-litert==2.3.0", "onnxruntime==1.32.0"]
+#: What `pip install 'edgeface[tflite,onnx]'` needs, as pyproject.toml declares it, pinned to the releases checked.
+AARCH64_EXTRAS = ("tflite", "onnx")
+AARCH64_PINS = ["numpy==2.4.6", "opencv-python-headless==5.0.0.93", "ai-edge-litert==2.3.0", "onnxruntime==1.32.0"]
 #: pip --platform takes exact tags: every manylinux tag that bookworm's glibc 2.36 accepts.
 AARCH64_PLATFORMS = ["manylinux2014_aarch64", *(f"manylinux_2_{minor}_aarch64" for minor in range(17, 37))]
 
@@ -55,17 +57,35 @@ def run_as_root(command: list[str]) -> list[str]:
     return command if os.geteuid() == 0 else ["unshare", "--map-root-user", *command]
 
 
+def runtime_requirements(extras) -> list[str]:
+    """The runtime's requirements with these extras, read from pyproject.toml."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *(r for e in extras for r in project["optional-dependencies"][e])]
+
+
+def pip_for_aarch64() -> list[str]:
+    """pip installing aarch64 CPython 3.11 wheels only (Bookworm's Python), whatever this machine is."""
+    import sys
+
+    platforms = [arg for tag in AARCH64_PLATFORMS for arg in ("--platform", tag)]
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary=:all:", *platforms,
+            "--python-version", "3.11", "--implementation", "cp"]
+
+
 def aarch64_userland(cache: Path) -> Path:
-    """An arm64 Debian root filesystem with Python and the runtime's aarch64 wheels, built once and
+    """An arm64 Debian root filesystem with Python and the runtime's dependencies as aarch64 wheels
+    (pyproject.toml's, for the tflite and onnx extras, pinned to the releases checked), built once and
     kept in `cache` (rebuilt when the package lists change). Packages are only unpacked
     (mmdebstrap's extract variant): nothing runs emulated until the test does. The tree has no
     /sys and no /proc, so a process chrooted into it cannot read the host's x86 CPU description
     (TFLite crashes under qemu when it does)."""
     import json
     import subprocess
-    import sys
 
-    key = json.dumps([AARCH64_SUITE, AARCH64_DEBS, AARCH64_WHEELS])
+    requirements = runtime_requirements(AARCH64_EXTRAS)
+    key = json.dumps([AARCH64_SUITE, AARCH64_DEBS, requirements, AARCH64_PINS])
     root, stamp = cache / "rootfs", cache / "built-from.json"
     if stamp.exists() and stamp.read_text() == key:
         return root
@@ -74,10 +94,10 @@ def aarch64_userland(cache: Path) -> Path:
     subprocess.run(["mmdebstrap", "--quiet", "--mode=auto", "--variant=extract", "--architectures=arm64",
                     f"--include={','.join(AARCH64_DEBS)}", AARCH64_SUITE, str(root), "http://deb.debian.org/debian"],
                    check=True, capture_output=True, timeout=1200)
-    platforms = [arg for tag in AARCH64_PLATFORMS for arg in ("--platform", tag)]
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--only-binary=:all:", *platforms,
-                    "--python-version", "3.11", "--implementation", "cp", "--target", str(root / "opt" / "wheels"),
-                    *AARCH64_WHEELS], check=True, capture_output=True, timeout=1800)
+    pins = cache / "pins.txt"
+    pins.write_text("\n".join(AARCH64_PINS) + "\n")
+    subprocess.run([*pip_for_aarch64(), "--target", str(root / "opt" / "wheels"), "--constraint", str(pins), *requirements],
+                   check=True, capture_output=True, timeout=1800)
     shutil.copy(shutil.which("qemu-aarch64-static"), root / "usr" / "bin" / "qemu-aarch64-static")
     stamp.write_text(key)
     return root

@@ -14,22 +14,27 @@ import sys
 import numpy as np
 import pytest
 
-from platform_tools import REPO, aarch64_userland, require, run_as_root
+from platform_tools import REPO, aarch64_userland, pip_for_aarch64, require, run_as_root
 
 PROBE = REPO / "tests" / "aarch64_probe.py"
 REFERENCE_FACES = 2
 
 
 @pytest.fixture(scope="module")
-def userland():
+def userland(tmp_path_factory):
     require("qemu-aarch64-static (Debian qemu-user-static)", shutil.which("qemu-aarch64-static"))
     require("mmdebstrap (Debian mmdebstrap)", shutil.which("mmdebstrap"))
     require("chroot as root or through a user namespace", os.geteuid() == 0 or shutil.which("unshare"))
     root = aarch64_userland(REPO / ".cache" / "aarch64-bookworm")
-    # this checkout's runtime, fresh each run (the userland itself is cached)
+    # This checkout as a user gets it: a wheel (models and detector files inside), installed with
+    # pip for aarch64, fresh each run (the userland and its dependencies are cached).
+    wheels = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = wheels.glob("edgeface-*.whl")
     shutil.rmtree(root / "opt" / "edgeface", ignore_errors=True)
-    shutil.copytree(REPO / "edgeface", root / "opt" / "edgeface" / "edgeface",
-                    ignore=shutil.ignore_patterns("__pycache__", "train"))
+    subprocess.run([*pip_for_aarch64(), "--no-deps", "--target", str(root / "opt" / "edgeface"), str(wheel)],
+                   check=True, capture_output=True, timeout=600)
     shutil.copy(PROBE, root / "opt" / "edgeface" / PROBE.name)
     return root
 
@@ -67,6 +72,16 @@ def both(userland, dev_set, installed_backends, tmp_path_factory):
 def test_it_really_is_aarch64(both):
     arm, x86 = both
     assert str(arm["machine"]) == "aarch64" and str(x86["machine"]) == "x86_64"
+
+
+def test_runtime_installed_from_wheels_only(userland):
+    """Everything the runtime imports on aarch64 came as a wheel: no sources, no compiler."""
+    assert (userland / "opt" / "edgeface" / "edgeface" / "models" / "default" / "model_int8.tflite").is_file()
+    assert not list((userland / "opt" / "wheels").glob("*.tar.gz"))
+    extensions = list((userland / "opt" / "wheels").rglob("*.so"))
+    assert extensions and all(b"\x7fELF\x02\x01\x01" == p.read_bytes()[:7] for p in extensions[:50])
+    machine = {p.read_bytes()[18:20] for p in extensions[:50]}
+    assert machine == {b"\xb7\x00"}, "every native library must be aarch64 (ELF machine 183)"
 
 
 def test_inputs_are_quantized_identically(both):
