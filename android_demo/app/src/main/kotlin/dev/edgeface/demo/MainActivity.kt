@@ -12,6 +12,7 @@ import androidx.camera.core.ImageProxy
 import androidx.camera.core.Preview
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
+import androidx.core.content.ContextCompat
 import dev.edgeface.core.RgbImage
 import java.util.concurrent.Executors
 
@@ -53,7 +54,7 @@ class MainActivity : ComponentActivity() {
             frames.setAnalyzer(analysis, ::analyze)
             provider.unbindAll()
             provider.bindToLifecycle(this, CameraSelector.DEFAULT_FRONT_CAMERA, shown, frames)
-        }, mainExecutor)
+        }, ContextCompat.getMainExecutor(this))
     }
 
     private fun analyze(image: ImageProxy) {
