@@ -169,3 +169,27 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     pack = export_checkpoint(best, tmp_path / "pack", formats=("onnx",), ict=ict, card={"license": "test"})
     rec = edgeface.Reconstructor("onnx", model=pack)
     assert len(rec.manifest.attribute_names) == 22 and "Big_Nose" in rec.manifest.attribute_names
+
+
+def test_fine_tuning_starts_from_a_checkpoint_without_the_new_heads(data_dir, tmp_path):
+    """--init takes every matching tensor of an older run, and the head rows it had (pose, identity,
+    expression), while the new attribute and visibility rows keep their fresh initialisation."""
+    from edgeface.train import trainer
+    from edgeface.train.morphable import MorphableModel
+
+    morphable = MorphableModel.load(data_dir / "ict_facekit.npz")
+    base = {"backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40}
+    old = trainer.build_model(base, morphable)
+    with torch.no_grad():
+        old.head.weight.normal_()
+    torch.save({"model": old.state_dict(), "config": base}, tmp_path / "old.pt")
+    new = trainer.build_model({**base, "attribute_head": True, "visibility_head": True}, morphable)
+    fresh_extra = new.head.weight[old.head.weight.shape[0]:].clone()
+    taken, total = trainer.init_from(new, tmp_path / "old.pt", "cpu")
+    assert taken == len(old.state_dict()) and total == len(new.state_dict())
+    rows = old.head.weight.shape[0]
+    assert new.head.weight.shape[0] > rows
+    assert torch.equal(new.head.weight[:rows], old.head.weight)
+    assert torch.equal(new.head.weight[rows:], fresh_extra)
+    first = next(n for n, _ in old.backbone.named_parameters())
+    assert torch.equal(dict(new.backbone.named_parameters())[first], dict(old.backbone.named_parameters())[first])

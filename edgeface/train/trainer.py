@@ -48,8 +48,29 @@ def load_checkpoint(path, morphable: MorphableModel, device) -> FaceModel:
     return model.eval()
 
 
+def init_from(model: FaceModel, path, device) -> tuple[int, int]:
+    """Start from another run's weights: every tensor whose name and shape match, and the leading rows
+    of the head (pose, identity and expression come first in it, so a checkpoint without the
+    attribute and visibility outputs still gives the rest). Returns (tensors taken, tensors in model)."""
+    source = torch.load(path, map_location=device, weights_only=False)["model"]
+    target = model.state_dict()
+    taken = 0
+    for name, value in source.items():
+        if name not in target:
+            continue
+        if target[name].shape == value.shape:
+            target[name] = value
+        elif name.startswith("head.") and target[name].shape[1:] == value.shape[1:] and target[name].shape[0] > value.shape[0]:
+            target[name][: value.shape[0]] = value
+        else:
+            continue
+        taken += 1
+    model.load_state_dict(target)
+    return taken, len(target)
+
+
 def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: bool = False, device=None,
-          teacher_path=None, stop_after: int | None = None) -> Path:
+          teacher_path=None, stop_after: int | None = None, init_path=None) -> Path:
     """Train (or resume) a run; `stop_after` ends this call after that many epochs, so that a long
     schedule can be split across several time-limited jobs and continued with `resume`."""
     from tqdm import tqdm
@@ -61,6 +82,9 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     morphable = MorphableModel.load(ict_path)
     model = build_model(config, morphable).to(device)
+    if init_path and not (resume and (out_dir / "last.pt").exists()):
+        taken, total = init_from(model, init_path, device)
+        print(f"started from {init_path}: {taken} of {total} tensors", flush=True)
     teacher = None
     if teacher_path:
         teacher = load_checkpoint(teacher_path, morphable, device)
@@ -280,6 +304,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     args = parser.parse_args(argv)
     config = json.loads(Path(args.config).read_text())
     if args.epochs:
@@ -288,7 +313,7 @@ def main(argv=None) -> int:
     if args.stage == "teacher" and args.teacher:
         parser.error("--teacher is for the student stage")
     best = train(config, out, args.ict, args.shard, args.resume, args.device, teacher_path=args.teacher,
-                 stop_after=args.stop_after)
+                 stop_after=args.stop_after, init_path=args.init)
     print(f"best checkpoint: {best}")
     return 0
 
