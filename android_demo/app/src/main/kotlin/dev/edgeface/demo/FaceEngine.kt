@@ -34,6 +34,7 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
     private val smoothing = OneEuroFilter(minCutoff = 1.0, beta = 0.5)
 
     private val input = ByteBuffer.allocateDirect(spec.inputSize * spec.inputSize * 3).order(ByteOrder.nativeOrder())
+    private val inputBytes = ByteArray(spec.inputSize * spec.inputSize * 3)
     private val outputIndex = ModelSpec.OUTPUT_NAMES.associateWith { model.getOutputIndex(spec.outputs.getValue(it)) }
     private val outputs = ModelSpec.OUTPUT_NAMES.associateWith {
         ByteBuffer.allocateDirect(spec.outputSize(it) * 4).order(ByteOrder.nativeOrder())
@@ -54,7 +55,8 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
         val box = tracker.cropBox() ?: detect(frame) ?: return null to 0L
         val crop = Geometry.squareCrop(box, spec.cropScale, spec.cropShiftY)
         input.rewind()
-        input.put(codec.encodeInt8(CropCutter.cut(frame, crop, spec.inputSize)))
+        codec.encodeInt8(CropCutter.cut(frame, crop, spec.inputSize), inputBytes)
+        input.put(inputBytes)
         input.rewind()
         outputs.values.forEach { it.rewind() }
         model.runForMultipleInputsOutputs(arrayOf(input), outputIndex.entries.associate { (name, index) -> index to outputs.getValue(name) })

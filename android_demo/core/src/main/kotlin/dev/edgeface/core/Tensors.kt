@@ -19,23 +19,27 @@ class TensorCodec(private val spec: ModelSpec) {
     /** Normalised float32 input (NHWC, one image) of an RGB crop. */
     fun encodeFloat(crop: RgbImage): FloatArray {
         checkCrop(crop)
-        val out = FloatArray(crop.pixels.size)
-        for (i in out.indices) {
-            val channel = i % 3
-            // the manifest's channel order: RGB, or BGR (swap the crop's R and B)
-            val c = if (spec.rgb) channel else 2 - channel
-            val x = crop.pixels[i - channel + c].toInt() and 0xff
-            out[i] = x.toFloat() * pixelScale[channel] + pixelOffset[channel]
-        }
-        return out
+        return FloatArray(crop.pixels.size) { normalised(crop, it) }
     }
 
     /** int8 input of an RGB crop for a file with int8 input: round(v / scale) + zero point, ties to even. */
-    fun encodeInt8(crop: RgbImage): ByteArray {
+    fun encodeInt8(crop: RgbImage): ByteArray = ByteArray(crop.pixels.size).also { encodeInt8(crop, it) }
+
+    /** The same into [out], which a camera loop allocates once. */
+    fun encodeInt8(crop: RgbImage, out: ByteArray) {
         val q = spec.inputQuantization ?: throw IllegalStateException("${spec.file} takes float input, not int8")
-        val v = encodeFloat(crop)
+        checkCrop(crop)
+        require(out.size == crop.pixels.size) { "output holds ${out.size} values, the input has ${crop.pixels.size}" }
         val z = q.zeroPoint.toFloat()
-        return ByteArray(v.size) { i -> (round(v[i] / q.scale) + z).coerceIn(-128f, 127f).toInt().toByte() }
+        for (i in out.indices) out[i] = (round(normalised(crop, i) / q.scale) + z).coerceIn(-128f, 127f).toInt().toByte()
+    }
+
+    /** Value [i] of the normalised input: x * a + b in float32, in the manifest's channel order. */
+    private fun normalised(crop: RgbImage, i: Int): Float {
+        val channel = i % 3
+        val c = if (spec.rgb) channel else 2 - channel  // BGR files: swap the crop's R and B
+        val x = crop.pixels[i - channel + c].toInt() and 0xff
+        return x.toFloat() * pixelScale[channel] + pixelOffset[channel]
     }
 
     private fun checkCrop(crop: RgbImage) =
