@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from .detectors import to_landmark_box
-from .geometry import Crop
 from .image import load_image
 from .model import dequantize
 from .video import OneEuroFilter
@@ -63,12 +62,10 @@ def write(out, image_paths, model=None) -> Path:
         box = box + shift * (box[2] - box[0])
         crop = rec.crop_for(box)
         pixels = rec.cut(image, [crop])
-        raw = rec.model.backend.run(rec.model.preprocess(pixels))
-        outputs = rec.model.postprocess(raw)
-        face = rec.decode(outputs, 0, crop, found[0].box, found[0].score)
         int8_input = rec.model.preprocess(pixels)
-        # the normalised pixels, which the int8 input quantizes (and a float file takes as they are)
-        normalised = pixels[..., ::-1].astype(np.float32) * rec.model._pixel_scale + rec.model._pixel_offset
+        outputs = rec.model.postprocess(rec.model.backend.run(int8_input))
+        face = rec.decode(outputs, 0, crop, found[0].box, found[0].score)
+        normalised = rec.model.normalise(pixels)  # what the int8 input quantizes
         _save(out / "cases" / name, image=image[..., ::-1], landmark_box=np.asarray(box, np.float64),
               crop=np.array([crop.x0, crop.y0, crop.size], np.float64), crop_pixels=pixels[0, ..., ::-1],
               input_float=normalised[0], input_int8=int8_input[0],

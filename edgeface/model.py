@@ -263,10 +263,14 @@ class Model:
             self._input_quantization = (np.float32(s), np.float32(z))
         self._swap_rb = m.channels.upper() == "RGB"
 
+    def normalise(self, crops: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 BGR crops -> float32 NHWC in the manifest's colour order and scale."""
+        x = crops[..., ::-1] if self._swap_rb else crops
+        return x.astype(np.float32) * self._pixel_scale + self._pixel_offset
+
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 BGR crops -> the file's input tensor."""
-        x = crops[..., ::-1] if self._swap_rb else crops
-        x = x.astype(np.float32) * self._pixel_scale + self._pixel_offset
+        x = self.normalise(crops)
         if self._input_dtype.kind in "iu":
             info = np.iinfo(self._input_dtype)
             s, z = self._input_quantization

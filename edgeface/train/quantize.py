@@ -2,8 +2,9 @@
 
 - TFLite: ai-edge-quantizer's static int8 recipe (int8 weights and activations), then the graph's
   leading QUANTIZE op is cut so the file takes int8 input (scale and zero point in the manifest):
-  an app feeds camera bytes through one multiply-add per pixel into the int8 tensor, and the
-  outputs are unchanged to the bit (the cut op did the same arithmetic). No TensorFlow needed.
+  the runtime, or an app, quantizes the normalised pixels with the op's own arithmetic
+  (edgeface.model.Model.preprocess), so the rest of the graph sees the same tensor and the
+  outputs do not change. No TensorFlow needed.
 - ONNX: ONNX Runtime static quantization, QDQ format, per-channel int8 weights, uint8 activations,
   `reduce_range=True` (7-bit weights: the toolchain notes report int8 saturation without it on CPUs
   without VNNI; this CPU has VNNI, so that was not reproduced here).

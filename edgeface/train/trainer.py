@@ -7,7 +7,6 @@ from the config, flags or EDGEFACE_DATA. Every run writes into its output folder
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path

@@ -24,6 +24,7 @@ class MainActivity : ComponentActivity() {
     private var engine: FaceEngine? = null
     private var lastFrame = 0L
     private var fps = 0.0
+    private var frameBytes: ByteArray? = null
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
@@ -60,7 +61,10 @@ class MainActivity : ComponentActivity() {
     private fun analyze(image: ImageProxy) {
         image.use {
             val plane = it.planes[0]
-            val bytes = ByteArray(plane.buffer.remaining()).also { b -> plane.buffer.get(b) }
+            // one copy buffer for the whole session (frames keep their size), not one per frame
+            val size = plane.buffer.remaining()
+            val bytes = frameBytes?.takeIf { b -> b.size == size } ?: ByteArray(size).also { b -> frameBytes = b }
+            plane.buffer.get(bytes)
             // upright and mirrored like the front-camera preview, so points land where the user looks
             val frame = RgbImage.fromRgba(it.width, it.height, plane.rowStride, bytes, it.imageInfo.rotationDegrees, mirror = true)
             val (face, networkNanos) = engine!!.process(frame, it.imageInfo.timestamp)

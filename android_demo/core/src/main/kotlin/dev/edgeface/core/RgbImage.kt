@@ -29,13 +29,9 @@ class RgbImage(val width: Int, val height: Int, val pixels: ByteArray = ByteArra
             val out = ByteArray(w * h * 3)
             for (y in 0 until h) for (x in 0 until w) {
                 val ux = if (mirror) w - 1 - x else x
-                // the source pixel that lands on (ux, y) after a clockwise turn
-                val (sx, sy) = when (rotationDegrees) {
-                    0 -> ux to y
-                    90 -> y to height - 1 - ux
-                    180 -> width - 1 - ux to height - 1 - y
-                    else -> width - 1 - y to ux
-                }
+                // the source pixel that lands on (ux, y) after a clockwise turn (no Pair: this runs per pixel)
+                val sx = when (rotationDegrees) { 0 -> ux; 90 -> y; 180 -> width - 1 - ux; else -> width - 1 - y }
+                val sy = when (rotationDegrees) { 0 -> y; 90 -> height - 1 - ux; 180 -> height - 1 - y; else -> ux }
                 val from = sy * rowStride + sx * 4
                 val to = (y * w + x) * 3
                 out[to] = rgba[from]; out[to + 1] = rgba[from + 1]; out[to + 2] = rgba[from + 2]
