@@ -298,6 +298,36 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_align_landmarks(args) -> int:
+    import numpy as np
+
+    from .datasets import Aflw2000, data_root
+    from .train import topology as topologies
+    from .train.landmarks import align
+    from .train.morphable import MorphableModel
+
+    root = Path(args.root) if args.root else (data_root() / "aflw2000_dev" if data_root() else None)
+    if root is None:
+        raise EdgefaceError("no dataset: pass --root DIR or set EDGEFACE_DATA")
+    ict = args.ict or MorphableModel.default_path()
+    if ict is None or not Path(ict).exists():
+        raise EdgefaceError("the landmarks' neighbourhoods come from ICT-FaceKit: --ict FILE or EDGEFACE_DATA")
+    topo = topologies.load()
+    neutral = MorphableModel.load(ict).neutral[np.asarray(topo["vertices"])].astype(np.float64)
+    neutral[list(topo["extras"].values())] = np.nan  # derived points (pupils, earlobes), not skin
+    report = align(args.model, Aflw2000.load(root), neutral, count=args.neighbours, backend=args.backend)
+    for fold in (0, 1):
+        a, b = report[f"fold{fold}_fixed"], report[f"fold{fold}_aligned"]
+        print(f"fold {fold} (fit on {'even' if fold == 0 else 'odd'} images, scored on the others): balanced NME "
+              f"{100 * a['nme_balanced']:.2f} % -> {100 * b['nme_balanced']:.2f} % (|yaw| bins "
+              + " / ".join(f"{100 * b[k]:.2f}" for k in ("nme_0_30", "nme_30_60", "nme_60_90")) + " %)")
+    print(f"two-fold balanced NME: ICT vertices {100 * report['two_fold_nme_balanced_fixed']:.2f} %, aligned "
+          f"{100 * report['two_fold_nme_balanced_aligned']:.2f} %; the fold-0 definition is in {args.model}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -358,6 +388,16 @@ def main(argv=None) -> int:
     bm.add_argument("--filter", default=None, help="only cases whose name contains this")
     bm.add_argument("--json", default=None)
     bm.set_defaults(func=cmd_benchmark)
+
+    al = sub.add_parser("align-landmarks", help="fit a pack's 68-landmark definition to AFLW2000-3D's annotation "
+                        "convention on half the dev set, score it on the other half")
+    al.add_argument("--model", required=True, help="model pack directory (its manifest is updated)")
+    al.add_argument("--root", default=None, help="AFLW2000-3D folder (default: $EDGEFACE_DATA/aflw2000_dev)")
+    al.add_argument("--ict", default=None, help="ICT-FaceKit npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
+    al.add_argument("--neighbours", type=int, default=16, help="mesh points each landmark may combine")
+    al.add_argument("--backend", default="onnx", help="backend whose fp32 file makes the predictions")
+    al.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    al.set_defaults(func=cmd_align_landmarks)
 
     gd = sub.add_parser("goldens", help="golden vectors for ports of the runtime (the Android app's Kotlin core)")
     gd.add_argument("images", nargs="*", help="face images (default: the first three AFLW2000-3D dev images)")

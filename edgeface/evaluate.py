@@ -73,6 +73,36 @@ def nme_68(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(pred[:, :2] - truth[:, :2], axis=1).mean() / np.sqrt((x2 - x1) * (y2 - y1)))
 
 
+def predict_faces(rec, dataset: Aflw2000, use_detector: bool = False, progress: bool = True) -> list:
+    """One Face per image (None where the detector found nothing), cropped as `evaluate_landmarks` says."""
+    from .detectors import to_landmark_box
+
+    faces = []
+    for i in tqdm(range(len(dataset)), desc="evaluate", disable=not progress):
+        image = load_image(dataset.image_path(i))
+        if use_detector:
+            found = rec(image)
+            truth_box = landmark_box(dataset.points68[i])
+            faces.append(found[int(np.argmax(iou(truth_box, [f.box for f in found])))] if found else None)
+        else:
+            faces.append(rec.from_landmark_boxes(image, [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)])[0])
+    return faces
+
+
+def nme_by_yaw(nme: np.ndarray, bins: np.ndarray, suffix: str = "") -> dict:
+    """NME per |yaw| bin, their mean (balanced) and the plain mean; NaN entries (no face) left out."""
+    found = ~np.isnan(nme)
+    result, per_bin = {}, []
+    for b, (lo, hi) in enumerate(YAW_BINS):
+        mask = (bins == b) & found
+        value = float(nme[mask].mean()) if mask.any() else float("nan")
+        result[f"nme_{int(lo)}_{int(min(hi, 90))}{suffix}"] = value
+        per_bin.append(value)
+    result[f"nme_balanced{suffix}"] = float(np.mean(per_bin))
+    result[f"nme_mean{suffix}"] = float(nme[found].mean()) if found.any() else float("nan")
+    return result
+
+
 def evaluate_landmarks(rec, dataset: Aflw2000, use_detector: bool = False, progress: bool = True) -> dict:
     """68-point NME per |yaw| bin (3DDFA protocol) and pose error of a Reconstructor.
 
@@ -81,37 +111,44 @@ def evaluate_landmarks(rec, dataset: Aflw2000, use_detector: bool = False, progr
     box is after its own calibration. With `use_detector`, the runtime's detector runs on the full
     image instead and the detection that best overlaps the truth is scored; images where it finds
     nothing count in `detected_fraction` and are left out of the NME.
-    """
-    from .detectors import to_landmark_box
 
+    When the model's landmark definition was aligned on this very dataset, the figures are also
+    given for the images the alignment did not see (keys ending in `_held_out`).
+    """
+    faces = predict_faces(rec, dataset, use_detector, progress)
     nme = np.full(len(dataset), np.nan)
     pose_err = np.full((len(dataset), 3), np.nan)
-    for i in tqdm(range(len(dataset)), desc="evaluate", disable=not progress):
-        image = load_image(dataset.image_path(i))
-        truth = dataset.points68[i]
-        if use_detector:
-            faces = rec(image)
-            if not faces:
-                continue
-            face = faces[int(np.argmax(iou(landmark_box(truth), [f.box for f in faces])))]
-        else:
-            face = rec.from_landmark_boxes(image, [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)])[0]
-        nme[i] = nme_68(face.landmarks, truth)
-        pitch, yaw, roll = np.degrees(dataset.pitch_yaw_roll[i])
-        pose_err[i] = np.abs(np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]) - [pitch, yaw, roll])
+    for i, face in enumerate(faces):
+        if face is None:
+            continue
+        nme[i] = nme_68(face.landmarks, dataset.points68[i])
+        truth = np.degrees(dataset.pitch_yaw_roll[i])
+        pose_err[i] = np.abs(np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]) - truth)
     bins = dataset.yaw_bin()
     found = ~np.isnan(nme)
     result = {"n_images": len(dataset), "detected_fraction": float(found.mean())}
-    per_bin = []
-    for b, (lo, hi) in enumerate(YAW_BINS):
-        mask = (bins == b) & found
-        value = float(nme[mask].mean()) if mask.any() else float("nan")
-        result[f"nme_{int(lo)}_{int(min(hi, 90))}"] = value
-        per_bin.append(value)
-    result["nme_balanced"] = float(np.mean(per_bin))
-    result["nme_mean"] = float(nme[found].mean()) if found.any() else float("nan")
+    result.update(nme_by_yaw(nme, bins))
     result["pose_mae_deg"] = float(np.nanmean(pose_err)) if found.any() else float("nan")
+    held_out = alignment_held_out(rec.manifest, dataset)
+    if held_out is not None:
+        result["n_held_out"] = int(held_out.sum())
+        result.update(nme_by_yaw(nme[held_out], bins[held_out], "_held_out"))
     return result
+
+
+def names_digest(names) -> str:
+    """A fingerprint of a dataset's image list, in order (the alignment split is by position)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(str(n) for n in names).encode()).hexdigest()
+
+
+def alignment_held_out(manifest, dataset: Aflw2000) -> np.ndarray | None:
+    """Mask of the images a model's landmark alignment did not use, if it used this dataset."""
+    info = manifest.landmark_alignment
+    if not info or info.get("names_sha256") != names_digest(dataset.names):
+        return None
+    return np.arange(len(dataset)) % 2 != int(info["fit_parity"])
 
 
 def equal_error_rate(embeddings: np.ndarray, labels: np.ndarray) -> float:

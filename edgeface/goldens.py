@@ -47,7 +47,8 @@ def write(out, image_paths, model=None) -> Path:
     detector = rec.detector
     shutil.copy(rec.manifest.root / "edgeface.json", out.mkdir(parents=True) or out / "edgeface.json")
     m = rec.manifest
-    _save(out / "manifest", landmarks68=m.landmarks68.astype(np.int32), triangles=m.triangles.astype(np.int32),
+    _save(out / "manifest", landmarks68=m.landmarks68.astype(np.int32),
+          landmark_points=m.landmark_points.astype(np.int32), landmark_weights=m.landmark_weights, triangles=m.triangles.astype(np.int32),
           mean=m.mean, std=m.std, input_quantization=np.array(rec.model.file.input_quantization, np.float64),
           scalars=np.array([m.input_size, m.num_points, m.identity_size, m.crop_scale, m.crop_shift_y], np.float64))
     (out / "manifest" / "names.txt").write_text(

@@ -75,6 +75,8 @@ class Manifest:
             self.topology: str = f"{topo['name']}/v{topo['version']}"
             self.num_points = int(topo["num_points"])
             self.landmarks68 = np.asarray(topo["landmarks68"], dtype=np.int64)
+            self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
+            self.landmark_alignment: dict | None = topo.get("landmark_weights", {}).get("alignment")
             self.triangles = np.asarray(topo["triangles"], dtype=np.int32).reshape(-1, 3)
             self.expression_names: list[str] = list(data["expression_names"])
             self.attribute_names: list[str] = list(data["attribute_names"])
@@ -88,6 +90,35 @@ class Manifest:
             raise ModelError(f"manifest {root / MANIFEST_NAME}: landmarks68 must be 68 indices below {self.num_points}")
         if self.triangles.size and self.triangles.max() >= self.num_points:
             raise ModelError(f"manifest {root / MANIFEST_NAME}: a triangle index exceeds num_points")
+
+    def _landmark_definition(self, topo: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Each of the 68 landmarks as a convex combination of dense points, (68, K) indices and
+        weights. Without `landmark_weights` a landmark is its ICT-FaceKit vertex (`landmarks68`);
+        with them, it is the surface point where the benchmark's annotators put it (aligned by
+        `edgeface.train.landmarks`)."""
+        definition = topo.get("landmark_weights")
+        if definition is None:
+            return self.landmarks68[:, None], np.ones((68, 1), np.float32)
+        where = f"manifest {self.root / MANIFEST_NAME}: landmark_weights"
+        rows = list(zip(definition["points"], definition["weights"], strict=True))
+        if len(rows) != 68 or any(len(p) != len(w) or not p for p, w in rows):
+            raise ModelError(f"{where} must give 68 rows of matching, non-empty points and weights")
+        width = max(len(p) for p, _ in rows)
+        points = np.zeros((68, width), np.int64)
+        weights = np.zeros((68, width), np.float32)
+        for j, (p, w) in enumerate(rows):
+            points[j, :len(p)], weights[j, :len(w)] = p, w
+        if points.min() < 0 or points.max() >= self.num_points:
+            raise ModelError(f"{where}: a point index is outside 0..{self.num_points - 1}")
+        if weights.min() < 0 or np.abs(weights.sum(1) - 1).max() > 1e-3:
+            raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
+        return points, weights
+
+    def landmarks_from(self, dense: np.ndarray) -> np.ndarray:
+        """The 68 landmarks of one face's dense points (N, 3) -> (68, 3)."""
+        if self.landmark_points.shape[1] == 1:
+            return dense[self.landmark_points[:, 0]]
+        return np.einsum("jk,jkc->jc", self.landmark_weights, dense[self.landmark_points]).astype(dense.dtype)
 
     def _file(self, entry: dict) -> ModelFile:
         quant = entry.get("input_quantization")

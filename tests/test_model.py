@@ -155,3 +155,39 @@ def test_quantized_output_is_dequantized_with_manifest_parameters(fixture_pack):
         np.testing.assert_allclose(model.postprocess(raw)["identity"], reference["identity"], atol=scale / 2 + 1e-6)
     finally:
         model.file.output_quantization.pop("identity")
+
+
+def _weights_for_first_landmark(points, weights):
+    def change(d):
+        topo = d["topology"]
+        rows_p = [[int(v)] for v in topo["landmarks68"]]
+        rows_w = [[1.0] for _ in rows_p]
+        rows_p[0], rows_w[0] = points, weights
+        topo["landmark_weights"] = {"points": rows_p, "weights": rows_w}
+    return change
+
+
+@pytest.mark.parametrize("points, weights, message", [
+    ([1, 2], [0.5, 0.6], "sum to 1"),
+    ([1, 2], [1.5, -0.5], "non-negative"),
+    ([1, 99999], [0.5, 0.5], "outside"),
+    ([1, 2], [1.0], "matching"),
+])
+def test_landmark_definition_is_checked(pack_copy, points, weights, message):
+    _edit_manifest(pack_copy, _weights_for_first_landmark(points, weights))
+    with pytest.raises(edgeface.ModelError, match=message):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_landmarks_follow_the_manifest_definition(fixture_pack, pack_copy, face_image, dev_set):
+    """A landmark defined as 1/4 of one point plus 3/4 of another is exactly that, on every runtime path."""
+    from edgeface.detectors import to_landmark_box
+    from edgeface.evaluate import AFLW2000_ROI_TO_LANDMARKS
+
+    _edit_manifest(pack_copy, _weights_for_first_landmark([10, 20], [0.25, 0.75]))
+    box = [to_landmark_box(dev_set.roi_box[0], AFLW2000_ROI_TO_LANDMARKS)]
+    plain = edgeface.Reconstructor("onnx", model=fixture_pack).from_landmark_boxes(face_image, box)[0]
+    moved = edgeface.Reconstructor("onnx", model=pack_copy).from_landmark_boxes(face_image, box)[0]
+    np.testing.assert_array_equal(plain.dense, moved.dense)
+    np.testing.assert_allclose(moved.landmarks[0], 0.25 * plain.dense[10] + 0.75 * plain.dense[20], rtol=1e-6)
+    np.testing.assert_array_equal(moved.landmarks[1:], plain.landmarks[1:])

@@ -32,8 +32,7 @@ object FaceDecoder {
             require(got == spec.outputSize(name)) { "output '$name' has $got values, the manifest implies ${spec.outputSize(name)}" }
         }
         val dense = crop.toImage(outputs.getValue("dense"), 3)
-        val landmarks = FloatArray(68 * 3)
-        spec.landmarks68.forEachIndexed { i, v -> System.arraycopy(dense, v * 3, landmarks, i * 3, 3) }
+        val landmarks = spec.landmarks(dense)
         val p = outputs.getValue("pose").map { it.toDouble() }
         val (pitch, yaw, roll) = p
         val pose = Pose(

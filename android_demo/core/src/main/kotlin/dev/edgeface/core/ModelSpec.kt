@@ -17,6 +17,10 @@ class ModelSpec(
     val cropShiftY: Double,
     val numPoints: Int,
     val landmarks68: IntArray,
+    /** Each landmark as a convex combination of dense points (edgeface/model.py `landmarks_from`):
+     *  the ICT vertex alone, or the aligned definition (`topology.landmark_weights`). */
+    val landmarkPoints: Array<IntArray>,
+    val landmarkWeights: Array<FloatArray>,
     val triangles: IntArray,
     val identitySize: Int,
     val expressionNames: List<String>,
@@ -50,6 +54,17 @@ class ModelSpec(
             val numPoints = topology.need("num_points").num().toInt()
             val landmarks = topology.need("landmarks68").list().map { it!!.num().toInt() }.toIntArray()
             if (landmarks.size != 68 || landmarks.any { it !in 0 until numPoints }) throw ModelSpecError("landmarks68 must be 68 indices below $numPoints")
+            val definition = topology["landmark_weights"]?.obj()
+            val landmarkPoints = definition?.need("points")?.list()?.map { row -> row!!.list().map { it!!.num().toInt() }.toIntArray() }
+                ?: landmarks.map { intArrayOf(it) }
+            val landmarkWeights = definition?.need("weights")?.list()?.map { row -> row!!.list().map { it!!.num().toFloat() }.toFloatArray() }
+                ?: landmarks.map { floatArrayOf(1f) }
+            if (landmarkPoints.size != 68 || landmarkWeights.size != 68 ||
+                landmarkPoints.indices.any { landmarkPoints[it].size != landmarkWeights[it].size || landmarkPoints[it].isEmpty() })
+                throw ModelSpecError("landmark_weights must give 68 rows of matching, non-empty points and weights")
+            if (landmarkPoints.any { row -> row.any { it !in 0 until numPoints } }) throw ModelSpecError("a landmark_weights point is outside 0..${numPoints - 1}")
+            if (landmarkWeights.any { row -> row.any { it < 0f } || kotlin.math.abs(row.sum() - 1f) > 1e-3f })
+                throw ModelSpecError("each landmark's weights must be non-negative and sum to 1")
             val outputs = entry.need("outputs").obj().entries.associate { (k, v) -> k as String to v as String }
             OUTPUT_NAMES.forEach { if (it !in outputs) throw ModelSpecError("the file entry names no tensor for output '$it'") }
             return ModelSpec(
@@ -62,6 +77,8 @@ class ModelSpec(
                 cropShiftY = (crop["shift_y"] as? Double) ?: 0.0,
                 numPoints = numPoints,
                 landmarks68 = landmarks,
+                landmarkPoints = landmarkPoints.toTypedArray(),
+                landmarkWeights = landmarkWeights.toTypedArray(),
                 triangles = topology.need("triangles").list().flatMap { t -> t!!.list().map { it!!.num().toInt() } }.toIntArray(),
                 identitySize = root.need("identity_size").num().toInt(),
                 expressionNames = root.need("expression_names").list().map { it as String },
@@ -74,6 +91,21 @@ class ModelSpec(
                     .entries.associate { (k, v) -> k as String to quantization(v)!! },
             )
         }
+    }
+
+    /** The 68 landmarks (x, y, z triples) of one face's dense points (x, y, z triples). */
+    fun landmarks(dense: FloatArray): FloatArray {
+        val out = FloatArray(68 * 3)
+        for (i in 0 until 68) {
+            val points = landmarkPoints[i]
+            val weights = landmarkWeights[i]
+            for (c in 0 until 3) {
+                var sum = 0f
+                for (k in points.indices) sum += weights[k] * dense[points[k] * 3 + c]
+                out[i * 3 + c] = sum
+            }
+        }
+        return out
     }
 
     /** Values per output, without the batch dimension. */

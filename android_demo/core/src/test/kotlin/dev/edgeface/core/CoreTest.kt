@@ -32,6 +32,26 @@ class CoreTest {
     }
 
     @Test
+    fun landmarkDefinitionIsCheckedAndApplied() {
+        fun manifest(weights: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
+            "crop": {"scale": 1.4}, "topology": {"num_points": 70, "landmarks68": [${(0 until 68).joinToString()}], "triangles": [],
+            "landmark_weights": {"points": [[68, 69], ${(1 until 68).joinToString { "[$it]" }}],
+                                 "weights": [$weights, ${(1 until 68).joinToString { "[1.0]" }}]}},
+            "identity_size": 1, "expression_names": [], "attribute_names": [],
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32",
+                       "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
+        // 67 rows where 68 are needed
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[0.25, 0.75]").replace("[2], ", ""), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[0.5, 0.6]"), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[1.5, -0.5]"), "onnx", "fp32") }
+        val spec = ModelSpec.fromManifest(manifest("[0.25, 0.75]"), "onnx", "fp32")
+        val dense = FloatArray(70 * 3) { it.toFloat() }
+        val landmarks = spec.landmarks(dense)
+        assertEquals(0.25f * dense[68 * 3] + 0.75f * dense[69 * 3], landmarks[0], 1e-4f)
+        assertEquals(dense[5 * 3 + 2], landmarks[5 * 3 + 2], 0f)
+    }
+
+    @Test
     fun cropMapsItsCornersToTheUnitSquare() {
         val crop = Geometry.squareCrop(doubleArrayOf(10.0, 20.0, 110.0, 140.0), 1.0)
         val corners = crop.toImage(floatArrayOf(0f, 0f, 1f, 1f), 2)

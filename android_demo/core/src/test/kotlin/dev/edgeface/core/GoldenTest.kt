@@ -51,6 +51,16 @@ class GoldenTest {
         assertEquals(scalars[3], spec.cropScale, 0.0)
         assertEquals(scalars[4], spec.cropShiftY, 0.0)
         assertArrayEquals(npy(m, "landmarks68").ints(), spec.landmarks68)
+        // Python pads each landmark's row with weight-0 points; the Kotlin rows are unpadded
+        val points = npy(m, "landmark_points").ints()
+        val weights = npy(m, "landmark_weights").floats()
+        val width = points.size / 68
+        for (i in 0 until 68) {
+            val row = spec.landmarkPoints[i]
+            assertArrayEquals(points.sliceArray(i * width until i * width + row.size), row)
+            assertArrayEquals(weights.sliceArray(i * width until i * width + row.size), spec.landmarkWeights[i], 0f)
+            assertTrue((i * width + row.size until (i + 1) * width).all { weights[it] == 0f })
+        }
         assertArrayEquals(npy(m, "triangles").ints(), spec.triangles)
         assertArrayEquals(npy(m, "mean").floats(), spec.mean, 0f)
         assertArrayEquals(npy(m, "std").floats(), spec.std, 0f)

@@ -1,0 +1,91 @@
+"""Aligning the 68-landmark definition with AFLW2000-3D's annotations (edgeface.train.landmarks)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")  # the alignment lives with the training tools
+
+import edgeface
+from edgeface import cli
+from edgeface.datasets import Aflw2000
+from edgeface.train import landmarks as alignment
+
+
+def test_simplex_projection_lands_on_the_simplex_and_keeps_points_already_there():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        w = alignment.project_to_simplex(rng.normal(size=7) * 3)
+        assert w.min() >= 0 and abs(w.sum() - 1) < 1e-12
+    inside = np.array([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(alignment.project_to_simplex(inside), inside, atol=1e-15)
+
+
+def test_fit_recovers_a_planted_convex_definition():
+    rng = np.random.default_rng(1)
+    dense = rng.normal(size=(60, 30, 2)) * 40 + 200
+    candidates = np.stack([rng.choice(30, 5, replace=False) for _ in range(68)])
+    planted = rng.dirichlet(np.ones(5) * 0.5, size=68)
+    truth = alignment.landmarks(dense, candidates, planted)
+    fitted = alignment.fit(dense, truth, candidates)
+    np.testing.assert_allclose(fitted, planted, atol=2e-3)
+    assert fitted.min() >= 0 and np.allclose(fitted.sum(1), 1)
+
+
+def test_compact_drops_negligible_weights_and_still_sums_to_one():
+    points, weights = alignment.compact(np.array([[4, 5, 6]] * 68), np.array([[0.7, 0.2999, 0.0001]] * 68))
+    assert points[0] == [4, 5] and abs(sum(weights[0]) - 1) < 1e-9
+
+
+def _small_dev_set(dev_set, root, count):
+    (root / "images").mkdir(parents=True)
+    for i in range(count):
+        shutil.copy(dev_set.image_path(i), root / "images" / dev_set.names[i])
+    full = np.load(dev_set.root / "labels.npz")
+    np.savez(root / "labels.npz", **{k: full[k][:count] for k in full.files})
+    return Aflw2000.load(root)
+
+
+def test_align_landmarks_writes_a_definition_the_runtime_uses(fixture_pack, dev_set, tmp_path, capsys):
+    """End to end on the fixture model: the fitted half's squared error (what the fit minimises) can
+    only fall, since each landmark's own ICT vertex is one of its candidates and so the old
+    definition is a feasible answer; the manifest
+    passes the runtime's checks, and `evaluate` then reports the images the fit did not see."""
+    from edgeface.evaluate import evaluate_landmarks
+    from edgeface.train.morphable import MorphableModel
+
+    ict = MorphableModel.default_path()
+    if ict is None or not ict.exists():
+        pytest.skip("ICT-FaceKit not found: set EDGEFACE_DATA to the shared data folder")
+    small = _small_dev_set(dev_set, tmp_path / "dev", 24)
+    pack = shutil.copytree(fixture_pack, tmp_path / "pack")
+    before = evaluate_landmarks(edgeface.Reconstructor("onnx", model=pack), small, progress=False)
+    assert "nme_balanced_held_out" not in before
+    assert cli.main(["align-landmarks", "--model", str(pack), "--root", str(small.root), "--neighbours", "8",
+                     "--json", str(tmp_path / "align.json")]) == 0
+    assert "two-fold balanced NME" in capsys.readouterr().out
+    manifest = json.loads((pack / "edgeface.json").read_text())
+    info = manifest["topology"]["landmark_weights"]["alignment"]
+    assert info["n_fit"] == 12 and info["neighbours"] == 8
+    rec = edgeface.Reconstructor("onnx", model=pack)
+    after = evaluate_landmarks(rec, small, progress=False)
+    assert after["n_held_out"] == 12
+    fitted_before = _squared_error(edgeface.Reconstructor("onnx", model=fixture_pack), small)
+    fitted_after = _squared_error(rec, small)
+    assert fitted_after < fitted_before
+    report = json.loads((tmp_path / "align.json").read_text())
+    assert report["fold0_aligned"]["nme_balanced"] == pytest.approx(after["nme_balanced_held_out"], rel=1e-4)
+
+
+def _squared_error(rec, dataset):
+    """Sum over the even (fitted) images of squared landmark error in units of face size."""
+    from edgeface.evaluate import predict_faces
+    from edgeface.geometry import landmark_box
+
+    total = 0.0
+    for i, face in enumerate(predict_faces(rec, dataset, progress=False)):
+        if i % 2 == 0:
+            x1, y1, x2, y2 = landmark_box(dataset.points68[i])
+            total += float((((face.landmarks[:, :2] - dataset.points68[i]) ** 2).sum()) / ((x2 - x1) * (y2 - y1)))
+    return total
