@@ -30,6 +30,12 @@ import numpy as np
 
 from ..model import MANIFEST_NAME, Model, _sha256, read_manifest
 
+try:
+    from tqdm import tqdm
+except ImportError:  # tqdm comes with the train extra; quantization works without it
+    def tqdm(iterable, **_):
+        return iterable
+
 #: name fragments of the quantized part in each format's graph (torch module path "backbone")
 BACKBONE_ONNX = "/backbone/"
 BACKBONE_TFLITE = ".*_backbone/.*"
@@ -84,10 +90,8 @@ def quantize_tflite(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     backbone_only = recipe.static_wi8_ai8()
     backbone_only[0]["regex"] = BACKBONE_TFLITE
     q.load_quantization_recipe(backbone_only)
-    calibration = q.calibrate({signature: [{io["inputs"][0]: x} for x in _inputs(fp32, crops)]})
-    # The calibrator keeps a moving average (0.95) of per-image ranges, so the input range came out narrower
-    # than the pixels' (measured: -0.95..0.76 of -1..1) and bright pixels of real photos clipped.
-    # The input's true range is known: that of normalised 0 and 255.
+    calibration = _global_ranges(q, signature, [{io["inputs"][0]: x} for x in _inputs(fp32, crops)])
+    # The input's true range is known: that of normalised black and white pixels.
     lo, hi = fp32.normalise(np.array([[[[0, 0, 0]]], [[[255, 255, 255]]]], np.uint8)).reshape(2, -1)
     input_range = calibration[interp.get_input_details()[0]["name"]]
     input_range["min"] = np.full_like(input_range["min"], lo.min())
@@ -95,6 +99,24 @@ def quantize_tflite(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     q.quantize(calibration).export_model(str(out_path), overwrite=True)
     take_int8_input(out_path)
     return tflite_entry(out_path, fp32.file.outputs)
+
+
+def _global_ranges(q, signature: str, samples: list[dict]) -> dict:
+    """Each tensor's minimum and maximum over all calibration samples.
+
+    ai-edge-quantizer's calibrator keeps a moving average (factor 0.95) of per-sample ranges, so
+    the last ~20 crops set every range and rarer, larger activations clip. Measured on the CPU
+    fine-tuned student: AFLW2000 balanced NME +6.2 % relative with the moving average, -0.03 %
+    with global ranges (ONNX Runtime's and NNCF's MinMax calibration behave like the latter)."""
+    merged: dict = {}
+    for sample in tqdm(samples, desc="calibrate tflite", leave=False):
+        for name, qsv in q.calibrate({signature: [sample]}).items():
+            if name in merged:
+                merged[name]["min"] = np.minimum(merged[name]["min"], qsv["min"])
+                merged[name]["max"] = np.maximum(merged[name]["max"], qsv["max"])
+            else:
+                merged[name] = {"min": np.array(qsv["min"]), "max": np.array(qsv["max"])}
+    return merged
 
 
 def tflite_entry(path: Path, outputs: dict) -> dict:
@@ -173,13 +195,17 @@ def quantize_openvino(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     model = ov.Core().read_model(str(fp32.file.path))
     dataset = nncf.Dataset(_inputs(fp32, crops))
     outside = [op.get_friendly_name() for op in model.get_ordered_ops() if BACKBONE_ONNX not in op.get_friendly_name()]
     quantized = nncf.quantize(model, dataset, subset_size=len(crops),
                               ignored_scope=nncf.IgnoredScope(names=outside, validate=False),
-                              advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE))
+                              advanced_parameters=AdvancedQuantizationParameters(
+                                  overflow_fix=OverflowFix.ENABLE,
+                                  # global ranges, as for TFLite (see _global_ranges)
+                                  activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX))
     ov.save_model(quantized, str(out_path), compress_to_fp16=False)
     return {"layout": "NCHW", "outputs": dict(fp32.file.outputs), "companions": [out_path.with_suffix(".bin").name]}
 
