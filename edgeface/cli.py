@@ -20,13 +20,15 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", help="auto, fp32, fp16 or int8 (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="network threads (default: backend's choice)")
     p.add_argument("--detector", default="auto", help="face detector (default: auto); see `edgeface info`")
+    p.add_argument("--flip-average", action="store_true",
+                   help="also run each face mirrored and average (more accurate, twice the network time)")
 
 
 def _reconstructor(args, **extra):
     from .reconstructor import Reconstructor
 
     return Reconstructor(args.backend, model=args.model, precision=args.precision, num_threads=args.threads,
-                         detector=args.detector, **extra)
+                         detector=args.detector, flip_average=args.flip_average, **extra)
 
 
 def cmd_run(args) -> int:

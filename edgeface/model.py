@@ -77,6 +77,7 @@ class Manifest:
             self.landmarks68 = np.asarray(topo["landmarks68"], dtype=np.int64)
             self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
             self.landmark_alignment: dict | None = topo.get("landmark_weights", {}).get("alignment")
+            self.mirror = np.asarray(topo["mirror"], dtype=np.int64) if "mirror" in topo else None
             self.triangles = np.asarray(topo["triangles"], dtype=np.int32).reshape(-1, 3)
             self.expression_names: list[str] = list(data["expression_names"])
             self.attribute_names: list[str] = list(data["attribute_names"])
@@ -88,6 +89,9 @@ class Manifest:
             raise ModelError(f"manifest {root / MANIFEST_NAME} is malformed: {bad}") from None
         if self.landmarks68.shape != (68,) or self.landmarks68.max(initial=0) >= self.num_points:
             raise ModelError(f"manifest {root / MANIFEST_NAME}: landmarks68 must be 68 indices below {self.num_points}")
+        if self.mirror is not None and (self.mirror.shape != (self.num_points,) or self.mirror.min() < 0
+                                        or self.mirror.max() >= self.num_points):
+            raise ModelError(f"manifest {root / MANIFEST_NAME}: mirror must give one index below {self.num_points} per point")
         if self.triangles.size and self.triangles.max() >= self.num_points:
             raise ModelError(f"manifest {root / MANIFEST_NAME}: a triangle index exceeds num_points")
 

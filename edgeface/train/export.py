@@ -136,7 +136,7 @@ def trained_manifest(model, config: dict, card: dict) -> dict:
         # the crop rule, relative to the box of the face's 68 landmarks (edgeface.geometry.square_crop)
         "crop": {"scale": config["crop_scale"], "shift_y": 0.0},
         "topology": {"name": topo["name"], "version": topo["version"], "num_points": topo["num_points"],
-                     "landmarks68": topo["landmarks68"], "triangles": topo["triangles"]},
+                     "landmarks68": topo["landmarks68"], "triangles": topo["triangles"], "mirror": topo["mirror"]},
         "identity_size": config["identity_size"],
         "expression_names": model.expression_names,
         "attribute_names": model.attribute_names,

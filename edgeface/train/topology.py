@@ -128,7 +128,15 @@ def build(model: MorphableModel) -> dict:
         "name": NAME, "version": VERSION, "num_points": NUM_POINTS,
         "vertices": vertices, "landmarks68": landmarks68, "extras": extra_index,
         "triangles": triangles.tolist(), "aflw21": aflw, "regions": regions,
+        "mirror": mirror_map(dense_xyz).tolist(),
     }
+
+
+def mirror_map(points: np.ndarray) -> np.ndarray:
+    """For each point, the point nearest its mirror image across the face's midplane (x = 0 on
+    the neutral face): what a horizontally flipped photo turns each point into."""
+    mirrored = points * np.array([-1.0, 1.0, 1.0])
+    return np.linalg.norm(points[:, None, :] - mirrored[None, :, :], axis=2).argmin(1)
 
 
 def load() -> dict:
