@@ -40,7 +40,8 @@ def test_backends_agree_on_the_default_model(installed_backends, dev_set):
 
 
 def test_accuracy_on_frontal_dev_faces(dev_set):
-    """Model card: NME 5.3 % on |yaw| < 30 (all 317 such dev faces); a sample must stay under 6.5 %."""
+    """Model card: NME 3.5 % on |yaw| < 30 (all 317 such dev faces, aligned landmark definition);
+    this sample of 53 measured 3.7 % (TFLite INT8) and must stay under 4.5 %."""
     rec = edgeface.Reconstructor("auto")
     frontal = np.flatnonzero(dev_set.yaw_bin() == 0)[::6]
     errors = []
@@ -48,7 +49,23 @@ def test_accuracy_on_frontal_dev_faces(dev_set):
         box = [to_landmark_box(dev_set.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
         face = rec.from_landmark_boxes(load_image(dev_set.image_path(i)), box)[0]
         errors.append(nme_68(face.landmarks, dev_set.points68[i]))
-    assert np.mean(errors) < 0.065
+    assert np.mean(errors) < 0.045
+
+
+def test_default_model_carries_its_landmark_alignment_and_mirror_map(dev_set):
+    """The manifest records the alignment (fitted on 250 dev images) and the mirror map, and flip
+    averaging lowers the error (measured on every 5th dev face: mean NME 5.55 % single pass,
+    5.36 % flip-averaged)."""
+    rec = edgeface.Reconstructor("auto")
+    assert rec.manifest.landmark_alignment["n_fit"] == 250 and rec.manifest.mirror is not None
+    flip = edgeface.Reconstructor("auto", flip_average=True)
+    single, averaged = [], []
+    for i in range(0, 500, 5):
+        image = load_image(dev_set.image_path(i))
+        box = [to_landmark_box(dev_set.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
+        single.append(nme_68(rec.from_landmark_boxes(image, box)[0].landmarks, dev_set.points68[i]))
+        averaged.append(nme_68(flip.from_landmark_boxes(image, box)[0].landmarks, dev_set.points68[i]))
+    assert np.mean(averaged) < np.mean(single) - 0.001
 
 
 def test_pose_follows_the_labels_sign(dev_set):
@@ -72,13 +89,13 @@ def test_end_to_end_on_a_few_images(dev_set):
 
 
 #: INT8 parity, as the mean distance of the 520 points between two models over the crop side, per
-#: face: (median, 90th percentile) bounds, about 1.5x what was measured on 100 dev faces (every
-#: 5th) for the INT8 files calibrated on calibration_data/:
-#: TFLite INT8 vs fp32 0.53 % / 2.5 %; ONNX 0.18 % / 0.56 %; OpenVINO 0.43 % / 1.9 %;
-#: TFLite vs ONNX INT8 0.52 % / 2.8 %; TFLite vs OpenVINO INT8 0.25 % / 1.3 %; ONNX vs OpenVINO INT8 0.46 % / 2.1 %.
-PARITY = {("tflite", "fp32", "tflite", "int8"): (0.008, 0.035), ("onnx", "fp32", "onnx", "int8"): (0.004, 0.012),
-          ("openvino", "fp32", "openvino", "int8"): (0.007, 0.03), ("tflite", "int8", "onnx", "int8"): (0.008, 0.04),
-          ("tflite", "int8", "openvino", "int8"): (0.005, 0.02), ("onnx", "int8", "openvino", "int8"): (0.007, 0.03)}
+#: face: (median, 90th percentile) bounds, about 1.5x what was measured on the 40 dev faces below
+#: for the INT8 files calibrated on calibration_data/ with global activation ranges:
+#: TFLite INT8 vs fp32 0.17 % / 0.35 %; ONNX 0.15 % / 0.49 %; OpenVINO 0.20 % / 0.54 %;
+#: TFLite vs ONNX INT8 0.25 % / 0.61 %; TFLite vs OpenVINO INT8 0.27 % / 0.59 %; ONNX vs OpenVINO INT8 0.25 % / 0.64 %.
+PARITY = {("tflite", "fp32", "tflite", "int8"): (0.003, 0.006), ("onnx", "fp32", "onnx", "int8"): (0.0025, 0.0075),
+          ("openvino", "fp32", "openvino", "int8"): (0.003, 0.008), ("tflite", "int8", "onnx", "int8"): (0.004, 0.009),
+          ("tflite", "int8", "openvino", "int8"): (0.004, 0.009), ("onnx", "int8", "openvino", "int8"): (0.004, 0.0095)}
 
 
 @pytest.mark.parametrize("pair", list(PARITY), ids=["-".join(p) for p in PARITY])
