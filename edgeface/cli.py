@@ -253,8 +253,9 @@ def cmd_export(args) -> int:
     formats = tuple(f.strip() for f in args.formats.split(","))
     precisions = tuple(p.strip() for p in args.precision.split(","))
     if args.checkpoint:
-        card = {"license": args.license} if args.license else None
-        export_checkpoint(args.checkpoint, args.out, formats=formats, ict=args.ict, card=card)
+        card = json.loads(Path(args.card).read_text()) if args.card else {}
+        card.update({"license": args.license} if args.license else {})
+        export_checkpoint(args.checkpoint, args.out, formats=formats, ict=args.ict, card=card or None)
     elif not (Path(args.out) / "edgeface.json").exists():
         raise EdgefaceError("pass --checkpoint, or --out pointing at an existing pack to add INT8 files to it")
     print(f"fp32 model pack: {args.out}")
@@ -381,6 +382,8 @@ def main(argv=None) -> int:
     ex.add_argument("--gate-json", default=None, help="write the gate's figures here")
     ex.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
     ex.add_argument("--license", default=None, help="licence text for the manifest")
+    ex.add_argument("--card", default=None, help="JSON file of model-card fields for the manifest (name, version, "
+                    "purpose, training, license, validated_outputs, not_validated)")
     ex.set_defaults(func=cmd_export)
 
     bm = sub.add_parser("benchmark", help="time the network, processing and end to end on this device")
