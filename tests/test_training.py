@@ -80,9 +80,13 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
 
     from edgeface.cli import main
 
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"name": "carded", "version": "9.9", "license": "card licence"}))
     assert main(["export", "--checkpoint", str(best), "--out", str(tmp_path / "cli_pack"), "--formats", "onnx",
-                 "--ict", str(ict)]) == 0
-    assert edgeface.Reconstructor("onnx", model=tmp_path / "cli_pack").manifest.name == "test"
+                 "--ict", str(ict), "--card", str(card), "--license", "flag licence"]) == 0
+    manifest = edgeface.Reconstructor("onnx", model=tmp_path / "cli_pack").manifest.data
+    assert (manifest["name"], manifest["version"], manifest["license"]) == ("carded", "9.9", "flag licence")
+    assert len(manifest["topology"]["mirror"]) == 520  # exported packs can flip-average
 
 
 # ---- in-batch hybrid-task training ---------------------------------------------------------------
