@@ -106,17 +106,17 @@ def align(pack, dataset: Aflw2000, neutral: np.ndarray, count: int = 16, backend
     candidates = neighbours(neutral, manifest.landmarks68, count)
     fixed = nme(dense[:, manifest.landmarks68], truth)
     halves = [np.arange(len(dataset)) % 2 == p for p in (FIT_PARITY, 1 - FIT_PARITY)]
-    report, weights = {"n_images": len(dataset), "neighbours": count}, None
+    report = {"n_images": len(dataset), "neighbours": count}
+    fitted = []  # fold 0's definition is the one written; fold 1 only checks it from the other side
     for fold, (fit_mask, test_mask) in enumerate((halves, halves[::-1])):
-        w = fit(dense[fit_mask], truth[fit_mask], candidates)
-        aligned = nme(landmarks(dense[test_mask], candidates, w), truth[test_mask])
+        fitted.append(fit(dense[fit_mask], truth[fit_mask], candidates))
+        aligned = nme(landmarks(dense[test_mask], candidates, fitted[-1]), truth[test_mask])
         report[f"fold{fold}_fixed"] = nme_by_yaw(fixed[test_mask], bins[test_mask])
         report[f"fold{fold}_aligned"] = nme_by_yaw(aligned, bins[test_mask])
-        weights = w if fold == 0 else weights
     for kind in ("fixed", "aligned"):
         report[f"two_fold_nme_balanced_{kind}"] = float(np.mean(
             [report[f"fold{f}_{kind}"]["nme_balanced"] for f in (0, 1)]))
-    points, kept = compact(candidates, weights)
+    points, kept = compact(candidates, fitted[0])
     path = Path(pack) / MANIFEST_NAME
     data = json.loads(path.read_text())
     data["topology"]["landmark_weights"] = {

@@ -1,6 +1,7 @@
 """INT8 models from a pack's fp32 files, calibrated on face crops, then gated on accuracy.
 
-- TFLite: ai-edge-quantizer's static int8 recipe (int8 weights and activations), then the graph's
+- TFLite: ai-edge-quantizer's static int8 recipe (int8 weights and activations; activation ranges
+  over all calibration crops, see _global_ranges), then the graph's
   leading QUANTIZE op is cut so the file takes int8 input (scale and zero point in the manifest):
   the runtime, or an app, quantizes the normalised pixels with the op's own arithmetic
   (edgeface.model.Model.preprocess), so the rest of the graph sees the same tensor and the
@@ -8,7 +9,8 @@
 - ONNX: ONNX Runtime static quantization, QDQ format, per-channel int8 weights, uint8 activations,
   `reduce_range=True` (7-bit weights: the toolchain notes report int8 saturation without it on CPUs
   without VNNI; this CPU has VNNI, so that was not reproduced here).
-- OpenVINO: NNCF post-training quantization with the overflow fix (same saturation concern).
+- OpenVINO: NNCF post-training quantization with the overflow fix (same saturation concern) and
+  min/max activation ranges over all calibration crops.
 
 Only the backbone is quantized. The head (one small linear layer) and the in-graph decoder (basis
 products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
@@ -107,7 +109,8 @@ def _global_ranges(q, signature: str, samples: list[dict]) -> dict:
     ai-edge-quantizer's calibrator keeps a moving average (factor 0.95) of per-sample ranges, so
     the last ~20 crops set every range and rarer, larger activations clip. Measured on the CPU
     fine-tuned student: AFLW2000 balanced NME +6.2 % relative with the moving average, -0.03 %
-    with global ranges (ONNX Runtime's and NNCF's MinMax calibration behave like the latter)."""
+    with global ranges. ONNX Runtime's MinMax calibrator takes global ranges too; NNCF is told to
+    (quantize_openvino)."""
     merged: dict = {}
     for sample in tqdm(samples, desc="calibrate tflite", leave=False):
         for name, qsv in q.calibrate({signature: [sample]}).items():
