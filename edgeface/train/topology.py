@@ -1,5 +1,6 @@
 """The edgeface-520 topology: which 520 ICT-FaceKit vertices the network predicts, their mesh,
-the 68-landmark subset, the AFLW-21 mapping and the regions the losses weight.
+the 68-landmark subset, the AFLW-21 mapping, the regions the losses weight, and each point's
+mirror twin (flip averaging).
 
 `python -m edgeface.train.topology --model ict_facekit.npz` rebuilds `edgeface520_v1.json`
 deterministically; only that file (vertex ids, triangles, index lists) is committed, never the model.
