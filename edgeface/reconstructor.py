@@ -140,13 +140,23 @@ class Reconstructor:
         crops = [self.crop_for(lb) for lb in lboxes]
         faces = self.run_crops(image, crops, boxes, scores)
         if self.options.refine:
-            crops = [self.crop_for(landmark_box(f.landmarks)) for f in faces]
+            crops = [self.crop_for_face(f) for f in faces]
             faces = self.run_crops(image, crops, boxes, scores)
         return faces
 
     def crop_for(self, landmark_box_xyxy) -> Crop:
         """The network's crop for a face whose 68 landmarks span `landmark_box_xyxy`."""
         return square_crop(landmark_box_xyxy, self.manifest.crop_scale, self.manifest.crop_shift_y)
+
+    def face_box(self, face: Face) -> np.ndarray:
+        """The box of a face's ICT landmark vertices: the box the crop rule was trained on, which
+        refine and video tracking follow. Aligned landmarks (manifest `landmark_weights`) sit
+        where a benchmark's annotators put them, so their box is a slightly different one."""
+        return landmark_box(face.dense[self.manifest.landmarks68])
+
+    def crop_for_face(self, face: Face) -> Crop:
+        """The crop that follows `face` into another pass (refine, the next video frame)."""
+        return self.crop_for(self.face_box(face))
 
     def cut(self, image: np.ndarray, crops: list[Crop]) -> np.ndarray:
         """(N, S, S, 3) uint8 crops; outside the image is black, as in training."""

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .detectors import to_landmark_box
-from .geometry import euler_to_matrix, landmark_box
+from .geometry import euler_to_matrix
 from .image import load_image
 from .results import Face, Mesh
 
@@ -52,7 +52,7 @@ class _Track:
         self.face = face
         self.filters = {k: OneEuroFilter(min_cutoff, beta) for k in ("dense", "angles", "translation", "scale")}
 
-    def smooth(self, face: Face, t: float, size: float, landmarks68: np.ndarray) -> Face:
+    def smooth(self, face: Face, t: float, size: float, manifest) -> Face:
         # Filter in units of face size so that one beta suits near and far faces alike.
         dense = self.filters["dense"](face.dense / size, t) * size
         angles = self.filters["angles"](np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]), t)
@@ -61,7 +61,7 @@ class _Track:
         pitch, yaw, roll = (float(a) for a in angles)
         pose = replace(face.pose, pitch=pitch, yaw=yaw, roll=roll, translation=translation, scale=scale,
                        rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])))
-        return replace(face, dense=dense, landmarks=dense[landmarks68], mesh=Mesh(dense, face.mesh.triangles),
+        return replace(face, dense=dense, landmarks=manifest.landmarks_from(dense), mesh=Mesh(dense, face.mesh.triangles),
                        pose=pose)
 
 
@@ -102,7 +102,7 @@ class Tracker:
         with rec._lock:
             survivors = []
             if self._tracks:
-                crops = [rec.crop_for(landmark_box(tr.face.landmarks)) for tr in self._tracks]
+                crops = [rec.crop_for_face(tr.face) for tr in self._tracks]
                 faces = rec.run_crops(image, crops, [tr.face.box for tr in self._tracks],
                                       [tr.face.score for tr in self._tracks])
                 verify = self.verify_every and self._frame % self.verify_every == 0
@@ -117,8 +117,9 @@ class Tracker:
                     survivors.append((_Track(face, self.min_cutoff, self.beta), face))
             self._tracks, out = [], []
             for track, face in survivors[: self.max_faces]:
-                size = float(np.ptp(face.landmarks[:, 0]) + np.ptp(face.landmarks[:, 1])) / 2 or 1.0
-                shown = track.smooth(face, t, size, rec.manifest.landmarks68) if self.smoothing else face
+                x1, y1, x2, y2 = rec.face_box(face)
+                size = float((x2 - x1) + (y2 - y1)) / 2 or 1.0
+                shown = track.smooth(face, t, size, rec.manifest) if self.smoothing else face
                 track.face = face  # track from the raw result: smoothing lags, tracking must not
                 self._tracks.append(track)
                 out.append(shown)
@@ -129,7 +130,7 @@ class Tracker:
         rec = self.rec
         found = rec._detect(image)
         calib = rec.detector.to_landmarks
-        fresh = [d for d in found if not any(_overlaps(d.box, landmark_box(f.landmarks)) for f in tracked)]
+        fresh = [d for d in found if not any(_overlaps(d.box, rec.face_box(f)) for f in tracked)]
         fresh = fresh[: max(0, self.max_faces - len(tracked))]
         if not fresh:
             return []
@@ -145,9 +146,9 @@ class Tracker:
                    0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size for d in self.rec.detector(patch))
 
     def _still_there(self, before: Face, now: Face, w: int, h: int) -> bool:
-        box = landmark_box(now.landmarks)
+        box = self.rec.face_box(now)
         side = max(box[2] - box[0], box[3] - box[1])
-        old = landmark_box(before.landmarks)
+        old = self.rec.face_box(before)
         old_side = max(old[2] - old[0], old[3] - old[1])
         cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
         inside = 0 <= cx < w and 0 <= cy < h

@@ -202,3 +202,25 @@ def test_flip_average_makes_the_answer_mirror_symmetric(pack_copy, face_image):
 def test_flip_average_needs_a_mirror_map(fixture_pack):
     with pytest.raises(edgeface.EdgefaceError, match="no mirror map"):
         edgeface.Reconstructor("onnx", model=fixture_pack, flip_average=True)
+
+
+def test_second_pass_crops_from_the_ict_vertices_not_the_aligned_landmarks(fixture_pack, pack_copy, face_image):
+    """Refine and tracking re-crop from the box the crop rule was trained on (the ICT landmark
+    vertices); an aligned landmark definition changes the landmarks, never the next crop."""
+    import json
+
+    path = pack_copy / "edgeface.json"
+    data = json.loads(path.read_text())
+    far = int(np.argmax(fixture_model.template()[0][:, 1]))  # the lowest template point
+    data["topology"]["landmark_weights"] = {"points": [[far]] * 68, "weights": [[1.0]] * 68}
+    path.write_text(json.dumps(data))
+    box = [[150.0, 140.0, 300.0, 320.0]]
+    plain = edgeface.Reconstructor("onnx", model=fixture_pack, refine=True).from_landmark_boxes(face_image, box)[0]
+    aligned = edgeface.Reconstructor("onnx", model=pack_copy, refine=True).from_landmark_boxes(face_image, box)[0]
+    assert np.ptp(aligned.landmarks[:, :2], axis=0).max() == 0  # every landmark moved onto one point
+    np.testing.assert_array_equal(aligned.dense, plain.dense)
+    assert aligned.crop == plain.crop
+    tracked = [edgeface.Reconstructor("onnx", model=p).tracker() for p in (fixture_pack, pack_copy)]
+    frames = [[t(face_image) for _ in range(3)][-1] for t in tracked]
+    assert frames[0] and frames[1] and frames[0][0].crop == frames[1][0].crop
+    assert np.ptp(frames[1][0].landmarks[:, :2], axis=0).max() < 1e-3  # smoothed output keeps the definition

@@ -108,6 +108,14 @@ class ModelSpec(
         return out
     }
 
+    /** The ICT landmark vertices (x, y, z triples) of one face's dense points: their box is the one
+     *  the crop rule was trained on, so tracking follows it (edgeface Reconstructor.face_box). */
+    fun cropLandmarks(dense: FloatArray): FloatArray {
+        val out = FloatArray(68 * 3)
+        landmarks68.forEachIndexed { i, v -> System.arraycopy(dense, v * 3, out, i * 3, 3) }
+        return out
+    }
+
     /** Values per output, without the batch dimension. */
     fun outputSize(name: String): Int = when (name) {
         "dense" -> numPoints * 3

@@ -49,6 +49,8 @@ class CoreTest {
         val landmarks = spec.landmarks(dense)
         assertEquals(0.25f * dense[68 * 3] + 0.75f * dense[69 * 3], landmarks[0], 1e-4f)
         assertEquals(dense[5 * 3 + 2], landmarks[5 * 3 + 2], 0f)
+        // tracking follows the ICT vertices, whatever the definition says
+        assertEquals(dense[0], spec.cropLandmarks(dense)[0], 0f)
     }
 
     @Test
