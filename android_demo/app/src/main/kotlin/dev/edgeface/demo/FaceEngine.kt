@@ -63,7 +63,7 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
         val raw = outputs.mapValues { (_, buffer) -> buffer.rewind(); FloatArray(buffer.capacity() / 4).also { buffer.asFloatBuffer().get(it) } }
         val face = FaceDecoder.decode(raw, crop, spec)
         val elapsed = SystemClock.elapsedRealtimeNanos() - start
-        if (!tracker.accept(spec.cropLandmarks(face.dense), frame.width, frame.height)) {
+        if (!tracker.accept(spec.faceBox(face.dense), frame.width, frame.height)) {
             smoothing.reset()
             return null to elapsed
         }

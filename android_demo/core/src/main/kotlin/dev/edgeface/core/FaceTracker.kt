@@ -1,9 +1,9 @@
 package dev.edgeface.core
 
 /**
- * Follows one face across frames from its last landmarks (edgeface.video.Tracker's rule): the next
- * crop comes from the last landmark box, and a result is dropped when its landmarks leave the
- * frame, shrink below [minSize] pixels, or change size by more than 2x between frames. The
+ * Follows one face across frames from its last face box (edgeface.video.Tracker's rule;
+ * [ModelSpec.faceBox]): the next crop comes from it, and a result is dropped when the box leaves
+ * the frame, shrinks below [minSize] pixels, or changes size by more than 2x between frames. The
  * detector is needed only when [cropBox] is null.
  */
 class FaceTracker(private val minSize: Double = 16.0) {
@@ -14,9 +14,8 @@ class FaceTracker(private val minSize: Double = 16.0) {
     /** The 68-landmark box to crop the next frame from, or null when the detector must run. */
     fun cropBox(): DoubleArray? = last?.copyOf()
 
-    /** Take a frame's landmarks (x, y, z triples); false (and reset) when the face is lost. */
-    fun accept(landmarks: FloatArray, width: Int, height: Int): Boolean {
-        val box = Geometry.landmarkBox(landmarks, 3)
+    /** Take a frame's face box (x1, y1, x2, y2); false (and reset) when the face is lost. */
+    fun accept(box: DoubleArray, width: Int, height: Int): Boolean {
         val side = maxOf(box[2] - box[0], box[3] - box[1])
         val cx = 0.5 * (box[0] + box[2]); val cy = 0.5 * (box[1] + box[3])
         val before = last

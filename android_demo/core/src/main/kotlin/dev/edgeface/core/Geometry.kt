@@ -53,17 +53,6 @@ object Geometry {
         return doubleArrayOf(cx - hw, cy - hh, cx + hw, cy + hh)
     }
 
-    /** Tight (x1, y1, x2, y2) box of points given [stride] floats each. */
-    fun landmarkBox(points: FloatArray, stride: Int): DoubleArray {
-        var x1 = Double.MAX_VALUE; var y1 = Double.MAX_VALUE
-        var x2 = -Double.MAX_VALUE; var y2 = -Double.MAX_VALUE
-        for (i in 0 until points.size / stride) {
-            val x = points[i * stride].toDouble(); val y = points[i * stride + 1].toDouble()
-            x1 = minOf(x1, x); y1 = minOf(y1, y); x2 = maxOf(x2, x); y2 = maxOf(y2, y)
-        }
-        return doubleArrayOf(x1, y1, x2, y2)
-    }
-
     /** Row-major 3x3 rotation of (pitch, yaw, roll) radians: R = Rz(-roll) Ry(-yaw) Rx(-pitch). */
     fun eulerToMatrix(pitch: Double, yaw: Double, roll: Double): DoubleArray {
         val cx = cos(-pitch); val sx = sin(-pitch)

@@ -108,12 +108,17 @@ class ModelSpec(
         return out
     }
 
-    /** The ICT landmark vertices (x, y, z triples) of one face's dense points: their box is the one
-     *  the crop rule was trained on, so tracking follows it (edgeface Reconstructor.face_box). */
-    fun cropLandmarks(dense: FloatArray): FloatArray {
-        val out = FloatArray(68 * 3)
-        landmarks68.forEachIndexed { i, v -> System.arraycopy(dense, v * 3, out, i * 3, 3) }
-        return out
+    /** The box (x1, y1, x2, y2) of a face's ICT landmark vertices, from its dense points (x, y, z
+     *  triples): the box the crop rule was trained on, which tracking follows (edgeface
+     *  Reconstructor.face_box); aligned landmarks sit where annotators put them, a different box. */
+    fun faceBox(dense: FloatArray): DoubleArray {
+        var x1 = Double.MAX_VALUE; var y1 = Double.MAX_VALUE
+        var x2 = -Double.MAX_VALUE; var y2 = -Double.MAX_VALUE
+        for (v in landmarks68) {
+            val x = dense[v * 3].toDouble(); val y = dense[v * 3 + 1].toDouble()
+            x1 = minOf(x1, x); y1 = minOf(y1, y); x2 = maxOf(x2, x); y2 = maxOf(y2, y)
+        }
+        return doubleArrayOf(x1, y1, x2, y2)
     }
 
     /** Values per output, without the batch dimension. */

@@ -1,5 +1,6 @@
 package dev.edgeface.core
 
+import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
@@ -49,8 +50,8 @@ class CoreTest {
         val landmarks = spec.landmarks(dense)
         assertEquals(0.25f * dense[68 * 3] + 0.75f * dense[69 * 3], landmarks[0], 1e-4f)
         assertEquals(dense[5 * 3 + 2], landmarks[5 * 3 + 2], 0f)
-        // tracking follows the ICT vertices, whatever the definition says
-        assertEquals(dense[0], spec.cropLandmarks(dense)[0], 0f)
+        // tracking follows the ICT vertices' box, whatever the definition says
+        assertArrayEquals(doubleArrayOf(0.0, 1.0, 201.0, 202.0), spec.faceBox(dense), 0.0)
     }
 
     @Test
@@ -93,12 +94,12 @@ class CoreTest {
     @Test
     fun trackerDropsAFaceThatLeavesOrJumps() {
         val tracker = FaceTracker(minSize = 16.0)
-        val square = { x: Float, side: Float -> floatArrayOf(x, 100f, 0f, x + side, 100f + side, 0f) }
-        assertTrue(tracker.accept(square(100f, 80f), 640, 480))
-        assertTrue(tracker.accept(square(110f, 90f), 640, 480))
-        assertTrue(!tracker.accept(square(110f, 300f), 640, 480))  // more than 2x the size
+        val square = { x: Double, side: Double -> doubleArrayOf(x, 100.0, x + side, 100.0 + side) }
+        assertTrue(tracker.accept(square(100.0, 80.0), 640, 480))
+        assertTrue(tracker.accept(square(110.0, 90.0), 640, 480))
+        assertTrue(!tracker.accept(square(110.0, 300.0), 640, 480))  // more than 2x the size
         tracker.reset()
-        assertTrue(!tracker.accept(square(700f, 80f), 640, 480))  // centre outside the frame
+        assertTrue(!tracker.accept(square(700.0, 80.0), 640, 480))  // centre outside the frame
         assertTrue(tracker.cropBox() == null)
     }
 
