@@ -31,6 +31,27 @@ def _reconstructor(args, **extra):
                          detector=args.detector, flip_average=args.flip_average, **extra)
 
 
+def _dev_root(explicit, flag: str, why: str) -> Path:
+    """The AFLW2000-3D folder: `flag`'s value, else $EDGEFACE_DATA/aflw2000_dev."""
+    from .datasets import data_root
+
+    if explicit:
+        return Path(explicit)
+    if data_root() is None:
+        raise EdgefaceError(f"{why}: pass {flag} DIR or set EDGEFACE_DATA")
+    return data_root() / "aflw2000_dev"
+
+
+def _ict_file(explicit, why: str) -> Path:
+    """ICT-FaceKit's npz: --ict's value, else $EDGEFACE_DATA/ict_facekit.npz."""
+    from .train.morphable import MorphableModel
+
+    ict = explicit or MorphableModel.default_path()
+    if ict is None or not Path(ict).exists():
+        raise EdgefaceError(f"{why} need ICT-FaceKit: --ict FILE or EDGEFACE_DATA")
+    return Path(ict)
+
+
 def cmd_run(args) -> int:
     import cv2
 
@@ -157,16 +178,13 @@ def _has_dist(name: str) -> bool:
 def cmd_evaluate(args) -> int:
     import cv2
 
-    from .datasets import Aflw2000, data_root
+    from .datasets import Aflw2000
     from .evaluate import evaluate_detector, evaluate_landmarks
 
     cv2.setNumThreads(args.threads or 0)
     if args.dataset == "synthetic":
         return _evaluate_synthetic(args)
-    root = Path(args.root) if args.root else (data_root() / "aflw2000_dev" if data_root() else None)
-    if root is None:
-        raise EdgefaceError("no dataset: pass --root DIR or set EDGEFACE_DATA")
-    dataset = Aflw2000.load(root)
+    dataset = Aflw2000.load(_dev_root(args.root, "--root", "no dataset"))
     if args.limit:
         dataset = dataset.subset(slice(0, args.limit))
     if args.detector_only:
@@ -231,14 +249,11 @@ def cmd_benchmark(args) -> int:
 
 def cmd_goldens(args) -> int:
     from . import goldens
-    from .datasets import Aflw2000, data_root
+    from .datasets import Aflw2000
 
     images = [Path(p) for p in args.images]
     if not images:
-        root = Path(args.root) if args.root else (data_root() / "aflw2000_dev" if data_root() else None)
-        if root is None:
-            raise EdgefaceError("give face images, or --root / EDGEFACE_DATA for the AFLW2000-3D dev images")
-        dev = Aflw2000.load(root)
+        dev = Aflw2000.load(_dev_root(args.root, "--root", "no face images: give some, or the AFLW2000-3D dev set"))
         images = [dev.image_path(i) for i in range(3)]
     out = goldens.write(args.out, images, model=args.model)
     print(f"golden vectors for ports of the runtime written to {out}")
@@ -246,7 +261,7 @@ def cmd_goldens(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .datasets import Aflw2000, data_root
+    from .datasets import Aflw2000
     from .train import quantize
     from .train.export import export_checkpoint
 
@@ -267,14 +282,8 @@ def cmd_export(args) -> int:
 
     crops = quantize.load_calibration(args.calibration, read_manifest(args.out).input_size)
     quantize.add_int8(args.out, crops, formats=formats)
-    root = Path(args.gate_root) if args.gate_root else (data_root() / "aflw2000_dev" if data_root() else None)
-    if root is None:
-        raise EdgefaceError("the INT8 gate needs the AFLW2000-3D dev set: --gate-root DIR or EDGEFACE_DATA")
-    from .train.morphable import MorphableModel
-
-    ict = args.ict or MorphableModel.default_path()
-    if ict is None or not Path(ict).exists():
-        raise EdgefaceError("the INT8 gate's held-out synthetic faces need ICT-FaceKit: --ict FILE or EDGEFACE_DATA")
+    root = _dev_root(args.gate_root, "--gate-root", "the INT8 gate needs the AFLW2000-3D dev set")
+    ict = _ict_file(args.ict, "the INT8 gate's held-out synthetic faces")
     manifest = read_manifest(args.out)
     from .train.synthetic import held_out
 
@@ -302,23 +311,12 @@ def cmd_export(args) -> int:
 
 
 def cmd_align_landmarks(args) -> int:
-    import numpy as np
-
-    from .datasets import Aflw2000, data_root
-    from .train import topology as topologies
+    from .datasets import Aflw2000
     from .train.landmarks import align
-    from .train.morphable import MorphableModel
 
-    root = Path(args.root) if args.root else (data_root() / "aflw2000_dev" if data_root() else None)
-    if root is None:
-        raise EdgefaceError("no dataset: pass --root DIR or set EDGEFACE_DATA")
-    ict = args.ict or MorphableModel.default_path()
-    if ict is None or not Path(ict).exists():
-        raise EdgefaceError("the landmarks' neighbourhoods come from ICT-FaceKit: --ict FILE or EDGEFACE_DATA")
-    topo = topologies.load()
-    neutral = MorphableModel.load(ict).neutral[np.asarray(topo["vertices"])].astype(np.float64)
-    neutral[list(topo["extras"].values())] = np.nan  # derived points (pupils, earlobes), not skin
-    report = align(args.model, Aflw2000.load(root), neutral, count=args.neighbours, backend=args.backend)
+    dataset = Aflw2000.load(_dev_root(args.root, "--root", "no dataset"))
+    ict = _ict_file(args.ict, "the landmarks' neighbourhoods")
+    report = align(args.model, dataset, ict, count=args.neighbours, backend=args.backend)
     for fold in (0, 1):
         a, b = report[f"fold{fold}_fixed"], report[f"fold{fold}_aligned"]
         print(f"fold {fold} (fit on {'even' if fold == 0 else 'odd'} images, scored on the others): balanced NME "

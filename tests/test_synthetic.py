@@ -1,6 +1,5 @@
 """The synthetic engine: rasteriser, determinism, labels that agree with the pixels, attribute
 rates, and shards that read back what was rendered."""
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -88,16 +88,29 @@ def compact(candidates: np.ndarray, weights: np.ndarray, floor: float = 1e-3) ->
     return points, kept
 
 
-def align(pack, dataset: Aflw2000, neutral: np.ndarray, count: int = 16, backend: str = "onnx") -> dict:
+def skin_points(ict) -> np.ndarray:
+    """The edgeface-520 points on ICT-FaceKit's neutral face, NaN for the derived ones (pupils and
+    earlobes seen in the image), which are not on the skin and never become candidates."""
+    from . import topology
+    from .morphable import MorphableModel
+
+    topo = topology.load()
+    points = MorphableModel.load(ict).neutral[np.asarray(topo["vertices"])].astype(np.float64)
+    points[list(topo["extras"].values())] = np.nan
+    return points
+
+
+def align(pack, dataset: Aflw2000, ict, count: int = 16, backend: str = "onnx") -> dict:
     """Fit the pack's landmark definition on the even images of `dataset`, score it on the odd
     ones (and, as a second fold, the other way round), and write it into the pack's manifest.
-
-    `neutral` is the topology's points on the neutral face (to choose each landmark's candidates)."""
+    Each landmark's candidates are the `count` points nearest its vertex on ICT-FaceKit's
+    neutral face (`ict`, the npz)."""
     import edgeface
 
     manifest = read_manifest(pack)
+    neutral = skin_points(ict)
     if neutral.shape != (manifest.num_points, 3):
-        raise ValueError(f"neutral face has {neutral.shape[0]} points; the model has {manifest.num_points}")
+        raise ValueError(f"the model has {manifest.num_points} points, not edgeface-520's {neutral.shape[0]}")
     rec = edgeface.Reconstructor(backend, model=pack, precision="fp32")
     faces = predict_faces(rec, dataset)
     dense = np.stack([f.dense[:, :2] for f in faces]).astype(np.float64)
