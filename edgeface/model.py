@@ -328,3 +328,19 @@ class Model:
         if crops.ndim != 4 or crops.shape[1:] != (self.manifest.input_size, self.manifest.input_size, 3):
             raise ValueError(f"crops must be (N, {self.manifest.input_size}, {self.manifest.input_size}, 3) uint8")
         return self.postprocess(self.backend.run(self.preprocess(crops)))
+
+
+def mirror_twins(names: list[str]) -> np.ndarray:
+    """Index of each name's mirror twin (eyeBlink_L <-> eyeBlink_R, Left_Eye_Closed <->
+    Right_Eye_Closed); a name without a twin maps to itself."""
+    def twin(name: str) -> str:
+        for a, b in (("_L", "_R"), ("_R", "_L")):
+            if name.endswith(a):
+                return name[: -len(a)] + b
+        for a, b in (("Left", "Right"), ("Right", "Left")):
+            if a in name:
+                return name.replace(a, b)
+        return name
+
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index.get(twin(n), i) for i, n in enumerate(names)])

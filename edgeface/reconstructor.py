@@ -11,7 +11,7 @@ from . import detectors
 from .errors import EdgefaceError
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .image import load_image
-from .model import Manifest, Model, read_manifest
+from .model import Manifest, Model, mirror_twins, read_manifest
 from .results import Face, Mesh, Pose
 
 
@@ -204,8 +204,8 @@ class _MirrorMaps:
             raise EdgefaceError(f"model {manifest.name!r} cannot flip-average: its manifest has no mirror map "
                                 "(topology.mirror); re-export it with this edgeface")
         self.points = manifest.mirror
-        self.expression = _swapped(manifest.expression_names)
-        self.attributes = _swapped(manifest.attribute_names)
+        self.expression = mirror_twins(manifest.expression_names)
+        self.attributes = mirror_twins(manifest.attribute_names)
 
     def average(self, plain: dict, flipped: dict) -> dict:
         """Outputs of a batch and of the same batch mirrored -> their average, in the plain frame."""
@@ -219,22 +219,6 @@ class _MirrorMaps:
                     "attributes": flipped["attributes"][:, self.attributes],
                     "visibility": flipped["visibility"][:, self.points]}
         return {k: (0.5 * (plain[k] + mirrored[k])).astype(plain[k].dtype) for k in plain}
-
-
-def _swapped(names: list[str]) -> np.ndarray:
-    """Index of each name's mirror twin (eyeBlink_L <-> eyeBlink_R, Left_Eye_Closed <->
-    Right_Eye_Closed); a name without a twin maps to itself."""
-    def twin(name: str) -> str:
-        for a, b in (("_L", "_R"), ("_R", "_L")):
-            if name.endswith(a):
-                return name[: -len(a)] + b
-        for a, b in (("Left", "Right"), ("Right", "Left")):
-            if a in name:
-                return name.replace(a, b)
-        return name
-
-    index = {n: i for i, n in enumerate(names)}
-    return np.array([index.get(twin(n), i) for i, n in enumerate(names)])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

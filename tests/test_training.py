@@ -197,3 +197,35 @@ def test_fine_tuning_starts_from_a_checkpoint_without_the_new_heads(data_dir, tm
     assert torch.equal(new.head.weight[rows:], fresh_extra)
     first = next(n for n, _ in old.backbone.named_parameters())
     assert torch.equal(dict(new.backbone.named_parameters())[first], dict(old.backbone.named_parameters())[first])
+
+
+def test_flip_averaged_teacher_answers_a_mirrored_crop_with_the_mirrored_face(data_dir):
+    """The self-distillation teacher is flip-equivariant where the mirror map is mutual (all 68
+    landmarks): its answer for a mirrored crop, mapped back, is its answer for the crop. A single
+    pass of the same network is not, so the averaging is what makes it so."""
+    from edgeface.train import topology, trainer
+    from edgeface.train.facemodel import FlipAveraged
+    from edgeface.train.morphable import MorphableModel
+
+    torch.manual_seed(0)
+    config = {"backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40,
+              "attribute_head": True, "visibility_head": True}
+    model = trainer.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
+    with torch.no_grad():
+        model.head.weight.normal_(std=0.05)  # a network whose answer depends on the picture
+    mirror = np.asarray(topology.load()["mirror"])
+    landmarks = np.arange(68)
+    assert np.array_equal(mirror[mirror[landmarks]], landmarks)
+    teacher = FlipAveraged(model, mirror).eval()
+    x = torch.randn(2, 3, 112, 112)
+
+    def mirrored_back(dense):
+        d = dense[:, mirror[landmarks]]
+        return torch.stack([1.0 - d[..., 0], d[..., 1], d[..., 2]], -1)
+
+    with torch.no_grad():
+        plain, flipped = teacher(x), teacher(x.flip(-1))
+        single, single_flipped = model(x), model(x.flip(-1))
+    assert torch.allclose(mirrored_back(flipped[0]), plain[0][:, landmarks], atol=1e-5)
+    assert torch.allclose(flipped[1][:, 1], -plain[1][:, 1], atol=1e-6)  # yaw
+    assert (mirrored_back(single_flipped[0]) - single[0][:, landmarks]).abs().max() > 1e-3

@@ -111,3 +111,33 @@ class FaceModel(nn.Module):
         if self.visibility_head:
             visibility = visibility + raw[:, rest:rest + self.num_points]
         return dense, pose, identity, expression, attributes, visibility
+
+
+class FlipAveraged(nn.Module):
+    """A model whose every answer is the average of the crop's and the mirrored crop's (mapped back
+    through the topology's mirror map), as the runtime's flip_average does. As a teacher it gives a
+    student a target better than the student's own single pass; identity comes from the plain crop
+    because no identity coefficient has a mirror twin."""
+
+    def __init__(self, model: FaceModel, mirror):
+        from ..model import mirror_twins
+
+        super().__init__()
+        self.model = model
+        self.register_buffer("points", torch.as_tensor(np.asarray(mirror), dtype=torch.long))
+        self.register_buffer("expression", torch.from_numpy(mirror_twins(model.expression_names)))
+        self.register_buffer("attributes", torch.from_numpy(mirror_twins(model.attribute_names)))
+        # pitch, yaw, roll, tx, ty, scale: yaw and roll turn the other way, tx mirrors about the centre
+        self.register_buffer("pose_sign", torch.tensor([1.0, -1.0, -1.0, -1.0, 1.0, 1.0]))
+        self.register_buffer("pose_offset", torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0]))
+
+    def forward(self, x):
+        dense, pose, identity, expression, attributes, visibility = self.model(x)
+        f_dense, f_pose, _, f_expression, f_attributes, f_visibility = self.model(x.flip(-1))
+        f_dense = f_dense[:, self.points]
+        f_dense = torch.stack([1.0 - f_dense[..., 0], f_dense[..., 1], f_dense[..., 2]], -1)  # u -> 1 - u
+        f_pose = f_pose * self.pose_sign + self.pose_offset
+        return (0.5 * (dense + f_dense), 0.5 * (pose + f_pose), identity,
+                0.5 * (expression + f_expression[:, self.expression]),
+                0.5 * (attributes + f_attributes[:, self.attributes]),
+                0.5 * (visibility + f_visibility[:, self.points]))
