@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.model import MANIFEST_NAME
+from edgeface.model import MANIFEST_NAME, read_manifest
 
 pytest.importorskip("torch", reason="export needs the train extra")
 
@@ -54,6 +54,9 @@ def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
     small = dev_set.subset(pick)
     report = quantize.gate(pack_copy, small, formats=("onnx",))
     assert set(report) == {"onnx"} and report["onnx"]["fp32_nme_balanced"] > 0
+    by_name = report["onnx"]["attribute_flips_by_name"]
+    assert set(by_name) == set(read_manifest(pack_copy).attribute_names)
+    assert np.isclose(np.mean(list(by_name.values())), report["onnx"]["attribute_flips"])
     quantize.remove_int8(pack_copy, "onnx")
     files = json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
     assert not any(f["precision"] == "int8" for f in files)

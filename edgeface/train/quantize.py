@@ -270,17 +270,18 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) 
         fp32 = edgeface.Reconstructor(backend, model=pack, precision="fp32")
         int8 = edgeface.Reconstructor(backend, model=pack, precision="int8")
         a, b = evaluate_landmarks(fp32, dataset, progress=False), evaluate_landmarks(int8, dataset, progress=False)
-        flips = total = 0
+        flips = dict.fromkeys(manifest.attribute_names, 0)
         for i in range(len(dataset)):
             image = load_image(dataset.image_path(i))
             box = [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
             pa = fp32.from_landmark_boxes(image, box)[0].attributes
             pb = int8.from_landmark_boxes(image, box)[0].attributes
-            flips += sum((pa[k] > 0.5) != (pb[k] > 0.5) for k in pa)
-            total += len(pa)
+            for k in pa:
+                flips[k] += int((pa[k] > 0.5) != (pb[k] > 0.5))
         rise = b["nme_balanced"] / a["nme_balanced"] - 1.0
         r = {"fp32_nme_balanced": a["nme_balanced"], "int8_nme_balanced": b["nme_balanced"],
-             "nme_rise_relative": rise, "attribute_flips": flips / max(total, 1)}
+             "nme_rise_relative": rise, "attribute_flips": sum(flips.values()) / max(len(dataset) * len(flips), 1),
+             "attribute_flips_by_name": {k: v / max(len(dataset), 1) for k, v in flips.items()}}
         passed = rise <= MAX_NME_RISE and r["attribute_flips"] <= MAX_ATTRIBUTE_FLIPS
         if synthetic is not None:
             samples, names = synthetic
