@@ -169,13 +169,8 @@ def equal_error_rate(embeddings: np.ndarray, labels: np.ndarray) -> float:
     return float(0.5 * (far[k] + frr[k]))
 
 
-def evaluate_synthetic(model, samples: list[dict], attribute_names=(), batch: int = 32) -> dict:
-    """Metrics on labelled synthetic crops (edgeface.train.synthetic samples, rendered at the
-    model's input size by the runtime's crop rule), straight through a Model:
-    68-point NME per |yaw| bin and balanced, dense-520 NME (both over sqrt(w * h) of the 68-point
-    box), pose MAE, accuracy and balanced accuracy of each attribute the model and the labels
-    share (`attribute_names` names the samples' attribute columns), and identity-verification EER
-    across renders of the same people."""
+def synthetic_outputs(model, samples: list[dict], batch: int = 32) -> dict[str, np.ndarray]:
+    """A Model's outputs for synthetic crops (edgeface.train.synthetic samples, RGB), in batches."""
     import cv2
 
     outputs: dict[str, list] = {}
@@ -186,7 +181,17 @@ def evaluate_synthetic(model, samples: list[dict], attribute_names=(), batch: in
                           for s in samples[k:k + batch]])
         for name, value in model(crops).items():
             outputs.setdefault(name, []).append(value)
-    out = {name: np.concatenate(v) for name, v in outputs.items()}
+    return {name: np.concatenate(v) for name, v in outputs.items()}
+
+
+def evaluate_synthetic(model, samples: list[dict], attribute_names=(), batch: int = 32, outputs=None) -> dict:
+    """Metrics on labelled synthetic crops (edgeface.train.synthetic samples, rendered at the
+    model's input size by the runtime's crop rule), straight through a Model:
+    68-point NME per |yaw| bin and balanced, dense-520 NME (both over sqrt(w * h) of the 68-point
+    box), pose MAE, accuracy and balanced accuracy of each attribute the model and the labels
+    share (`attribute_names` names the samples' attribute columns), and identity-verification EER
+    across renders of the same people. `outputs`: the model's outputs for `samples`, if already run."""
+    out = synthetic_outputs(model, samples, batch) if outputs is None else outputs
     size = samples[0]["image"].shape[0]
     dense = out["dense"][..., :2] * size
     truth = np.stack([s["points"][:, :2] for s in samples])

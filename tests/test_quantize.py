@@ -57,6 +57,8 @@ def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
     by_name = report["onnx"]["attribute_flips_by_name"]
     assert set(by_name) == set(read_manifest(pack_copy).attribute_names)
     assert np.isclose(np.mean(list(by_name.values())), report["onnx"]["attribute_flips"])
+    r = report["onnx"]
+    assert r["attribute_flip_limit"] == max(quantize.MAX_ATTRIBUTE_FLIPS, r["fp32_attribute_flips_1px_shift"])
     quantize.remove_int8(pack_copy, "onnx")
     files = json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
     assert not any(f["precision"] == "int8" for f in files)
@@ -111,3 +113,30 @@ def test_tflite_int8_takes_int8_input_with_the_same_outputs(pack_copy, crops, tm
     fp32_model = edgeface.Reconstructor("tflite", model=pack_copy, precision="fp32").model
     extremes = fp32_model.normalise(np.array([[[[0, 0, 0]]], [[[255, 255, 255]]]], np.uint8))
     assert scale * (-128 - zero) <= extremes.min() + scale / 2 and scale * (127 - zero) >= extremes.max() - scale / 2
+
+
+def test_attribute_drop_fails_only_a_real_loss():
+    """The gate's synthetic attribute check: a drop over one point fails when it is beyond paired
+    sampling noise, and passes when a few faces merely traded places."""
+    pytest.importorskip("torch")
+    from edgeface.train.quantize import attribute_drop
+
+    truth = np.arange(256) % 2 == 0
+    fp32 = np.where(truth, 2.0, -2.0)  # right on every face
+
+    def int8_wrong_on(wrong):
+        logits = fp32.copy()
+        logits[list(wrong)] *= -1
+        return logits
+
+    assert attribute_drop(truth, fp32, fp32) == (0.0, False)
+    drop, fails = attribute_drop(truth, fp32, int8_wrong_on(range(2)))
+    assert np.isclose(drop, 2 / 256) and not fails  # under one point
+    drop, fails = attribute_drop(truth, fp32, int8_wrong_on(range(30)))
+    assert np.isclose(drop, 30 / 256) and fails  # 30 faces lost, none gained: a real loss
+    fp32_some_wrong = fp32.copy()
+    fp32_some_wrong[100:104] *= -1  # fp32 wrong on 4 faces that INT8 gets right
+    int8 = fp32.copy()
+    int8[:8] *= -1
+    drop, fails = attribute_drop(truth, fp32_some_wrong, int8)
+    assert np.isclose(drop, 4 / 256) and not fails  # 8 lost, 4 gained: 1.6 points, within noise

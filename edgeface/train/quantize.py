@@ -246,19 +246,38 @@ class GateError(RuntimeError):
     """An INT8 model lost more accuracy than the gate allows."""
 
 
-#: The gate, against each INT8 file's fp32 parent: balanced 68-point NME may rise by at most 3 %
-#: relative, on the AFLW2000-3D dev set and on held-out synthetic faces; no attribute's accuracy
-#: against the synthetic labels may drop by more than 1 point; and on real photos (which have no
-#: attribute labels) thresholded attributes may flip on at most 1 % of (image, attribute) pairs.
+#: The gate, against each INT8 file's fp32 parent:
+#: - balanced 68-point NME may rise by at most 3 % relative, on the AFLW2000-3D dev set and on
+#:   held-out synthetic faces;
+#: - no attribute's accuracy against the synthetic labels may drop by more than 1 point beyond
+#:   paired sampling noise (see attribute_drop);
+#: - on real photos, which have no attribute labels, thresholded attributes may flip on at most 1 %
+#:   of (image, attribute) pairs, or, if more, on no more pairs than the fp32 file itself flips when
+#:   the face box moves by one pixel: a change no detector holds steady against, so INT8 flips below
+#:   that floor are not a loss the file can be blamed for.
 MAX_NME_RISE = 0.03
 MAX_ATTRIBUTE_DROP = 0.01
 MAX_ATTRIBUTE_FLIPS = 0.01
+JITTER_PIXELS = 1.0
+
+
+def attribute_drop(truth: np.ndarray, fp32_logits: np.ndarray, int8_logits: np.ndarray) -> tuple[float, bool]:
+    """(accuracy drop, whether it fails the gate) for one attribute on the same labelled faces.
+    It fails when the drop exceeds MAX_ATTRIBUTE_DROP and is not sampling noise: with b faces right
+    in fp32 and wrong in INT8 and c the reverse, b - c must exceed 2 sqrt(b + c) (McNemar's test,
+    about 95 %). On a few hundred faces a one-point drop is two or three faces."""
+    right_fp32, right_int8 = (fp32_logits > 0) == truth, (int8_logits > 0) == truth
+    b, c = int((right_fp32 & ~right_int8).sum()), int((~right_fp32 & right_int8).sum())
+    drop = (b - c) / max(len(truth), 1)
+    return drop, bool(drop > MAX_ATTRIBUTE_DROP and b - c > 2.0 * np.sqrt(b + c))
+
+
 def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) -> dict:
     """Measure each INT8 file against its fp32 parent on `dataset` (AFLW2000 layout) and on
     `synthetic` (samples, attribute names) from `edgeface.train.synthetic.held_out`."""
     import edgeface
     from ..detectors import to_landmark_box
-    from ..evaluate import AFLW2000_ROI_TO_LANDMARKS, evaluate_landmarks, evaluate_synthetic
+    from ..evaluate import AFLW2000_ROI_TO_LANDMARKS, evaluate_landmarks, evaluate_synthetic, synthetic_outputs
     from ..image import load_image
 
     report = {}
@@ -271,27 +290,41 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) 
         int8 = edgeface.Reconstructor(backend, model=pack, precision="int8")
         a, b = evaluate_landmarks(fp32, dataset, progress=False), evaluate_landmarks(int8, dataset, progress=False)
         flips = dict.fromkeys(manifest.attribute_names, 0)
+        jitter_flips = 0
         for i in range(len(dataset)):
             image = load_image(dataset.image_path(i))
-            box = [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)]
-            pa = fp32.from_landmark_boxes(image, box)[0].attributes
-            pb = int8.from_landmark_boxes(image, box)[0].attributes
+            box = np.asarray(to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS), np.float32)
+            pa = fp32.from_landmark_boxes(image, [box])[0].attributes
+            pb = int8.from_landmark_boxes(image, [box])[0].attributes
+            pj = fp32.from_landmark_boxes(image, [box + [JITTER_PIXELS, 0, JITTER_PIXELS, 0]])[0].attributes
             for k in pa:
                 flips[k] += int((pa[k] > 0.5) != (pb[k] > 0.5))
+                jitter_flips += int((pa[k] > 0.5) != (pj[k] > 0.5))
+        pairs = max(len(dataset) * len(flips), 1)
+        flip_limit = max(MAX_ATTRIBUTE_FLIPS, jitter_flips / pairs)
         rise = b["nme_balanced"] / a["nme_balanced"] - 1.0
         r = {"fp32_nme_balanced": a["nme_balanced"], "int8_nme_balanced": b["nme_balanced"],
-             "nme_rise_relative": rise, "attribute_flips": sum(flips.values()) / max(len(dataset) * len(flips), 1),
-             "attribute_flips_by_name": {k: v / max(len(dataset), 1) for k, v in flips.items()}}
-        passed = rise <= MAX_NME_RISE and r["attribute_flips"] <= MAX_ATTRIBUTE_FLIPS
+             "nme_rise_relative": rise, "attribute_flips": sum(flips.values()) / pairs,
+             "attribute_flips_by_name": {k: v / max(len(dataset), 1) for k, v in flips.items()},
+             "fp32_attribute_flips_1px_shift": jitter_flips / pairs, "attribute_flip_limit": flip_limit}
+        passed = rise <= MAX_NME_RISE and r["attribute_flips"] <= flip_limit
         if synthetic is not None:
             samples, names = synthetic
-            sa, sb = evaluate_synthetic(fp32.model, samples, names), evaluate_synthetic(int8.model, samples, names)
-            drops = {k.split("/", 1)[1]: sa[k] - sb[k] for k in sa if k.startswith("attribute_accuracy/")}
+            oa, ob = synthetic_outputs(fp32.model, samples), synthetic_outputs(int8.model, samples)
+            sa, sb = evaluate_synthetic(fp32.model, samples, names, outputs=oa), \
+                evaluate_synthetic(int8.model, samples, names, outputs=ob)
+            truth = np.stack([s["attributes"] for s in samples]).astype(bool)
+            drops, failing = {}, []
+            for k, name in enumerate(manifest.attribute_names):
+                if name in names:
+                    drops[name], fails = attribute_drop(truth[:, list(names).index(name)], oa["attributes"][:, k],
+                                                        ob["attributes"][:, k])
+                    if fails:
+                        failing.append(name)
             r.update({"synthetic_fp32_nme_balanced": sa["nme_balanced"], "synthetic_int8_nme_balanced": sb["nme_balanced"],
                       "synthetic_nme_rise_relative": sb["nme_balanced"] / sa["nme_balanced"] - 1.0,
-                      "synthetic_attribute_accuracy_drop": drops})
-            passed = passed and r["synthetic_nme_rise_relative"] <= MAX_NME_RISE and \
-                all(d <= MAX_ATTRIBUTE_DROP for d in drops.values())
+                      "synthetic_attribute_accuracy_drop": drops, "synthetic_attributes_failing": failing})
+            passed = passed and r["synthetic_nme_rise_relative"] <= MAX_NME_RISE and not failing
         r["passed"] = bool(passed)
         report[fmt] = r
     return report
