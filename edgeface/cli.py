@@ -287,7 +287,8 @@ def cmd_export(args) -> int:
     manifest = read_manifest(args.out)
     from .train.synthetic import held_out
 
-    synthetic = held_out(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y)
+    synthetic = held_out(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y,
+                         count=quantize.GATE_SYNTHETIC_FACES)
     report = quantize.gate(args.out, Aflw2000.load(root), formats, synthetic)
     failed = []
     for fmt, r in report.items():

@@ -259,6 +259,8 @@ MAX_NME_RISE = 0.03
 MAX_ATTRIBUTE_DROP = 0.01
 MAX_ATTRIBUTE_FLIPS = 0.01
 JITTER_PIXELS = 1.0
+#: held-out synthetic faces the gate renders: enough that a one-point drop is ten faces
+GATE_SYNTHETIC_FACES = 1000
 
 
 def attribute_drop(truth: np.ndarray, fp32_logits: np.ndarray, int8_logits: np.ndarray) -> tuple[float, bool]:
