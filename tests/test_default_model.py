@@ -17,7 +17,7 @@ def test_default_model_loads_with_no_arguments(backend, installed_backends, face
     if backend not in installed_backends:
         pytest.skip(f"{backend} not installed")
     rec = edgeface.Reconstructor(backend)
-    assert rec.manifest.name == "edgeface-v0-preview"
+    assert rec.manifest.name == "edgeface-v1-preview"
     from edgeface.cpu import int8_is_faster
 
     expected = "int8" if int8_is_faster(backend) and "int8" in rec.manifest.precisions(backend) else "fp32"
@@ -40,8 +40,8 @@ def test_backends_agree_on_the_default_model(installed_backends, dev_set):
 
 
 def test_accuracy_on_frontal_dev_faces(dev_set):
-    """Model card: NME 3.5 % on |yaw| < 30 (all 317 such dev faces, aligned landmark definition);
-    this sample of 53 measured 3.7 % (TFLite INT8) and must stay under 4.5 %."""
+    """Model card: NME 3.8 % on |yaw| < 30 (all 317 such dev faces, aligned landmark definition);
+    this sample of 53 measured 4.17 % (TFLite INT8) and must stay under 4.5 %."""
     rec = edgeface.Reconstructor("auto")
     frontal = np.flatnonzero(dev_set.yaw_bin() == 0)[::6]
     errors = []
@@ -54,8 +54,8 @@ def test_accuracy_on_frontal_dev_faces(dev_set):
 
 def test_default_model_carries_its_landmark_alignment_and_mirror_map(dev_set):
     """The manifest records the alignment (fitted on 250 dev images) and the mirror map, and flip
-    averaging lowers the error (measured on every 5th dev face: mean NME 5.55 % single pass,
-    5.36 % flip-averaged)."""
+    averaging lowers the error (measured on every 5th dev face: mean NME 5.30 % single pass,
+    5.13 % flip-averaged)."""
     rec = edgeface.Reconstructor("auto")
     assert rec.manifest.landmark_alignment["n_fit"] == 250 and rec.manifest.mirror is not None
     flip = edgeface.Reconstructor("auto", flip_average=True)
@@ -91,11 +91,10 @@ def test_end_to_end_on_a_few_images(dev_set):
 #: INT8 parity, as the mean distance of the 520 points between two models over the crop side, per
 #: face: (median, 90th percentile) bounds, about 1.5x what was measured on the 40 dev faces below
 #: for the INT8 files calibrated on calibration_data/ with global activation ranges:
-#: TFLite INT8 vs fp32 0.17 % / 0.35 %; ONNX 0.15 % / 0.49 %; OpenVINO 0.20 % / 0.54 %;
-#: TFLite vs ONNX INT8 0.25 % / 0.61 %; TFLite vs OpenVINO INT8 0.27 % / 0.59 %; ONNX vs OpenVINO INT8 0.25 % / 0.64 %.
-PARITY = {("tflite", "fp32", "tflite", "int8"): (0.003, 0.006), ("onnx", "fp32", "onnx", "int8"): (0.0025, 0.0075),
-          ("openvino", "fp32", "openvino", "int8"): (0.003, 0.008), ("tflite", "int8", "onnx", "int8"): (0.004, 0.009),
-          ("tflite", "int8", "openvino", "int8"): (0.004, 0.009), ("onnx", "int8", "openvino", "int8"): (0.004, 0.0095)}
+#: TFLite INT8 vs fp32 0.21 % / 0.51 %; ONNX 0.24 % / 0.50 %; TFLite vs ONNX INT8 0.31 % / 0.67 %.
+#: The shipped pack has no OpenVINO INT8 file: it failed the gate (Oval_Face accuracy, model card).
+PARITY = {("tflite", "fp32", "tflite", "int8"): (0.003, 0.0077), ("onnx", "fp32", "onnx", "int8"): (0.0035, 0.0076),
+          ("tflite", "int8", "onnx", "int8"): (0.0046, 0.010)}
 
 
 @pytest.mark.parametrize("pair", list(PARITY), ids=["-".join(p) for p in PARITY])
