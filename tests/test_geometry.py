@@ -54,3 +54,24 @@ def test_iou_values():
     box = np.array([0, 0, 10, 10])
     got = iou(box, [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]])
     np.testing.assert_allclose(got, [1.0, 50 / 150, 0.0, 0.25])
+
+
+def test_aflw2000_angles_read_a_rotation_in_the_labels_convention():
+    """AFLW2000-3D composes R = Rx(-pitch) Ry(-yaw) Rz(-roll); edgeface's own angles compose the same
+    rotations in the other order. Built in the labels' order, a rotation reads back its angles;
+    near frontal both conventions agree, at large yaw they do not."""
+    from edgeface.evaluate import aflw2000_angles
+
+    def r(axis, a):
+        c, s = np.cos(a), np.sin(a)
+        return {"x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]), "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+                "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
+
+    for pitch, yaw, roll in [(10.0, -20.0, 5.0), (-25.0, 75.0, 30.0), (15.0, -80.0, -20.0)]:
+        p, y, rl = np.radians([pitch, yaw, roll])
+        labels_order = r("x", -p) @ r("y", -y) @ r("z", -rl)
+        np.testing.assert_allclose(aflw2000_angles(labels_order), [pitch, yaw, roll], atol=1e-6)
+    small = euler_to_matrix(*np.radians([3.0, 4.0, 2.0]))
+    np.testing.assert_allclose(aflw2000_angles(small), [3.0, 4.0, 2.0], atol=0.3)  # second order: 0.21 at most
+    large = aflw2000_angles(euler_to_matrix(*np.radians([20.0, 70.0, 20.0])))
+    assert abs(large[0] - 20.0) > 5.0 or abs(large[2] - 20.0) > 5.0
