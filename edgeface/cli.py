@@ -191,6 +191,15 @@ def cmd_evaluate(args) -> int:
         result = evaluate_detector(dataset, args.detector, **({"runner": args.runner} if args.runner else {}))
     else:
         rec = _reconstructor(args, refine=args.refine)
+        if args.compare:
+            from .evaluate import compare_landmarks
+            from .reconstructor import Reconstructor
+
+            other = Reconstructor(args.backend, model=args.compare, precision=args.precision, num_threads=args.threads,
+                                  flip_average=args.flip_average)
+            result = compare_landmarks(rec, other, dataset)
+            result.update(model_a=rec.manifest.name, model_b=args.compare)
+            return _report(result, args.json)
         result = evaluate_landmarks(rec, dataset, use_detector=args.end_to_end)
         result.update(backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
     return _report(result, args.json)
@@ -370,6 +379,8 @@ def main(argv=None) -> int:
     ev.add_argument("--runner", default=None, help="detector runtime for --detector-only: tflite or opencv")
     ev.add_argument("--refine", action="store_true")
     ev.add_argument("--limit", type=int, default=None, help="first N images only")
+    ev.add_argument("--compare", default=None, metavar="PACK", help="also run this model pack on the same ROI crops "
+                    "and report the balanced-NME difference (--model minus PACK) with a paired-bootstrap 95 %% interval")
     _add_model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 

@@ -1,0 +1,30 @@
+"""Evaluation statistics: the paired comparison of two models on the same images."""
+import json
+
+import numpy as np
+
+from edgeface.cli import main
+from edgeface.evaluate import paired_difference
+
+
+def test_paired_difference_finds_a_shift_and_not_noise():
+    rng = np.random.default_rng(1)
+    bins = np.repeat([0, 1, 2], [150, 60, 40])
+    a = rng.gamma(4.0, 0.012, len(bins)) * (1 + bins)  # harder bins, larger and more spread errors
+    same = paired_difference(a, a, bins, resamples=200)
+    assert same["difference"] == 0 and same["difference_ci95_low"] == same["difference_ci95_high"] == 0
+    shifted = paired_difference(a, a - 0.002, bins, resamples=200)  # b better by 0.2 points on every image
+    assert np.isclose(shifted["difference"], 0.002) and np.isclose(shifted["difference_ci95_low"], 0.002)
+    noisy = paired_difference(a, a + rng.normal(0, 0.01, len(bins)), bins, resamples=500)
+    assert noisy["difference_ci95_low"] < 0 < noisy["difference_ci95_high"]  # independent noise: no verdict
+    # balanced means each bin once, whatever its size
+    assert np.isclose(same["nme_balanced_a"], np.mean([a[bins == k].mean() for k in range(3)]))
+
+
+def test_evaluate_compare_reports_the_paired_difference(fixture_pack, dev_set, tmp_path):
+    path = tmp_path / "compare.json"
+    assert main(["evaluate", "--root", str(dev_set.root), "--model", str(fixture_pack), "--backend", "onnx",
+                 "--limit", "12", "--compare", str(fixture_pack), "--json", str(path)]) == 0
+    result = json.loads(path.read_text())
+    assert result["n_compared"] == 12
+    assert result["nme_balanced_a"] == result["nme_balanced_b"] > 0 and result["difference"] == 0
