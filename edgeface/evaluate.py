@@ -128,21 +128,30 @@ def evaluate_landmarks(rec, dataset: Aflw2000, use_detector: bool = False, progr
     When the model's landmark definition was aligned on this very dataset, the figures are also
     given for the images the alignment did not see (keys ending in `_held_out`).
     """
-    faces = predict_faces(rec, dataset, use_detector, progress)
+    return summarise_landmarks(predict_faces(rec, dataset, use_detector, progress), dataset, rec.manifest)
+
+
+def landmark_errors(faces: list, dataset: Aflw2000) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: 68-point NME and absolute (pitch, yaw, roll) error in degrees, in the labels'
+    convention; NaN where `faces` has None (no detection)."""
     nme = np.full(len(dataset), np.nan)
     pose_err = np.full((len(dataset), 3), np.nan)
     for i, face in enumerate(faces):
-        if face is None:
-            continue
-        nme[i] = nme_68(face.landmarks, dataset.points68[i])
-        truth = np.degrees(dataset.pitch_yaw_roll[i])
-        pose_err[i] = np.abs(aflw2000_angles(face.pose.rotation) - truth)
+        if face is not None:
+            nme[i] = nme_68(face.landmarks, dataset.points68[i])
+            pose_err[i] = np.abs(aflw2000_angles(face.pose.rotation) - np.degrees(dataset.pitch_yaw_roll[i]))
+    return nme, pose_err
+
+
+def summarise_landmarks(faces: list, dataset: Aflw2000, manifest) -> dict:
+    """`evaluate_landmarks`' figures from faces already predicted (one per image, None if missed)."""
+    nme, pose_err = landmark_errors(faces, dataset)
     bins = dataset.yaw_bin()
     found = ~np.isnan(nme)
     result = {"n_images": len(dataset), "detected_fraction": float(found.mean())}
     result.update(nme_by_yaw(nme, bins))
     result["pose_mae_deg"] = float(np.nanmean(pose_err)) if found.any() else float("nan")
-    held_out = alignment_held_out(rec.manifest, dataset)
+    held_out = alignment_held_out(manifest, dataset)
     if held_out is not None:
         result["n_held_out"] = int(held_out.sum())
         result.update(nme_by_yaw(nme[held_out], bins[held_out], "_held_out"))
@@ -179,10 +188,7 @@ def compare_landmarks(rec_a, rec_b, dataset: Aflw2000, progress: bool = True) ->
         if held_out is not None:
             keep &= held_out
     subset = dataset.subset(np.flatnonzero(keep))
-    errors = []
-    for rec in (rec_a, rec_b):
-        faces = predict_faces(rec, subset, progress=progress)
-        errors.append(np.array([nme_68(f.landmarks, subset.points68[i]) for i, f in enumerate(faces)]))
+    errors = [landmark_errors(predict_faces(rec, subset, progress=progress), subset)[0] for rec in (rec_a, rec_b)]
     return {"n_compared": int(keep.sum()), **paired_difference(errors[0], errors[1], subset.yaw_bin())}
 
 

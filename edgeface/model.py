@@ -330,6 +330,13 @@ class Model:
         return self.postprocess(self.backend.run(self.preprocess(crops)))
 
 
+#: A horizontal flip of the crop, seen on the pose output (pitch, yaw, roll, tx, ty, scale): yaw and
+#: roll turn the other way and tx mirrors about the crop's centre, so mirrored = pose * SIGN + OFFSET.
+#: Shared by the runtime's flip averaging and the training's flip-averaged teacher.
+POSE_MIRROR_SIGN = np.array([1.0, -1.0, -1.0, -1.0, 1.0, 1.0], np.float32)
+POSE_MIRROR_OFFSET = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0], np.float32)
+
+
 def mirror_twins(names: list[str]) -> np.ndarray:
     """Index of each name's mirror twin (eyeBlink_L <-> eyeBlink_R, Left_Eye_Closed <->
     Right_Eye_Closed); a name without a twin maps to itself."""

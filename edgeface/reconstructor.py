@@ -11,7 +11,7 @@ from . import detectors
 from .errors import EdgefaceError
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .image import load_image
-from .model import Manifest, Model, mirror_twins, read_manifest
+from .model import POSE_MIRROR_OFFSET, POSE_MIRROR_SIGN, Manifest, Model, mirror_twins, read_manifest
 from .results import Face, Mesh, Pose
 
 
@@ -211,9 +211,7 @@ class _MirrorMaps:
         """Outputs of a batch and of the same batch mirrored -> their average, in the plain frame."""
         dense = flipped["dense"][:, self.points].copy()
         dense[..., 0] = 1.0 - dense[..., 0]  # u = (x + 0.5) / S, so a flip maps u to 1 - u
-        pose = flipped["pose"].copy()
-        pose[:, 1:3] *= -1.0  # yaw and roll turn the other way; pitch does not
-        pose[:, 3] = 1.0 - pose[:, 3]
+        pose = flipped["pose"] * POSE_MIRROR_SIGN + POSE_MIRROR_OFFSET
         mirrored = {"dense": dense, "pose": pose, "identity": plain["identity"],
                     "expression": flipped["expression"][:, self.expression],
                     "attributes": flipped["attributes"][:, self.attributes],

@@ -120,16 +120,15 @@ class FlipAveraged(nn.Module):
     because no identity coefficient has a mirror twin."""
 
     def __init__(self, model: FaceModel, mirror):
-        from ..model import mirror_twins
+        from ..model import POSE_MIRROR_OFFSET, POSE_MIRROR_SIGN, mirror_twins
 
         super().__init__()
         self.model = model
         self.register_buffer("points", torch.as_tensor(np.asarray(mirror), dtype=torch.long))
         self.register_buffer("expression", torch.from_numpy(mirror_twins(model.expression_names)))
         self.register_buffer("attributes", torch.from_numpy(mirror_twins(model.attribute_names)))
-        # pitch, yaw, roll, tx, ty, scale: yaw and roll turn the other way, tx mirrors about the centre
-        self.register_buffer("pose_sign", torch.tensor([1.0, -1.0, -1.0, -1.0, 1.0, 1.0]))
-        self.register_buffer("pose_offset", torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0]))
+        self.register_buffer("pose_sign", torch.from_numpy(POSE_MIRROR_SIGN))
+        self.register_buffer("pose_offset", torch.from_numpy(POSE_MIRROR_OFFSET))
 
     def forward(self, x):
         dense, pose, identity, expression, attributes, visibility = self.model(x)

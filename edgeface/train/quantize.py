@@ -279,7 +279,8 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) 
     `synthetic` (samples, attribute names) from `edgeface.train.synthetic.held_out`."""
     import edgeface
     from ..detectors import to_landmark_box
-    from ..evaluate import AFLW2000_ROI_TO_LANDMARKS, evaluate_landmarks, evaluate_synthetic, synthetic_outputs
+    from ..evaluate import (AFLW2000_ROI_TO_LANDMARKS, evaluate_synthetic, predict_faces, summarise_landmarks,
+                            synthetic_outputs)
     from ..image import load_image
 
     report = {}
@@ -290,14 +291,14 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) 
             continue
         fp32 = edgeface.Reconstructor(backend, model=pack, precision="fp32")
         int8 = edgeface.Reconstructor(backend, model=pack, precision="int8")
-        a, b = evaluate_landmarks(fp32, dataset, progress=False), evaluate_landmarks(int8, dataset, progress=False)
+        faces_a, faces_b = predict_faces(fp32, dataset, progress=False), predict_faces(int8, dataset, progress=False)
+        a, b = summarise_landmarks(faces_a, dataset, manifest), summarise_landmarks(faces_b, dataset, manifest)
         flips = dict.fromkeys(manifest.attribute_names, 0)
         jitter_flips = 0
         for i in range(len(dataset)):
             image = load_image(dataset.image_path(i))
             box = np.asarray(to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS), np.float32)
-            pa = fp32.from_landmark_boxes(image, [box])[0].attributes
-            pb = int8.from_landmark_boxes(image, [box])[0].attributes
+            pa, pb = faces_a[i].attributes, faces_b[i].attributes
             pj = fp32.from_landmark_boxes(image, [box + [JITTER_PIXELS, 0, JITTER_PIXELS, 0]])[0].attributes
             for k in pa:
                 flips[k] += int((pa[k] > 0.5) != (pb[k] > 0.5))
