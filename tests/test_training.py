@@ -229,3 +229,86 @@ def test_flip_averaged_teacher_answers_a_mirrored_crop_with_the_mirrored_face(da
     assert torch.allclose(mirrored_back(flipped[0]), plain[0][:, landmarks], atol=1e-5)
     assert torch.allclose(flipped[1][:, 1], -plain[1][:, 1], atol=1e-6)  # yaw
     assert (mirrored_back(single_flipped[0]) - single[0][:, landmarks]).abs().max() > 1e-3
+
+
+def test_real_crops_frame_a_turned_head_as_the_runtime_does(data_dir):
+    """AFLW crops are framed from the visible core points; the runtime frames the 68-landmark box.
+    On synthetic faces, where both are known, the yaw-aware estimate lands near the 68 box where the
+    yaw-free one is a face-size fraction off, and the constants still match the engine."""
+    from edgeface.geometry import landmark_box
+    from edgeface.train import data
+    from edgeface.train.morphable import MorphableModel
+    from edgeface.train.synthetic import SyntheticConfig, SyntheticFaces
+
+    engine = SyntheticFaces(MorphableModel.load(data_dir / "ict_facekit.npz"), SyntheticConfig(size=112), seed=7)
+    samples = [engine.sample(i) for i in range(400)]
+    drift = data.core_box_drift(samples, engine.aflw21)
+    assert abs(drift["yaw_shift"] - data.YAW_SHIFT) < 0.03
+    owner = np.argmax(engine.aflw21, axis=1)
+    errors = {True: [], False: []}
+    for s in samples:
+        yaw = s["pose"][1]
+        visible = s["visible"][owner].astype(bool)
+        if abs(yaw) < np.radians(40) or visible[data.AFLW_CORE].sum() < 3:
+            continue
+        truth = np.asarray(landmark_box(s["landmarks68"][:, :2]))
+        size = 0.5 * ((truth[2] - truth[0]) + (truth[3] - truth[1]))
+        for aware in (True, False):
+            box = data.face_box_from_aflw(s["points21"], visible, yaw if aware else 0.0)
+            errors[aware].append(np.abs(0.5 * (box[0] + box[2] - truth[0] - truth[2])) / size)
+    assert len(errors[True]) > 50
+    assert np.mean(errors[True]) < 0.5 * np.mean(errors[False])
+    assert np.mean(errors[False]) > 0.1
+
+
+class _BlobFinder(torch.nn.Module):
+    """A stand-in network whose answer is where the bright blob is: its 'face' (68 landmarks in a
+    0.4-wide square, depth 0.1) is centred on the blob's centroid in crop-normalised units."""
+
+    def __init__(self, landmarks68):
+        super().__init__()
+        self.landmarks68 = landmarks68
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        mass = (x[:, 0] + 1.0).clamp(min=0.0)  # black (-1 after normalising) weighs nothing
+        u = (torch.arange(w, dtype=x.dtype) + 0.5) / w
+        v = (torch.arange(h, dtype=x.dtype) + 0.5) / h
+        total = mass.sum((1, 2))
+        centre = torch.stack([(mass * u[None, None, :]).sum((1, 2)) / total,
+                              (mass * v[None, :, None]).sum((1, 2)) / total], -1)
+        dense = torch.zeros(n, 520, 3)
+        offsets = torch.linspace(-0.2, 0.2, 68)
+        dense[:, :, :2] = centre[:, None, :]
+        dense[:, self.landmarks68, 0] += offsets
+        dense[:, self.landmarks68, 1] += offsets.flip(0)
+        dense[..., 2] = 0.1
+        pose = torch.cat([torch.zeros(n, 3), centre, torch.full((n, 1), 0.3)], -1)
+        return dense, pose, torch.zeros(n, 40), torch.zeros(n, 53), torch.zeros(n, 22), torch.zeros(n, 520)
+
+
+def test_refined_teacher_maps_its_second_look_back_into_the_input_crop():
+    """The refined teacher looks again at a tighter crop around its first answer; whatever that
+    crop is, its answer must come back in the input crop's coordinates: the blob is found where
+    it is, and sizes shrink by the second crop's side (1.4 x the 0.4-wide landmark box)."""
+    from edgeface.train import topology
+    from edgeface.train.facemodel import Refined
+
+    landmarks68 = torch.as_tensor(topology.load()["landmarks68"])
+    finder = _BlobFinder(landmarks68)
+    yy, xx = torch.meshgrid(torch.arange(112) + 0.5, torch.arange(112) + 0.5, indexing="ij")
+    centre = torch.tensor([0.38, 0.61])
+    blob = torch.exp(-((xx / 112 - centre[0]) ** 2 + (yy / 112 - centre[1]) ** 2) / (2 * 0.03 ** 2))
+    x = (2.0 * blob - 1.0).expand(1, 3, 112, 112).clone()
+    refined = Refined(finder, landmarks68, 1.4, black=[-1.0, -1.0, -1.0])
+    with torch.no_grad():
+        dense, pose = refined(x)[:2]
+        first = finder(x)[0]
+    side = 1.4 * 0.4
+    assert torch.allclose(first[0, :, :2].mean(0), centre, atol=2e-3)
+    assert torch.allclose(dense[0, :, :2].mean(0), centre, atol=5e-3)
+    assert torch.allclose(pose[0, 3:5], centre, atol=5e-3)
+    assert pose[0, 5].item() == pytest.approx(0.3 * side, rel=1e-4)
+    assert dense[0, 0, 2].item() == pytest.approx(0.1 * side, rel=1e-4)
+    width = dense[0, landmarks68, 0].max() - dense[0, landmarks68, 0].min()
+    assert width.item() == pytest.approx(0.4 * side, rel=1e-4)

@@ -140,3 +140,37 @@ class FlipAveraged(nn.Module):
                 0.5 * (expression + f_expression[:, self.expression]),
                 0.5 * (attributes + f_attributes[:, self.attributes]),
                 0.5 * (visibility + f_visibility[:, self.points]))
+
+
+class Refined(nn.Module):
+    """A model that looks twice, as the runtime's `refine` does: the first answer's 68-landmark box
+    gives a new crop by the runtime's crop rule (resampled from the input crop, black outside it,
+    as the runtime pads), and the second pass's answers are mapped back into the input crop's
+    coordinates. As a teacher it frames every face the way the runtime does, whatever framing the
+    training crop happened to have: with the runtime's refine, edgeface-v1-preview goes from 5.41 %
+    to 5.16 % balanced NME on the AFLW2000-3D dev set (4.87 % also flip-averaged; the 60-90 degree
+    bin 7.28 -> 6.33 -> 5.91 %)."""
+
+    def __init__(self, model: nn.Module, landmarks68, crop_scale: float, black):
+        super().__init__()
+        self.model, self.crop_scale = model, float(crop_scale)
+        self.register_buffer("landmarks68", torch.as_tensor(np.asarray(landmarks68), dtype=torch.long))
+        self.register_buffer("black", torch.as_tensor(np.asarray(black), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        first = self.model(x)[0][:, self.landmarks68, :2]
+        lo, hi = first.amin(1), first.amax(1)
+        centre = 0.5 * (lo + hi)
+        side = (self.crop_scale * 0.5 * (hi - lo).sum(-1)).clamp(0.5, 1.5)  # crop-normalised units
+        zero = torch.zeros_like(side)
+        # affine_grid (align_corners=False) maps the new crop's [-1, 1] to the input's [-1, 1]
+        theta = torch.stack([torch.stack([side, zero, 2 * centre[:, 0] - 1], -1),
+                             torch.stack([zero, side, 2 * centre[:, 1] - 1], -1)], 1)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        recropped = torch.nn.functional.grid_sample(x - self.black, grid, align_corners=False) + self.black
+        dense, pose, identity, expression, attributes, visibility = self.model(recropped)
+        origin = (centre - 0.5 * side[:, None])[:, None, :]
+        s = side[:, None, None]
+        dense = torch.cat([origin + s * dense[..., :2], s * dense[..., 2:]], -1)
+        pose = torch.cat([pose[:, :3], origin[:, 0] + side[:, None] * pose[:, 3:5], side[:, None] * pose[:, 5:]], -1)
+        return dense, pose, identity, expression, attributes, visibility

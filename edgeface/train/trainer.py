@@ -16,7 +16,7 @@ import torch
 
 from . import losses, topology
 from .data import AflwShard, AflwTraining, photometric
-from .facemodel import FaceModel, FlipAveraged
+from .facemodel import FaceModel, FlipAveraged, Refined
 from .morphable import MorphableModel
 
 
@@ -91,6 +91,9 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
             p.requires_grad_(False)
         if config.get("distill", {}).get("flip_average"):
             teacher = FlipAveraged(teacher, topology.load()["mirror"]).to(device).eval()
+        if config.get("distill", {}).get("refine"):
+            teacher = Refined(teacher, topology.load()["landmarks68"], config["crop_scale"],
+                              normalise(torch.zeros(1, 3, 1, 1)).view(-1)).to(device).eval()
     train_set, batches, val_loader = _data(config, shard_path, ict_path, device)
     synthetic_val = _synthetic_validation(config, ict_path) if config.get("synthetic") else None
     loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
