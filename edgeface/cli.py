@@ -324,11 +324,17 @@ def cmd_export(args) -> int:
 
 def cmd_align_landmarks(args) -> int:
     from .datasets import Aflw2000
-    from .train.landmarks import align
+    from .train.landmarks import YAW_ANCHORS, align
 
     dataset = Aflw2000.load(_dev_root(args.root, "--root", "no dataset"))
     ict = _ict_file(args.ict, "the landmarks' neighbourhoods")
-    report = align(args.model, dataset, ict, count=args.neighbours, backend=args.backend)
+    try:
+        anchors = list(YAW_ANCHORS) if args.yaw_anchors is None else [float(a) for a in args.yaw_anchors.split(",")]
+    except ValueError:
+        raise SystemExit(f"edgeface: error: --yaw-anchors must be comma-separated degrees, got {args.yaw_anchors!r}")
+    if sorted(set(anchors)) != anchors:
+        raise SystemExit(f"edgeface: error: --yaw-anchors must increase, got {args.yaw_anchors!r}")
+    report = align(args.model, dataset, ict, count=args.neighbours, backend=args.backend, anchors=anchors)
     for fold in (0, 1):
         a, b = report[f"fold{fold}_fixed"], report[f"fold{fold}_aligned"]
         print(f"fold {fold} (fit on {'even' if fold == 0 else 'odd'} images, scored on the others): balanced NME "
@@ -413,6 +419,8 @@ def main(argv=None) -> int:
     al.add_argument("--ict", default=None, help="ICT-FaceKit npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
     al.add_argument("--neighbours", type=int, default=16, help="mesh points each landmark may combine")
     al.add_argument("--backend", default="onnx", help="backend whose fp32 file makes the predictions")
+    al.add_argument("--yaw-anchors", default=None, help="head yaws (degrees, comma-separated) that get their own "
+                    "weights (default: edgeface.train.landmarks.YAW_ANCHORS, -60,0,60); '0' for one definition")
     al.add_argument("--json", default=None, help="also write the figures to this JSON file")
     al.set_defaults(func=cmd_align_landmarks)
 

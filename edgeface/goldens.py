@@ -51,6 +51,8 @@ def write(out, image_paths, model=None) -> Path:
           landmark_points=m.landmark_points.astype(np.int32), landmark_weights=m.landmark_weights, triangles=m.triangles.astype(np.int32),
           mean=m.mean, std=m.std, input_quantization=np.array(rec.model.file.input_quantization, np.float64),
           scalars=np.array([m.input_size, m.num_points, m.identity_size, m.crop_scale, m.crop_shift_y], np.float64))
+    if m.landmark_yaw is not None:
+        _save(out / "manifest", landmark_yaw=m.landmark_yaw, landmark_weights_by_yaw=m.landmark_weights_by_yaw)
     (out / "manifest" / "names.txt").write_text(
         "\n".join([rec.model.file.path.name, *m.attribute_names, "", *m.expression_names]) + "\n")
     images = [load_image(p) for p in image_paths]

@@ -76,6 +76,7 @@ class Manifest:
             self.num_points = int(topo["num_points"])
             self.landmarks68 = np.asarray(topo["landmarks68"], dtype=np.int64)
             self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
+            self.landmark_yaw, self.landmark_weights_by_yaw = self._landmark_yaw_definition(topo)
             self.landmark_alignment: dict | None = topo.get("landmark_weights", {}).get("alignment")
             self.mirror = np.asarray(topo["mirror"], dtype=np.int64) if "mirror" in topo else None
             self.triangles = np.asarray(topo["triangles"], dtype=np.int32).reshape(-1, 3)
@@ -118,11 +119,48 @@ class Manifest:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return points, weights
 
-    def landmarks_from(self, dense: np.ndarray) -> np.ndarray:
-        """The 68 landmarks of one face's dense points (N, 3) -> (68, 3)."""
+    def _landmark_yaw_definition(self, topo: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Optional weights per head yaw (`landmark_weights.by_yaw`): annotators follow the face's
+        outline, which slides over the surface as the head turns, so the jaw landmarks of a profile
+        are other surface points than a frontal face's. (A,) anchor yaws in degrees, increasing, and
+        (A, 68, K) weights on the same points; between anchors the weights are interpolated
+        linearly, beyond them held."""
+        by_yaw = topo.get("landmark_weights", {}).get("by_yaw")
+        if by_yaw is None:
+            return None, None
+        where = f"manifest {self.root / MANIFEST_NAME}: landmark_weights.by_yaw"
+        anchors = np.asarray(by_yaw["yaw_degrees"], np.float64)
+        if anchors.ndim != 1 or len(anchors) < 2 or np.any(np.diff(anchors) <= 0):
+            raise ModelError(f"{where}: yaw_degrees must be two or more increasing angles")
+        if len(by_yaw["weights"]) != len(anchors):
+            raise ModelError(f"{where}: one set of weights per anchor yaw is needed")
+        weights = np.zeros((len(anchors),) + self.landmark_weights.shape, np.float32)
+        for a, rows in enumerate(by_yaw["weights"]):
+            if len(rows) != 68 or any(len(w) != len(p) for w, p in zip(rows, topo["landmark_weights"]["points"])):
+                raise ModelError(f"{where}: each anchor needs 68 rows matching landmark_weights.points")
+            for j, w in enumerate(rows):
+                weights[a, j, :len(w)] = w
+        if weights.min() < 0 or np.abs(weights.sum(-1) - 1).max() > 1e-3:
+            raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
+        return anchors, weights
+
+    def landmark_weights_at(self, yaw_degrees: float) -> np.ndarray:
+        """(68, K) weights of the landmark definition for a head at this yaw (edgeface's convention)."""
+        if self.landmark_yaw is None:
+            return self.landmark_weights
+        anchors = self.landmark_yaw
+        yaw = float(np.clip(yaw_degrees, anchors[0], anchors[-1]))
+        j = int(np.clip(np.searchsorted(anchors, yaw) - 1, 0, len(anchors) - 2))
+        f = (yaw - anchors[j]) / (anchors[j + 1] - anchors[j])
+        return (1.0 - f) * self.landmark_weights_by_yaw[j] + f * self.landmark_weights_by_yaw[j + 1]
+
+    def landmarks_from(self, dense: np.ndarray, yaw_degrees: float = 0.0) -> np.ndarray:
+        """The 68 landmarks of one face's dense points (N, 3) -> (68, 3); the yaw (degrees) matters
+        only for a definition given per yaw."""
         if self.landmark_points.shape[1] == 1:
             return dense[self.landmark_points[:, 0]]
-        return np.einsum("jk,jkc->jc", self.landmark_weights, dense[self.landmark_points]).astype(dense.dtype)
+        weights = self.landmark_weights_at(yaw_degrees)
+        return np.einsum("jk,jkc->jc", weights, dense[self.landmark_points]).astype(dense.dtype)
 
     def _file(self, entry: dict) -> ModelFile:
         quant = entry.get("input_quantization")

@@ -190,7 +190,7 @@ class Reconstructor:
                     scale=s * crop.size)
         expression = dict(zip(m.expression_names, outputs["expression"][i].tolist()))
         attributes = dict(zip(m.attribute_names, _sigmoid(outputs["attributes"][i]).tolist()))
-        return Face(box=np.asarray(box, np.float32), score=float(score), landmarks=m.landmarks_from(dense),
+        return Face(box=np.asarray(box, np.float32), score=float(score), landmarks=m.landmarks_from(dense, pose.yaw),
                     dense=dense, mesh=Mesh(dense, m.triangles), pose=pose,
                     identity=outputs["identity"][i].copy(), expression=expression, attributes=attributes,
                     visibility=_sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size))

@@ -61,7 +61,7 @@ class _Track:
         pitch, yaw, roll = (float(a) for a in angles)
         pose = replace(face.pose, pitch=pitch, yaw=yaw, roll=roll, translation=translation, scale=scale,
                        rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])))
-        return replace(face, dense=dense, landmarks=manifest.landmarks_from(dense), mesh=Mesh(dense, face.mesh.triangles),
+        return replace(face, dense=dense, landmarks=manifest.landmarks_from(dense, yaw), mesh=Mesh(dense, face.mesh.triangles),
                        pose=pose)
 
 

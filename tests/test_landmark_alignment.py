@@ -28,9 +28,27 @@ def test_fit_recovers_a_planted_convex_definition():
     candidates = np.stack([rng.choice(30, 5, replace=False) for _ in range(68)])
     planted = rng.dirichlet(np.ones(5) * 0.5, size=68)
     truth = alignment.landmarks(dense, candidates, planted)
-    fitted = alignment.fit(dense, truth, candidates)
+    fitted = alignment.fit(dense, truth, candidates)[0]
     np.testing.assert_allclose(fitted, planted, atol=2e-3)
     assert fitted.min() >= 0 and np.allclose(fitted.sum(1), 1)
+
+
+def test_fit_recovers_a_definition_that_changes_with_yaw():
+    """Heads turned by -60 to 60 degrees whose annotated landmark slides between two planted
+    definitions (one per anchor, interpolated by yaw): the per-yaw fit recovers both, one shared
+    definition cannot."""
+    rng = np.random.default_rng(2)
+    dense = rng.normal(size=(120, 30, 2)) * 40 + 200
+    yaw = rng.uniform(-60, 60, 120)
+    anchors = (-60.0, 60.0)
+    candidates = np.stack([rng.choice(30, 5, replace=False) for _ in range(68)])
+    planted = rng.dirichlet(np.ones(5) * 0.5, size=(2, 68))
+    truth = alignment.landmarks(dense, candidates, planted, yaw, anchors)
+    fitted = alignment.fit(dense, truth, candidates, yaw, anchors)
+    np.testing.assert_allclose(fitted, planted, atol=3e-3)
+    single = alignment.fit(dense, truth, candidates)
+    residual = alignment.nme(alignment.landmarks(dense, candidates, single[0]), truth)
+    assert residual.mean() > 0.01 > alignment.nme(alignment.landmarks(dense, candidates, fitted, yaw, anchors), truth).mean()
 
 
 def test_compact_drops_negligible_weights_and_still_sums_to_one():
@@ -68,6 +86,7 @@ def test_align_landmarks_writes_a_definition_the_runtime_uses(fixture_pack, dev_
     manifest = json.loads((pack / "edgeface.json").read_text())
     info = manifest["topology"]["landmark_weights"]["alignment"]
     assert info["n_fit"] == 12 and info["neighbours"] == 8
+    assert manifest["topology"]["landmark_weights"]["by_yaw"]["yaw_degrees"] == list(alignment.YAW_ANCHORS)
     rec = edgeface.Reconstructor("onnx", model=pack)
     after = evaluate_landmarks(rec, small, progress=False)
     assert after["n_held_out"] == 12

@@ -191,3 +191,41 @@ def test_landmarks_follow_the_manifest_definition(fixture_pack, pack_copy, face_
     np.testing.assert_array_equal(plain.dense, moved.dense)
     np.testing.assert_allclose(moved.landmarks[0], 0.25 * plain.dense[10] + 0.75 * plain.dense[20], rtol=1e-6)
     np.testing.assert_array_equal(moved.landmarks[1:], plain.landmarks[1:])
+
+
+def _per_yaw_first_landmark(anchors, rows):
+    """Landmark 0 on points 10 and 20: half and half for readers without by_yaw, `rows` per anchor."""
+    def change(d):
+        _weights_for_first_landmark([10, 20], [0.5, 0.5])(d)
+        single = d["topology"]["landmark_weights"]["weights"]
+        d["topology"]["landmark_weights"]["by_yaw"] = {
+            "yaw_degrees": anchors, "weights": [[row] + single[1:] for row in rows]}
+    return change
+
+
+def test_landmarks_follow_a_per_yaw_definition(fixture_pack, pack_copy, face_image):
+    """With weights per anchor yaw, a landmark is interpolated linearly between anchors by the
+    face's own yaw and held beyond them, on the Face the runtime returns as well."""
+    _edit_manifest(pack_copy, _per_yaw_first_landmark([-30.0, 30.0], [[1.0, 0.0], [0.0, 1.0]]))
+    rec = edgeface.Reconstructor("onnx", model=pack_copy)
+    m = rec.manifest
+    dense = np.random.default_rng(0).normal(size=(m.num_points, 3)).astype(np.float32)
+    for yaw, w20 in ((-45.0, 0.0), (-30.0, 0.0), (0.0, 0.5), (15.0, 0.75), (30.0, 1.0), (80.0, 1.0)):
+        np.testing.assert_allclose(m.landmarks_from(dense, yaw)[0], (1 - w20) * dense[10] + w20 * dense[20], atol=1e-6)
+    np.testing.assert_array_equal(m.landmarks_from(dense, 17.0)[1:], dense[m.landmarks68[1:]])
+    face = rec.from_landmark_boxes(face_image, [[150.0, 140.0, 300.0, 320.0]])[0]
+    w20 = float(np.clip((face.pose.yaw + 30.0) / 60.0, 0.0, 1.0))
+    np.testing.assert_allclose(face.landmarks[0], (1 - w20) * face.dense[10] + w20 * face.dense[20], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("anchors, rows, message", [
+    ([30.0, -30.0], [[1.0, 0.0], [0.0, 1.0]], "increasing"),
+    ([0.0], [[1.0, 0.0]], "two or more"),
+    ([-30.0, 30.0], [[1.0, 0.0]], "one set of weights per anchor"),
+    ([-30.0, 30.0], [[1.0, 0.0], [1.0]], "matching"),
+    ([-30.0, 30.0], [[1.0, 0.0], [0.7, 0.7]], "sum to 1"),
+])
+def test_per_yaw_definition_is_checked(pack_copy, anchors, rows, message):
+    _edit_manifest(pack_copy, _per_yaw_first_landmark(anchors, rows))
+    with pytest.raises(edgeface.ModelError, match=message):
+        edgeface.Reconstructor("onnx", model=pack_copy)

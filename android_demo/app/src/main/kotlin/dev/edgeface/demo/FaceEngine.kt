@@ -71,7 +71,7 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
         val size = crop.size.toFloat()
         val dense = smoothing.filter(FloatArray(face.dense.size) { face.dense[it] / size }, timestampNanos / 1e9)
         val smoothDense = FloatArray(dense.size) { dense[it] * size }
-        val landmarks = spec.landmarks(smoothDense)
+        val landmarks = spec.landmarks(smoothDense, face.pose.yaw)
         return Face(face.crop, smoothDense, landmarks, face.pose, face.identity, face.expression, face.attributes, face.visibility) to elapsed
     }
 

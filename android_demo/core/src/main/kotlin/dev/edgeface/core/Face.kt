@@ -32,7 +32,6 @@ object FaceDecoder {
             require(got == spec.outputSize(name)) { "output '$name' has $got values, the manifest implies ${spec.outputSize(name)}" }
         }
         val dense = crop.toImage(outputs.getValue("dense"), 3)
-        val landmarks = spec.landmarks(dense)
         val p = outputs.getValue("pose").map { it.toDouble() }
         val (pitch, yaw, roll) = p
         val pose = Pose(
@@ -41,6 +40,7 @@ object FaceDecoder {
             translation = crop.toImage(floatArrayOf(outputs.getValue("pose")[3], outputs.getValue("pose")[4]), 2),
             scale = p[5] * crop.size,
         )
+        val landmarks = spec.landmarks(dense, pose.yaw)
         val expression = spec.expressionNames.zip(outputs.getValue("expression").toList()).toMap()
         val attributes = spec.attributeNames.zip(outputs.getValue("attributes").map(::sigmoid)).toMap()
         return Face(crop, dense, landmarks, pose, outputs.getValue("identity").copyOf(), expression, attributes,

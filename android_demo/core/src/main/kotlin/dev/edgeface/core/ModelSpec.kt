@@ -21,6 +21,11 @@ class ModelSpec(
      *  the ICT vertex alone, or the aligned definition (`topology.landmark_weights`). */
     val landmarkPoints: Array<IntArray>,
     val landmarkWeights: Array<FloatArray>,
+    /** Optional weights per head yaw (`landmark_weights.by_yaw`, edgeface/model.py
+     *  `landmark_weights_at`): anchor yaws in degrees, increasing, and per anchor the 68 rows on
+     *  [landmarkPoints]; interpolated linearly between anchors, held beyond. Empty: [landmarkWeights]. */
+    val landmarkYaw: DoubleArray = DoubleArray(0),
+    val landmarkWeightsByYaw: Array<Array<FloatArray>> = emptyArray(),
     val triangles: IntArray,
     val identitySize: Int,
     val expressionNames: List<String>,
@@ -63,8 +68,24 @@ class ModelSpec(
                 landmarkPoints.indices.any { landmarkPoints[it].size != landmarkWeights[it].size || landmarkPoints[it].isEmpty() })
                 throw ModelSpecError("landmark_weights must give 68 rows of matching, non-empty points and weights")
             if (landmarkPoints.any { row -> row.any { it !in 0 until numPoints } }) throw ModelSpecError("a landmark_weights point is outside 0..${numPoints - 1}")
-            if (landmarkWeights.any { row -> row.any { it < 0f } || kotlin.math.abs(row.sum() - 1f) > 1e-3f })
-                throw ModelSpecError("each landmark's weights must be non-negative and sum to 1")
+            fun checkWeights(rows: List<FloatArray>) {
+                if (rows.any { row -> row.any { it < 0f } || kotlin.math.abs(row.sum() - 1f) > 1e-3f })
+                    throw ModelSpecError("each landmark's weights must be non-negative and sum to 1")
+            }
+            checkWeights(landmarkWeights)
+            val byYaw = definition?.get("by_yaw")?.obj()
+            val landmarkYaw = byYaw?.need("yaw_degrees")?.list()?.map { it!!.num() }?.toDoubleArray() ?: DoubleArray(0)
+            val weightsByYaw = byYaw?.need("weights")?.list()?.map { anchor ->
+                anchor!!.list().map { row -> row!!.list().map { it!!.num().toFloat() }.toFloatArray() }
+            } ?: emptyList()
+            if (byYaw != null) {
+                if (landmarkYaw.size < 2 || (1 until landmarkYaw.size).any { landmarkYaw[it] <= landmarkYaw[it - 1] })
+                    throw ModelSpecError("landmark_weights.by_yaw: yaw_degrees must be two or more increasing angles")
+                if (weightsByYaw.size != landmarkYaw.size) throw ModelSpecError("landmark_weights.by_yaw: one set of weights per anchor yaw is needed")
+                if (weightsByYaw.any { rows -> rows.size != 68 || rows.indices.any { rows[it].size != landmarkPoints[it].size } })
+                    throw ModelSpecError("landmark_weights.by_yaw: each anchor needs 68 rows matching landmark_weights.points")
+                weightsByYaw.forEach(::checkWeights)
+            }
             val outputs = entry.need("outputs").obj().entries.associate { (k, v) -> k as String to v as String }
             OUTPUT_NAMES.forEach { if (it !in outputs) throw ModelSpecError("the file entry names no tensor for output '$it'") }
             return ModelSpec(
@@ -79,6 +100,8 @@ class ModelSpec(
                 landmarks68 = landmarks,
                 landmarkPoints = landmarkPoints.toTypedArray(),
                 landmarkWeights = landmarkWeights.toTypedArray(),
+                landmarkYaw = landmarkYaw,
+                landmarkWeightsByYaw = weightsByYaw.map { it.toTypedArray() }.toTypedArray(),
                 triangles = topology.need("triangles").list().flatMap { t -> t!!.list().map { it!!.num().toInt() } }.toIntArray(),
                 identitySize = root.need("identity_size").num().toInt(),
                 expressionNames = root.need("expression_names").list().map { it as String },
@@ -93,15 +116,25 @@ class ModelSpec(
         }
     }
 
-    /** The 68 landmarks (x, y, z triples) of one face's dense points (x, y, z triples). */
-    fun landmarks(dense: FloatArray): FloatArray {
+    /** The 68 landmarks (x, y, z triples) of one face's dense points (x, y, z triples); the head's
+     *  yaw (degrees) matters only for a definition given per yaw. */
+    fun landmarks(dense: FloatArray, yawDegrees: Double = 0.0): FloatArray {
         val out = FloatArray(68 * 3)
+        // the two anchors around this yaw and the share of the upper one (0 with no per-yaw weights)
+        var lower = 0
+        var share = 0f
+        if (landmarkYaw.isNotEmpty()) {
+            val yaw = yawDegrees.coerceIn(landmarkYaw.first(), landmarkYaw.last())
+            while (lower < landmarkYaw.size - 2 && yaw > landmarkYaw[lower + 1]) lower++
+            share = ((yaw - landmarkYaw[lower]) / (landmarkYaw[lower + 1] - landmarkYaw[lower])).toFloat()
+        }
         for (i in 0 until 68) {
             val points = landmarkPoints[i]
-            val weights = landmarkWeights[i]
+            val weights = if (landmarkYaw.isEmpty()) landmarkWeights[i] else landmarkWeightsByYaw[lower][i]
+            val upper = if (landmarkYaw.isEmpty()) weights else landmarkWeightsByYaw[lower + 1][i]
             for (c in 0 until 3) {
                 var sum = 0f
-                for (k in points.indices) sum += weights[k] * dense[points[k] * 3 + c]
+                for (k in points.indices) sum += ((1f - share) * weights[k] + share * upper[k]) * dense[points[k] * 3 + c]
                 out[i * 3 + c] = sum
             }
         }

@@ -55,6 +55,29 @@ class CoreTest {
     }
 
     @Test
+    fun perYawLandmarkDefinitionIsInterpolatedByTheHeadsYaw() {
+        val rest = (1 until 68).joinToString { "[1.0]" }
+        fun manifest(anchors: String, first: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
+            "crop": {"scale": 1.4}, "topology": {"num_points": 70, "landmarks68": [${(0 until 68).joinToString()}], "triangles": [],
+            "landmark_weights": {"points": [[68, 69], ${(1 until 68).joinToString { "[$it]" }}],
+                                 "weights": [[0.5, 0.5], $rest],
+                                 "by_yaw": {"yaw_degrees": $anchors, "weights": [[[1.0, 0.0], $rest], [$first, $rest]]}}},
+            "identity_size": 1, "expression_names": [], "attribute_names": [],
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32",
+                       "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[30, -30]", "[0.0, 1.0]"), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[-30, 30]", "[0.7, 0.7]"), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[-30, 30]", "[1.0]"), "onnx", "fp32") }
+        val spec = ModelSpec.fromManifest(manifest("[-30, 30]", "[0.0, 1.0]"), "onnx", "fp32")
+        val dense = FloatArray(70 * 3) { it.toFloat() }
+        // (yaw, share of point 69) as edgeface/model.py landmark_weights_at: held beyond the anchors
+        for ((yaw, share) in listOf(-45.0 to 0f, 0.0 to 0.5f, 15.0 to 0.75f, 80.0 to 1f)) {
+            assertEquals((1 - share) * dense[68 * 3] + share * dense[69 * 3], spec.landmarks(dense, yaw)[0], 1e-4f)
+        }
+        assertEquals(dense[5 * 3 + 2], spec.landmarks(dense, 15.0)[5 * 3 + 2], 0f)
+    }
+
+    @Test
     fun cropMapsItsCornersToTheUnitSquare() {
         val crop = Geometry.squareCrop(doubleArrayOf(10.0, 20.0, 110.0, 140.0), 1.0)
         val corners = crop.toImage(floatArrayOf(0f, 0f, 1f, 1f), 2)

@@ -61,6 +61,16 @@ class GoldenTest {
             assertArrayEquals(weights.sliceArray(i * width until i * width + row.size), spec.landmarkWeights[i], 0f)
             assertTrue((i * width + row.size until (i + 1) * width).all { weights[it] == 0f })
         }
+        if (File(m, "landmark_yaw.npy").exists()) {
+            assertArrayEquals(npy(m, "landmark_yaw").doubles(), spec.landmarkYaw, 0.0)
+            val byYaw = npy(m, "landmark_weights_by_yaw").floats()
+            for (a in spec.landmarkYaw.indices) for (i in 0 until 68) {
+                val start = (a * 68 + i) * width
+                assertArrayEquals(byYaw.sliceArray(start until start + spec.landmarkPoints[i].size), spec.landmarkWeightsByYaw[a][i], 0f)
+            }
+        } else {
+            assertEquals(0, spec.landmarkYaw.size)
+        }
         assertArrayEquals(npy(m, "triangles").ints(), spec.triangles)
         assertArrayEquals(npy(m, "mean").floats(), spec.mean, 0f)
         assertArrayEquals(npy(m, "std").floats(), spec.std, 0f)
