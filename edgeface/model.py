@@ -52,6 +52,22 @@ class ModelFile:
     output_quantization: dict  # output name -> (scale, zero_point) for integer outputs
 
 
+def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
+    """(N, A) how much each anchor yaw's landmark weights count for heads at `yaw` (degrees):
+    linear between neighbouring anchors, held beyond the ends (one anchor: always that one)."""
+    anchors = np.asarray(anchors, np.float64)
+    mix = np.zeros((len(yaw), len(anchors)))
+    if len(anchors) == 1:
+        mix[:] = 1.0
+        return mix
+    yaw = np.clip(yaw, anchors[0], anchors[-1])
+    j = np.clip(np.searchsorted(anchors, yaw) - 1, 0, len(anchors) - 2)
+    f = (yaw - anchors[j]) / (anchors[j + 1] - anchors[j])
+    rows = np.arange(len(yaw))
+    mix[rows, j], mix[rows, j + 1] = 1.0 - f, f
+    return mix
+
+
 class Manifest:
     """A parsed and checked `edgeface.json`."""
 
@@ -148,11 +164,8 @@ class Manifest:
         """(68, K) weights of the landmark definition for a head at this yaw (edgeface's convention)."""
         if self.landmark_yaw is None:
             return self.landmark_weights
-        anchors = self.landmark_yaw
-        yaw = float(np.clip(yaw_degrees, anchors[0], anchors[-1]))
-        j = int(np.clip(np.searchsorted(anchors, yaw) - 1, 0, len(anchors) - 2))
-        f = (yaw - anchors[j]) / (anchors[j + 1] - anchors[j])
-        return (1.0 - f) * self.landmark_weights_by_yaw[j] + f * self.landmark_weights_by_yaw[j + 1]
+        mix = yaw_mixing(np.array([yaw_degrees], np.float64), self.landmark_yaw)[0]
+        return np.einsum("a,ajk->jk", mix, self.landmark_weights_by_yaw).astype(np.float32)
 
     def landmarks_from(self, dense: np.ndarray, yaw_degrees: float = 0.0) -> np.ndarray:
         """The 68 landmarks of one face's dense points (N, 3) -> (68, 3); the yaw (degrees) matters

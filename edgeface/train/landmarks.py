@@ -18,7 +18,7 @@ import numpy as np
 
 from ..datasets import Aflw2000
 from ..evaluate import names_digest, nme_by_yaw, predict_faces
-from ..model import MANIFEST_NAME, read_manifest
+from ..model import MANIFEST_NAME, read_manifest, yaw_mixing
 
 #: Images at even positions of the dataset fit the definition; odd ones are held out.
 FIT_PARITY = 0
@@ -57,22 +57,6 @@ def neighbours(neutral: np.ndarray, landmarks68: np.ndarray, count: int) -> np.n
     points given as NaN (not on the skin surface) are never chosen."""
     distance = np.linalg.norm(neutral[None, :, :] - neutral[landmarks68][:, None, :], axis=2)
     return np.argsort(distance, axis=1, kind="stable")[:, :count]
-
-
-def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
-    """(N, A) how much each anchor yaw's weights count for heads at `yaw` (degrees): linear
-    between neighbouring anchors, held beyond the ends; as `Manifest.landmark_weights_at`."""
-    anchors = np.asarray(anchors, np.float64)
-    mix = np.zeros((len(yaw), len(anchors)))
-    if len(anchors) == 1:
-        mix[:] = 1.0
-        return mix
-    yaw = np.clip(yaw, anchors[0], anchors[-1])
-    j = np.clip(np.searchsorted(anchors, yaw) - 1, 0, len(anchors) - 2)
-    f = (yaw - anchors[j]) / (anchors[j + 1] - anchors[j])
-    rows = np.arange(len(yaw))
-    mix[rows, j], mix[rows, j + 1] = 1.0 - f, f
-    return mix
 
 
 def fit(dense: np.ndarray, truth: np.ndarray, candidates: np.ndarray, yaw=None, anchors=(0.0,)) -> np.ndarray:
