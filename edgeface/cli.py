@@ -24,11 +24,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="also run each face mirrored and average (more accurate, twice the network time)")
 
 
-def _reconstructor(args, **extra):
+def _reconstructor(args, model=None, **extra):
+    """A Reconstructor from the shared model options; `model` stands in for --model."""
     from .reconstructor import Reconstructor
 
-    return Reconstructor(args.backend, model=args.model, precision=args.precision, num_threads=args.threads,
-                         detector=args.detector, flip_average=args.flip_average, **extra)
+    return Reconstructor(args.backend, model=args.model if model is None else model, precision=args.precision,
+                         num_threads=args.threads, detector=args.detector, flip_average=args.flip_average, **extra)
 
 
 def _dev_root(explicit, flag: str, why: str) -> Path:
@@ -193,11 +194,9 @@ def cmd_evaluate(args) -> int:
         rec = _reconstructor(args, refine=args.refine)
         if args.compare:
             from .evaluate import compare_landmarks
-            from .reconstructor import Reconstructor
 
-            other = Reconstructor(args.backend, model=args.compare, precision=args.precision, num_threads=args.threads,
-                                  flip_average=args.flip_average)
-            result = compare_landmarks(rec, other, dataset)
+            # both models under the same options (refine and flip averaging included)
+            result = compare_landmarks(rec, _reconstructor(args, model=args.compare, refine=args.refine), dataset)
             result.update(model_a=rec.manifest.name, model_b=args.compare)
             return _report(result, args.json)
         result = evaluate_landmarks(rec, dataset, use_detector=args.end_to_end)

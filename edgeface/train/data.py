@@ -83,13 +83,18 @@ class AflwShard:
         return self.points[j], self.visible[j], self.yaw[j]
 
 
+def core_box(points: np.ndarray, visible: np.ndarray) -> tuple[float, float, float, float]:
+    """The box of the visible core AFLW points (all visible points when fewer than 3 core ones are)."""
+    core = [k for k in AFLW_CORE if visible[k]]
+    p = points[core] if len(core) >= 3 else points[visible]
+    (x1, y1), (x2, y2) = p.min(0), p.max(0)
+    return float(x1), float(y1), float(x2), float(y2)
+
+
 def face_box_from_aflw(points: np.ndarray, visible: np.ndarray, yaw: float = 0.0) -> np.ndarray:
     """Estimate of the 68-landmark box (the box the runtime crops by) from the visible core AFLW
     points and the head's yaw in radians (edgeface's sign: positive hides AFLW point 6)."""
-    core = [k for k in AFLW_CORE if visible[k]]
-    p = points[core] if len(core) >= 3 else points[visible]
-    x1, y1 = p.min(0)
-    x2, y2 = p.max(0)
+    x1, y1, x2, y2 = core_box(points, visible)
     side = 0.5 * ((x2 - x1) + (y2 - y1))
     s2 = float(np.sin(yaw)) ** 2
     growth = 1.0 + YAW_GROWTH[0] * s2 + YAW_GROWTH[1] * s2 * s2
@@ -108,11 +113,9 @@ def core_box_drift(samples: list[dict], aflw21: np.ndarray) -> dict:
     rows = []
     for s in samples:
         visible = s["visible"][owner].astype(bool)
-        core = [k for k in AFLW_CORE if visible[k]]
-        if len(core) < 3:
+        if visible[AFLW_CORE].sum() < 3:
             continue
-        p = s["points21"][core]
-        (x1, y1), (x2, y2) = p.min(0), p.max(0)
+        x1, y1, x2, y2 = core_box(s["points21"], visible)
         t = np.asarray(landmark_box(s["landmarks68"][:, :2]), np.float64)
         side = 0.5 * ((x2 - x1) + (y2 - y1))
         rows.append([s["pose"][1], 0.5 * ((t[2] - t[0]) + (t[3] - t[1])) / side,

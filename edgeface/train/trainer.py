@@ -89,10 +89,11 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         teacher = load_checkpoint(teacher_path, morphable, device)
         for p in teacher.parameters():
             p.requires_grad_(False)
-        if config.get("distill", {}).get("flip_average"):
-            teacher = FlipAveraged(teacher, topology.load()["mirror"]).to(device).eval()
-        if config.get("distill", {}).get("refine"):
-            teacher = Refined(teacher, topology.load()["landmarks68"], config["crop_scale"],
+        distill, topo = config.get("distill", {}), topology.load()
+        if distill.get("flip_average"):
+            teacher = FlipAveraged(teacher, topo["mirror"]).to(device).eval()
+        if distill.get("refine"):
+            teacher = Refined(teacher, topo["landmarks68"], config["crop_scale"],
                               normalise(torch.zeros(1, 3, 1, 1)).view(-1)).to(device).eval()
     train_set, batches, val_loader = _data(config, shard_path, ict_path, device)
     synthetic_val = _synthetic_validation(config, ict_path) if config.get("synthetic") else None
