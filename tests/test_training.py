@@ -56,9 +56,9 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
     trainer.train(config, tmp_path / "run", ict_path=ict, device="cpu", stop_after=2)
     assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 1 + 2
     best = trainer.train(config, tmp_path / "run", ict_path=ict, device="cpu", resume=True)
-    log = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
-    assert [int(row.split(",")[0]) for row in log] == [0, 1, 2, 3]
-    train_loss = [float(row.split(",")[4]) for row in log]
+    log = _log(tmp_path / "run")
+    assert [int(row["epoch"]) for row in log] == [0, 1, 2, 3]
+    train_loss = [float(row["train_loss"]) for row in log]
     assert train_loss[-1] < train_loss[0]
 
     pack = export_checkpoint(best, tmp_path / "pack", formats=("onnx",), ict=data_dir / "ict_facekit.npz",
@@ -90,6 +90,13 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
 
 
 # ---- in-batch hybrid-task training ---------------------------------------------------------------
+def _log(run):
+    import csv
+
+    with open(run / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
 def test_hybrid_batches_mix_real_and_whole_identity_groups():
     from edgeface.train.data import HybridBatches
 
@@ -312,3 +319,43 @@ def test_refined_teacher_maps_its_second_look_back_into_the_input_crop():
     assert dense[0, 0, 2].item() == pytest.approx(0.1 * side, rel=1e-4)
     width = dense[0, landmarks68, 0].max() - dense[0, landmarks68, 0].min()
     assert width.item() == pytest.approx(0.4 * side, rel=1e-4)
+
+
+def test_one_cycle_by_progress_warms_up_then_anneals_to_nearly_zero():
+    from edgeface.train.trainer import one_cycle
+
+    lrs = [one_cycle(x, 1e-3) for x in np.linspace(0, 1, 201)]
+    peak = int(np.argmax(lrs))
+    assert lrs[0] == pytest.approx(1e-3 / 25) and lrs[peak] == pytest.approx(1e-3, rel=1e-3)
+    assert 0.04 <= peak / 200 <= 0.06
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 1e-8
+
+
+def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_path, monkeypatch):
+    """A wall-clock schedule ends the run when its minutes are spent, whatever the epoch count; with
+    `render_size` the crops are made at the teacher's size, the teacher sees them so and the
+    student shrunk to its own input."""
+    from edgeface.train import trainer
+
+    loss = {"landmarks": 1.0, "yaw": 0.1, "identity_prior": 0.001, "expression_prior": 0.001}
+    base = {"crop_scale": 1.4, "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+            "loss": loss, "distill": {"dense": 1.0, "pose": 0.1}}
+    ict = data_dir / "ict_facekit.npz"
+    teacher = trainer.train({**base, "name": "t", "backbone": "resnet34", "input_size": 128,
+                             "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0,
+                                       "seed": 0, "steps_per_epoch": 1}}, tmp_path / "teacher", ict_path=ict,
+                            device="cpu")
+    sizes = []
+    resized = trainer.resized
+    monkeypatch.setattr(trainer, "resized", lambda x, size: sizes.append((x.shape[-1], size)) or resized(x, size))
+    student = {**base, "name": "s", "backbone": "mobilenetv2_050", "input_size": 112, "render_size": 128,
+               "train": {"epochs": 1000, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
+                         "steps_per_epoch": 2, "minutes": 0.1}}
+    best = trainer.train(student, tmp_path / "student", ict_path=ict, device="cpu", teacher_path=teacher)
+    log = _log(tmp_path / "student")
+    assert 1 <= len(log) < 1000 and sum(int(row["steps"]) for row in log) >= 1
+    lrs = [float(row["lr"]) for row in log]  # the last step's rate of each epoch: past the warm-up, falling
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-3
+    assert set(sizes) == {(128, 112), (128, 128)}
+    assert torch.load(best, weights_only=False)["config"]["input_size"] == 112

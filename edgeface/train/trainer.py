@@ -44,7 +44,26 @@ def load_checkpoint(path, morphable: MorphableModel, device) -> FaceModel:
     state = torch.load(path, map_location=device, weights_only=False)
     model = build_model(state["config"], morphable).to(device)
     model.load_state_dict(state["model"])
+    model.input_size = state["config"]["input_size"]
     return model.eval()
+
+
+def resized(images: torch.Tensor, size: int) -> torch.Tensor:
+    """A float batch at another square size (area-like when shrinking, as a crop taken at that size)."""
+    if images.shape[-1] == size:
+        return images
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                                           align_corners=False)
+
+
+def one_cycle(progress: float, max_lr: float, warmup: float = 0.05) -> float:
+    """OneCycleLR's cosine shape as a function of the fraction of the schedule done."""
+    start, end = max_lr / 25.0, max_lr / 25.0 / 1e4
+    if progress < warmup:
+        a, b, x = start, max_lr, progress / warmup
+    else:
+        a, b, x = max_lr, end, min(1.0, (progress - warmup) / (1.0 - warmup))
+    return float(b + (a - b) * 0.5 * (1.0 + np.cos(np.pi * x)))
 
 
 def init_from(model: FaceModel, path, device) -> tuple[int, int]:
@@ -71,7 +90,14 @@ def init_from(model: FaceModel, path, device) -> tuple[int, int]:
 def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: bool = False, device=None,
           teacher_path=None, stop_after: int | None = None, init_path=None) -> Path:
     """Train (or resume) a run; `stop_after` ends this call after that many epochs, so that a long
-    schedule can be split across several time-limited jobs and continued with `resume`."""
+    schedule can be split across several time-limited jobs and continued with `resume`.
+
+    `train.minutes` in the config schedules by wall clock instead of steps: the learning rate
+    follows the one-cycle shape over that many minutes and training ends when they are spent
+    (for a lent machine with a hard time limit; log.csv records the steps each epoch took).
+    `render_size` makes the training crops at another size than the network's input (a student
+    distilled from a teacher of higher resolution: the teacher sees the crops as made, the student
+    sees them shrunk)."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +105,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     t = config["train"]
     torch.manual_seed(t["seed"])
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.backends.cudnn.benchmark = True
     morphable = MorphableModel.load(ict_path)
     model = build_model(config, morphable).to(device)
     if init_path and not (resume and (out_dir / "last.pt").exists()):
@@ -102,61 +129,81 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t["lr"], total_steps=t["epochs"] * len(batches),
                                                     pct_start=0.05)
-    start, best = 0, float("inf")
+    budget = 60.0 * t["minutes"] if t.get("minutes") else None
+    start, best, spent = 0, float("inf"), 0.0
     if resume and (out_dir / "last.pt").exists():
         state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start, best = state["epoch"] + 1, state["best"]
+        start, best, spent = state["epoch"] + 1, state["best"], state.get("seconds", 0.0)
     weights = HybridLoss(config, model, device)
     log_path = out_dir / "log.csv"
     if start == 0:
-        log_path.write_text("epoch,seconds,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme\n")
+        log_path.write_text("epoch,seconds,steps,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme\n")
     end = t["epochs"] if stop_after is None else min(t["epochs"], start + stop_after)
+    teacher_size = getattr(teacher_core(teacher), "input_size", None) if teacher is not None else None
+    clock = time.time() - spent
     for epoch in range(start, end):
+        if budget is not None and time.time() - clock >= budget:
+            break
         began = time.time()
         batches.epoch = epoch
         for part in train_set.datasets:
             part.epoch = epoch
         loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, **loader_args)
         model.train()
-        totals = np.zeros(2)
+        totals, steps = np.zeros(2), 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t['epochs']}", leave=False)
         for batch in bar:
+            if budget is not None:
+                progress = (time.time() - clock) / budget
+                if progress >= 1.0:
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = one_cycle(progress, t["lr"])
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            images = normalise(photometric(batch["image"]))
-            outputs = model(images)
+            crops = normalise(photometric(batch["image"]))
+            outputs = model(resized(crops, config["input_size"]))
             teacher_outputs = None
             if teacher is not None:
                 with torch.no_grad():
-                    teacher_outputs = teacher(images)
+                    teacher_outputs = teacher(resized(crops, teacher_size or crops.shape[-1]))
             loss, terms = weights(outputs, batch, teacher_outputs)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}: {loss.item()} ({terms})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            scheduler.step()
+            if budget is None:
+                scheduler.step()
             totals += [loss.item(), terms.get("landmarks", 0.0)]
+            steps += 1
             shown = ("landmarks", "dense", "pose", "attributes", "sir_pull")
             bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{terms[k]:.3f}" for k in shown if k in terms})
-        totals /= max(1, len(loader))
+        totals /= max(1, steps)
         val = evaluate_sparse(model, val_loader, device) if val_loader is not None else float("nan")
         val_syn = evaluate_synthetic_dense(model, synthetic_val, device) if synthetic_val is not None else float("nan")
         with open(log_path, "a") as f:
-            f.write(f"{epoch},{time.time() - began:.1f},{scheduler.get_last_lr()[0]:.6f},{totals[0]:.5f},"
+            f.write(f"{epoch},{time.time() - began:.1f},{steps},{optimizer.param_groups[0]['lr']:.6f},{totals[0]:.5f},"
                     f"{totals[1]:.5f},{val:.5f},{val_syn:.5f}\n")
         print(f"epoch {epoch + 1}: loss {totals[0]:.4f} landmarks {totals[1]:.4f} val NME(21, crop) {val:.4f} "
               f"synthetic dense NME(crop) {val_syn:.4f} ({time.time() - began:.0f} s)", flush=True)
         score = val if val_loader is not None else val_syn
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "epoch": epoch, "best": min(best, score), "config": config}
+                 "epoch": epoch, "best": min(best, score), "config": config, "seconds": time.time() - clock}
         torch.save(state, out_dir / "last.pt")
         if score < best:
             best = score
             torch.save({"model": model.state_dict(), "epoch": epoch, "config": config, "val": score}, out_dir / "best.pt")
     return out_dir / "best.pt"
+
+
+def teacher_core(teacher: torch.nn.Module) -> torch.nn.Module:
+    """The FaceModel inside the teacher's wrappers (flip averaging, refining)."""
+    while not isinstance(teacher, FaceModel):
+        teacher = teacher.model
+    return teacher
 
 
 def _data(config: dict, shard_path, ict_path, device):
@@ -167,14 +214,15 @@ def _data(config: dict, shard_path, ict_path, device):
     from .synthetic import SyntheticConfig, SyntheticFaces
 
     t, d, syn = config["train"], config["data"], config.get("synthetic") or {}
+    size = config.get("render_size", config["input_size"])
     parts, val_loader, n_real = [], None, 0
     shard_file = shard_path or d.get("aflw_shard")
     if shard_file:
         count = len(AflwShard(shard_file))
         count = min(count, d.get("limit") or count)  # a limit makes smoke runs and tests quick
         train_idx, val_idx = _split(count, d["val_fraction"], t["seed"])
-        parts.append(AflwExamples(AflwTraining(AflwShard(shard_file, train_idx), config["input_size"],
-                                               config["crop_scale"], seed=t["seed"])))
+        parts.append(AflwExamples(AflwTraining(AflwShard(shard_file, train_idx), size, config["crop_scale"],
+                                               seed=t["seed"])))
         n_real = len(parts[0])
         val_set = AflwTraining(AflwShard(shard_file, val_idx), config["input_size"], config["crop_scale"], augment=False)
         val_loader = torch.utils.data.DataLoader(val_set, batch_size=t["batch_size"], num_workers=t["workers"],
@@ -182,7 +230,7 @@ def _data(config: dict, shard_path, ict_path, device):
     n_synthetic = 0
     if syn:
         engine = SyntheticFaces(MorphableModel.load(ict_path),
-                                SyntheticConfig(size=config["input_size"], crop_scale=config["crop_scale"],
+                                SyntheticConfig(size=size, crop_scale=config["crop_scale"],
                                                 renders_per_identity=syn.get("renders_per_identity", 4)),
                                 seed=syn.get("seed", 0))
         parts.append(SyntheticExamples(engine, syn["count"]))
