@@ -104,13 +104,26 @@ def test_tflite_int8_tensors_are_bit_identical_with_reference_kernels(both):
 
 def test_tflite_int8_with_default_kernels_stays_close(both):
     """XNNPACK's int8 kernels round requantization per architecture (measured on the shipped INT8
-    file: 0.22 % of the crop on average, 1.34 % at worst, over these 9 dev faces); the bound leaves
+    file, 0.3.0: 0.23 % of the crop on average, 0.63 % at worst, over these 9 dev faces); the bound leaves
     room for other faces."""
     arm, x86 = both
     moved = np.linalg.norm(arm["tflite/dense"][..., :2] - x86["tflite/dense"][..., :2], axis=-1)
     print(f"\nTFLite INT8 (XNNPACK) aarch64 vs x86-64, 520 points: mean {moved.mean():.3%}, max {moved.max():.3%} of the crop")
     assert moved.mean() < 0.005 and moved.max() < 0.02
-    np.testing.assert_allclose(arm["tflite/pose"], x86["tflite/pose"], atol=0.02)  # radians; about 1 degree
+    # Orientation compared as rotations: near pitch or roll of +-80 degrees the Euler angles are close
+    # to their singularity, where one face's 0.5 degree turn read 2.5 degrees of pitch and roll (0.3.0).
+    turned = [_rotation_angle(a[:3], b[:3]) for a, b in zip(arm["tflite/pose"], x86["tflite/pose"])]
+    print(f"head rotation between them: max {np.degrees(max(turned)):.2f} degrees")
+    assert max(turned) < 0.02  # radians; about 1 degree
+    np.testing.assert_allclose(arm["tflite/pose"][:, 3:], x86["tflite/pose"][:, 3:], atol=0.02)  # translation, scale
+
+
+def _rotation_angle(a, b) -> float:
+    """Angle in radians of the rotation taking pose angles `b` to pose angles `a`."""
+    from edgeface.geometry import euler_to_matrix
+
+    relative = euler_to_matrix(*a) @ euler_to_matrix(*b).T
+    return float(np.arccos(np.clip((np.trace(relative) - 1.0) / 2.0, -1.0, 1.0)))
 
 
 def test_onnx_int8_matches_within_float_tolerance(both):
