@@ -127,22 +127,24 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
                        multiprocessing_context=_worker_context(config))
     optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t["lr"], total_steps=t["epochs"] * len(batches),
-                                                    pct_start=0.05)
     budget = 60.0 * t["minutes"] if t.get("minutes") else None
+    # a wall-clock schedule sets the rate itself (one_cycle); a step schedule uses OneCycleLR
+    scheduler = None if budget else torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=t["lr"], total_steps=t["epochs"] * len(batches), pct_start=0.05)
     start, best, spent = 0, float("inf"), 0.0
     if resume and (out_dir / "last.pt").exists():
         state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         start, best, spent = state["epoch"] + 1, state["best"], state.get("seconds", 0.0)
     weights = HybridLoss(config, model, device)
     log_path = out_dir / "log.csv"
     if start == 0:
         log_path.write_text("epoch,seconds,steps,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme\n")
     end = t["epochs"] if stop_after is None else min(t["epochs"], start + stop_after)
-    teacher_size = getattr(teacher_core(teacher), "input_size", None) if teacher is not None else None
+    teacher_size = teacher_core(teacher).input_size if teacher is not None else None
     clock = time.time() - spent
     for epoch in range(start, end):
         if budget is not None and time.time() - clock >= budget:
@@ -168,14 +170,14 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
             teacher_outputs = None
             if teacher is not None:
                 with torch.no_grad():
-                    teacher_outputs = teacher(resized(crops, teacher_size or crops.shape[-1]))
+                    teacher_outputs = teacher(resized(crops, teacher_size))
             loss, terms = weights(outputs, batch, teacher_outputs)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}: {loss.item()} ({terms})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if budget is None:
+            if scheduler is not None:
                 scheduler.step()
             totals += [loss.item(), terms.get("landmarks", 0.0)]
             steps += 1
@@ -190,7 +192,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         print(f"epoch {epoch + 1}: loss {totals[0]:.4f} landmarks {totals[1]:.4f} val NME(21, crop) {val:.4f} "
               f"synthetic dense NME(crop) {val_syn:.4f} ({time.time() - began:.0f} s)", flush=True)
         score = val if val_loader is not None else val_syn
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler and scheduler.state_dict(),
                  "epoch": epoch, "best": min(best, score), "config": config, "seconds": time.time() - clock}
         torch.save(state, out_dir / "last.pt")
         if score < best:
