@@ -341,6 +341,17 @@ def cmd_align_landmarks(args) -> int:
               + " / ".join(f"{100 * b[k]:.2f}" for k in ("nme_0_30", "nme_30_60", "nme_60_90")) + " %)")
     print(f"two-fold balanced NME: ICT vertices {100 * report['two_fold_nme_balanced_fixed']:.2f} %, aligned "
           f"{100 * report['two_fold_nme_balanced_aligned']:.2f} %; the fold-0 definition is in {args.model}")
+    if args.compare:
+        import numpy as np
+
+        from .evaluate import paired_difference
+
+        other = align(args.compare, dataset, ict, count=args.neighbours, backend=args.backend, anchors=anchors)
+        c = paired_difference(np.array(report["held_out_nme"]), np.array(other["held_out_nme"]), dataset.yaw_bin())
+        report["compare"] = {"model_b": str(args.compare), **c}
+        print(f"held-out balanced NME over all {len(dataset)} images: {100 * c['nme_balanced_a']:.2f} % here, "
+              f"{100 * c['nme_balanced_b']:.2f} % for {args.compare}; difference {100 * c['difference']:+.2f} points, "
+              f"95 % interval [{100 * c['difference_ci95_low']:+.2f}, {100 * c['difference_ci95_high']:+.2f}]")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
@@ -420,6 +431,8 @@ def main(argv=None) -> int:
     al.add_argument("--backend", default="onnx", help="backend whose fp32 file makes the predictions")
     al.add_argument("--yaw-anchors", default=None, help="head yaws (degrees, comma-separated) that get their own "
                     "weights (default: edgeface.train.landmarks.YAW_ANCHORS, -60,0,60); '0' for one definition")
+    al.add_argument("--compare", default=None, metavar="PACK", help="also align this pack the same way and report "
+                    "the paired difference of the two (every image held out by one fold or the other)")
     al.add_argument("--json", default=None, help="also write the figures to this JSON file")
     al.set_defaults(func=cmd_align_landmarks)
 

@@ -108,3 +108,28 @@ def _squared_error(rec, dataset):
             x1, y1, x2, y2 = landmark_box(dataset.points68[i])
             total += float((((face.landmarks[:, :2] - dataset.points68[i]) ** 2).sum()) / ((x2 - x1) * (y2 - y1)))
     return total
+
+
+def test_align_landmarks_compares_two_packs_on_every_image_held_out(fixture_pack, dev_set, tmp_path, capsys):
+    """`--compare` aligns both packs and pairs their per-image held-out errors: each image counts
+    under the fold that did not fit on it, so the odd images reproduce fold 0's figure; the same
+    network in two packs differs by exactly nothing."""
+    from edgeface.evaluate import nme_by_yaw
+    from edgeface.train.morphable import MorphableModel
+
+    ict = MorphableModel.default_path()
+    if ict is None or not ict.exists():
+        pytest.skip("ICT-FaceKit not found: set EDGEFACE_DATA to the shared data folder")
+    small = _small_dev_set(dev_set, tmp_path / "dev", 24)
+    a = shutil.copytree(fixture_pack, tmp_path / "a")
+    b = shutil.copytree(fixture_pack, tmp_path / "b")
+    assert cli.main(["align-landmarks", "--model", str(a), "--root", str(small.root), "--neighbours", "8",
+                     "--compare", str(b), "--json", str(tmp_path / "align.json")]) == 0
+    assert "difference +0.00 points" in capsys.readouterr().out
+    report = json.loads((tmp_path / "align.json").read_text())
+    held_out, bins = np.array(report["held_out_nme"]), small.yaw_bin()
+    odd = np.arange(24) % 2 == 1
+    assert nme_by_yaw(held_out[odd], bins[odd])["nme_mean"] == pytest.approx(report["fold0_aligned"]["nme_mean"])
+    assert nme_by_yaw(held_out[~odd], bins[~odd])["nme_mean"] == pytest.approx(report["fold1_aligned"]["nme_mean"])
+    assert report["compare"]["difference"] == 0 and report["compare"]["nme_balanced_a"] > 0
+    assert json.loads((b / "edgeface.json").read_text())["topology"]["landmark_weights"]["alignment"]["n_fit"] == 12
