@@ -360,3 +360,27 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 1e-3
     assert set(sizes) == {(128, 112), (128, 128)}
     assert torch.load(best, weights_only=False)["config"]["input_size"] == 112
+
+
+def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, data_dir, tmp_path):
+    """`train.freeze_batchnorm`: a fine-tune at a small batch leaves every running mean and variance
+    as the starting checkpoint had them, and still moves the convolutions."""
+    from edgeface.train import trainer
+
+    config = {"name": "frozen", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
+              "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+              "loss": {"landmarks": 1.0, "yaw": 0.1},
+              "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
+                        "steps_per_epoch": 3}}
+    ict = data_dir / "ict_facekit.npz"
+    start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
+    for freeze in (True, False):
+        run = {**config, "train": {**config["train"], "freeze_batchnorm": freeze}}
+        trainer.train(run, tmp_path / str(freeze), ict_path=ict, device="cpu", init_path=start)
+        before = torch.load(start, weights_only=False)["model"]
+        after = torch.load(tmp_path / str(freeze) / "last.pt", weights_only=False)["model"]
+        statistics = [k for k in before if k.endswith(("running_mean", "running_var"))]
+        weights = [k for k in before if k.endswith("weight") and before[k].dim() == 4]
+        assert statistics and weights
+        assert all(torch.equal(before[k], after[k]) for k in statistics) == freeze
+        assert not all(torch.equal(before[k], after[k]) for k in weights)

@@ -56,6 +56,16 @@ def resized(images: torch.Tensor, size: int) -> torch.Tensor:
                                            align_corners=False)
 
 
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """Put every batch-norm layer of a training model in eval mode: it normalises with its running
+    statistics and stops updating them (its scale and shift still learn). For fine-tuning at a
+    smaller batch than the network was trained at: re-estimated from batches of 32, the ResNet-34
+    teacher's statistics alone took its AFLW validation error from 0.0391 to 0.0489 of the crop."""
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            layer.eval()
+
+
 def one_cycle(progress: float, max_lr: float, warmup: float = 0.05) -> float:
     """OneCycleLR's cosine shape as a function of the fraction of the schedule done."""
     start, end = max_lr / 25.0, max_lr / 25.0 / 1e4
@@ -97,7 +107,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     (for a lent machine with a hard time limit; log.csv records the steps each epoch took).
     `render_size` makes the training crops at another size than the network's input (a student
     distilled from a teacher of higher resolution: the teacher sees the crops as made, the student
-    sees them shrunk)."""
+    sees them shrunk). `train.freeze_batchnorm` keeps the batch-norm statistics (`freeze_batchnorm`)."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -155,6 +165,8 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
             part.epoch = epoch
         loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, **loader_args)
         model.train()
+        if t.get("freeze_batchnorm"):
+            freeze_batchnorm(model)
         totals, steps = np.zeros(2), 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t['epochs']}", leave=False)
         for batch in bar:
