@@ -374,13 +374,13 @@ def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, da
                         "steps_per_epoch": 3}}
     ict = data_dir / "ict_facekit.npz"
     start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
+    before = torch.load(start, weights_only=False)["model"]
+    statistics = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in before if k.endswith("weight") and before[k].dim() == 4]
+    assert statistics and weights
     for freeze in (True, False):
         run = {**config, "train": {**config["train"], "freeze_batchnorm": freeze}}
         trainer.train(run, tmp_path / str(freeze), ict_path=ict, device="cpu", init_path=start)
-        before = torch.load(start, weights_only=False)["model"]
         after = torch.load(tmp_path / str(freeze) / "last.pt", weights_only=False)["model"]
-        statistics = [k for k in before if k.endswith(("running_mean", "running_var"))]
-        weights = [k for k in before if k.endswith("weight") and before[k].dim() == 4]
-        assert statistics and weights
         assert all(torch.equal(before[k], after[k]) for k in statistics) == freeze
         assert not all(torch.equal(before[k], after[k]) for k in weights)
