@@ -182,6 +182,41 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     assert len(rec.manifest.attribute_names) == 22 and "Big_Nose" in rec.manifest.attribute_names
 
 
+def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
+    """`distill.unlabelled_only`: a network's answers teach only on the crops that lack 3D labels
+    (real AFLW), so where synthetic ground truth exists it alone decides; without it, everywhere."""
+    from edgeface.train import trainer
+    from edgeface.train.morphable import MorphableModel
+
+    config = {"name": "pseudo", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
+              "identity_size": 40, "attribute_head": True, "visibility_head": True,
+              "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+              "synthetic": {"count": 16, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
+              "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
+                        "steps_per_epoch": 1},
+              "loss": {"landmarks": 1.0}, "distill": {"dense": 1.0, "pose": 0.1, "attributes": 0.05}}
+    ict = data_dir / "ict_facekit.npz"
+    train_set, batches, _ = trainer._data(config, None, ict, "cpu")
+    batch = torch.utils.data.default_collate([train_set[i] for i in next(iter(batches))])
+    labelled = batch["has_dense"].bool()
+    assert labelled.any() and (~labelled).any()
+    model = trainer.build_model(config, MorphableModel.load(ict)).eval()
+    with torch.no_grad():
+        outputs = model(trainer.normalise(batch["image"].float() / 255))
+
+    def distilled(unlabelled_only, moved):
+        teacher = [o.clone() for o in outputs]
+        teacher[0][moved] += 0.05  # the pseudo-label's points sit 0.05 of the crop away on these samples
+        loss = trainer.HybridLoss({**config, "distill": {**config["distill"], "unlabelled_only": unlabelled_only}},
+                                  model, "cpu")
+        return loss(outputs, batch, teacher)[1]["distill_dense"]
+
+    moved = 0.05 * 3 ** 0.5
+    assert distilled(True, labelled) == pytest.approx(0.0, abs=1e-6)
+    assert distilled(True, ~labelled) == pytest.approx(moved, rel=1e-4)
+    assert distilled(False, labelled) == pytest.approx(moved * labelled.float().mean().item(), rel=1e-4)
+
+
 def test_fine_tuning_starts_from_a_checkpoint_without_the_new_heads(data_dir, tmp_path):
     """--init takes every matching tensor of an older run, and the head rows it had (pose, identity,
     expression), while the new attribute and visibility rows keep their fresh initialisation."""

@@ -27,12 +27,7 @@ def expression_prior(expression: torch.Tensor):
     return expression.abs().mean()
 
 
-def dense_points(pred: torch.Tensor, target: torch.Tensor):
-    """Mean 3D distance between two sets of dense points (distillation from the teacher)."""
-    return torch.linalg.vector_norm(pred - target, dim=-1).mean()
-
-
-def _masked_mean(per_sample: torch.Tensor, has: torch.Tensor):
+def masked_mean(per_sample: torch.Tensor, has: torch.Tensor):
     return (per_sample * has).sum() / has.sum().clamp(min=1.0)
 
 
@@ -40,29 +35,29 @@ def dense_supervised(pred: torch.Tensor, target: torch.Tensor, point_weights: to
     """Region-weighted mean 3D distance to labelled dense points (eyes, brows, nose, lips heavier)."""
     dist = torch.linalg.vector_norm(pred - target, dim=-1)
     per_sample = (dist * point_weights).sum(-1) / point_weights.sum()
-    return _masked_mean(per_sample, has)
+    return masked_mean(per_sample, has)
 
 
 def pose_angles(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor):
     per_sample = torch.nn.functional.smooth_l1_loss(pred, target, reduction="none", beta=0.1).mean(-1)
-    return _masked_mean(per_sample, has)
+    return masked_mean(per_sample, has)
 
 
 def coefficients(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor, l1: bool = False):
     err = (pred - target).abs() if l1 else (pred - target).pow(2)
-    return _masked_mean(err.mean(-1), has)
+    return masked_mean(err.mean(-1), has)
 
 
 def visibility(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor):
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1)
-    return _masked_mean(bce, has)
+    return masked_mean(bce, has)
 
 
 def attributes(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor, positive_rate: torch.Tensor):
     """BCE with positives weighted by (1 - p) / p: rare attributes count as much as common ones."""
     weight = (1 - positive_rate) / positive_rate.clamp(min=1e-3)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=weight, reduction="none")
-    return _masked_mean(bce.mean(-1), has)
+    return masked_mean(bce.mean(-1), has)
 
 
 def sir(identity: torch.Tensor, ids: torch.Tensor, margin: float):

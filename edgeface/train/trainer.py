@@ -316,14 +316,20 @@ class HybridLoss:
         if teacher_outputs is not None:
             t_dense, t_pose, t_identity, t_expression, t_attributes, _ = teacher_outputs
             d = self.d
-            terms["distill_dense"] = losses.dense_points(dense, t_dense)
-            terms["distill_identity"] = (identity - t_identity).pow(2).mean()
-            terms["distill_expression"] = (expression - t_expression).abs().mean()
-            terms["distill_pose"] = (pose[:, :3] - t_pose[:, :3]).abs().mean()
+            # where the targets are pseudo-labels from a network no better than the learner on 3D-labelled
+            # faces, they count only on the samples that lack those labels (the real crops)
+            taught = 1.0 - batch["has_dense"].float() if d.get("unlabelled_only") else torch.ones_like(pose[:, 0])
+            per_sample = {
+                "distill_dense": torch.linalg.vector_norm(dense - t_dense, dim=-1).mean(-1),
+                "distill_identity": (identity - t_identity).pow(2).mean(-1),
+                "distill_expression": (expression - t_expression).abs().mean(-1),
+                "distill_pose": (pose[:, :3] - t_pose[:, :3]).abs().mean(-1),
+            }
             if self.model.attribute_head and t_attributes.shape == attributes.shape:
                 temperature = d.get("temperature", 2.0)
-                terms["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
-                    attributes / temperature, torch.sigmoid(t_attributes / temperature))
+                per_sample["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
+                    attributes / temperature, torch.sigmoid(t_attributes / temperature), reduction="none").mean(-1)
+            terms.update({name: losses.masked_mean(value, taught) for name, value in per_sample.items()})
         weight = {**{name: w.get(name, 0.0) for name in terms}, **{name: d.get(name[8:], 0.0) for name in terms
                                                                   if name.startswith("distill_")}}
         loss = sum(weight[name] * value for name, value in terms.items())
@@ -362,7 +368,9 @@ def _worker_init(_):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="edgeface train", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["teacher", "student"])
-    parser.add_argument("--teacher", default=None, help="teacher checkpoint to distil from (student stage)")
+    parser.add_argument("--teacher", default=None,
+                        help="checkpoint to distil from; in the teacher stage, a network whose answers are "
+                             "pseudo-labels (with distill.unlabelled_only: on the crops without 3D labels)")
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     parser.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
@@ -377,8 +385,6 @@ def main(argv=None) -> int:
     if args.epochs:
         config["train"]["epochs"] = args.epochs
     out = Path(args.out or f"runs/{config['name']}")
-    if args.stage == "teacher" and args.teacher:
-        parser.error("--teacher is for the student stage")
     best = train(config, out, args.ict, args.shard, args.resume, args.device, teacher_path=args.teacher,
                  stop_after=args.stop_after, init_path=args.init)
     print(f"best checkpoint: {best}")
