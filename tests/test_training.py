@@ -183,7 +183,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
 
 
 def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
-    """`distill.unlabelled_only`: a network's answers teach only on the crops that lack 3D labels
+    """`distill.only_without_3d_labels`: a network's answers teach only on the crops that lack 3D labels
     (real AFLW), so where synthetic ground truth exists it alone decides; without it, everywhere."""
     from edgeface.train import trainer
     from edgeface.train.morphable import MorphableModel
@@ -194,7 +194,7 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
               "synthetic": {"count": 16, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
               "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
                         "steps_per_epoch": 1},
-              "loss": {"landmarks": 1.0}, "distill": {"dense": 1.0, "pose": 0.1, "attributes": 0.05}}
+              "loss": {"landmarks": 1.0}, "distill": {"dense": 1.0}}
     ict = data_dir / "ict_facekit.npz"
     train_set, batches, _ = trainer._data(config, None, ict, "cpu")
     batch = torch.utils.data.default_collate([train_set[i] for i in next(iter(batches))])
@@ -204,11 +204,11 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
     with torch.no_grad():
         outputs = model(trainer.normalise(batch["image"].float() / 255))
 
-    def distilled(unlabelled_only, moved):
+    def distilled(only_without_3d_labels, moved):
         teacher = [o.clone() for o in outputs]
         teacher[0][moved] += 0.05  # the pseudo-label's points sit 0.05 of the crop away on these samples
-        loss = trainer.HybridLoss({**config, "distill": {**config["distill"], "unlabelled_only": unlabelled_only}},
-                                  model, "cpu")
+        distill = {"dense": 1.0, "only_without_3d_labels": only_without_3d_labels}
+        loss = trainer.HybridLoss({**config, "distill": distill}, model, "cpu")
         return loss(outputs, batch, teacher)[1]["distill_dense"]
 
     moved = 0.05 * 3 ** 0.5

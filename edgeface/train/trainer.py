@@ -318,7 +318,9 @@ class HybridLoss:
             d = self.d
             # where the targets are pseudo-labels from a network no better than the learner on 3D-labelled
             # faces, they count only on the samples that lack those labels (the real crops)
-            taught = 1.0 - batch["has_dense"].float() if d.get("unlabelled_only") else torch.ones_like(pose[:, 0])
+            taught = torch.ones_like(pose[:, 0])
+            if d.get("only_without_3d_labels"):
+                taught = 1.0 - batch["has_dense"].float()
             per_sample = {
                 "distill_dense": torch.linalg.vector_norm(dense - t_dense, dim=-1).mean(-1),
                 "distill_identity": (identity - t_identity).pow(2).mean(-1),
@@ -370,7 +372,7 @@ def main(argv=None) -> int:
     parser.add_argument("stage", choices=["teacher", "student"])
     parser.add_argument("--teacher", default=None,
                         help="checkpoint to distil from; in the teacher stage, a network whose answers are "
-                             "pseudo-labels (with distill.unlabelled_only: on the crops without 3D labels)")
+                             "pseudo-labels (with distill.only_without_3d_labels: on the crops without 3D labels)")
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     parser.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
