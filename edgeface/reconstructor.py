@@ -4,10 +4,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from . import detectors
+from . import detectors, resample
 from .errors import EdgefaceError
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .image import load_image
@@ -159,17 +158,15 @@ class Reconstructor:
         return self.crop_for(self.face_box(face))
 
     def cut(self, image: np.ndarray, crops: list[Crop]) -> np.ndarray:
-        """(N, S, S, 3) uint8 crops; outside the image is black, as in training."""
+        """(N, S, S, 3) uint8 crops; outside the image is black, as in training (edgeface.resample)."""
         size = self.manifest.input_size
         out = np.empty((len(crops), size, size, 3), np.uint8)
         for i, crop in enumerate(crops):
-            interp = cv2.INTER_AREA if crop.size > 2 * size else cv2.INTER_LINEAR
-            if interp == cv2.INTER_AREA:
-                # warpAffine has no area filter: pre-shrink the region so sampling does not alias
+            if crop.size > 2 * size:
+                # a bilinear warp has no area filter: pre-shrink the region so sampling does not alias
                 out[i] = _area_crop(image, crop, size)
             else:
-                out[i] = cv2.warpAffine(image, crop.affine(size), (size, size), flags=interp,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+                out[i] = resample.warp_affine(image, crop.affine(size), size, size)
         return out
 
     def run_crops(self, image, crops: list[Crop], boxes, scores) -> list[Face]:
@@ -246,8 +243,7 @@ def _area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
         region[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
     sub = Crop(crop.x0 - x0, crop.y0 - y0, crop.size)
     scale = 2 * size / crop.size
-    small = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = resample.resize_area(region, scale)
     # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
     half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
-    return cv2.warpAffine(small, half.affine(size), (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return resample.warp_affine(small, half.affine(size), size, size)

@@ -1,0 +1,91 @@
+"""The crop arithmetic, defined once: the Python runtime runs it and the Kotlin core
+(android_demo/core, `CropCutter`) implements the same operations in the same order, so both feed
+the network the same bytes whatever OpenCV is installed. OpenCV's own kernels changed their
+rounding between releases (5.0 -> 5.1 moved a crop byte), which is why the crop is not theirs.
+
+Bilinear warp: the inverse map in double (OpenCV's invertAffineTransform), then source
+coordinates and interpolation in float32, rounded half to even, black outside the image.
+Area shrink: OpenCV's INTER_AREA tables for a non-integer factor, accumulated in float32.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_F32 = np.float32
+
+
+def warp_affine(image: np.ndarray, m, width: int, height: int) -> np.ndarray:
+    """(height, width, C) uint8: `image` sampled bilinearly at the inverse of `m` (2x3, image to output)."""
+    m = [float(v) for v in np.asarray(m, np.float64).reshape(6)]
+    d = m[0] * m[4] - m[1] * m[3]
+    d = 1.0 / d if d != 0.0 else 0.0
+    a11, a22, a12, a21 = m[4] * d, m[0] * d, -m[1] * d, -m[3] * d
+    b1, b2 = -a11 * m[2] - a12 * m[5], -a21 * m[2] - a22 * m[5]
+    i0, i1, i2, i3, i4, i5 = (_F32(v) for v in (a11, a12, b1, a21, a22, b2))
+    fy = np.arange(height, dtype=_F32)[:, None]
+    fx = np.arange(width, dtype=_F32)[None, :]
+    sx = i0 * fx + (i1 * fy + i2)
+    sy = i3 * fx + (i4 * fy + i5)
+    fx0, fy0 = np.floor(sx), np.floor(sy)
+    ax, ay = (sx - fx0)[..., None], (sy - fy0)[..., None]
+    h, w = image.shape[:2]
+    # Coordinates far outside the image only need to stay outside: clamp before the integer cast.
+    x0 = np.clip(fx0, -2, w + 1).astype(np.int64)
+    y0 = np.clip(fy0, -2, h + 1).astype(np.int64)
+
+    def at(px, py):
+        inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        values = image[np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)].astype(_F32)
+        return np.where(inside[..., None], values, _F32(0))
+
+    p00, p01, p10, p11 = at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)
+    v0 = p00 + ax * (p01 - p00)
+    v1 = p10 + ax * (p11 - p10)
+    v = v0 + ay * (v1 - v0)
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+
+
+def _area_taps(source: int, dest: int, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(dest, K) source indices and float32 weights of each output pixel, zero-padded
+    (OpenCV's computeResizeAreaTab)."""
+    rows = []
+    for dx in range(dest):
+        fsx1 = dx * step
+        fsx2 = fsx1 + step
+        cell = min(step, source - fsx1)
+        sx2 = min(math.floor(fsx2), source - 1)
+        sx1 = min(math.ceil(fsx1), sx2)
+        taps = []
+        if sx1 - fsx1 > 1e-3:
+            taps.append((sx1 - 1, (sx1 - fsx1) / cell))
+        taps += [(sx, 1.0 / cell) for sx in range(sx1, sx2)]
+        if fsx2 - sx2 > 1e-3:
+            taps.append((sx2, min(min(fsx2 - sx2, 1.0), cell) / cell))
+        rows.append(taps)
+    k = max(len(t) for t in rows)
+    index = np.zeros((dest, k), np.int64)
+    weight = np.zeros((dest, k), _F32)
+    for i, taps in enumerate(rows):
+        for j, (s, a) in enumerate(taps):
+            index[i, j], weight[i, j] = s, a
+    return index, weight
+
+
+def resize_area(image: np.ndarray, scale: float) -> np.ndarray:
+    """Shrink by `scale` < 1 with area averaging (cv2.resize(..., fx=scale, fy=scale, INTER_AREA)).
+
+    Taps are added in order, one at a time in float32; the zero-weight padding adds exact zeros,
+    so the sums are those of a loop over each pixel's own taps."""
+    h, w = image.shape[:2]
+    dw, dh = round(w * scale), round(h * scale)
+    x_index, x_weight = _area_taps(w, dw, 1.0 / scale)
+    y_index, y_weight = _area_taps(h, dh, 1.0 / scale)
+    rows = np.zeros((h, dw) + image.shape[2:], _F32)
+    for k in range(x_index.shape[1]):
+        rows += image[:, x_index[:, k]].astype(_F32) * x_weight[None, :, k, None]
+    out = np.zeros((dh, dw) + image.shape[2:], _F32)
+    for k in range(y_index.shape[1]):
+        out += y_weight[:, k, None, None] * rows[y_index[:, k]]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
