@@ -73,3 +73,19 @@ def test_evaluation_reports_rates_per_yaw_bin(dev_set):
     assert result["detected_fraction"] >= 0.95
     assert sum(result[k] for k in ("n_0_30", "n_30_60", "n_60_90")) == 40
     assert result["latency_ms_median"] > 0
+
+
+@pytest.mark.parametrize("name", list(detectors.DETECTORS))
+def test_opencv_runner_finds_what_litert_finds(name, dev_set, installed_backends):
+    """Without LiteRT (edgeface[onnx] or [openvino] alone) the detector runs on OpenCV's TFLite
+    importer, whichever engine this OpenCV has; it must find the same faces."""
+    if "tflite" not in installed_backends:
+        pytest.skip("the comparison needs LiteRT (edgeface[tflite])")
+    litert, opencv = detectors.create(name, runner="tflite"), detectors.create(name, runner="opencv")
+    for i in range(0, len(dev_set), 100):
+        image = load_image(dev_set.image_path(i))
+        a, b = litert(image), opencv(image)
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x.box, y.box, atol=1.0)
+            assert abs(x.score - y.score) < 1e-3

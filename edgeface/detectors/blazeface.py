@@ -66,12 +66,7 @@ class BlazeFace:
 
             self._tflite = TfliteBackend(ASSETS / file, num_threads)
         elif runner == "opencv":
-            try:
-                # The classic engine: OpenCV 5's new engine exposes only one of the two outputs.
-                self._net = cv2.dnn.readNetFromTFLite(str(ASSETS / file), engine=cv2.dnn.ENGINE_CLASSIC)
-            except cv2.error as error:
-                raise DetectorError(f"cannot load detector model {file}: {error}") from None
-            self._outputs = self._net.getUnconnectedOutLayersNames()
+            self._net, self._outputs = _opencv_net(ASSETS / file)
         else:
             raise DetectorError(f"unknown detector runner {runner!r}: 'auto', 'tflite' or 'opencv'")
 
@@ -142,3 +137,24 @@ def _weighted_nms(boxes, scores, keypoints, iou_threshold) -> list[Detection]:
 
 def create(name: str, variant: str, **options) -> BlazeFace:
     return BlazeFace(name, variant, **options)
+
+
+def _opencv_net(path: Path):
+    """Load the detector with OpenCV's TFLite importer, on whichever engine exposes both outputs
+    (box regressors and scores).
+
+    OpenCV 5.0's default engine exposes only the regressors, and its classic engine both; 5.1 removed
+    the classic engine and fixed the default one. The engines are tried by what they expose, not by
+    version, so a release that moves the constants again still gets a working net or a clear error.
+    """
+    engines = [{}] + [{"engine": getattr(cv2.dnn, name)} for name in ("ENGINE_CLASSIC",) if hasattr(cv2.dnn, name)]
+    for engine in engines:
+        try:
+            net = cv2.dnn.readNetFromTFLite(str(path), **engine)
+        except cv2.error as error:
+            raise DetectorError(f"cannot load detector model {path.name}: {error}") from None
+        outputs = net.getUnconnectedOutLayersNames()
+        if len(outputs) == 2:
+            return net, outputs
+    raise DetectorError(f"OpenCV {cv2.__version__} cannot run detector model {path.name}: its TFLite importer "
+                        f"exposes only {list(outputs)}; install edgeface[tflite]")
