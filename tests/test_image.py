@@ -28,7 +28,7 @@ def test_bad_arrays_are_refused_with_a_reason(rec, array, message):
 
 
 def test_not_an_array_or_path(rec):
-    with pytest.raises(edgeface.ImageError, match="file path or a numpy array"):
+    with pytest.raises(edgeface.ImageError, match="file path, file bytes or a numpy array"):
         rec([[1, 2, 3]])
 
 
@@ -104,3 +104,117 @@ def test_very_large_image_finds_the_face_at_the_right_place(rec, face_image):
     assert np.abs(found[0].box - expected).max() < 0.05 * side
     landmarks = small[0].landmarks[:, :2] * scale + np.array([x0, y0])
     assert np.abs(found[0].landmarks[:, :2] - landmarks).max() < 0.05 * side
+
+
+# --- hostile files (issue 18): bombs refused from the header, EXIF applied, trailers accepted ---
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import hostile
+
+REFUSE_IN_FRESH_PROCESS = """
+import json, resource, sys, time
+from edgeface.errors import ImageError
+from edgeface.image import load_image
+load_image(sys.argv[2])  # warm the decoder: its first call allocates its own tables
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+try:
+    load_image(sys.argv[1])
+    outcome = "decoded"
+except ImageError as error:
+    outcome = str(error)
+seconds = time.perf_counter() - start
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"outcome": outcome, "grown_kb": grown, "seconds": seconds}))
+"""
+
+
+@pytest.fixture(scope="module")
+def bombs(face_image):
+    return hostile.bombs(face_image)
+
+
+@pytest.mark.parametrize("name", ["jpeg_22343x43084", "png_20000x20000", "png_60000x60000", "jpeg_65000x65000",
+                                  "png_9000x9000_1kb", "jpeg_9000x9000_16kb"])
+def test_decompression_bombs_are_refused_from_the_header(bombs, face_image, tmp_path, name):
+    """Refused with an ImageError, and without allocating their pixels: peak memory of a fresh
+    process grows by under 20 MB (the smallest bomb would need 240 MB). Their refusal time is in
+    benchmarks/test_hostile_images.py."""
+    small = hostile.jpeg(face_image)
+    (tmp_path / "ok.jpg").write_bytes(small)
+    path = tmp_path / name
+    path.write_bytes(bombs[name])
+    run = subprocess.run([sys.executable, "-c", REFUSE_IN_FRESH_PROCESS, str(path), str(tmp_path / "ok.jpg")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["outcome"] != "decoded"
+    assert ("over the limit" in result["outcome"]) or ("too few" in result["outcome"]), result["outcome"]
+    assert result["grown_kb"] < 20_000, result
+
+
+def test_bomb_sizes_are_what_the_issue_describes(bombs):
+    assert 15_000 <= len(bombs["jpeg_22343x43084"]) <= 17_000
+    assert 1_000_000 < len(bombs["png_20000x20000"]) < 1_400_000
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("encode, tag", [(hostile.png, hostile.with_png_orientation),
+                                         (hostile.jpeg, hostile.with_jpeg_orientation)])
+def test_exif_orientation_is_applied(face_image, orientation, encode, tag):
+    """Every orientation a camera writes comes back upright: exactly for PNG (lossless), and for
+    JPEG as the upright photo's own JPEG decodes, to within JPEG noise."""
+    stored = np.ascontiguousarray(hostile.STORE[orientation](face_image))
+    upright = load_image(tag(encode(stored), orientation))
+    assert upright.shape == face_image.shape
+    if encode is hostile.png:
+        assert np.array_equal(upright, face_image)
+    else:
+        assert np.abs(upright.astype(int) - face_image).mean() < 3
+
+
+def test_sideways_phone_photo_gets_the_upright_pose(rec, face_image, tmp_path):
+    """A photo stored sideways with Orientation=6 (how phones save portrait shots) gives the pose
+    of the upright photo, within 2 degrees."""
+    upright_file = tmp_path / "upright.jpg"
+    upright_file.write_bytes(hostile.jpeg(face_image))
+    sideways_file = tmp_path / "sideways.jpg"
+    sideways_file.write_bytes(hostile.with_jpeg_orientation(hostile.jpeg(np.rot90(face_image, 1).copy()), 6))
+    upright, sideways = rec(upright_file), rec(sideways_file)
+    assert len(upright) == len(sideways) == 1
+    for angle in ("yaw", "pitch", "roll"):
+        assert abs(getattr(sideways[0].pose, angle) - getattr(upright[0].pose, angle)) < 2.0, angle
+
+
+def test_trailing_data_after_the_end_marker_is_accepted(face_image, tmp_path):
+    """Phone trailers and Motion Photo videos follow the image's end marker; the image is the same."""
+    trailer = b"MotionPhoto_Data" + bytes(range(256)) * 40
+    for encode in (hostile.jpeg, hostile.png):
+        data = encode(face_image)
+        path = tmp_path / "trailer.img"
+        path.write_bytes(data + trailer)
+        assert np.array_equal(load_image(path), load_image(data))
+
+
+def test_every_decoder_error_is_an_image_error(face_image):
+    """Bit flips and cuts in every part of a JPEG and a PNG: an image or an ImageError, nothing else."""
+    rng = np.random.default_rng(18)
+    outcomes = {"decoded": 0, "refused": 0}
+    for encode in (hostile.jpeg, hostile.png):
+        data = np.frombuffer(encode(face_image[:96, :96].copy()), np.uint8)
+        for _ in range(150):
+            mutated = data.copy()
+            spots = rng.integers(0, len(mutated), rng.integers(1, 8))
+            mutated[spots] = rng.integers(0, 256, len(spots))
+            mutated = mutated[:rng.integers(len(mutated) // 2, len(mutated) + 1)] if rng.random() < 0.3 else mutated
+            try:
+                image = load_image(mutated.tobytes())
+                assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+                outcomes["decoded"] += 1
+            except edgeface.ImageError:
+                outcomes["refused"] += 1
+    assert outcomes["decoded"] > 0 and outcomes["refused"] > 0, outcomes
