@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from . import backends
-from .errors import BackendNotInstalledError, ModelError
+from .errors import BackendNotInstalledError, ModelError, OptionError
 
 MANIFEST_NAME = "edgeface.json"
 SCHEMA_VERSION = 1
 DEFAULT_PACK = Path(__file__).parent / "models" / "default"
+
+#: A manifest larger than this, or nested deeper, is refused before it is parsed or used.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_DEPTH = 32
+#: A model file (with its companions) larger than this is refused before it is hashed.
+MAX_MODEL_BYTES = 2 * 1024 * 1024 * 1024
 
 #: Output name -> shape without the batch dimension; `None` entries are taken from the manifest.
 OUTPUT_NAMES = ("dense", "pose", "identity", "expression", "attributes", "visibility")
@@ -69,48 +78,125 @@ def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
 
 
 class Manifest:
-    """A parsed and checked `edgeface.json`."""
+    """A parsed and checked `edgeface.json`: every field the runtime reads has its type and range
+    checked here, so that a wrong pack fails to load with a ModelError naming the field instead of
+    loading and answering wrongly."""
 
     def __init__(self, data: dict, root: Path):
         self.root = root
         self.data = data
+        self._where = f"manifest {root / MANIFEST_NAME}"
         try:
             if data.get("schema") != SCHEMA_VERSION:
                 raise ModelError(f"manifest schema {data.get('schema')!r} is not supported "
                                  f"(this edgeface reads schema {SCHEMA_VERSION})")
-            self.name: str = data["name"]
-            self.purpose: str = data.get("purpose", "reconstruction")
-            inp = data["input"]
-            self.input_size = int(inp["size"])
-            self.channels: str = inp.get("channels", "RGB")
-            self.mean = np.asarray(inp["mean"], dtype=np.float32)
-            self.std = np.asarray(inp["std"], dtype=np.float32)
-            self.crop_scale = float(data["crop"]["scale"])
-            self.crop_shift_y = float(data["crop"].get("shift_y", 0.0))
-            topo = data["topology"]
-            self.topology: str = f"{topo['name']}/v{topo['version']}"
-            self.num_points = int(topo["num_points"])
-            self.landmarks68 = np.asarray(topo["landmarks68"], dtype=np.int64)
+            self.name: str = self._text(data["name"], "name")
+            self.purpose: str = self._text(data.get("purpose", "reconstruction"), "purpose")
+            for field in ("license", "version", "pose_translation"):
+                if field in data:
+                    self._text(data[field], field)
+            self._texts(data.get("validated_outputs", []), "validated_outputs")
+            self._texts(list(self._table(data.get("not_validated", {}), "not_validated")), "not_validated")
+            inp = self._table(data["input"], "input")
+            self.input_size = self._whole(inp["size"], "input.size", 1, 4096)
+            self.channels: str = self._text(inp.get("channels", "RGB"), "input.channels")
+            if self.channels.upper() not in ("RGB", "BGR"):
+                raise self._error("input.channels", f"must be 'RGB' or 'BGR', not {self.channels!r}")
+            self.mean = self._reals(inp["mean"], "input.mean", (3,))
+            self.std = self._reals(inp["std"], "input.std", (3,))
+            if (self.std <= 0).any():
+                raise self._error("input.std", f"must be positive, not {self.std.tolist()}")
+            crop = self._table(data["crop"], "crop")
+            self.crop_scale = self._real(crop["scale"], "crop.scale", positive=True)
+            self.crop_shift_y = self._real(crop.get("shift_y", 0.0), "crop.shift_y")
+            topo = self._table(data["topology"], "topology")
+            self.topology: str = f"{self._text(topo['name'], 'topology.name')}/v{topo['version']}"
+            self.num_points = self._whole(topo["num_points"], "topology.num_points", 1, 1_000_000)
+            self.landmarks68 = self._indices(topo["landmarks68"], "topology.landmarks68", (68,))
+            weights = self._table(topo.get("landmark_weights", {}), "topology.landmark_weights")
             self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
             self.landmark_yaw, self.landmark_weights_by_yaw = self._landmark_yaw_definition(topo)
-            self.landmark_alignment: dict | None = topo.get("landmark_weights", {}).get("alignment")
-            self.mirror = np.asarray(topo["mirror"], dtype=np.int64) if "mirror" in topo else None
-            self.triangles = np.asarray(topo["triangles"], dtype=np.int32).reshape(-1, 3)
-            self.expression_names: list[str] = list(data["expression_names"])
-            self.attribute_names: list[str] = list(data["attribute_names"])
-            self.identity_size = int(data["identity_size"])
-            self.files = [self._file(entry) for entry in data["files"]]
+            self.landmark_alignment: dict | None = weights.get("alignment")
+            self.mirror = self._indices(topo["mirror"], "topology.mirror", (self.num_points,)) if "mirror" in topo else None
+            self.triangles = self._indices(topo["triangles"], "topology.triangles").astype(np.int32)
+            if self.triangles.size % 3:
+                raise self._error("topology.triangles", f"must hold whole triangles (3 indices each), "
+                                                        f"not {self.triangles.size} indices")
+            self.triangles = self.triangles.reshape(-1, 3)
+            self.expression_names: list[str] = self._texts(data["expression_names"], "expression_names")
+            self.attribute_names: list[str] = self._texts(data["attribute_names"], "attribute_names")
+            self.identity_size = self._whole(data["identity_size"], "identity_size", 0, 100_000)
+            files = data["files"]
+            if not isinstance(files, list) or not files:
+                raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
+            self.files = [self._file(entry, f"files[{i}]") for i, entry in enumerate(files)]
         except KeyError as missing:
-            raise ModelError(f"manifest {root / MANIFEST_NAME} lacks the field {missing}") from None
-        except (TypeError, ValueError) as bad:
-            raise ModelError(f"manifest {root / MANIFEST_NAME} is malformed: {bad}") from None
-        if self.landmarks68.shape != (68,) or self.landmarks68.max(initial=0) >= self.num_points:
-            raise ModelError(f"manifest {root / MANIFEST_NAME}: landmarks68 must be 68 indices below {self.num_points}")
-        if self.mirror is not None and (self.mirror.shape != (self.num_points,) or self.mirror.min() < 0
-                                        or self.mirror.max() >= self.num_points):
-            raise ModelError(f"manifest {root / MANIFEST_NAME}: mirror must give one index below {self.num_points} per point")
-        if self.triangles.size and self.triangles.max() >= self.num_points:
-            raise ModelError(f"manifest {root / MANIFEST_NAME}: a triangle index exceeds num_points")
+            raise ModelError(f"{self._where} lacks the field {missing}") from None
+        except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as bad:
+            raise ModelError(f"{self._where} is malformed: {type(bad).__name__}: {bad}") from None
+
+    # -- field checks: each returns the value in the runtime's type or raises a ModelError ----
+
+    def _error(self, field: str, problem: str) -> ModelError:
+        return ModelError(f"{self._where}: {field} {problem}")
+
+    def _table(self, value, field: str) -> dict:
+        if not isinstance(value, dict):
+            raise self._error(field, f"must be a JSON object, not {type(value).__name__}")
+        return value
+
+    def _text(self, value, field: str) -> str:
+        if not isinstance(value, str):
+            raise self._error(field, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def _texts(self, value, field: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._error(field, "must be a list of strings")
+        return list(value)
+
+    def _whole(self, value, field: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._error(field, f"must be a whole number in {low}..{high}, not {value!r}")
+        return value
+
+    def _real(self, value, field: str, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or \
+                (positive and value <= 0):
+            raise self._error(field, f"must be a finite{' positive' if positive else ''} number, not {value!r}")
+        return float(value)
+
+    def _reals(self, value, field: str, shape: tuple[int, ...]) -> np.ndarray:
+        array = np.asarray(value)
+        if array.shape != shape or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+            raise self._error(field, f"must be {shape[0]} finite numbers, not {value!r}")
+        return array.astype(np.float32)
+
+    def _indices(self, value, field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """Whole-number point indices in 0..num_points-1 (of `shape`, when given)."""
+        array = np.asarray(value)
+        if array.size and array.dtype.kind not in "iu":
+            raise self._error(field, "must hold whole-number point indices")
+        if shape is not None and array.shape != shape:
+            raise self._error(field, f"must have shape {shape}, not {array.shape}")
+        if array.size and (array.min() < 0 or array.max() >= self.num_points):
+            raise self._error(field, f"holds an index outside 0..{self.num_points - 1}")
+        return array.astype(np.int64)
+
+    def _pack_path(self, value, field: str) -> Path:
+        """A file of the pack: a relative path inside the pack folder (symlinks are followed when
+        the file is opened, and must stay inside too)."""
+        text = self._text(value, field)
+        posix, windows = PurePosixPath(text), PureWindowsPath(text)
+        if not text or posix.is_absolute() or windows.is_absolute() or windows.drive or "\\" in text \
+                or ".." in posix.parts or "\x00" in text:
+            raise self._error(field, f"must be a path inside the pack folder, not {text!r}")
+        return self.root / posix
+
+    def _quantization(self, value, field: str) -> tuple[float, int]:
+        q = self._table(value, field)
+        return self._real(q["scale"], f"{field}.scale", positive=True), \
+            self._whole(q["zero_point"], f"{field}.zero_point", -128, 255)
 
     def _landmark_definition(self, topo: dict) -> tuple[np.ndarray, np.ndarray]:
         """Each of the 68 landmarks as a convex combination of dense points, (68, K) indices and
@@ -128,10 +214,9 @@ class Manifest:
         points = np.zeros((68, width), np.int64)
         weights = np.zeros((68, width), np.float32)
         for j, (p, w) in enumerate(rows):
-            points[j, :len(p)], weights[j, :len(w)] = p, w
-        if points.min() < 0 or points.max() >= self.num_points:
-            raise ModelError(f"{where}: a point index is outside 0..{self.num_points - 1}")
-        if weights.min() < 0 or np.abs(weights.sum(1) - 1).max() > 1e-3:
+            points[j, :len(p)] = self._indices(p, f"topology.landmark_weights.points[{j}]")
+            weights[j, :len(w)] = w
+        if not np.isfinite(weights).all() or weights.min() < 0 or np.abs(weights.sum(1) - 1).max() > 1e-3:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return points, weights
 
@@ -146,7 +231,7 @@ class Manifest:
             return None, None
         where = f"manifest {self.root / MANIFEST_NAME}: landmark_weights.by_yaw"
         anchors = np.asarray(by_yaw["yaw_degrees"], np.float64)
-        if anchors.ndim != 1 or len(anchors) < 2 or np.any(np.diff(anchors) <= 0):
+        if anchors.ndim != 1 or len(anchors) < 2 or not np.isfinite(anchors).all() or np.any(np.diff(anchors) <= 0):
             raise ModelError(f"{where}: yaw_degrees must be two or more increasing angles")
         if len(by_yaw["weights"]) != len(anchors):
             raise ModelError(f"{where}: one set of weights per anchor yaw is needed")
@@ -156,7 +241,7 @@ class Manifest:
                 raise ModelError(f"{where}: each anchor needs 68 rows matching landmark_weights.points")
             for j, w in enumerate(rows):
                 weights[a, j, :len(w)] = w
-        if weights.min() < 0 or np.abs(weights.sum(-1) - 1).max() > 1e-3:
+        if not np.isfinite(weights).all() or weights.min() < 0 or np.abs(weights.sum(-1) - 1).max() > 1e-3:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return anchors, weights
 
@@ -175,15 +260,30 @@ class Manifest:
         weights = self.landmark_weights_at(yaw_degrees)
         return np.einsum("jk,jkc->jc", weights, dense[self.landmark_points]).astype(dense.dtype)
 
-    def _file(self, entry: dict) -> ModelFile:
+    def _file(self, entry, field: str) -> ModelFile:
+        entry = self._table(entry, field)
+        sha256 = self._text(entry["sha256"], f"{field}.sha256")
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise self._error(f"{field}.sha256", "must be 64 lower-case hex digits")
+        layout = self._text(entry.get("layout", "NCHW"), f"{field}.layout")
+        if layout not in ("NCHW", "NHWC"):
+            raise self._error(f"{field}.layout", f"must be 'NCHW' or 'NHWC', not {layout!r}")
+        outputs = self._table(entry["outputs"], f"{field}.outputs")
+        for name, tensor in outputs.items():
+            self._text(tensor, f"{field}.outputs.{name}")
         quant = entry.get("input_quantization")
         return ModelFile(
-            path=self.root / entry["path"], format=entry["format"], precision=entry["precision"],
-            layout=entry.get("layout", "NCHW"), sha256=entry["sha256"],
-            companions=tuple(self.root / c for c in entry.get("companions", [])), outputs=dict(entry["outputs"]),
-            input_quantization=(float(quant["scale"]), int(quant["zero_point"])) if quant else None,
-            output_quantization={k: (float(v["scale"]), int(v["zero_point"]))
-                                 for k, v in entry.get("output_quantization", {}).items()})
+            path=self._pack_path(entry["path"], f"{field}.path"),
+            format=self._text(entry["format"], f"{field}.format"),
+            precision=self._text(entry["precision"], f"{field}.precision"),
+            layout=layout, sha256=sha256,
+            companions=tuple(self._pack_path(c, f"{field}.companions")
+                             for c in self._texts(entry.get("companions", []), f"{field}.companions")),
+            outputs=dict(outputs),
+            input_quantization=None if quant is None else self._quantization(quant, f"{field}.input_quantization"),
+            output_quantization={k: self._quantization(v, f"{field}.output_quantization.{k}")
+                                 for k, v in self._table(entry.get("output_quantization", {}),
+                                                         f"{field}.output_quantization").items()})
 
     @cached_property
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -216,13 +316,66 @@ def read_manifest(model=None) -> Manifest:
                 "this edgeface build ships no default model yet; pass model=PATH to a model pack "
                 "(a directory with edgeface.json)")
         raise ModelError(f"no model pack at {path}: expected a directory with {MANIFEST_NAME}, or that file")
+    if not _is_regular(manifest_path):
+        raise ModelError(f"manifest {manifest_path} is not a regular file")
+    raw = _read_regular(manifest_path, MAX_MANIFEST_BYTES, "manifest")
     try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as bad:
         raise ModelError(f"manifest {manifest_path} is not valid JSON: {bad}") from None
+    except RecursionError:
+        raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise ModelError(f"manifest {manifest_path} must hold a JSON object")
+    if _depth(data) > MAX_MANIFEST_DEPTH:
+        raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels")
     return Manifest(data, manifest_path.parent)
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_regular(path: Path, limit: int, what: str) -> bytes:
+    try:
+        size = os.stat(path).st_size
+        if size > limit:
+            raise ModelError(f"{what} {path} is {size:,} bytes, over the limit of {limit:,}")
+        with open(path, "rb") as f:
+            return f.read(limit + 1)
+    except OSError as error:
+        raise ModelError(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def _depth(value) -> int:
+    """How deeply JSON containers nest (walked without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_MANIFEST_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _pack_file(manifest: Manifest, path: Path) -> int:
+    """Check that a file the manifest lists is a regular file inside the pack; its size."""
+    try:
+        inside = path.resolve().is_relative_to(manifest.root.resolve())
+        info = os.stat(path) if inside else None
+    except FileNotFoundError:
+        raise ModelError(f"model file listed in the manifest is missing: {path}") from None
+    except OSError as error:
+        raise ModelError(f"cannot read model file {path}: {error.strerror or error}") from None
+    if not inside:
+        raise ModelError(f"model file {path} leaves the pack folder {manifest.root} (a link to elsewhere)")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelError(f"model file {path} is not a regular file")
+    return info.st_size
 
 
 def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -248,14 +401,12 @@ class Model:
                  num_threads: int | None = None):
         self.manifest = manifest
         self.backend_name, self.file = self._choose(manifest, backend, precision)
-        for path in (self.file.path, *self.file.companions):
-            if not path.exists():
-                raise ModelError(f"model file listed in the manifest is missing: {path}")
-        actual = _sha256(self.file.path, *self.file.companions)
-        if actual != self.file.sha256:
-            raise ModelError(
-                f"model file {self.file.path} does not match its manifest (sha256 {actual[:12]}…, "
-                f"manifest says {self.file.sha256[:12]}…): the file is corrupt or belongs to another model")
+        size = sum(_pack_file(manifest, path) for path in (self.file.path, *self.file.companions))
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(f"model file {self.file.path} is {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,}")
+        if _sha256(self.file.path, *self.file.companions) != self.file.sha256:
+            raise ModelError(f"model file {self.file.path} does not match its manifest's sha256: "
+                             "the file is corrupt or belongs to another model")
         try:
             self.backend = backends.load(self.backend_name, self.file.path, num_threads)
         except BackendNotInstalledError:
@@ -269,7 +420,7 @@ class Model:
     @staticmethod
     def _choose(manifest: Manifest, backend: str, precision: str) -> tuple[str, ModelFile]:
         if precision not in ("auto", "fp32", "int8", "fp16"):
-            raise ValueError(f"precision must be 'auto', 'fp32', 'fp16' or 'int8', not {precision!r}")
+            raise OptionError(f"precision must be 'auto', 'fp32', 'fp16' or 'int8', not {precision!r}")
         if backend == "auto":
             present = backends.installed()
             order = backends.AUTO_ORDER["int8" if precision == "int8" else "fp32"]
@@ -377,7 +528,7 @@ class Model:
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         if crops.ndim != 4 or crops.shape[1:] != (self.manifest.input_size, self.manifest.input_size, 3):
-            raise ValueError(f"crops must be (N, {self.manifest.input_size}, {self.manifest.input_size}, 3) uint8")
+            raise OptionError(f"crops must be (N, {self.manifest.input_size}, {self.manifest.input_size}, 3) uint8")
         return self.postprocess(self.backend.run(self.preprocess(crops)))
 
 

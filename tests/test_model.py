@@ -229,3 +229,148 @@ def test_per_yaw_definition_is_checked(pack_copy, anchors, rows, message):
     _edit_manifest(pack_copy, _per_yaw_first_landmark(anchors, rows))
     with pytest.raises(edgeface.ModelError, match=message):
         edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+# --- a pack is confined to its folder, and every field is checked (issue 18) ---
+
+import os  # noqa: E402
+import threading  # noqa: E402
+
+
+def _point_onnx_entry_at(pack, path, sha256=None):
+    def change(d):
+        entry = next(f for f in d["files"] if f["format"] == "onnx" and f["precision"] == "fp32")
+        entry["path"] = str(path)
+        if sha256 is not None:
+            entry["sha256"] = sha256
+    _edit_manifest(pack, change)
+
+
+def _outside_copy(pack, tmp_path):
+    """The pack's fp32 ONNX file copied outside the pack, with its hash: it would load if followed."""
+    outside = tmp_path / "outside" / "model.onnx"
+    outside.parent.mkdir()
+    outside.write_bytes((pack / "model_fp32.onnx").read_bytes())
+    return outside, _sha256(outside)
+
+
+@pytest.mark.parametrize("form", ["absolute", "dotdot", "backslash", "empty"])
+def test_manifest_paths_must_stay_inside_the_pack(pack_copy, tmp_path, form):
+    outside, digest = _outside_copy(pack_copy, tmp_path)
+    path = {"absolute": outside, "dotdot": "../outside/model.onnx", "backslash": "..\\outside\\model.onnx",
+            "empty": ""}[form]
+    _point_onnx_entry_at(pack_copy, path, digest)
+    with pytest.raises(edgeface.ModelError, match="must be a path inside the pack folder"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_a_symlink_leaving_the_pack_is_refused_even_with_a_matching_hash(pack_copy, tmp_path):
+    outside, digest = _outside_copy(pack_copy, tmp_path)
+    (pack_copy / "linked.onnx").symlink_to(outside)
+    _point_onnx_entry_at(pack_copy, "linked.onnx", digest)
+    with pytest.raises(edgeface.ModelError, match="leaves the pack folder") as error:
+        edgeface.Reconstructor("onnx", model=pack_copy)
+    assert digest[:8] not in str(error.value)
+
+
+def test_a_symlink_inside_the_pack_is_followed(pack_copy):
+    (pack_copy / "alias.onnx").symlink_to(pack_copy / "model_fp32.onnx")
+    _point_onnx_entry_at(pack_copy, "alias.onnx")
+    assert edgeface.Reconstructor("onnx", model=pack_copy).backend == "onnx"
+
+
+def test_a_hash_mismatch_reveals_no_hash_of_the_file(pack_copy):
+    """The message must not leak a digest of whatever file the path names."""
+    actual = _sha256(pack_copy / "model_fp32.onnx")
+    _point_onnx_entry_at(pack_copy, "model_fp32.onnx", "0" * 64)
+    with pytest.raises(edgeface.ModelError, match="does not match its manifest") as error:
+        edgeface.Reconstructor("onnx", model=pack_copy)
+    assert actual[:6] not in str(error.value)
+
+
+def _load_in_thread(pack, timeout=20):
+    """Load in a thread, so that a loader hanging on a device or pipe fails the test instead of hanging it."""
+    outcome = {}
+
+    def load():
+        try:
+            edgeface.Reconstructor("onnx", model=pack)
+            outcome["error"] = None
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = error
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert "error" in outcome, "the loader hung"
+    return outcome["error"]
+
+
+def test_a_device_or_pipe_is_not_read(pack_copy):
+    (pack_copy / "zero.onnx").symlink_to("/dev/zero")
+    _point_onnx_entry_at(pack_copy, "zero.onnx")
+    error = _load_in_thread(pack_copy)
+    assert isinstance(error, edgeface.ModelError) and "leaves the pack folder" in str(error)
+    os.mkfifo(pack_copy / "fifo.onnx")
+    _point_onnx_entry_at(pack_copy, "fifo.onnx")
+    error = _load_in_thread(pack_copy)
+    assert isinstance(error, edgeface.ModelError) and "not a regular file" in str(error)
+
+
+def test_a_manifest_that_is_a_device_or_pipe_is_not_read(tmp_path):
+    os.mkfifo(tmp_path / "edgeface.json")
+    error = _load_in_thread(tmp_path)
+    assert isinstance(error, edgeface.ModelError) and "not a regular file" in str(error)
+
+
+def test_a_huge_model_file_is_refused_before_hashing(pack_copy, monkeypatch):
+    from edgeface import model
+
+    monkeypatch.setattr(model, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(edgeface.ModelError, match="over the limit"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deeply_nested_manifest(pack_copy, depth):
+    data = json.loads((pack_copy / MANIFEST_NAME).read_text())
+    (pack_copy / MANIFEST_NAME).write_text(json.dumps(data)[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(edgeface.ModelError, match="nested deeper than"):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(files="model_fp32.onnx"), "files must be a non-empty list"),
+    (lambda d: d.update(files=[]), "files must be a non-empty list"),
+    (lambda d: d["crop"].update(scale=0), "crop.scale must be a finite positive number"),
+    (lambda d: d["crop"].update(scale=-1.4), "crop.scale must be a finite positive number"),
+    (lambda d: d["input"].update(std=[0.5, 0.0, 0.5]), "input.std must be positive"),
+    (lambda d: d["input"].update(mean=[0.5, float("nan"), 0.5]), "input.mean must be 3 finite numbers"),
+    (lambda d: d["input"].update(mean=0.5), "input.mean must be 3 finite numbers"),
+    (lambda d: d["input"].update(size=0), "input.size must be a whole number"),
+    (lambda d: d["input"].update(size="112"), "input.size must be a whole number"),
+    (lambda d: d["input"].update(channels="RGBA"), "input.channels must be"),
+    (lambda d: d["topology"]["triangles"][0].__setitem__(0, -1), "topology.triangles holds an index outside"),
+    (lambda d: d["topology"]["triangles"][0].__setitem__(0, 10**6), "topology.triangles holds an index outside"),
+    (lambda d: d["topology"]["triangles"][0].__setitem__(0, 1.5), "whole-number point indices"),
+    (lambda d: d["topology"]["landmarks68"].__setitem__(0, -3), "landmarks68 holds an index outside"),
+    (lambda d: d["topology"].update(mirror=[0, 1]), "topology.mirror must have shape"),
+    (lambda d: d.update(attribute_names="Smiling"), "attribute_names must be a list of strings"),
+    (lambda d: d.update(identity_size=-1), "identity_size must be a whole number"),
+    (lambda d: d.update(crop=[1.4]), "crop must be a JSON object"),
+    (lambda d: d["files"][0].update(sha256="abc"), "sha256 must be 64"),
+    (lambda d: d["files"][0].update(layout="CHWN"), "layout must be"),
+    (lambda d: d["files"][0].update(input_quantization={"scale": 0, "zero_point": 0}), "scale must be a finite positive"),
+    (lambda d: d.update(license=["MIT"]), "license must be a string"),
+])
+def test_every_manifest_field_is_checked(pack_copy, change, message):
+    _edit_manifest(pack_copy, change)
+    with pytest.raises(edgeface.ModelError, match=message):
+        edgeface.Reconstructor("onnx", model=pack_copy)
+
+
+def test_unknown_backend_and_precision_are_option_errors(fixture_pack):
+    with pytest.raises(edgeface.OptionError, match="unknown backend 'foo'"):
+        edgeface.Reconstructor("foo", model=fixture_pack)
+    with pytest.raises(edgeface.OptionError, match="precision"):
+        edgeface.Reconstructor("onnx", model=fixture_pack, precision="int4")
+    assert issubclass(edgeface.OptionError, ValueError) and issubclass(edgeface.OptionError, edgeface.EdgefaceError)
