@@ -5,7 +5,7 @@
     for face in rec("photo.jpg"):
         print(face.pose.yaw, face.landmarks.shape, face.attributes)
 """
-from .errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError
+from .errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError, OptionError
 from .reconstructor import Reconstructor, ReconstructorOptions
 from .results import Face, Mesh, Pose
 from .video import OneEuroFilter, Tracker
@@ -14,5 +14,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Reconstructor", "ReconstructorOptions", "Face", "Mesh", "Pose", "Tracker", "OneEuroFilter",
-    "EdgefaceError", "ImageError", "ModelError", "BackendNotInstalledError", "DetectorError", "__version__",
+    "EdgefaceError", "ImageError", "ModelError", "BackendNotInstalledError", "DetectorError",
+    "OptionError", "__version__",
 ]

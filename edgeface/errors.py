@@ -23,3 +23,8 @@ class BackendNotInstalledError(EdgefaceError, ImportError):
 
 class DetectorError(EdgefaceError):
     """The face detector could not be created or run."""
+
+
+class OptionError(EdgefaceError, ValueError):
+    """An argument or option is not one edgeface accepts (an unknown backend or precision, a
+    negative max_faces, boxes of the wrong shape, a video timestamp that goes back)."""

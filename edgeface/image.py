@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, OptionError
 
 #: Larger images are refused: decoding them would take gigabytes. (Large ones below the limit are
 #: downscaled for detection only; crops come from the original.)
@@ -41,8 +41,9 @@ def load_image(image, color: str = "bgr") -> np.ndarray:
     else (grayscale, alpha, 16-bit, float, empty) is refused with an ImageError that says what it
     is, because silently converting it would hide a caller's bug and give a wrong answer.
     """
-    if color not in ("bgr", "rgb"):
-        raise ImageError(f"color must be 'bgr' or 'rgb', not {color!r}")
+    if not isinstance(color, str) or color.lower() not in ("bgr", "rgb"):
+        raise OptionError(f"color must be 'bgr' or 'rgb', not {color!r}")
+    color = color.lower()
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         return decode(_read_file(path), str(path))

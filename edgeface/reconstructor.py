@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import detectors, resample
-from .errors import EdgefaceError
+from .errors import EdgefaceError, OptionError
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .image import load_image
 from .model import POSE_MIRROR_OFFSET, POSE_MIRROR_SIGN, Manifest, Model, mirror_twins, read_manifest
@@ -41,6 +41,20 @@ class ReconstructorOptions:
     refine: bool = False
     min_face_size: float = 16.0
     flip_average: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.backend, str):
+            raise OptionError(f"backend must be a name such as 'auto' or 'onnx', not {self.backend!r}")
+        if not isinstance(self.precision, str):
+            raise OptionError(f"precision must be 'auto', 'fp32', 'fp16' or 'int8', not {self.precision!r}")
+        if self.num_threads is not None and (isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int)
+                                             or self.num_threads < 1):
+            raise OptionError(f"num_threads must be a positive whole number or None, not {self.num_threads!r}")
+        if self.max_faces is not None and (isinstance(self.max_faces, bool) or not isinstance(self.max_faces, int)
+                                           or self.max_faces < 1):
+            raise OptionError(f"max_faces must be a positive whole number or None (all faces), not {self.max_faces!r}")
+        if not isinstance(self.min_face_size, (int, float)) or not 0 <= self.min_face_size < float("inf"):
+            raise OptionError(f"min_face_size must be a finite number of pixels >= 0, not {self.min_face_size!r}")
 
 
 class Reconstructor:
@@ -106,7 +120,7 @@ class Reconstructor:
                 scores = [d.score for d in found]
                 calibration = self.detector.to_landmarks
             else:
-                boxes = _check_boxes(boxes)
+                boxes = _check_boxes(boxes, image.shape)
                 scores = [1.0] * len(boxes)
                 calibration = detectors.DETECTORS[detectors.DEFAULT][1]["to_landmarks"]
             lboxes = [detectors.to_landmark_box(b, calibration) for b in boxes]
@@ -115,7 +129,7 @@ class Reconstructor:
     def from_landmark_boxes(self, image, landmark_boxes, color: str = "bgr") -> list[Face]:
         """Reconstruct from boxes that tightly enclose each face's 68 landmarks (no detection)."""
         image = load_image(image, color)
-        lboxes = _check_boxes(landmark_boxes)
+        lboxes = _check_boxes(landmark_boxes, image.shape)
         with self._lock:
             return self._reconstruct(image, lboxes, [1.0] * len(lboxes), lboxes)
 
@@ -131,7 +145,7 @@ class Reconstructor:
         found = [d for d in self.detector(image)
                  if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.options.min_face_size]
         found.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        return found[: self.options.max_faces] if self.options.max_faces else found
+        return found[: self.options.max_faces]
 
     def _reconstruct(self, image, boxes, scores, lboxes) -> list[Face]:
         if not len(boxes):
@@ -220,30 +234,43 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
 
 
-def _check_boxes(boxes) -> np.ndarray:
+#: A face box may reach past the photo (a close selfie), but not by this factor of its longer side.
+MAX_BOX_TO_IMAGE = 16
+
+
+def _check_boxes(boxes, image_shape) -> np.ndarray:
+    """(N, 4) float32 boxes; one box may be given as (4,). Refuses what would give a wrong answer
+    in silence: another shape, empty or non-finite boxes, boxes off the image or absurdly large."""
     try:
-        arr = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        arr = np.asarray(boxes, dtype=np.float32)
     except (ValueError, TypeError):
-        raise EdgefaceError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {boxes!r}") from None
+        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {boxes!r}") from None
+    if arr.ndim == 1 and arr.shape[0] in (0, 4):
+        arr = arr.reshape(-1, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got shape {arr.shape}")
     bad = ~np.isfinite(arr).all(1) | (arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1])
     if bad.any():
-        raise EdgefaceError(f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
-                            "(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+        raise OptionError(f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
+                          "(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+    h, w = image_shape[:2]
+    off = (arr[:, 2] <= 0) | (arr[:, 3] <= 0) | (arr[:, 0] >= w) | (arr[:, 1] >= h)
+    if off.any():
+        raise OptionError(f"box {arr[np.flatnonzero(off)[0]].tolist()} lies outside the {w}x{h} image")
+    huge = np.maximum(arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]) > MAX_BOX_TO_IMAGE * max(h, w)
+    if huge.any():
+        raise OptionError(f"box {arr[np.flatnonzero(huge)[0]].tolist()} is over {MAX_BOX_TO_IMAGE} times the "
+                          f"{w}x{h} image's longer side: not a face in this image")
     return arr
 
 
 def _area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
-    """Cut the crop region at full resolution (padding outside the image), then area-resize."""
-    h, w = image.shape[:2]
+    """Area-shrink the crop region at full resolution (black outside the image), then warp."""
     x0, y0 = int(np.floor(crop.x0)), int(np.floor(crop.y0))
     side = int(np.ceil(crop.size + (crop.x0 - x0)))
-    region = np.zeros((side, side, 3), np.uint8)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
-    if sx1 > sx0 and sy1 > sy0:
-        region[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
     sub = Crop(crop.x0 - x0, crop.y0 - y0, crop.size)
     scale = 2 * size / crop.size
-    small = resample.resize_area(region, scale)
+    small = resample.resize_area_window(image, x0, y0, side, side, scale)
     # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
     half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
     return resample.warp_affine(small, half.affine(size), size, size)

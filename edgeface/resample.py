@@ -49,43 +49,69 @@ def warp_affine(image: np.ndarray, m, width: int, height: int) -> np.ndarray:
 
 def _area_taps(source: int, dest: int, step: float) -> tuple[np.ndarray, np.ndarray]:
     """(dest, K) source indices and float32 weights of each output pixel, zero-padded
-    (OpenCV's computeResizeAreaTab)."""
-    rows = []
-    for dx in range(dest):
-        fsx1 = dx * step
-        fsx2 = fsx1 + step
-        cell = min(step, source - fsx1)
-        sx2 = min(math.floor(fsx2), source - 1)
-        sx1 = min(math.ceil(fsx1), sx2)
-        taps = []
-        if sx1 - fsx1 > 1e-3:
-            taps.append((sx1 - 1, (sx1 - fsx1) / cell))
-        taps += [(sx, 1.0 / cell) for sx in range(sx1, sx2)]
-        if fsx2 - sx2 > 1e-3:
-            taps.append((sx2, min(min(fsx2 - sx2, 1.0), cell) / cell))
-        rows.append(taps)
-    k = max(len(t) for t in rows)
-    index = np.zeros((dest, k), np.int64)
-    weight = np.zeros((dest, k), _F32)
-    for i, taps in enumerate(rows):
-        for j, (s, a) in enumerate(taps):
-            index[i, j], weight[i, j] = s, a
-    return index, weight
+    (OpenCV's computeResizeAreaTab): a leading partial tap, whole taps, a trailing partial tap."""
+    fsx1 = np.arange(dest, dtype=np.float64) * step
+    fsx2 = fsx1 + step
+    cell = np.minimum(step, source - fsx1)
+    sx2 = np.minimum(np.floor(fsx2), source - 1).astype(np.int64)
+    sx1 = np.minimum(np.ceil(fsx1), sx2).astype(np.int64)
+    lead = sx1 - fsx1 > 1e-3
+    trail = fsx2 - sx2 > 1e-3
+    whole = sx2 - sx1
+    k = int((lead + whole + trail).max(initial=1))
+    column = np.arange(k)[None, :]
+    # column j of row i is tap number j; the whole taps start after the lead tap, if any
+    source_index = (sx1 - lead)[:, None] + column
+    weight = np.where(column < whole[:, None] + lead[:, None], 1.0 / cell[:, None], 0.0)
+    weight = np.where(lead[:, None] & (column == 0), ((sx1 - fsx1) / cell)[:, None], weight)
+    last = lead + whole
+    trailing = trail[:, None] & (column == last[:, None])
+    weight = np.where(trailing, (np.minimum(np.minimum(fsx2 - sx2, 1.0), cell) / cell)[:, None], weight)
+    used = column < (last + trail)[:, None]
+    return np.where(used, source_index, 0), np.where(used, weight, 0.0).astype(_F32)
 
 
 def resize_area(image: np.ndarray, scale: float) -> np.ndarray:
-    """Shrink by `scale` < 1 with area averaging (cv2.resize(..., fx=scale, fy=scale, INTER_AREA)).
-
-    Taps are added in order, one at a time in float32; the zero-weight padding adds exact zeros,
-    so the sums are those of a loop over each pixel's own taps."""
+    """Shrink by `scale` < 1 with area averaging (cv2.resize(..., fx=scale, fy=scale, INTER_AREA))."""
     h, w = image.shape[:2]
-    dw, dh = round(w * scale), round(h * scale)
-    x_index, x_weight = _area_taps(w, dw, 1.0 / scale)
-    y_index, y_weight = _area_taps(h, dh, 1.0 / scale)
-    rows = np.zeros((h, dw) + image.shape[2:], _F32)
-    for k in range(x_index.shape[1]):
-        rows += image[:, x_index[:, k]].astype(_F32) * x_weight[None, :, k, None]
+    return resize_area_window(image, 0, 0, w, h, scale)
+
+
+def resize_area_window(image: np.ndarray, x0: int, y0: int, width: int, height: int, scale: float) -> np.ndarray:
+    """`resize_area` of the width x height window at (x0, y0) of the image padded with black,
+    without building the padding: a face box far larger than the photo costs the photo's size.
+
+    Taps are added in order, one at a time in float32. Taps on the padding would add exact zeros,
+    as do the zero-weight ones that fill the tap tables, so they are dropped: the sums are those of
+    a loop over each pixel's own taps."""
+    h, w = image.shape[:2]
+    dw, dh = round(width * scale), round(height * scale)
+    x_index, x_weight = _area_taps(width, dw, 1.0 / scale)
+    y_index, y_weight = _area_taps(height, dh, 1.0 / scale)
+    # window -> image coordinates; taps outside the image get weight 0
+    x_index, y_index = x_index + x0, y_index + y0
+    x_weight = np.where((x_index >= 0) & (x_index < w), x_weight, _F32(0))
+    y_weight = np.where((y_index >= 0) & (y_index < h), y_weight, _F32(0))
+    x_index, x_weight = _compact(x_index, x_weight)
+    y_index, y_weight = _compact(y_index, y_weight)
+    top, bottom = max(y0, 0), min(y0 + height, h)
     out = np.zeros((dh, dw) + image.shape[2:], _F32)
+    if bottom <= top:
+        return out.astype(np.uint8)
+    strip = image[top:bottom]
+    x_index = np.clip(x_index, 0, w - 1)
+    y_index = np.clip(y_index, top, bottom - 1) - top
+    rows = np.zeros((bottom - top, dw) + image.shape[2:], _F32)
+    for k in range(x_index.shape[1]):
+        rows += strip[:, x_index[:, k]].astype(_F32) * x_weight[None, :, k, None]
     for k in range(y_index.shape[1]):
         out += y_weight[:, k, None, None] * rows[y_index[:, k]]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _compact(index: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's non-zero taps moved to the front in their order, and the all-zero columns cut."""
+    order = np.argsort(weight == 0, axis=1, kind="stable")
+    width = max(int((weight != 0).sum(1).max(initial=0)), 1)
+    order = order[:, :width]
+    return np.take_along_axis(index, order, 1), np.take_along_axis(weight, order, 1)

@@ -53,10 +53,47 @@ def test_boxes_skip_detection_and_keep_their_order(rec, face_image):
     np.testing.assert_allclose(again.dense, detected.dense, atol=1e-3)
 
 
-@pytest.mark.parametrize("boxes", [[[10, 10, 5, 50]], [[0, 0, np.nan, 5]], "abc"])
-def test_bad_boxes_are_refused(rec, face_image, boxes):
-    with pytest.raises(edgeface.EdgefaceError, match="box"):
+@pytest.mark.parametrize("boxes, message", [
+    ([[10, 10, 5, 50]], "empty or not finite"),
+    ([[0, 0, np.nan, 5]], "empty or not finite"),
+    ("abc", "boxes must be"),
+    (np.zeros((1, 8)), r"shape \(1, 8\)"),  # not two boxes in silence
+    (np.zeros((2, 2, 4)), r"shape \(2, 2, 4\)"),
+    ([[5000, 5000, 5100, 5100]], "outside the 450x450 image"),
+    ([[-300, -300, -100, -100]], "outside the 450x450 image"),
+    ([[0, 0, 1e6, 1e6]], "over 16 times"),
+])
+def test_bad_boxes_are_refused(rec, face_image, boxes, message):
+    with pytest.raises(edgeface.OptionError, match=message):
         rec(face_image, boxes=boxes)
+    with pytest.raises(edgeface.OptionError, match=message):
+        rec.from_landmark_boxes(face_image, boxes)
+
+
+def test_one_box_may_be_given_flat_and_a_big_one_costs_the_image_size(rec, face_image):
+    flat = rec(face_image, boxes=[100, 100, 300, 300])
+    assert len(flat) == 1
+    np.testing.assert_array_equal(flat[0].dense, rec(face_image, boxes=[[100, 100, 300, 300]])[0].dense)
+    assert rec(face_image, boxes=np.zeros((0, 4))) == []
+    # a box 15 times the image: cropped without building the padding around the photo (a 1e6 box used to need 4.6 TiB)
+    assert len(rec(face_image, boxes=[[-3000, -3000, 3700, 3700]])) == 1
+
+
+@pytest.mark.parametrize("option, value", [("max_faces", -1), ("max_faces", 0), ("max_faces", 1.5),
+                                           ("num_threads", 0), ("min_face_size", float("nan")),
+                                           ("backend", None), ("precision", 8)])
+def test_bad_options_are_refused(fixture_pack, option, value):
+    with pytest.raises(edgeface.OptionError, match=option):
+        edgeface.ReconstructorOptions(**{"model": fixture_pack, option: value})
+    with pytest.raises(edgeface.OptionError, match=option):
+        edgeface.Reconstructor(**{"model": fixture_pack, option: value})
+
+
+def test_color_names_are_case_blind_and_others_refused(rec, face_image):
+    rgb = face_image[..., ::-1].copy()
+    np.testing.assert_array_equal(rec(rgb, color="RGB")[0].dense, rec(rgb, color="rgb")[0].dense)
+    with pytest.raises(edgeface.OptionError, match="color must be 'bgr' or 'rgb'"):
+        rec(face_image, color="hsv")
 
 
 def test_face_outside_the_image_is_padded_not_wrapped(rec, face_image):

@@ -19,7 +19,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from ..errors import BackendNotInstalledError
+from ..errors import BackendNotInstalledError, OptionError
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def installed() -> list[str]:
 def require(name: str) -> BackendSpec:
     """The spec of backend `name`, or a BackendNotInstalledError that says how to get it."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)} or 'auto'")
+        raise OptionError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)} or 'auto'")
     spec = BACKENDS[name]
     if name not in installed():
         raise BackendNotInstalledError(
