@@ -37,7 +37,7 @@ class Mesh:
 
 @dataclass
 class Face:
-    box: np.ndarray  # (4,) x1, y1, x2, y2 image pixels: the box the crop was made from
+    box: np.ndarray  # (4,) x1, y1, x2, y2 image pixels: the detector box (or the caller's); in video, where the face is now
     score: float  # detector confidence (1.0 for boxes passed in by the caller)
     landmarks: np.ndarray  # (68, 3) image pixels + depth, Multi-PIE order
     dense: np.ndarray  # (520, 3) image pixels + depth

@@ -7,7 +7,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from .detectors import to_landmark_box
+from .detectors import from_landmark_box, to_landmark_box
+from .errors import OptionError
 from .geometry import euler_to_matrix
 from .image import load_image
 from .results import Face, Mesh
@@ -33,6 +34,9 @@ class OneEuroFilter:
         return 1.0 / (1.0 + tau / dt)
 
     def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        """Filter `x` at time `t` (seconds); a time not after the previous one restarts the filter."""
+        if not math.isfinite(t):
+            raise OptionError(f"the filter's time must be a finite number of seconds, not {t!r}")
         x = np.asarray(x, dtype=np.float64)
         if self._x is None or t <= self._t:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
@@ -76,14 +80,26 @@ class Tracker:
     check runs the detector on the small crop only, not on the frame).
     Smoothing is a One-Euro filter per track on dense points, landmarks, angles and translation;
     `smoothing=False` returns the raw per-frame results. `reset()` forgets every track (call it at
-    a cut). Frames are timed by `timestamp` (seconds) when given, else by `fps`.
+    a cut); a frame of another size than the last resets them too (another video, or a rotated
+    camera). Frames are timed by `timestamp` (seconds, finite and increasing) when given, else by
+    `fps`. Each face's `box` is where it is now: the detector box on the frames it was detected
+    on, else the detector-style box of its current landmarks.
     """
 
     def __init__(self, reconstructor, max_faces: int = 1, smoothing: bool = True, fps: float = 30.0,
                  min_cutoff: float = 1.0, beta: float = 0.5, detect_every: int = 30, verify_every: int = 10,
                  min_size: float = 16.0):
+        for name, value, low in (("max_faces", max_faces, 1), ("detect_every", detect_every, 1),
+                                 ("verify_every", verify_every, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise OptionError(f"{name} must be a whole number >= {low}, not {value!r}")
+        for name, value in (("fps", fps), ("min_cutoff", min_cutoff)):
+            if not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise OptionError(f"{name} must be a finite number > 0, not {value!r}")
+        if not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
+            raise OptionError(f"beta must be a finite number >= 0, not {beta!r}")
         self.rec = reconstructor
-        self.max_faces, self.smoothing, self.fps = max_faces, smoothing, fps
+        self.max_faces, self.smoothing, self.fps = max_faces, smoothing, float(fps)
         self.min_cutoff, self.beta = min_cutoff, beta
         self.detect_every, self.verify_every, self.min_size = detect_every, verify_every, min_size
         self.reset()
@@ -91,13 +107,18 @@ class Tracker:
     def reset(self) -> None:
         self._tracks: list[_Track] = []
         self._frame = 0
+        self._last_time: float | None = None
+        self._frame_size: tuple[int, int] | None = None
         self.detector_runs = 0  # on whole frames
         self.verifications = 0  # on track crops
 
     def __call__(self, frame, timestamp: float | None = None, color: str = "bgr") -> list[Face]:
         image = load_image(frame, color)
-        t = timestamp if timestamp is not None else self._frame / self.fps
+        t = self._time(timestamp)
         h, w = image.shape[:2]
+        if self._frame_size not in (None, (w, h)):
+            self._tracks = []  # the old landmarks mean nothing in a frame of another size
+        self._frame_size = (w, h)
         rec = self.rec
         with rec._lock:
             survivors = []
@@ -106,7 +127,9 @@ class Tracker:
                 faces = rec.run_crops(image, crops, [tr.face.box for tr in self._tracks],
                                       [tr.face.score for tr in self._tracks])
                 verify = self.verify_every and self._frame % self.verify_every == 0
+                calibration = rec.detector.to_landmarks
                 for track, face, crop in zip(self._tracks, faces, crops):
+                    face.box = from_landmark_box(rec.face_box(face), calibration)
                     if self._still_there(track.face, face, w, h) and (not verify or self._face_in(image, crop)):
                         survivors.append((track, face))
             need_detection = (not survivors or (len(survivors) < self.max_faces
@@ -124,7 +147,21 @@ class Tracker:
                 self._tracks.append(track)
                 out.append(shown)
         self._frame += 1
+        self._last_time = t
         return out
+
+    def _time(self, timestamp) -> float:
+        if timestamp is None:
+            t = self._frame / self.fps
+            # after timestamped frames, untimed ones continue one frame period later
+            return t if self._last_time is None or t > self._last_time else self._last_time + 1.0 / self.fps
+        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(timestamp):
+            raise OptionError(f"timestamp must be a finite number of seconds, not {timestamp!r}")
+        if self._last_time is not None and timestamp <= self._last_time:
+            raise OptionError(f"timestamp {timestamp} s does not follow the previous frame's {self._last_time} s: "
+                              "timestamps must increase (call reset() to start another video)")
+        return float(timestamp)
 
     def _detect_new(self, image, tracked: list[Face]) -> list[Face]:
         rec = self.rec

@@ -82,3 +82,67 @@ def test_smoothing_steadies_a_jittering_face(fixture_pack, face_image):
     jitter_raw = np.std([r.mean(0) for r in raw[5:]], axis=0)[:2].sum()
     jitter_smooth = np.std([s.mean(0) for s in smooth[5:]], axis=0)[:2].sum()
     assert jitter_smooth < 0.6 * jitter_raw
+
+
+# --- boxes follow the face; time and frame size are checked (issue 18) ---
+
+def test_box_follows_the_face_as_it_moves(face_image):
+    """The face slides 380 px; the tracked box moves with it, and on the last frame lies where the
+    detector itself finds the face, to within 10 % of the box side."""
+    rec = edgeface.Reconstructor("auto")
+    tracker = rec.tracker(smoothing=False, detect_every=1000, verify_every=0)
+    frames = []
+    for i in range(20):
+        canvas = np.zeros((520, 900, 3), np.uint8)
+        x = 20 + 20 * i
+        canvas[35:485, x:x + 450] = face_image
+        frames.append(canvas)
+    results = [tracker(frame) for frame in frames]
+    assert all(len(r) == 1 for r in results) and tracker.detector_runs == 1
+    first, last = results[0][0].box, results[-1][0].box
+    side = first[2] - first[0]
+    assert abs((last[0] - first[0]) - 380) < 0.1 * side
+    detected = rec(frames[-1])[0].box
+    np.testing.assert_allclose(last, detected, atol=0.1 * side)
+
+
+@pytest.mark.parametrize("timestamps, message", [
+    ([0.0, float("nan")], "finite"),
+    ([0.0, float("inf")], "finite"),
+    ([0.0, 0.1, 0.1], "must increase"),
+    ([0.0, 0.2, 0.1], "must increase"),
+    ([0.0, "0.1"], "finite number"),
+])
+def test_bad_timestamps_are_refused(fixture_pack, face_image, timestamps, message):
+    tracker = edgeface.Reconstructor("onnx", model=fixture_pack).tracker()
+    frame = _frames(face_image, n=1)[0]
+    for t in timestamps[:-1]:
+        tracker(frame, timestamp=t)
+    with pytest.raises(edgeface.OptionError, match=message):
+        tracker(frame, timestamp=timestamps[-1])
+    # the tracker is still usable, and its output finite
+    faces = tracker(frame, timestamp=10.0)
+    assert all(np.isfinite(f.dense).all() and np.isfinite(f.pose.yaw) for f in faces)
+
+
+@pytest.mark.parametrize("option, value", [("fps", 0), ("fps", -30), ("fps", float("nan")), ("max_faces", 0),
+                                           ("detect_every", 0), ("beta", -1.0), ("min_cutoff", 0.0)])
+def test_bad_tracker_options_are_refused(fixture_pack, option, value):
+    with pytest.raises(edgeface.OptionError, match=option):
+        edgeface.Reconstructor("onnx", model=fixture_pack).tracker(**{option: value})
+
+
+def test_a_frame_of_another_size_resets_the_tracks(fixture_pack, face_image):
+    """Jumping to a 4000x4000 frame: the face is found where it is in the new frame, not followed
+    from where it was in the old one."""
+    rec = edgeface.Reconstructor("auto")
+    tracker = rec.tracker(smoothing=False, detect_every=1000, verify_every=0)
+    tracker(_frames(face_image, n=1)[0])
+    big = np.zeros((4000, 4000, 3), np.uint8)
+    big[2400:3750, 2500:3850] = np.repeat(np.repeat(face_image, 3, 0), 3, 1)
+    runs = tracker.detector_runs
+    faces = tracker(big)
+    assert tracker.detector_runs == runs + 1
+    assert len(faces) == 1
+    centre = faces[0].landmarks[:, :2].mean(0)
+    assert 2500 < centre[0] < 3850 and 2400 < centre[1] < 3750

@@ -53,3 +53,13 @@ def to_landmark_box(box, to_landmarks: tuple[float, float]) -> np.ndarray:
     cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2) + shift_y * (y2 - y1)
     hw, hh = 0.5 * ratio * (x2 - x1), 0.5 * ratio * (y2 - y1)
     return np.array([cx - hw, cy - hh, cx + hw, cy + hh], dtype=np.float32)
+
+
+def from_landmark_box(landmark_box, to_landmarks: tuple[float, float]) -> np.ndarray:
+    """The detector box whose calibrated landmark box is `landmark_box` (`to_landmark_box`'s inverse):
+    what a tracked face reports as its box, so that its box means the same as a detected face's."""
+    x1, y1, x2, y2 = (float(v) for v in landmark_box)
+    ratio, shift_y = to_landmarks
+    w, h = (x2 - x1) / ratio, (y2 - y1) / ratio
+    cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2) - shift_y * h
+    return np.array([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dtype=np.float32)
