@@ -53,76 +53,145 @@ def _ict_file(explicit, why: str) -> Path:
     return Path(ict)
 
 
+#: Exit codes of `edgeface` (README, "Command line"): everything done; done, but some input was
+#: skipped or a video ended before the frames its container declares; nothing done (a user error,
+#: named on stderr); an INT8 export failed its accuracy gate.
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_GATE_FAILED = 0, 1, 2, 3
+#: Output file names are cut to fit common file systems' 255-byte limit, with the suffix they get.
+MAX_STEM_BYTES = 180
+
+
 def cmd_run(args) -> int:
+    source = Path(args.input)
+    if not source.exists():
+        raise EdgefaceError(f"input not found: {source}")
+    out = _writable_folder(Path(args.out))
+    rec = _reconstructor(args, refine=args.refine, max_faces=args.max_faces)
+    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        return _run_video(rec, source, out)
+    paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) \
+        if source.is_dir() else [source]
+    if not paths:
+        raise EdgefaceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
+    return _run_images(rec, paths, out)
+
+
+def _writable_folder(out: Path) -> Path:
+    """Create the output folder and prove it takes files, before any input is read."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise EdgefaceError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".edgeface-write-check-"):
+            pass
+    except OSError as error:
+        raise EdgefaceError(f"cannot write results to --out {out}: {error.strerror or error}") from None
+    return out
+
+
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """A distinct, short enough file-name stem per input: photo.jpg and photo.png in one folder
+    become photo_jpg and photo_png (names compared case-blind, as some file systems do)."""
+    import hashlib
+
+    def short(stem: str, path: Path) -> str:
+        if len(stem.encode("utf-8")) <= MAX_STEM_BYTES:
+            return stem
+        tag = hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        return stem.encode("utf-8")[:MAX_STEM_BYTES - 9].decode("utf-8", "ignore") + "~" + tag
+
+    stems = {p: short(p.stem, p) for p in paths}
+    counts: dict[str, int] = {}
+    for stem in stems.values():
+        counts[stem.casefold()] = counts.get(stem.casefold(), 0) + 1
+    for p, stem in stems.items():
+        if counts[stem.casefold()] > 1:
+            stems[p] = short(f"{p.stem}_{p.suffix.lstrip('.')}", p)
+    return stems
+
+
+def _run_images(rec, paths: list[Path], out: Path) -> int:
     import cv2
 
     from .image import load_image
 
-    source = Path(args.input)
-    if not source.exists():
-        raise EdgefaceError(f"input not found: {source}")
-    rec = _reconstructor(args, refine=args.refine, max_faces=args.max_faces)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if source.suffix.lower() in VIDEO_SUFFIXES:
-        return _run_video(rec, source, out)
-    paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
-    if not paths:
-        raise EdgefaceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
-    failures = 0
-    for path in paths:
+    skipped = 0
+    for path, stem in output_stems(paths).items():
         try:
             image = load_image(path)
+            faces = rec(image)
         except EdgefaceError as error:
             print(f"{path}: skipped: {error}", file=sys.stderr)
-            failures += 1
+            skipped += 1
             continue
-        faces = rec(image)
         overlay = image
         for i, face in enumerate(faces):
             overlay = face.draw(overlay)
-            face.save_json(out / f"{path.stem}_face{i}.json")
-            face.save_obj(out / f"{path.stem}_face{i}.obj")
-        cv2.imwrite(str(out / f"{path.stem}_overlay.png"), overlay)
+            face.save_json(out / f"{stem}_face{i}.json")
+            face.save_obj(out / f"{stem}_face{i}.obj")
+        if not cv2.imwrite(str(out / f"{stem}_overlay.png"), overlay):
+            raise EdgefaceError(f"cannot write {out / f'{stem}_overlay.png'}")
         summary = ", ".join(f"face {i}: yaw {f.pose.yaw:+.0f} pitch {f.pose.pitch:+.0f} roll {f.pose.roll:+.0f}"
                             for i, f in enumerate(faces)) or "no face found"
         print(f"{path}: {summary}")
-    print(f"{rec!r}; results in {out}")
-    return 1 if failures == len(paths) else 0
+    print(f"{rec!r}; results for {len(paths) - skipped} of {len(paths)} images in {out}")
+    if skipped:
+        print(f"edgeface: {skipped} of {len(paths)} images skipped (see above)", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def _run_video(rec, source: Path, out: Path) -> int:
+    """Track through a video: an overlay video, and one JSON line per frame (written as it goes,
+    so memory stays flat however long the video)."""
     import cv2
 
     capture = cv2.VideoCapture(str(source))
     if not capture.isOpened():
         raise EdgefaceError(f"cannot open video {source}")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if 0 < fps < 1000 else 30.0
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     tracker = rec.tracker(max_faces=rec.options.max_faces or 1, fps=fps)
-    writer = None
-    frames = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        faces = tracker(frame, timestamp=index / fps)
-        overlay = frame
-        for face in faces:
-            overlay = face.draw(overlay, attributes=0)
-        if writer is None:
-            h, w = frame.shape[:2]
-            writer = cv2.VideoWriter(str(out / f"{source.stem}_overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        writer.write(overlay)
-        frames.append({"frame": index, "faces": [{"box": f.box.tolist(), "landmarks": f.landmarks.tolist(),
-                                                   "pose": [f.pose.yaw, f.pose.pitch, f.pose.roll]} for f in faces]})
-        index += 1
-    capture.release()
-    if writer is not None:
-        writer.release()
-    (out / f"{source.stem}_tracks.json").write_text(json.dumps(frames))
+    writer, size, index = None, None, 0
+    tracks_path = out / f"{output_stems([source])[source]}_tracks.jsonl"
+    try:
+        with open(tracks_path, "w", encoding="utf-8") as tracks:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                faces = tracker(frame, timestamp=index / fps)
+                overlay = frame
+                for face in faces:
+                    overlay = face.draw(overlay, attributes=0)
+                if writer is None:
+                    size = (frame.shape[1], frame.shape[0])
+                    video_path = out / f"{output_stems([source])[source]}_overlay.mp4"
+                    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                    if not writer.isOpened():
+                        raise EdgefaceError(f"cannot write {video_path}")
+                if (overlay.shape[1], overlay.shape[0]) != size:  # a stream that changes size mid-way
+                    overlay = cv2.resize(overlay, size, interpolation=cv2.INTER_AREA)
+                writer.write(overlay)
+                tracks.write(json.dumps({"frame": index, "time": index / fps, "faces": [
+                    {"box": f.box.tolist(), "landmarks": f.landmarks.tolist(),
+                     "pose": [f.pose.yaw, f.pose.pitch, f.pose.roll]} for f in faces]}) + "\n")
+                index += 1
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
     print(f"{source}: {index} frames, detector ran on {tracker.detector_runs}; results in {out}")
-    return 0 if index else 1
+    if index == 0:
+        raise EdgefaceError(f"no frame of {source} could be decoded")
+    if declared > 0 and index < declared:
+        print(f"edgeface: {source} ended after {index} of the {declared} frames its container declares "
+              "(truncated or corrupt); the results cover those frames", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def cpu_features() -> list[str]:
@@ -240,7 +309,12 @@ def _evaluate_synthetic(args) -> int:
 def cmd_benchmark(args) -> int:
     from . import bench
 
-    threads = tuple(int(t) for t in args.threads.split(","))
+    try:
+        threads = tuple(int(t) for t in args.threads.split(","))
+    except ValueError:
+        threads = ()
+    if not threads or min(threads) < 1:
+        raise EdgefaceError(f"--threads must be positive whole numbers, comma-separated (e.g. 1,2), not {args.threads!r}")
     results = []
     for case in bench.cases(model=args.model, threads=threads, batches=(1,) if args.quick else (1, 8)):
         if args.filter and args.filter not in case.name:
@@ -317,7 +391,7 @@ def cmd_export(args) -> int:
         Path(args.gate_json).write_text(json.dumps(report, indent=1))
     if failed:
         print(f"edgeface: error: INT8 {', '.join(failed)} failed the accuracy gate", file=sys.stderr)
-        return 3
+        return EXIT_GATE_FAILED
     return 0
 
 
@@ -451,7 +525,13 @@ def main(argv=None) -> int:
         return args.func(args)
     except EdgefaceError as error:
         print(f"edgeface: error: {error}", file=sys.stderr)
-        return 2
+    except OSError as error:  # a disk that fills up or a folder that vanishes mid-run
+        where = f": {error.filename}" if error.filename else ""
+        print(f"edgeface: error: {error.strerror or error}{where}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("edgeface: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -34,9 +34,10 @@ def test_run_on_a_folder_skips_bad_files_and_reports_them(fixture_pack, dev_set,
         shutil.copy(dev_set.image_path(i), folder / f"face{i}.jpg")
     (folder / "broken.jpg").write_text("not an image")
     out = tmp_path / "out"
-    assert main(["run", str(folder), "--model", str(fixture_pack), "--out", str(out)]) == 0
+    assert main(["run", str(folder), "--model", str(fixture_pack), "--out", str(out)]) == 1  # partial
     assert sorted(p.name for p in out.glob("*_overlay.png")) == ["face0_overlay.png", "face1_overlay.png"]
-    assert "broken.jpg: skipped: cannot decode" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "broken.jpg: skipped: cannot decode" in err and "1 of 3 images skipped" in err
 
 
 def test_run_on_a_video_tracks(fixture_pack, face_image, tmp_path, capsys):
@@ -50,8 +51,8 @@ def test_run_on_a_video_tracks(fixture_pack, face_image, tmp_path, capsys):
         writer.write(frame)
     writer.release()
     assert main(["run", str(path), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == 0
-    tracks = json.loads((tmp_path / "out" / "clip_tracks.json").read_text())
-    assert len(tracks) == 10 and all(len(t["faces"]) == 1 for t in tracks)
+    tracks = [json.loads(line) for line in (tmp_path / "out" / "clip_tracks.jsonl").read_text().splitlines()]
+    assert [t["frame"] for t in tracks] == list(range(10)) and all(len(t["faces"]) == 1 for t in tracks)
     assert "detector ran on 1" in capsys.readouterr().out
 
 
@@ -95,3 +96,139 @@ def test_console_script_is_installed():
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "edgeface", "--help"], capture_output=True, text=True, check=True)
     assert "run" in out.stdout and "evaluate" in out.stdout
+
+
+# --- the CLI never loses output nor lies about it (issue 18); every case with its exit code ---
+
+import os  # noqa: E402
+
+from edgeface.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL  # noqa: E402
+
+
+def _clip(path, face_image, frames=30, fourcc="MJPG"):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 15, (640, 480))
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.zeros((480, 640, 3), np.uint8)
+        frame[15:465, 40 + 2 * i:490 + 2 * i] = face_image
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_same_name_other_extension_never_overwrite(fixture_pack, face_image, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.jpg"), face_image)
+    cv2.imwrite(str(folder / "photo.png"), face_image[:, ::-1])
+    cv2.imwrite(str(folder / "other.jpg"), face_image)
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--model", str(fixture_pack), "--out", str(out)]) == EXIT_OK
+    names = sorted(p.name for p in out.glob("*_face0.json"))
+    assert names == ["other_face0.json", "photo_jpg_face0.json", "photo_png_face0.json"]
+    a, b = (json.loads((out / n).read_text())["box"] for n in names[1:])
+    assert a != b  # one image is the other mirrored: two results, not one twice
+
+
+def test_a_250_character_name_is_shortened_not_a_crash(fixture_pack, face_image, tmp_path, capsys):
+    name = "f" * 250 + ".jpg"
+    cv2.imwrite(str(tmp_path / name), face_image)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / name), "--model", str(fixture_pack), "--out", str(out)]) == EXIT_OK
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 3 and all(len(n.encode()) <= 255 for n in written)
+
+
+def test_out_naming_a_file_is_refused_before_any_work(fixture_pack, face_image, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.jpg"), face_image)
+    (tmp_path / "taken").write_text("")
+    assert main(["run", str(tmp_path / "a.jpg"), "--model", str(fixture_pack),
+                 "--out", str(tmp_path / "taken")]) == EXIT_ERROR
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["proc", "read-only"])
+def test_unwritable_out_is_refused_before_the_first_frame(fixture_pack, face_image, tmp_path, capsys, how):
+    clip = _clip(tmp_path / "clip.avi", face_image, frames=5)
+    if how == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders; the /proc case covers this")
+        out = tmp_path / "locked"
+        out.mkdir(mode=0o500)
+    else:
+        out = "/proc/edgeface_out"
+    assert main(["run", str(clip), "--model", str(fixture_pack), "--out", str(out)]) == EXIT_ERROR
+    captured = capsys.readouterr()
+    assert "cannot write results to --out" in captured.err
+    assert "frames" not in captured.out  # refused before decoding anything
+
+
+def test_a_folder_with_unreadable_files_exits_partial(fixture_pack, face_image, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.jpg"), face_image)
+    for i in range(5):
+        (folder / f"bad{i}.jpg").write_bytes(b"\xff\xd8\xff" + bytes(100))
+    assert main(["run", str(folder), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert all(f"bad{i}.jpg: skipped" in err for i in range(5)) and "5 of 6 images skipped" in err
+    assert (tmp_path / "out" / "good_overlay.png").exists()
+
+
+def test_a_truncated_video_exits_partial(fixture_pack, face_image, tmp_path, capsys):
+    clip = _clip(tmp_path / "clip.avi", face_image)
+    data = clip.read_bytes()
+    clip.write_bytes(data[:len(data) // 2])
+    assert main(["run", str(clip), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert "ended after" in err and "of the 30 frames" in err
+    lines = (tmp_path / "out" / "clip_tracks.jsonl").read_text().splitlines()
+    assert 0 < len(lines) < 30
+
+
+def test_a_bit_flipped_video_is_never_a_silent_success(fixture_pack, face_image, tmp_path, capsys):
+    clip = _clip(tmp_path / "clip.mp4", face_image, fourcc="mp4v")
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(1)
+    for i in rng.integers(len(data) // 10, len(data), 200):
+        data[i] ^= 0xFF
+    clip.write_bytes(bytes(data))
+    code = main(["run", str(clip), "--model", str(fixture_pack), "--out", str(tmp_path / "out")])
+    assert code in (EXIT_PARTIAL, EXIT_ERROR)
+    assert "edgeface" in capsys.readouterr().err
+
+
+def test_a_video_with_no_decodable_frame_is_an_error(fixture_pack, tmp_path, capsys):
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 5000)
+    assert main(["run", str(tmp_path / "junk.mp4"), "--model", str(fixture_pack),
+                 "--out", str(tmp_path / "out")]) == EXIT_ERROR
+    assert "cannot open video" in capsys.readouterr().err
+
+
+CLI_USER_ERRORS = [
+    (["run", "{photo}", "--backend", "foo"], "unknown backend 'foo'"),
+    (["run", "{photo}", "--precision", "int4"], "precision must be"),
+    (["run", "{photo}", "--max-faces", "-1"], "max_faces must be"),
+    (["run", "{photo}", "--threads", "0"], "num_threads must be"),
+    (["run", "{photo}", "--threads", "abc"], "invalid int value"),
+    (["run", "{photo}", "--out", "{photo}"], "is a file, not a folder"),
+    (["benchmark", "--threads", "abc"], "--threads must be positive whole numbers"),
+    (["info", "--model", "{deep}"], "nested deeper than"),
+    (["run", "{photo}", "--model", "{deep}"], "nested deeper than"),
+]
+
+
+@pytest.mark.parametrize("argv, message", CLI_USER_ERRORS, ids=[" ".join(a[:3]) for a, _ in CLI_USER_ERRORS])
+def test_user_errors_are_one_line_in_a_real_process(argv, message, face_image, tmp_path):
+    """Run as a user does (a fresh `python -m edgeface.cli` process): exit 2, one line, no traceback."""
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), face_image)
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "edgeface.json").write_text('{"schema": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    args = [a.format(photo=photo, deep=deep) for a in argv]
+    run = subprocess.run([sys.executable, "-m", "edgeface.cli", *args, *([] if "--out" in args or args[0] != "run"
+                                                                       else ["--out", str(tmp_path / "out")])],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == EXIT_ERROR, run.stderr
+    assert "Traceback" not in run.stderr and message in run.stderr, run.stderr
