@@ -34,13 +34,21 @@ def warp_affine(image: np.ndarray, m, width: int, height: int) -> np.ndarray:
     # Coordinates far outside the image only need to stay outside: clamp before the integer cast.
     x0 = np.clip(fx0, -2, w + 1).astype(np.int64)
     y0 = np.clip(fy0, -2, h + 1).astype(np.int64)
+    # The source pixels the warp reads, with a black border: every tap is then a plain gather.
+    left, top = int(x0.min()), int(y0.min())
+    right, bottom = int(x0.max()) + 2, int(y0.max()) + 2
+    region = np.zeros((bottom - top, right - left) + image.shape[2:], image.dtype)
+    cx0, cy0, cx1, cy1 = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
+    if cx1 > cx0 and cy1 > cy0:
+        region[cy0 - top:cy1 - top, cx0 - left:cx1 - left] = image[cy0:cy1, cx0:cx1]
+    stride = right - left
+    pixels = region.reshape(region.shape[0] * stride, -1)
+    index = (y0 - top) * stride + (x0 - left)
 
-    def at(px, py):
-        inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        values = image[np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)].astype(_F32)
-        return np.where(inside[..., None], values, _F32(0))
+    def at(offset):
+        return np.take(pixels, index + offset, axis=0).astype(_F32)
 
-    p00, p01, p10, p11 = at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)
+    p00, p01, p10, p11 = at(0), at(1), at(stride), at(stride + 1)
     v0 = p00 + ax * (p01 - p00)
     v1 = p10 + ax * (p11 - p10)
     v = v0 + ay * (v1 - v0)
