@@ -1,0 +1,361 @@
+"""Fuzz the two inputs edgeface takes from strangers: image files and model packs.
+
+    python tests/fuzz.py --images 10000 --packs 1000 --report fuzz.json     # the long run
+    python tests/fuzz.py --images 300 --packs 30                            # what CI runs (tests/test_fuzz.py)
+
+Cases run in batches, each batch in a fresh worker process watched by this one. A case counts as
+  refused    an EdgefaceError (the contract: a clear error naming the problem),
+  ok         loaded (and, for images and packs, reconstructed) with finite answers,
+  exception  any other exception (a bug: the traceback is kept),
+  hang       over --hang-seconds (2 s), or no word from the worker for --stall-seconds (killed),
+  crash      the worker died in the case (a signal, e.g. a segfault in a decoder),
+  memory     the worker's peak memory rose over --memory-mb (500 MB) in the case.
+Only `refused` and `ok` are clean. The exit status is 1 when any case is not clean.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLEAN = ("ok", "refused")
+
+
+# -- the cases ---------------------------------------------------------------------------------
+
+def seed_images() -> list[bytes]:
+    """Valid files of every format and flavour the reader handles, to mutate."""
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    import hostile
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:96, 0:128]
+    base = np.stack([x * 2, y * 2, (x + y)], -1).astype(np.uint8)
+    base = (base + rng.integers(0, 30, base.shape)).astype(np.uint8)
+    seeds = [hostile.jpeg(base), hostile.png(base),
+             cv2.imencode(".jpg", base, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes(),
+             cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_BGR2GRAY))[1].tobytes(),
+             cv2.imencode(".png", base.astype(np.uint16) * 257)[1].tobytes(),
+             cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_BGR2BGRA))[1].tobytes(),
+             cv2.imencode(".bmp", base)[1].tobytes(),
+             cv2.imencode(".webp", base)[1].tobytes(),
+             hostile.with_jpeg_orientation(hostile.jpeg(base), 6),
+             hostile.with_png_orientation(hostile.png(base), 8),
+             hostile.jpeg(base) + b"trailer" * 50]
+    seeds += [b for name, b in hostile.bombs(base).items() if name != "png_20000x20000"]
+    return seeds
+
+
+def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
+    data = bytearray(data)
+    for _ in range(rng.choice([1, 1, 2, 3, 8])):
+        kind = rng.random()
+        at = rng.randrange(len(data)) if data else 0
+        if kind < 0.35 and data:  # flip bits
+            data[at] ^= 1 << rng.randrange(8)
+        elif kind < 0.55 and data:  # an interesting value
+            data[at] = rng.choice([0x00, 0xFF, 0x7F, 0x80, 0xD9, 0xD8, 0xC0, 0xDA])
+        elif kind < 0.70:  # a header field made huge or zero
+            data[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff", b"\x00\x01"])
+        elif kind < 0.80:  # cut
+            data = data[:at]
+        elif kind < 0.90:  # splice a copy of one part elsewhere
+            end = min(len(data), at + rng.randrange(1, 64))
+            where = rng.randrange(len(data) + 1)
+            data[where:where] = data[at:end]
+        else:  # delete a run
+            del data[at:at + rng.randrange(1, 32)]
+    return bytes(data)
+
+
+def image_case(seeds: list[bytes], rng: random.Random) -> dict:
+    return {"kind": "image", "data": mutate_bytes(rng.choice(seeds), rng).hex()}
+
+
+WEIRD_VALUES = [None, True, -1, 0, 1, 2 ** 63, 1e308, -1e308, float("nan"), float("inf"), "", "x" * 1000,
+                "/etc/passwd", "../../etc/passwd", "/dev/zero", [], [[]], {}, {"a": 1}, [1, 2, 3], -0.0]
+
+
+def _paths(value, prefix=""):
+    """Every (path, parent, key) in a JSON tree."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield prefix + "/" + str(key), value, key
+            yield from _paths(child, prefix + "/" + str(key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value[:8] + value[-2:] if len(value) > 10 else value):
+            index = value.index(child) if len(value) > 10 else i
+            yield prefix + f"[{index}]", value, index
+            yield from _paths(child, prefix + f"[{index}]")
+
+
+def pack_case(manifest: dict, rng: random.Random) -> dict:
+    """A mutation of the shipped pack's manifest (and sometimes of its model file, or a path trick)."""
+    data = json.loads(json.dumps(manifest))
+    action = rng.random()
+    special = None
+    if action < 0.6:
+        for _ in range(rng.choice([1, 1, 2, 4])):
+            spots = list(_paths(data))
+            where, parent, key = rng.choice(spots)
+            choice = rng.random()
+            if choice < 0.15 and isinstance(parent, dict):
+                del parent[key]
+            elif choice < 0.3 and isinstance(parent[key], (int, float)) and not isinstance(parent[key], bool):
+                parent[key] = parent[key] * rng.choice([-1, 0, 0.5, 2, 1e6]) + rng.choice([0, 1, -1])
+            else:
+                parent[key] = rng.choice(WEIRD_VALUES)
+    elif action < 0.7:
+        special = rng.choice(["absolute", "dotdot", "symlink_out", "dev_zero", "fifo", "directory"])
+    elif action < 0.8:
+        special = rng.choice(["flip_model", "flip_model_rehash", "truncate_model_rehash"])
+    elif action < 0.9:
+        depth = rng.choice([33, 200, 5000, 200000])
+        text = json.dumps(data)
+        return {"kind": "pack", "text": text[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}", "special": None}
+    else:
+        return {"kind": "pack", "text": mutate_bytes(json.dumps(data).encode(), rng).decode("utf-8", "replace"),
+                "special": None}
+    return {"kind": "pack", "text": json.dumps(data), "special": special, "seed": rng.randrange(1 << 30)}
+
+
+# -- running one case (in the worker) ------------------------------------------------------------
+
+def _finite_faces(faces) -> bool:
+    import numpy as np
+
+    return all(np.isfinite(f.dense).all() and np.isfinite(f.landmarks).all() and np.isfinite(f.pose.yaw)
+               for f in faces)
+
+
+class Worker:
+    def __init__(self, scratch: Path):
+        import numpy as np
+
+        import edgeface
+        from edgeface.model import DEFAULT_PACK
+
+        self.edgeface = edgeface
+        self.scratch = scratch
+        self.pristine = scratch / "pristine"
+        if not self.pristine.exists():
+            shutil.copytree(DEFAULT_PACK, self.pristine)
+        self.rec = edgeface.Reconstructor("onnx", precision="fp32")
+        self.photo = np.zeros((160, 160, 3), np.uint8)
+        self.photo[40:120, 50:110] = 180
+
+    def run(self, case: dict) -> None:
+        if case["kind"] == "selftest":  # the harness's own check that it sees each kind of failure
+            import numpy as np
+            import signal
+
+            {"segfault": lambda: os.kill(os.getpid(), signal.SIGSEGV), "slow": lambda: time.sleep(2.5),
+             "stall": lambda: time.sleep(3600), "raise": lambda: 1 / 0,
+             "allocate": lambda: np.ones(600 * 2 ** 20, np.uint8)[::4096].sum()}[case["do"]]()
+            return
+        if case["kind"] == "image":
+            image = self.edgeface.image.load_image(bytes.fromhex(case["data"]))
+            if image.shape[0] * image.shape[1] <= 4_000_000:
+                assert _finite_faces(self.rec(image))
+        else:
+            self.run_pack(case)
+
+    def run_pack(self, case: dict) -> None:
+        import hashlib
+
+        pack = self.scratch / "pack"
+        shutil.rmtree(pack, ignore_errors=True)
+        pack.mkdir()
+        for f in self.pristine.iterdir():
+            if f.name != "edgeface.json":
+                os.link(f, pack / f.name)  # a hard link is a regular file of the pack
+        text = case["text"]
+        special = case.get("special")
+        if special:
+            data = json.loads(text)
+            entry = next(e for e in data["files"] if e["format"] == "onnx" and e["precision"] == "fp32")
+            model = pack / entry["path"]
+            if special == "absolute":
+                entry["path"] = str(self.pristine / entry["path"])
+            elif special == "dotdot":
+                entry["path"] = "../pristine/" + entry["path"]
+            elif special == "symlink_out":
+                (pack / "out.onnx").symlink_to(self.pristine / entry["path"])
+                entry["path"] = "out.onnx"
+            elif special == "dev_zero":
+                (pack / "zero.onnx").symlink_to("/dev/zero")
+                entry["path"] = "zero.onnx"
+            elif special == "fifo":
+                os.mkfifo(pack / "fifo.onnx")
+                entry["path"] = "fifo.onnx"
+            elif special == "directory":
+                (pack / "dir.onnx").mkdir()
+                entry["path"] = "dir.onnx"
+            else:
+                rng = random.Random(case["seed"])
+                body = bytearray(model.read_bytes())
+                model.unlink()  # do not write through the hard link into the pristine copy
+                if special.startswith("truncate"):
+                    body = body[:rng.randrange(len(body))]
+                else:
+                    for _ in range(rng.choice([1, 10, 100])):
+                        body[rng.randrange(len(body))] ^= 0xFF
+                model.write_bytes(bytes(body))
+                if special.endswith("rehash"):
+                    entry["sha256"] = hashlib.sha256(bytes(body)).hexdigest()
+            text = json.dumps(data)
+        (pack / "edgeface.json").write_text(text, encoding="utf-8", errors="surrogatepass")
+        rec = self.edgeface.Reconstructor("onnx", model=pack, precision="fp32")
+        faces = rec(self.photo, boxes=[[40, 30, 120, 130]])
+        assert _finite_faces(faces), "a pack that loaded gave non-finite answers"
+
+
+def worker_main(cases_file: Path, progress_file: Path, scratch: Path, hang_seconds: float) -> int:
+    import resource
+
+    worker = Worker(scratch)
+    cases = [json.loads(line) for line in cases_file.read_text().splitlines()]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(progress_file, "a", buffering=1) as progress:
+        for i, case in enumerate(cases):
+            progress.write(json.dumps({"start": i}) + "\n")
+            start = time.perf_counter()
+            detail = None
+            try:
+                worker.run(case)
+                outcome = "ok"
+            except worker.edgeface.EdgefaceError:
+                outcome = "refused"
+            except Exception:  # noqa: BLE001 - counting these is the point
+                outcome, detail = "exception", traceback.format_exc(limit=6)
+            seconds = time.perf_counter() - start
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            grown_mb, peak = (rss - peak) / 1024, max(peak, rss)
+            if outcome in CLEAN and grown_mb > float(os.environ.get("EDGEFACE_FUZZ_MEMORY_MB", 500)):
+                outcome = "memory"
+            if outcome in CLEAN and seconds > hang_seconds:
+                outcome = "hang"
+            progress.write(json.dumps({"done": i, "outcome": outcome, "seconds": round(seconds, 4),
+                                       "grown_mb": round(grown_mb, 1), "detail": detail}) + "\n")
+    return 0
+
+
+# -- the campaign (in the parent) ----------------------------------------------------------------
+
+def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seconds: float = 2.0,
+             stall_seconds: float = 60.0, memory_mb: float = 500.0, progress: bool = True,
+             extra_cases: list[dict] = ()) -> dict:
+    """Run the cases; a summary with counts per outcome and the unclean cases (at most 20 kept)."""
+    from edgeface.model import DEFAULT_PACK
+
+    rng = random.Random(seed)
+    seeds = seed_images()
+    manifest = json.loads((DEFAULT_PACK / "edgeface.json").read_text())
+    cases = [image_case(seeds, rng) for _ in range(images)] + [pack_case(manifest, rng) for _ in range(packs)]
+    cases += list(extra_cases)
+    kinds = sorted({c["kind"] for c in cases} | {"image", "pack"})
+    counts = {k: {o: 0 for o in ("ok", "refused", "exception", "hang", "crash", "memory")} for k in kinds}
+    unclean, slowest = [], {k: 0.0 for k in kinds}
+    bar = _bar(len(cases), progress)
+    with tempfile.TemporaryDirectory(prefix="edgeface-fuzz-") as tmp:
+        tmp = Path(tmp)
+        position = 0
+        while position < len(cases):
+            chunk = cases[position:position + batch]
+            cases_file, progress_file = tmp / "cases.jsonl", tmp / "progress.jsonl"
+            cases_file.write_text("".join(json.dumps(c) + "\n" for c in chunk))
+            progress_file.write_text("")
+            env = {**os.environ, "EDGEFACE_FUZZ_MEMORY_MB": str(memory_mb), "OMP_NUM_THREADS": "1"}
+            worker = subprocess.Popen([sys.executable, __file__, "--worker", str(cases_file), str(progress_file),
+                                       str(tmp), str(hang_seconds)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            seen, last_change = 0, time.monotonic()
+            while worker.poll() is None:
+                time.sleep(0.05)
+                size = progress_file.stat().st_size
+                if size != seen:
+                    seen, last_change = size, time.monotonic()
+                elif time.monotonic() - last_change > stall_seconds:
+                    worker.kill()
+                    worker.wait()
+                    break
+            stderr = worker.stderr.read().decode(errors="replace")[-2000:]
+            records = [json.loads(line) for line in progress_file.read_text().splitlines() if line.strip()]
+            done = {r["done"]: r for r in records if "done" in r}
+            for i in sorted(done):
+                r, kind = done[i], chunk[i]["kind"]
+                counts[kind][r["outcome"]] += 1
+                slowest[kind] = max(slowest[kind], r["seconds"])
+                if r["outcome"] not in CLEAN and len(unclean) < 20:
+                    unclean.append({**r, "case": chunk[i]})
+            bar(len(done))
+            started = [r["start"] for r in records if "start" in r]
+            if len(done) == len(chunk):
+                position += len(chunk)
+                continue
+            # the worker died or stalled inside the case it had started last
+            culprit = started[-1] if started and started[-1] not in done else len(done)
+            outcome = "hang" if worker.returncode in (-9, None) else "crash"
+            if culprit == 0 and not started:
+                raise RuntimeError(f"the fuzz worker failed to start: {stderr}")
+            counts[chunk[culprit]["kind"]][outcome] += 1
+            bar(1)
+            if len(unclean) < 20:
+                unclean.append({"outcome": outcome, "returncode": worker.returncode, "stderr": stderr,
+                                "case": chunk[culprit]})
+            position += culprit + 1
+    bad = sum(n for kind in counts.values() for o, n in kind.items() if o not in CLEAN)
+    return {"images": images, "packs": packs, "seed": seed, "counts": counts, "unclean": bad,
+            "slowest_seconds": slowest, "examples": unclean}
+
+
+def _bar(total: int, show: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    if not show or tqdm is None:
+        return lambda n: None
+    bar = tqdm(total=total, unit="case", desc="fuzz")
+    return bar.update
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--worker":
+        return worker_main(Path(argv[1]), Path(argv[2]), Path(argv[3]), float(argv[4]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--packs", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=200, help="cases per worker process")
+    parser.add_argument("--hang-seconds", type=float, default=2.0)
+    parser.add_argument("--memory-mb", type=float, default=500.0)
+    parser.add_argument("--report", default=None, help="write the summary (with unclean cases) to this JSON file")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    result = campaign(args.images, args.packs, args.seed, args.batch, args.hang_seconds, memory_mb=args.memory_mb)
+    result["wall_seconds"] = round(time.monotonic() - start, 1)
+    summary = {k: v for k, v in result.items() if k != "examples"}
+    print(json.dumps(summary, indent=1))
+    for example in result["examples"][:5]:
+        print(json.dumps({k: v for k, v in example.items() if k != "case"}, indent=1)[:3000], file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(json.dumps(result, indent=1))
+    return 1 if result["unclean"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
