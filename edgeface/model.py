@@ -529,7 +529,13 @@ class Model:
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         if crops.ndim != 4 or crops.shape[1:] != (self.manifest.input_size, self.manifest.input_size, 3):
             raise OptionError(f"crops must be (N, {self.manifest.input_size}, {self.manifest.input_size}, 3) uint8")
-        return self.postprocess(self.backend.run(self.preprocess(crops)))
+        outputs = self.postprocess(self.backend.run(self.preprocess(crops)))
+        broken = [name for name, value in outputs.items() if not np.isfinite(value).all()]
+        if broken:
+            # a damaged file whose hash was rewritten to match, or an export gone wrong: never pass NaN on
+            raise ModelError(f"model file {self.file.path.name} gave non-finite values for {', '.join(broken)}: "
+                             "the file's weights are damaged")
+        return outputs
 
 
 #: A horizontal flip of the crop, seen on the pose output (pitch, yaw, roll, tx, ty, scale): yaw and

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import detectors, resample
-from .errors import EdgefaceError, OptionError
+from .errors import EdgefaceError, ModelError, OptionError
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .image import load_image
 from .model import POSE_MIRROR_OFFSET, POSE_MIRROR_SIGN, Manifest, Model, mirror_twins, read_manifest
@@ -188,8 +188,14 @@ class Reconstructor:
         outputs = self.model(batch)
         if self._mirror is not None:
             outputs = self._mirror.average(outputs, self.model(np.ascontiguousarray(batch[:, :, ::-1])))
-        return [self.decode(outputs, i, crop, box, score)
-                for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
+        faces = [self.decode(outputs, i, crop, box, score)
+                 for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
+        for face in faces:
+            if not (np.isfinite(face.dense).all() and np.isfinite(face.pose.scale)
+                    and np.isfinite(face.pose.translation).all()):
+                raise ModelError(f"model file {self.model.file.path.name} gave points or a pose too large for "
+                                 "the image (overflow): the file's weights are damaged")
+        return faces
 
     def decode(self, outputs: dict, i: int, crop: Crop, box, score: float) -> Face:
         m = self.manifest

@@ -374,3 +374,17 @@ def test_unknown_backend_and_precision_are_option_errors(fixture_pack):
     with pytest.raises(edgeface.OptionError, match="precision"):
         edgeface.Reconstructor("onnx", model=fixture_pack, precision="int4")
     assert issubclass(edgeface.OptionError, ValueError) and issubclass(edgeface.OptionError, edgeface.EdgefaceError)
+
+
+def test_a_model_giving_non_finite_answers_is_an_error_not_a_nan(pack_copy, face_image):
+    """Found by the fuzz harness: weights damaged but re-hashed load fine and answered NaN in silence."""
+    entry_path = pack_copy / "model_fp32.onnx"
+    rec = edgeface.Reconstructor("onnx", model=pack_copy)
+    real_run = rec.model.backend.run
+    rec.model.backend.run = lambda x: [np.full_like(o, np.nan) for o in real_run(x)]
+    with pytest.raises(edgeface.ModelError, match="non-finite values for dense"):
+        rec(face_image, boxes=[[100, 100, 300, 300]])
+    rec.model.backend.run = lambda x: [np.full_like(o, 3e38) for o in real_run(x)]  # finite, but overflows in pixels
+    with pytest.raises(edgeface.ModelError, match="too large for the image"):
+        rec(face_image, boxes=[[100, 100, 300, 300]])
+    assert entry_path.exists()
