@@ -55,9 +55,9 @@ class RgbImage(val width: Int, val height: Int, val pixels: ByteArray = ByteArra
 /**
  * The network's crop of an image, as the Python runtime cuts it (Reconstructor.cut): outside the
  * image is black; crops more than twice the input size are first area-shrunk to twice the input
- * size, so that sampling does not alias. The arithmetic follows OpenCV 5's warpAffine (bilinear in
- * float32) and resize (INTER_AREA), which the Python runtime calls,
- * so both sides feed the network the same bytes (checked against golden crops).
+ * size, so that sampling does not alias. The arithmetic is the one edgeface/resample.py defines
+ * (bilinear in float32, INTER_AREA tables), which the Python runtime runs instead of OpenCV's kernels,
+ * so both sides feed the network the same bytes whatever OpenCV is installed (checked against golden crops).
  */
 object CropCutter {
     fun cut(image: RgbImage, crop: Crop, size: Int): RgbImage =
