@@ -9,7 +9,8 @@ Cases run in batches, each batch in a fresh worker process watched by this one. 
   exception  any other exception (a bug: the traceback is kept),
   hang       over --hang-seconds (2 s), or no word from the worker for --stall-seconds (killed),
   crash      the worker died in the case (a signal, e.g. a segfault in a decoder),
-  memory     the worker's peak memory rose over --memory-mb (500 MB) in the case.
+  memory     the worker's peak resident memory rose over --memory-mb (500 MB) in the case
+             (Linux: VmHWM, reset before each case).
 Only `refused` and `ok` are clean. The exit status is 1 when any case is not clean.
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CLEAN = ("ok", "refused")
+#: How long a worker may take to import edgeface and load the model before it counts as stalled.
+STARTUP_SECONDS = 300
 
 
 # -- the cases ---------------------------------------------------------------------------------
@@ -222,15 +225,28 @@ class Worker:
         assert _finite_faces(faces), "a pack that loaded gave non-finite answers"
 
 
-def worker_main(cases_file: Path, progress_file: Path, scratch: Path, hang_seconds: float) -> int:
-    import resource
+def _memory_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
+
+def _reset_peak() -> None:
+    # Linux >= 4.0: "5" resets the peak resident size (VmHWM), so each case's own peak is measured
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def worker_main(cases_file: Path, progress_file: Path, scratch: Path, hang_seconds: float) -> int:
     worker = Worker(scratch)
     cases = [json.loads(line) for line in cases_file.read_text().splitlines()]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with open(progress_file, "a", buffering=1) as progress:
+        progress.write(json.dumps({"ready": True}) + "\n")  # the stall watch starts here, not at startup
         for i, case in enumerate(cases):
             progress.write(json.dumps({"start": i}) + "\n")
+            _reset_peak()
+            before = _memory_kb("VmRSS")
             start = time.perf_counter()
             detail = None
             try:
@@ -241,8 +257,7 @@ def worker_main(cases_file: Path, progress_file: Path, scratch: Path, hang_secon
             except Exception:  # noqa: BLE001 - counting these is the point
                 outcome, detail = "exception", traceback.format_exc(limit=6)
             seconds = time.perf_counter() - start
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            grown_mb, peak = (rss - peak) / 1024, max(peak, rss)
+            grown_mb = (_memory_kb("VmHWM") - before) / 1024
             if outcome in CLEAN and grown_mb > float(os.environ.get("EDGEFACE_FUZZ_MEMORY_MB", 500)):
                 outcome = "memory"
             if outcome in CLEAN and seconds > hang_seconds:
@@ -267,7 +282,7 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
     cases += list(extra_cases)
     kinds = sorted({c["kind"] for c in cases} | {"image", "pack"})
     counts = {k: {o: 0 for o in ("ok", "refused", "exception", "hang", "crash", "memory")} for k in kinds}
-    unclean, slowest = [], {k: 0.0 for k in kinds}
+    unclean, slowest, largest = [], {k: 0.0 for k in kinds}, {k: 0.0 for k in kinds}
     bar = _bar(len(cases), progress)
     with tempfile.TemporaryDirectory(prefix="edgeface-fuzz-") as tmp:
         tmp = Path(tmp)
@@ -287,7 +302,7 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
                 size = progress_file.stat().st_size
                 if size != seen:
                     seen, last_change = size, time.monotonic()
-                elif time.monotonic() - last_change > stall_seconds:
+                elif time.monotonic() - last_change > (stall_seconds if seen else STARTUP_SECONDS):
                     worker.kill()
                     worker.wait()
                     break
@@ -298,6 +313,7 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
                 r, kind = done[i], chunk[i]["kind"]
                 counts[kind][r["outcome"]] += 1
                 slowest[kind] = max(slowest[kind], r["seconds"])
+                largest[kind] = max(largest[kind], r["grown_mb"])
                 if r["outcome"] not in CLEAN and len(unclean) < 20:
                     unclean.append({**r, "case": chunk[i]})
             bar(len(done))
@@ -318,7 +334,7 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
             position += culprit + 1
     bad = sum(n for kind in counts.values() for o, n in kind.items() if o not in CLEAN)
     return {"images": images, "packs": packs, "seed": seed, "counts": counts, "unclean": bad,
-            "slowest_seconds": slowest, "examples": unclean}
+            "slowest_seconds": slowest, "largest_case_mb": largest, "examples": unclean}
 
 
 def _bar(total: int, show: bool):
