@@ -98,10 +98,11 @@ def _paths(value, prefix=""):
             yield prefix + "/" + str(key), value, key
             yield from _paths(child, prefix + "/" + str(key))
     elif isinstance(value, list):
-        for i, child in enumerate(value[:8] + value[-2:] if len(value) > 10 else value):
-            index = value.index(child) if len(value) > 10 else i
-            yield prefix + f"[{index}]", value, index
-            yield from _paths(child, prefix + f"[{index}]")
+        # long lists (points, triangles): their first entries and their last two
+        indices = range(len(value)) if len(value) <= 10 else [*range(8), len(value) - 2, len(value) - 1]
+        for i in indices:
+            yield prefix + f"[{i}]", value, i
+            yield from _paths(value[i], prefix + f"[{i}]")
 
 
 def pack_case(manifest: dict, rng: random.Random) -> dict:
