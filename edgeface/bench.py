@@ -109,6 +109,12 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
     out.append(Case("postprocess", "processing", make_post, lambda r: r.dense.shape == (manifest.num_points, 3)))
     image = sample_image()
     if image is not None:
+        def make_cut():
+            rec = Reconstructor(backend, model=model)
+            crop_box = rec.crop_for([100, 100, 300, 300])
+            return lambda: rec.cut(image, [crop_box])
+        # the crop is numpy (edgeface.resample, the arithmetic the Kotlin core shares), not OpenCV
+        out.append(Case("crop", "processing", make_cut, lambda r: r.shape == (1, size, size, 3)))
         for b in ("tflite", "onnx", "openvino"):
             if b not in present:
                 continue
