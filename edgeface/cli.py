@@ -254,6 +254,8 @@ def cmd_evaluate(args) -> int:
     cv2.setNumThreads(args.threads or 0)
     if args.dataset == "synthetic":
         return _evaluate_synthetic(args)
+    if args.dataset in ("celeba", "utkface", "verification"):
+        return _evaluate_faces(args)
     dataset = Aflw2000.load(_dev_root(args.root, "--root", "no dataset"))
     if args.limit:
         dataset = dataset.subset(slice(0, args.limit))
@@ -273,10 +275,49 @@ def cmd_evaluate(args) -> int:
     return _report(result, args.json)
 
 
+def _evaluate_faces(args) -> int:
+    """CelebA attributes and verification, UTKFace age and gender, or a verification folder."""
+    from . import evaluate_faces
+    from .datasets import data_root
+
+    if args.root:
+        root = Path(args.root)
+    elif args.dataset != "verification" and data_root() is not None:
+        root = data_root() / args.dataset
+    else:
+        raise EdgefaceError(f"--dataset {args.dataset} needs --root DIR" +
+                            ("" if args.dataset == "verification" else " (or EDGEFACE_DATA)"))
+    required = {"celeba": ("names", "attributes", "attribute_names", "identity"),
+                "utkface": ("names", "age", "gender"), "verification": ("names", "identity")}[args.dataset]
+    photos = evaluate_faces.LabelledPhotos.load(root, args.split, required).limit(args.limit)
+    rec = _reconstructor(args, refine=args.refine)
+    run = {"celeba": evaluate_faces.evaluate_celeba, "utkface": evaluate_faces.evaluate_utkface,
+           "verification": evaluate_faces.evaluate_verification}[args.dataset]
+    result = run(rec, photos)
+    result.update(dataset=args.dataset, backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
+    return _report(result, args.json)
+
+
+def _gate_celeba(explicit, manifest):
+    """CelebA dev photos for the INT8 gate, for a model with CelebA's attributes (None otherwise)."""
+    from .datasets import data_root
+    from .evaluate_faces import LabelledPhotos
+
+    if "5_o_Clock_Shadow" not in manifest.attribute_names:
+        return None
+    root = Path(explicit) if explicit else (data_root() / "celeba" if data_root() is not None else None)
+    if root is None or not root.exists():
+        raise EdgefaceError("the INT8 gate of a model with CelebA's attributes needs CelebA dev photos: "
+                            "pass --gate-celeba DIR or set EDGEFACE_DATA")
+    return LabelledPhotos.load(root, "dev", ("names", "attributes", "attribute_names", "identity"))
+
+
 def _report(result: dict, json_path) -> int:
     """Print an evaluation's figures, one per line, and write them to `json_path` if given."""
     width = max(len(k) for k in result) + 2
     for key, value in result.items():
+        if isinstance(value, dict):  # per-name tables go to the JSON; print a short form
+            value = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
         print(f"{key:{width}s} {value:.4f}" if isinstance(value, float) else f"{key:{width}s} {value}")
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=1))
@@ -371,7 +412,8 @@ def cmd_export(args) -> int:
 
     synthetic = held_out(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y,
                          count=quantize.GATE_SYNTHETIC_FACES)
-    report = quantize.gate(args.out, Aflw2000.load(root), formats, synthetic)
+    celeba = _gate_celeba(args.gate_celeba, manifest)
+    report = quantize.gate(args.out, Aflw2000.load(root), formats, synthetic, celeba)
     failed = []
     for fmt, r in report.items():
         worst = max(r["synthetic_attribute_accuracy_drop"].values(), default=0.0)
@@ -383,7 +425,11 @@ def cmd_export(args) -> int:
               f"beyond noise; failing: {', '.join(r['synthetic_attributes_failing']) or 'none'}), flips on photos "
               f"{100 * r['attribute_flips']:.2f} % (limit {100 * r['attribute_flip_limit']:.2f} %: 1 % or fp32's own "
               f"under a 1 px box shift, {100 * r['fp32_attribute_flips_1px_shift']:.2f} %): "
-              f"{'passed' if r['passed'] else 'FAILED, removed from the pack'}")
+              + (f"CelebA dev attribute accuracy {100 * r['celeba_fp32_attribute_accuracy']:.2f} -> "
+                 f"{100 * r['celeba_int8_attribute_accuracy']:.2f} % (limit -{100 * quantize.MAX_CELEBA_ATTRIBUTE_DROP:.0f} "
+                 f"point), identity EER {r['celeba_fp32_eer']:.3f} -> {r['celeba_int8_eer']:.3f} (limit "
+                 f"+{quantize.MAX_EER_RISE}): " if "celeba_eer_rise" in r else "")
+              + f"{'passed' if r['passed'] else 'FAILED, removed from the pack'}")
         if not r["passed"]:
             quantize.remove_int8(args.out, fmt)
             failed.append(fmt)
@@ -434,6 +480,10 @@ def cmd_align_landmarks(args) -> int:
 def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    if argv and argv[0] == "train" and any(a == "--recipe" or a.startswith("--recipe=") for a in argv[1:]):
+        from .train.recipe import main as recipe_main  # every stage of a shipped model (edgeface/train/recipe.py)
+
+        return recipe_main(argv[1:])
     if argv and argv[0] == "train":  # the trainer owns its flags (edgeface/train/trainer.py)
         from .train.trainer import main as train_main
 
@@ -460,9 +510,12 @@ def main(argv=None) -> int:
     info.set_defaults(func=cmd_info)
 
     ev = sub.add_parser("evaluate", help="accuracy on a labelled dataset (AFLW2000-3D layout)")
-    ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "synthetic"])
-    ev.add_argument("--root", default=None, help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev; for "
-                    "synthetic: shards from `edgeface synthesize write`, else held-out faces rendered now)")
+    ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification"])
+    ev.add_argument("--root", default=None, help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev, "
+                    "$EDGEFACE_DATA/celeba or $EDGEFACE_DATA/utkface; for synthetic: shards from "
+                    "`edgeface synthesize write`, else held-out faces rendered now; verification: required)")
+    ev.add_argument("--split", default="dev", help="celeba/utkface/verification: the labels' split to score "
+                    "(where labels.npz has a split array)")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
     ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
     ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
@@ -482,6 +535,8 @@ def main(argv=None) -> int:
     ex.add_argument("--calibration", default=None, help="folder of face crops for INT8 calibration")
     ex.add_argument("--gate-root", default=None, help="AFLW2000-3D dev folder for the INT8 accuracy gate")
     ex.add_argument("--gate-json", default=None, help="write the gate's figures here")
+    ex.add_argument("--gate-celeba", default=None, help="CelebA folder for the gate's attribute and identity "
+                    "checks (default: $EDGEFACE_DATA/celeba; only for a model with CelebA's attributes)")
     ex.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
     ex.add_argument("--license", default=None, help="licence text for the manifest")
     ex.add_argument("--card", default=None, help="JSON file of model-card fields for the manifest (name, version, "

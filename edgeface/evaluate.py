@@ -143,6 +143,34 @@ def landmark_errors(faces: list, dataset: Aflw2000) -> tuple[np.ndarray, np.ndar
     return nme, pose_err
 
 
+def eye_aperture(points68: np.ndarray) -> np.ndarray:
+    """(..., 68, 2+) -> (..., 2) opening of each eye (subject's right, left): the mean lid gap over
+    the eye's width, as the 68-point scheme places the lids."""
+    def one(a, b, c, d, corner0, corner1):
+        gap = np.linalg.norm(points68[..., a, :2] - points68[..., b, :2], axis=-1) + \
+            np.linalg.norm(points68[..., c, :2] - points68[..., d, :2], axis=-1)
+        return gap / np.maximum(2 * np.linalg.norm(points68[..., corner0, :2] - points68[..., corner1, :2], axis=-1), 1e-9)
+    return np.stack([one(37, 41, 38, 40, 36, 39), one(43, 47, 44, 46, 42, 45)], -1)
+
+
+def eye_opening_agreement(faces: list, dataset: Aflw2000) -> dict:
+    """Closed eyes on real photos: correlation (Pearson) over faces and eyes between the labelled
+    eye aperture and the predicted one (from the landmarks), and the predicted eyeBlink weights
+    (expected negative: a blink closes the lid). Profiles (|yaw| >= 60) are left out, where one
+    eye's lids are hidden."""
+    yaw = dataset.abs_yaw_degrees
+    rows = [i for i, f in enumerate(faces) if f is not None and yaw[i] < 60]
+    if len(rows) < 3:
+        return {}
+    truth = eye_aperture(dataset.points68[rows])
+    predicted = eye_aperture(np.stack([faces[i].landmarks for i in rows]))
+    out = {"eye_aperture_correlation": float(np.corrcoef(truth.ravel(), predicted.ravel())[0, 1])}
+    blink = [[faces[i].expression.get("eyeBlink_R"), faces[i].expression.get("eyeBlink_L")] for i in rows]
+    if all(v is not None for pair in blink for v in pair):
+        out["eye_blink_correlation"] = float(np.corrcoef(truth.ravel(), np.asarray(blink, np.float64).ravel())[0, 1])
+    return out
+
+
 def summarise_landmarks(faces: list, dataset: Aflw2000, manifest) -> dict:
     """`evaluate_landmarks`' figures from faces already predicted (one per image, None if missed)."""
     nme, pose_err = landmark_errors(faces, dataset)
@@ -151,6 +179,7 @@ def summarise_landmarks(faces: list, dataset: Aflw2000, manifest) -> dict:
     result = {"n_images": len(dataset), "detected_fraction": float(found.mean())}
     result.update(nme_by_yaw(nme, bins))
     result["pose_mae_deg"] = float(np.nanmean(pose_err)) if found.any() else float("nan")
+    result.update(eye_opening_agreement(faces, dataset))
     held_out = alignment_held_out(manifest, dataset)
     if held_out is not None:
         result["n_held_out"] = int(held_out.sum())

@@ -126,6 +126,19 @@ class Manifest:
             self.expression_names: list[str] = self._texts(data["expression_names"], "expression_names")
             self.attribute_names: list[str] = self._texts(data["attribute_names"], "attribute_names")
             self.identity_size = self._whole(data["identity_size"], "identity_size", 0, 100_000)
+            # age: one more column after the attribute logits, in years; gender: which attribute says it
+            age = data.get("age")
+            self.age_column: int | None = None
+            if age is not None:
+                self.age_column = self._whole(self._table(age, "age").get("column"), "age.column",
+                                              len(self.attribute_names), len(self.attribute_names))
+            gender = data.get("gender")
+            self.gender_attribute: str | None = None
+            if gender is not None:
+                self.gender_attribute = self._text(self._table(gender, "gender").get("attribute"), "gender.attribute")
+                if self.gender_attribute not in self.attribute_names:
+                    raise self._error("gender.attribute", f"names {self.gender_attribute!r}, which is not one of "
+                                                          "attribute_names")
             files = data["files"]
             if not isinstance(files, list) or not files:
                 raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
@@ -292,7 +305,7 @@ class Manifest:
             "pose": (6,),
             "identity": (self.identity_size,),
             "expression": (len(self.expression_names),),
-            "attributes": (len(self.attribute_names),),
+            "attributes": (len(self.attribute_names) + (self.age_column is not None),),
             "visibility": (self.num_points,),
         }
 

@@ -206,11 +206,17 @@ class Reconstructor:
                     translation=crop.to_image(np.array([tx, ty], np.float32)),
                     scale=s * crop.size)
         expression = dict(zip(m.expression_names, outputs["expression"][i].tolist()))
-        attributes = dict(zip(m.attribute_names, _sigmoid(outputs["attributes"][i]).tolist()))
+        logits = outputs["attributes"][i]
+        attributes = dict(zip(m.attribute_names, _sigmoid(logits[:len(m.attribute_names)]).tolist()))
+        age = None if m.age_column is None else max(0.0, float(logits[m.age_column]))
+        gender = None
+        if m.gender_attribute is not None:
+            gender = "male" if attributes[m.gender_attribute] >= 0.5 else "female"
         return Face(box=np.asarray(box, np.float32), score=float(score), landmarks=m.landmarks_from(dense, pose.yaw),
                     dense=dense, mesh=Mesh(dense, m.triangles), pose=pose,
                     identity=outputs["identity"][i].copy(), expression=expression, attributes=attributes,
-                    visibility=_sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size))
+                    visibility=_sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size),
+                    age=age, gender=gender)
 
 
 class _MirrorMaps:
@@ -222,7 +228,9 @@ class _MirrorMaps:
                                 "(topology.mirror); re-export it with this edgeface")
         self.points = manifest.mirror
         self.expression = mirror_twins(manifest.expression_names)
-        self.attributes = mirror_twins(manifest.attribute_names)
+        twins = mirror_twins(manifest.attribute_names)
+        # the age column (if any) is its own mirror twin
+        self.attributes = np.concatenate([twins, np.arange(len(twins), manifest.output_shapes["attributes"][0])])
 
     def average(self, plain: dict, flipped: dict) -> dict:
         """Outputs of a batch and of the same batch mirrored -> their average, in the plain frame."""

@@ -48,6 +48,8 @@ class Face:
     attributes: dict[str, float]  # attribute name -> probability
     visibility: np.ndarray  # (520,) probability that each dense point is visible
     crop: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))  # (x0, y0, size) of the network's crop
+    age: float | None = None  # apparent age in years, where the model has an age output (see its card)
+    gender: str | None = None  # "female" or "male" (apparent, binary as its training labels), where the model says
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field (arrays as nested lists)."""
@@ -59,6 +61,7 @@ class Face:
             "landmarks": self.landmarks.tolist(), "dense": self.dense.tolist(),
             "visibility": self.visibility.tolist(), "identity": self.identity.tolist(),
             "expression": self.expression, "attributes": self.attributes,
+            "age": self.age, "gender": self.gender,
             "triangles": self.mesh.triangles.tolist(),
         }
 

@@ -224,10 +224,12 @@ if __name__ == "__main__":
 
 # ---- in-batch hybrid-task training: one example format for real and synthetic samples -----------
 def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, visible=None, pose=None,
-            expression=None, identity=None, attributes=None, identity_id=-1, num_points=520,
-            num_attributes=22) -> dict:
+            expression=None, identity=None, attributes=None, attribute_mask=None, identity_id=-1,
+            points68=None, weight68=None, age=None, young=None, num_points=520, num_attributes=22) -> dict:
     """A training example with every label slot present; `has_*` masks say which are real, so a
-    batch can mix datasets and each sample contributes only the losses it has labels for."""
+    batch can mix datasets and each sample contributes only the losses it has labels for.
+    `attribute_mask` says which attributes are labelled (all, when `attributes` is given alone);
+    `weight68` weighs each of the 68 points (0 where its position is unknown)."""
     f = np.float32
 
     def slot(value, shape):
@@ -236,6 +238,8 @@ def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, v
     out = {"image": image_chw}
     out["points21"], out["has_points21"] = slot(points21, (21, 2))
     out["visible21"] = np.zeros(21, f) if visible21 is None else np.asarray(visible21, f)
+    out["points68"], has68 = slot(points68, (68, 2))
+    out["weight68"] = np.zeros(68, f) if points68 is None or weight68 is None else np.asarray(weight68, f) * has68
     out["yaw"], out["has_yaw"] = slot(yaw, ())
     out["dense"], out["has_dense"] = slot(dense, (num_points, 3))
     out["visible"] = np.zeros(num_points, f) if visible is None else np.asarray(visible, f)
@@ -243,6 +247,12 @@ def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, v
     out["expression"], out["has_expression"] = slot(expression, (53,))
     out["identity"], out["has_identity"] = slot(identity, (100,))
     out["attributes"], out["has_attributes"] = slot(attributes, (num_attributes,))
+    if attributes is None:
+        out["attribute_mask"] = np.zeros(num_attributes, f)
+    else:
+        out["attribute_mask"] = np.ones(num_attributes, f) if attribute_mask is None else np.asarray(attribute_mask, f)
+    out["age"], out["has_age"] = slot(age, ())
+    out["young"], out["has_young"] = slot(young, ())
     out["identity_id"] = np.int64(identity_id)
     return out
 
@@ -272,21 +282,42 @@ class AflwExamples:
 class SyntheticExamples:
     """Synthetic faces rendered on the fly at the network's input size and crop rule, with all
     labels (crop-normalised). Index i is the engine's sample i: groups of consecutive indices
-    share a person, which HybridBatches keeps together for the SIR identity loss."""
+    share a person, which the batch samplers keep together for the SIR identity loss.
 
-    def __init__(self, engine, length: int):
+    `attribute_names`: the attribute head's names; the engine's attributes fill the columns of the
+    same name and only those count (default: the engine's own 22, in its order)."""
+
+    def __init__(self, engine, length: int, attribute_names=None):
         self.engine, self.length = engine, length
+        self.attribute_names = None if attribute_names is None else list(attribute_names)
+        self._columns = None
 
     def __len__(self):
         return self.length
 
+    def _attributes(self, values: np.ndarray):
+        if self.attribute_names is None:
+            return values, None
+        if self._columns is None:
+            from .attributes import load as load_attributes
+
+            own = list(load_attributes())
+            self._columns = [(own.index(n), k) for k, n in enumerate(self.attribute_names) if n in own]
+        out = np.zeros(len(self.attribute_names), np.float32)
+        mask = np.zeros(len(self.attribute_names), np.float32)
+        for source, column in self._columns:
+            out[column], mask[column] = values[source], 1.0
+        return out, mask
+
     def __getitem__(self, i):
         s = self.engine.sample(int(i))
         size = np.float32(s["image"].shape[0])
+        attributes, mask = self._attributes(np.asarray(s["attributes"], np.float32))
         # the dense points supervise everything the 21 sparse ones would, so those slots stay empty
         return example(np.ascontiguousarray(s["image"].transpose(2, 0, 1)), yaw=s["pose"][1], dense=s["points"] / size,
                        visible=s["visible"] & ~s["occluded"], pose=s["pose"], expression=s["expression"],
-                       identity=s["identity"], attributes=s["attributes"], identity_id=int(s["identity_id"]))
+                       identity=s["identity"], attributes=attributes, attribute_mask=mask,
+                       identity_id=int(s["identity_id"]), num_attributes=len(attributes))
 
 
 class HybridBatches:
@@ -316,3 +347,48 @@ class HybridBatches:
             p = people[(step * self.persons + np.arange(self.persons)) % max(len(people), 1)]
             s = (p[:, None] * self.group + np.arange(self.group)).ravel() + self.n_real
             yield [int(i) for i in np.concatenate([np.asarray(r, int), s])]
+
+
+class MixedBatches:
+    """Index batches over ConcatDataset(parts) for any number of sources: each batch holds
+    `per_batch[k]` samples of part k. A part with `groups` (arrays of its sample indices, one per
+    person) is drawn a person at a time, `group` photos each, so that SIR sees pairs; the others are
+    drawn one sample at a time. Every part is walked in a fresh order each epoch and wraps around,
+    so a small set is seen more often than a large one, as its share of the batch says."""
+
+    def __init__(self, lengths: list[int], per_batch: list[int], steps: int, groups: list | None = None,
+                 group: list[int] | None = None, seed: int = 0):
+        self.lengths, self.per_batch, self.steps = list(lengths), list(per_batch), int(steps)
+        self.groups = list(groups or [None] * len(lengths))
+        self.group = list(group or [1] * len(lengths))
+        if not (len(self.lengths) == len(self.per_batch) == len(self.groups) == len(self.group)):
+            raise ValueError("one length, share, grouping and group size per part")
+        for n, k, people, g in zip(self.lengths, self.per_batch, self.groups, self.group):
+            if k and not n:
+                raise ValueError("a part with a share of the batch has no samples")
+            if people is not None and (k % g or not len(people)):
+                raise ValueError("a grouped part's share must be whole groups, and it needs people")
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(int)
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        rng = np.random.default_rng((self.seed, self.epoch))
+        orders = [rng.permutation(len(p) if p is not None else n)
+                  for n, p in zip(self.lengths, self.groups)]
+        for step in range(self.steps):
+            batch = []
+            for k, (share, people, g) in enumerate(zip(self.per_batch, self.groups, self.group)):
+                if not share:
+                    continue
+                order = orders[k]
+                if people is None:
+                    picked = order[(step * share + np.arange(share)) % len(order)]
+                else:
+                    persons = order[(step * (share // g) + np.arange(share // g)) % len(order)]
+                    picked = np.concatenate([rng.choice(people[p], size=g, replace=len(people[p]) < g)
+                                             for p in persons])
+                batch += [int(i) + int(self.offsets[k]) for i in picked]
+            yield batch

@@ -140,6 +140,8 @@ def trained_manifest(model, config: dict, card: dict) -> dict:
         "identity_size": config["identity_size"],
         "expression_names": model.expression_names,
         "attribute_names": model.attribute_names,
+        **({"age": {"column": len(model.attribute_names), "unit": "years"}} if getattr(model, "age_head", False) else {}),
+        **({"gender": {"attribute": "Male"}} if "Male" in model.attribute_names else {}),
         "pose_translation": "image position of the neutral face's centroid",
         **{k: v for k, v in card.items() if k not in ("purpose", "version")},
     }

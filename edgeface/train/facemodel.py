@@ -26,6 +26,8 @@ EXPRESSION_ATTRIBUTES = (
     ("Brows_Raised", ("browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R"), 0.3),
 )
 ATTRIBUTE_SHARPNESS = 10.0
+#: the age output is AGE_OFFSET + AGE_SCALE * (its head row), in years: a zero row says 35
+AGE_OFFSET, AGE_SCALE = 35.0, 20.0
 
 
 def rotation_matrix(pitch, yaw, roll):
@@ -42,12 +44,16 @@ def rotation_matrix(pitch, yaw, roll):
 
 class FaceModel(nn.Module):
     def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
-                 crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False):
+                 crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False,
+                 attribute_names=None, age_head: bool = False):
         """attribute_head: learn the 22 geometry-grounded attributes (edgeface.train.attributes)
-        from the shared features, instead of deriving four from expression weights.
-        visibility_head: learn per-point visibility as a correction to the orientation prior."""
+        from the shared features, instead of deriving four from expression weights;
+        attribute_names: learn these attributes instead (CelebA's 40 and the expression ones).
+        visibility_head: learn per-point visibility as a correction to the orientation prior.
+        age_head: one more row, age in years, returned as the last column of `attributes`."""
         super().__init__()
         self.backbone = networks.create(backbone)
+        self.backbone_name = backbone
         self.identity_size = identity_size
         subset = morphable.subset(np.array(topology["vertices"]), identity_size)
         self.expression_names = list(morphable.exp_names)
@@ -67,8 +73,11 @@ class FaceModel(nn.Module):
         self.register_buffer("attribute_weights", torch.from_numpy(attr))
         self.register_buffer("attribute_thresholds", torch.tensor([t for _, _, t in EXPRESSION_ATTRIBUTES]))
         self.attribute_names = [n for n, _, _ in EXPRESSION_ATTRIBUTES]
-        self.attribute_head, self.visibility_head = attribute_head, visibility_head
-        if attribute_head:
+        self.attribute_head = attribute_head or attribute_names is not None
+        self.visibility_head, self.age_head = visibility_head, age_head
+        if attribute_names is not None:
+            self.attribute_names = list(attribute_names)
+        elif attribute_head:
             from .attributes import load as load_attributes
 
             self.attribute_names = list(load_attributes())
@@ -79,7 +88,8 @@ class FaceModel(nn.Module):
         # one linear head for everything (one matrix product): pose, identity, expression, then the
         # optional attribute logits and visibility corrections
         self.core = 6 + identity_size + len(self.expression_names)
-        extra = (len(self.attribute_names) if attribute_head else 0) + (self.num_points if visibility_head else 0)
+        extra = ((len(self.attribute_names) if self.attribute_head else 0) + int(age_head)
+                 + (self.num_points if visibility_head else 0))
         self.head = nn.Linear(self.backbone.num_features, self.core + extra)
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
@@ -107,6 +117,9 @@ class FaceModel(nn.Module):
             rest += len(self.attribute_names)
         else:
             attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
+        if self.age_head:
+            attributes = torch.cat([attributes, AGE_OFFSET + AGE_SCALE * raw[:, rest:rest + 1]], 1)
+            rest += 1
         visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
         if self.visibility_head:
             visibility = visibility + raw[:, rest:rest + self.num_points]
@@ -126,7 +139,10 @@ class FlipAveraged(nn.Module):
         self.model = model
         self.register_buffer("points", torch.as_tensor(np.asarray(mirror), dtype=torch.long))
         self.register_buffer("expression", torch.from_numpy(mirror_twins(model.expression_names)))
-        self.register_buffer("attributes", torch.from_numpy(mirror_twins(model.attribute_names)))
+        twins = mirror_twins(model.attribute_names)
+        if model.age_head:  # the age column is its own twin
+            twins = np.concatenate([twins, [len(twins)]])
+        self.register_buffer("attributes", torch.from_numpy(twins))
         self.register_buffer("pose_sign", torch.from_numpy(POSE_MIRROR_SIGN))
         self.register_buffer("pose_offset", torch.from_numpy(POSE_MIRROR_OFFSET))
 

@@ -53,11 +53,38 @@ def visibility(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor):
     return masked_mean(bce, has)
 
 
-def attributes(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor, positive_rate: torch.Tensor):
-    """BCE with positives weighted by (1 - p) / p: rare attributes count as much as common ones."""
-    weight = (1 - positive_rate) / positive_rate.clamp(min=1e-3)
+def attributes(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor, positive_rate: torch.Tensor,
+               balance: float = 1.0):
+    """BCE with positives weighted by ((1 - p) / p) ** balance: at 1 rare attributes count as much
+    as common ones (balanced accuracy), at 0 each label counts once (plain accuracy at 0.5).
+    `has` is (N,) (all of a sample's attributes labelled or none) or (N, A) per attribute, and may
+    carry weights."""
+    weight = ((1 - positive_rate) / positive_rate.clamp(min=1e-3)) ** balance
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=weight, reduction="none")
-    return masked_mean(bce.mean(-1), has)
+    if has.dim() == 1:
+        return masked_mean(bce.mean(-1), has)
+    return (bce * has).sum() / has.sum().clamp(min=1.0)
+
+
+def landmarks68(dense: torch.Tensor, indices: torch.Tensor, target: torch.Tensor, weight: torch.Tensor):
+    """Weighted mean 2D distance of the 68 landmark vertices to labelled points (weight 0 where a
+    point's position is unknown, e.g. MERL-RAV's self-occluded far jaw)."""
+    dist = torch.linalg.vector_norm(dense[:, indices, :2] - target, dim=-1)
+    return (dist * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def age(pred_years: torch.Tensor, target_years: torch.Tensor, has: torch.Tensor):
+    """Smooth L1 in decades (robust to UTKFace's rounded and guessed ages)."""
+    err = torch.nn.functional.smooth_l1_loss(pred_years / 10.0, target_years / 10.0, reduction="none", beta=0.5)
+    return masked_mean(err, has)
+
+
+def young(pred_years: torch.Tensor, is_young: torch.Tensor, has: torch.Tensor, below: float = 38.0,
+          above: float = 28.0):
+    """CelebA's `Young` as a bound on the age output: young faces above `below` years and not-young
+    ones under `above` pay the distance, in decades (the label is a judgement, not an age)."""
+    over = torch.relu(pred_years - below) * is_young + torch.relu(above - pred_years) * (1 - is_young)
+    return masked_mean(over / 10.0, has)
 
 
 def sir(identity: torch.Tensor, ids: torch.Tensor, margin: float):

@@ -261,6 +261,9 @@ class GateError(RuntimeError):
 MAX_NME_RISE = 0.03
 MAX_ATTRIBUTE_DROP = 0.01
 MAX_ATTRIBUTE_FLIPS = 0.01
+#: on CelebA dev photos: mean attribute accuracy drop (fraction) and identity EER rise allowed
+MAX_CELEBA_ATTRIBUTE_DROP = 0.01
+MAX_EER_RISE = 0.01
 JITTER_PIXELS = 1.0
 #: held-out synthetic faces the gate renders: enough that a one-point drop is ten faces
 GATE_SYNTHETIC_FACES = 1000
@@ -277,9 +280,12 @@ def attribute_drop(truth: np.ndarray, fp32_logits: np.ndarray, int8_logits: np.n
     return drop, bool(drop > MAX_ATTRIBUTE_DROP and b - c > 2.0 * np.sqrt(b + c))
 
 
-def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) -> dict:
-    """Measure each INT8 file against its fp32 parent on `dataset` (AFLW2000 layout) and on
-    `synthetic` (samples, attribute names) from `edgeface.train.synthetic.held_out`."""
+def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, celeba=None) -> dict:
+    """Measure each INT8 file against its fp32 parent on `dataset` (AFLW2000 layout), on
+    `synthetic` (samples, attribute names) from `edgeface.train.synthetic.held_out`, and on
+    `celeba` (CelebA dev photos, `edgeface.evaluate_faces.LabelledPhotos`) for a model with CelebA's
+    attributes: mean attribute accuracy may drop by MAX_CELEBA_ATTRIBUTE_DROP, the identity
+    verification EER rise by MAX_EER_RISE."""
     import edgeface
     from ..detectors import to_landmark_box
     from ..evaluate import (AFLW2000_ROI_TO_LANDMARKS, evaluate_synthetic, predict_faces, summarise_landmarks,
@@ -331,6 +337,18 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None) 
                       "synthetic_nme_rise_relative": sb["nme_balanced"] / sa["nme_balanced"] - 1.0,
                       "synthetic_attribute_accuracy_drop": drops, "synthetic_attributes_failing": failing})
             passed = passed and r["synthetic_nme_rise_relative"] <= MAX_NME_RISE and not failing
+        if celeba is not None:
+            from ..evaluate_faces import evaluate_celeba
+
+            ca, cb = evaluate_celeba(fp32, celeba, progress=False), evaluate_celeba(int8, celeba, progress=False)
+            r.update({"celeba_fp32_attribute_accuracy": ca["attribute_accuracy_mean"],
+                      "celeba_int8_attribute_accuracy": cb["attribute_accuracy_mean"],
+                      "celeba_attribute_accuracy_drop": ca["attribute_accuracy_mean"] - cb["attribute_accuracy_mean"],
+                      "celeba_fp32_eer": ca.get("verification_eer", float("nan")),
+                      "celeba_int8_eer": cb.get("verification_eer", float("nan"))})
+            r["celeba_eer_rise"] = r["celeba_int8_eer"] - r["celeba_fp32_eer"]
+            passed = passed and r["celeba_attribute_accuracy_drop"] <= MAX_CELEBA_ATTRIBUTE_DROP \
+                and not r["celeba_eer_rise"] > MAX_EER_RISE
         r["passed"] = bool(passed)
         report[fmt] = r
     return report

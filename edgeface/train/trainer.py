@@ -26,10 +26,20 @@ def _split(n: int, fraction: float, seed: int):
     return np.sort(order[cut:]), np.sort(order[:cut])
 
 
+def attribute_names(config: dict):
+    """The attribute head's names: `"attributes": "celeba"` is CelebA's 40 and the expression ones."""
+    if config.get("attributes") == "celeba":
+        from .sources import ATTRIBUTES
+
+        return list(ATTRIBUTES)
+    return None
+
+
 def build_model(config: dict, morphable: MorphableModel) -> FaceModel:
     return FaceModel(config["backbone"], topology.load(), morphable, identity_size=config["identity_size"],
                      crop_scale=config["crop_scale"], attribute_head=config.get("attribute_head", False),
-                     visibility_head=config.get("visibility_head", False))
+                     visibility_head=config.get("visibility_head", False), attribute_names=attribute_names(config),
+                     age_head=config.get("age_head", False))
 
 
 #: the network's input normalisation (also written into every manifest)
@@ -119,11 +129,18 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     morphable = MorphableModel.load(ict_path)
     model = build_model(config, morphable).to(device)
     if init_path and not (resume and (out_dir / "last.pt").exists()):
-        taken, total = init_from(model, init_path, device)
-        print(f"started from {init_path}: {taken} of {total} tensors", flush=True)
+        if (Path(init_path) / "edgeface.json").exists():
+            from .recover import from_pack
+
+            taken = from_pack(init_path, model, morphable)
+            print(f"started from the pack {init_path}: {taken['head_rows']} head rows, attributes kept: "
+                  f"{', '.join(taken['attributes_kept']) or 'none'}", flush=True)
+        else:
+            taken, total = init_from(model, init_path, device)
+            print(f"started from {init_path}: {taken} of {total} tensors", flush=True)
     teacher = None
     if teacher_path:
-        teacher = load_checkpoint(teacher_path, morphable, device)
+        teacher = _teacher(teacher_path, morphable, device)
         for p in teacher.parameters():
             p.requires_grad_(False)
         distill, topo = config.get("distill", {}), topology.load()
@@ -132,7 +149,11 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         if distill.get("refine"):
             teacher = Refined(teacher, topo["landmarks68"], config["crop_scale"],
                               normalise(torch.zeros(1, 3, 1, 1)).view(-1)).to(device).eval()
-    train_set, batches, val_loader = _data(config, shard_path, ict_path, device)
+    positive_rate, val68_loader = None, None
+    if config.get("sources"):
+        train_set, batches, val_loader, positive_rate, val68_loader = _mixed_data(config, ict_path)
+    else:
+        train_set, batches, val_loader = _data(config, shard_path, ict_path, device)
     synthetic_val = _synthetic_validation(config, ict_path) if config.get("synthetic") else None
     loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
                        multiprocessing_context=_worker_context(config))
@@ -149,10 +170,11 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         start, best, spent = state["epoch"] + 1, state["best"], state.get("seconds", 0.0)
-    weights = HybridLoss(config, model, device)
+    weights = HybridLoss(config, model, device, positive_rate)
     log_path = out_dir / "log.csv"
     if start == 0:
-        log_path.write_text("epoch,seconds,steps,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme\n")
+        log_path.write_text("epoch,seconds,steps,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme,"
+                            "val_68_nme\n")
     end = t["epochs"] if stop_after is None else min(t["epochs"], start + stop_after)
     teacher_size = teacher_core(teacher).input_size if teacher is not None else None
     clock = time.time() - spent
@@ -193,17 +215,20 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
                 scheduler.step()
             totals += [loss.item(), terms.get("landmarks", 0.0)]
             steps += 1
-            shown = ("landmarks", "dense", "pose", "attributes", "sir_pull")
+            shown = ("landmarks", "landmarks68", "dense", "attributes", "age", "sir_pull", "sir_push")
             bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{terms[k]:.3f}" for k in shown if k in terms})
         totals /= max(1, steps)
         val = evaluate_sparse(model, val_loader, device) if val_loader is not None else float("nan")
         val_syn = evaluate_synthetic_dense(model, synthetic_val, device) if synthetic_val is not None else float("nan")
+        val68 = evaluate_68(model, val68_loader, device) if val68_loader is not None else float("nan")
         with open(log_path, "a") as f:
             f.write(f"{epoch},{time.time() - began:.1f},{steps},{optimizer.param_groups[0]['lr']:.6f},{totals[0]:.5f},"
-                    f"{totals[1]:.5f},{val:.5f},{val_syn:.5f}\n")
+                    f"{totals[1]:.5f},{val:.5f},{val_syn:.5f},{val68:.5f}\n")
         print(f"epoch {epoch + 1}: loss {totals[0]:.4f} landmarks {totals[1]:.4f} val NME(21, crop) {val:.4f} "
-              f"synthetic dense NME(crop) {val_syn:.4f} ({time.time() - began:.0f} s)", flush=True)
-        score = val if val_loader is not None else val_syn
+              f"synthetic dense NME(crop) {val_syn:.4f} val NME(68, crop) {val68:.4f} ({time.time() - began:.0f} s)",
+              flush=True)
+        # with 68-point labels, those decide (the 21 AFLW points follow another annotation scheme)
+        score = val68 if val68_loader is not None else val if val_loader is not None else val_syn
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler and scheduler.state_dict(),
                  "epoch": epoch, "best": min(best, score), "config": config, "seconds": time.time() - clock}
         torch.save(state, out_dir / "last.pt")
@@ -211,6 +236,79 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
             best = score
             torch.save({"model": model.state_dict(), "epoch": epoch, "config": config, "val": score}, out_dir / "best.pt")
     return out_dir / "best.pt"
+
+
+def _teacher(path, morphable: MorphableModel, device) -> FaceModel:
+    """A checkpoint, or a shipped pack's folder (its fp32 ONNX network, `recover.pack_model`)."""
+    if (Path(path) / "edgeface.json").exists():
+        from .recover import pack_model
+
+        return pack_model(path, morphable).to(device).eval()
+    return load_checkpoint(path, morphable, device)
+
+
+def _mixed_data(config: dict, ict_path):
+    """In-batch hybrid-task data from `sources` (aflw, celeba, utkface, synthetic; each with its
+    share of the batch): the dataset, its MixedBatches, the AFLW validation loader and the attribute
+    head's positive rates (CelebA's training rates; the engine's for the expression-only names)."""
+    from torch.utils.data import ConcatDataset
+
+    from ..datasets import data_root
+    from .attributes import load as load_attributes
+    from .data import MixedBatches, SyntheticExamples
+    from .sources import ATTRIBUTES, Aflw68Examples, CelebaExamples, UtkfaceExamples
+    from .synthetic import SyntheticConfig, SyntheticFaces
+
+    t, src = config["train"], config["sources"]
+    root = data_root()
+    if root is None:
+        raise FileNotFoundError("the real training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+    size = config.get("render_size", config["input_size"])
+    parts, shares, groups, group, val_loader, val68_loader = [], [], [], [], None, None
+    if "aflw" in src:
+        a = src["aflw"]
+        count = len(AflwShard(a["shard"]))
+        count = min(count, a.get("limit") or count)
+        train_idx, val_idx = _split(count, a["val_fraction"], t["seed"])
+        parts.append(Aflw68Examples(AflwShard(a["shard"], train_idx), root / a["labels68"], size,
+                                    config["crop_scale"], seed=t["seed"]))
+        shares.append(a["per_batch"]), groups.append(None), group.append(1)
+        val_set = AflwTraining(AflwShard(a["shard"], val_idx), config["input_size"], config["crop_scale"], augment=False)
+        val_loader = torch.utils.data.DataLoader(val_set, batch_size=t["batch_size"], num_workers=t["workers"],
+                                                 worker_init_fn=_worker_init, multiprocessing_context=_worker_context(config))
+        val68 = Aflw68Examples(AflwShard(a["shard"], val_idx), root / a["labels68"], config["input_size"],
+                               config["crop_scale"], augment=False)
+        val68_loader = torch.utils.data.DataLoader(val68, batch_size=t["batch_size"], num_workers=t["workers"],
+                                                   worker_init_fn=_worker_init, multiprocessing_context=_worker_context(config))
+    if "celeba" in src:
+        c = src["celeba"]
+        celeba = CelebaExamples(root / c["root"], c["frames"], size, seed=t["seed"])
+        parts.append(celeba)
+        shares.append(c["per_batch"]), groups.append(celeba.groups), group.append(c.get("group", 2))
+    if "utkface" in src:
+        u = src["utkface"]
+        parts.append(UtkfaceExamples(root / u["root"], u["frames"], "train", size, seed=t["seed"]))
+        shares.append(u["per_batch"]), groups.append(None), group.append(1)
+    if "synthetic" in src:
+        y = src["synthetic"]
+        g = y.get("renders_per_identity", 4)
+        engine = SyntheticFaces(MorphableModel.load(ict_path),
+                                SyntheticConfig(size=size, crop_scale=config["crop_scale"], renders_per_identity=g),
+                                seed=y.get("seed", 0))
+        parts.append(SyntheticExamples(engine, y["count"], ATTRIBUTES))
+        people = np.arange(y["count"] // g)[:, None] * g + np.arange(g)
+        shares.append(y["per_batch"]), groups.append(list(people)), group.append(g)
+    if not parts:
+        raise ValueError("the config's sources are empty")
+    batches = MixedBatches([len(p) for p in parts], shares, t["steps_per_epoch"], groups, group, seed=t["seed"])
+    rates = load_attributes()
+    celeba_rate = None
+    if "celeba" in src:
+        labels = np.load(root / src["celeba"]["root"] / "labels.npz")
+        celeba_rate = labels["attributes"][labels["split"] == "train"].mean(0)
+    positive_rate = [float(celeba_rate[k]) if celeba_rate is not None and k < 40
+                     else rates.get(n, {}).get("positive_rate", 0.5) for k, n in enumerate(ATTRIBUTES)]
+    return ConcatDataset(parts), batches, val_loader, positive_rate, val68_loader
 
 
 def teacher_core(teacher: torch.nn.Module) -> torch.nn.Module:
@@ -280,7 +378,7 @@ def evaluate_synthetic_dense(model, samples: list, device) -> float:
 class HybridLoss:
     """All loss terms with the config's weights; each sample contributes only where it has labels."""
 
-    def __init__(self, config: dict, model: FaceModel, device):
+    def __init__(self, config: dict, model: FaceModel, device, positive_rate=None):
         from .attributes import load as load_attributes
 
         self.w, self.d = config["loss"], config.get("distill", {})
@@ -289,30 +387,43 @@ class HybridLoss:
         for region in topo["regions"].values():
             point_weights[region] = self.w.get("region_weight", 2.0)
         self.point_weights = torch.from_numpy(point_weights).to(device)
-        rates = load_attributes()
-        self.positive_rate = torch.tensor([rates[n]["positive_rate"] for n in rates], device=device)
+        self.landmarks68 = torch.as_tensor(topo["landmarks68"], dtype=torch.long, device=device)
+        if positive_rate is None:
+            rates = load_attributes()
+            positive_rate = [rates[n]["positive_rate"] for n in rates]
+        self.positive_rate = torch.as_tensor(np.asarray(positive_rate, np.float32), device=device)
         self.model = model
 
     def __call__(self, outputs, batch, teacher_outputs=None):
         dense, pose, identity, expression, attributes, visibility = outputs
         w, k = self.w, self.model.identity_size
+        years = None
+        if self.model.age_head:
+            attributes, years = attributes[:, :-1], attributes[:, -1]
+        has_dense = batch["has_dense"]
         terms = {
             "landmarks": losses.sparse_landmarks(dense, self.model.aflw21, batch["points21"],
                                                  batch["visible21"] * batch["has_points21"][:, None]),
+            "landmarks68": losses.landmarks68(dense, self.landmarks68, batch["points68"], batch["weight68"]),
             "yaw": losses.yaw(pose[:, 1], batch["yaw"], batch["has_yaw"] * (1 - batch["has_pose"])),
             "identity_prior": losses.identity_prior(identity),
             "expression_prior": losses.expression_prior(expression),
+            "dense": losses.dense_supervised(dense, batch["dense"], self.point_weights, has_dense),
+            "pose": losses.pose_angles(pose[:, :3], batch["pose"], batch["has_pose"]),
+            "identity": losses.coefficients(identity, batch["identity"][:, :k], batch["has_identity"]),
+            "expression": losses.coefficients(expression, batch["expression"], batch["has_expression"], l1=True),
+            "visibility": losses.visibility(visibility, batch["visible"], has_dense),
         }
-        if batch["has_dense"].any():
-            terms["dense"] = losses.dense_supervised(dense, batch["dense"], self.point_weights, batch["has_dense"])
-            terms["pose"] = losses.pose_angles(pose[:, :3], batch["pose"], batch["has_pose"])
-            terms["identity"] = losses.coefficients(identity, batch["identity"][:, :k], batch["has_identity"])
-            terms["expression"] = losses.coefficients(expression, batch["expression"], batch["has_expression"], l1=True)
-            terms["visibility"] = losses.visibility(visibility, batch["visible"], batch["has_dense"])
-            if self.model.attribute_head:
-                terms["attributes"] = losses.attributes(attributes, batch["attributes"], batch["has_attributes"],
-                                                        self.positive_rate)
-            terms["sir_pull"], terms["sir_push"] = losses.sir(identity, batch["identity_id"], w.get("sir_margin", 3.0))
+        if self.model.attribute_head:
+            # synthetic attribute labels are an auxiliary signal beside real ones (`attributes_synthetic`)
+            source = torch.where(has_dense > 0, w.get("attributes_synthetic", 1.0), 1.0)
+            terms["attributes"] = losses.attributes(attributes, batch["attributes"],
+                                                    batch["attribute_mask"] * source[:, None], self.positive_rate,
+                                                    w.get("attribute_balance", 1.0))
+        if years is not None:
+            terms["age"] = losses.age(years, batch["age"], batch["has_age"])
+            terms["young"] = losses.young(years, batch["young"], batch["has_young"])
+        terms["sir_pull"], terms["sir_push"] = losses.sir(identity, batch["identity_id"], w.get("sir_margin", 3.0))
         if teacher_outputs is not None:
             t_dense, t_pose, t_identity, t_expression, t_attributes, _ = teacher_outputs
             d = self.d
@@ -336,6 +447,23 @@ class HybridLoss:
                                                                   if name.startswith("distill_")}}
         loss = sum(weight[name] * value for name, value in terms.items())
         return loss, {name: float(value.detach()) for name, value in terms.items() if weight[name]}
+
+
+@torch.no_grad()
+def evaluate_68(model, loader, device) -> float:
+    """Mean distance of the labelled MERL-RAV points on held-out AFLW crops to the network's 68
+    landmark vertices, in units of the crop side (the definition alignment refines later)."""
+    model.eval()
+    index = torch.as_tensor(topology.load()["landmarks68"], dtype=torch.long, device=device)
+    total, count = 0.0, 0.0
+    for batch in loader:
+        images, points, weight = (batch[k].to(device) for k in ("image", "points68", "weight68"))
+        dense = model(normalise(images.float() / 255.0))[0]
+        dist = torch.linalg.vector_norm(dense[:, index, :2] - points, dim=-1)
+        keep = (weight > 0).float()
+        total += float((dist * keep).sum())
+        count += float(keep.sum())
+    return total / max(count, 1.0)
 
 
 @torch.no_grad()

@@ -18,6 +18,10 @@ class Face(
     val expression: Map<String, Float>,
     val attributes: Map<String, Float>,
     val visibility: FloatArray,
+    /** Apparent age in years, where the model has an age output. */
+    val age: Float? = null,
+    /** "female" or "male", where the model declares a gender attribute. */
+    val gender: String? = null,
 ) {
     /** The [count] most likely attributes, most likely first. */
     fun topAttributes(count: Int = 3): List<Pair<String, Float>> =
@@ -42,9 +46,12 @@ object FaceDecoder {
         )
         val landmarks = spec.landmarks(dense, pose.yaw)
         val expression = spec.expressionNames.zip(outputs.getValue("expression").toList()).toMap()
-        val attributes = spec.attributeNames.zip(outputs.getValue("attributes").map(::sigmoid)).toMap()
+        val logits = outputs.getValue("attributes")
+        val attributes = spec.attributeNames.zip(logits.take(spec.attributeNames.size).map(::sigmoid)).toMap()
+        val age = spec.ageColumn?.let { maxOf(0f, logits[it]) }
+        val gender = spec.genderAttribute?.let { if (attributes.getValue(it) >= 0.5f) "male" else "female" }
         return Face(crop, dense, landmarks, pose, outputs.getValue("identity").copyOf(), expression, attributes,
-            outputs.getValue("visibility").map(::sigmoid).toFloatArray())
+            outputs.getValue("visibility").map(::sigmoid).toFloatArray(), age, gender)
     }
 
     fun sigmoid(x: Float): Float = 1.0f / (1.0f + exp(-x.coerceIn(-30f, 30f)))

@@ -30,6 +30,10 @@ class ModelSpec(
     val identitySize: Int,
     val expressionNames: List<String>,
     val attributeNames: List<String>,
+    /** Column of the attributes output that holds age in years (right after the logits), or null. */
+    val ageColumn: Int? = null,
+    /** The attribute whose probability says gender (manifest `gender.attribute`, e.g. Male), or null. */
+    val genderAttribute: String? = null,
     val file: String,
     val layout: String,
     /** Output name (dense, pose, identity, expression, attributes, visibility) -> tensor name. */
@@ -106,6 +110,13 @@ class ModelSpec(
                 identitySize = root.need("identity_size").num().toInt(),
                 expressionNames = root.need("expression_names").list().map { it as String },
                 attributeNames = root.need("attribute_names").list().map { it as String },
+                ageColumn = root["age"]?.obj()?.need("column")?.num()?.toInt()?.also { column ->
+                    val names = root.need("attribute_names").list().size
+                    if (column != names) throw ModelSpecError("age.column must be $names (after the attribute logits), not $column")
+                },
+                genderAttribute = (root["gender"]?.obj()?.need("attribute") as String?)?.also { name ->
+                    if (name !in root.need("attribute_names").list()) throw ModelSpecError("gender.attribute '$name' is not an attribute")
+                },
                 file = entry.need("path") as String,
                 layout = (entry["layout"] as? String) ?: "NCHW",
                 outputs = outputs,
@@ -160,7 +171,7 @@ class ModelSpec(
         "pose" -> 6
         "identity" -> identitySize
         "expression" -> expressionNames.size
-        "attributes" -> attributeNames.size
+        "attributes" -> attributeNames.size + (if (ageColumn != null) 1 else 0)
         "visibility" -> numPoints
         else -> throw IllegalArgumentException("unknown output $name")
     }

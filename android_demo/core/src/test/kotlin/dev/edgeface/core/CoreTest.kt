@@ -139,4 +139,27 @@ class CoreTest {
         assertEquals(listOf(listOf(2, 1, 0), listOf(5, 4, 3)), red(RgbImage.fromRgba(3, 2, 12, rgba, 0, true)))
         assertThrows(IllegalArgumentException::class.java) { RgbImage.fromRgba(3, 2, 12, rgba, 45, false) }
     }
+
+    @Test
+    fun ageAndGenderComeFromTheDeclaredColumns() {
+        fun manifest(extra: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
+            "crop": {"scale": 1.4}, "topology": {"num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
+            "identity_size": 1, "expression_names": [], "attribute_names": ["Smiling", "Male"] $extra,
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32",
+                       "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
+        val spec = ModelSpec.fromManifest(manifest(""", "age": {"column": 2}, "gender": {"attribute": "Male"}"""), "onnx", "fp32")
+        assertEquals(3, spec.outputSize("attributes"))
+        val outputs = mapOf("dense" to FloatArray(68 * 3) { 0.5f }, "pose" to floatArrayOf(0f, 0f, 0f, 0.5f, 0.5f, 0.01f),
+            "identity" to FloatArray(1), "expression" to FloatArray(0), "attributes" to floatArrayOf(2f, -3f, 41.5f),
+            "visibility" to FloatArray(68))
+        val face = FaceDecoder.decode(outputs, Crop(0.0, 0.0, 100.0), spec)
+        assertEquals(41.5f, face.age!!, 0f)
+        assertEquals("female", face.gender)
+        assertEquals(setOf("Smiling", "Male"), face.attributes.keys)
+        // without the fields: no age, no gender, and the attributes output has one column per name
+        val plain = ModelSpec.fromManifest(manifest(""), "onnx", "fp32")
+        assertEquals(2, plain.outputSize("attributes"))
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""", "age": {"column": 1}"""), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""", "gender": {"attribute": "Young"}"""), "onnx", "fp32") }
+    }
 }

@@ -1,0 +1,198 @@
+"""`edgeface train --recipe FILE`: every stage of a shipped model, in order, resumable.
+
+A recipe is one JSON file: a `base` config (configs/base.json), an output folder, and its stages.
+Each stage writes its results into `<out>/<stage>/` and marks itself done there (`done.json`); a
+rerun skips the done stages and continues a training stage from its last checkpoint, so a recipe
+split across sessions (or killed) ends where a single run would. Stage kinds (`run`):
+
+- `release`: a released pack taken from git history (`git`: commit, `path`: pack folder), the
+  starting network when the previous stage's checkpoints are not at hand;
+- `prepare`: the training shards that are missing: the AFLW crops packed, and the runtime's crop of
+  every CelebA and UTKFace photo (`sources.frame`, run with the `model` stage's pack);
+- `train`: `edgeface train` with the base config deep-merged with the stage's `config`;
+  `init` and `teacher` name earlier stages (their pack or checkpoint);
+- `export`: the fp32 pack (ONNX, OpenVINO, TFLite) of a training stage, with the recipe's card;
+- `align-landmarks`: the pack's 68-landmark definition fitted per head yaw (two-fold);
+- `int8`: INT8 files and the accuracy gate; a file that fails is left out of the pack.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ("release", "prepare", "train", "export", "align-landmarks", "int8")
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` laid over it, nested objects merged key by key (a null removes a key)."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class Recipe:
+    def __init__(self, path, out=None, overrides: dict | None = None):
+        self.path = Path(path)
+        self.data = json.loads(self.path.read_text())
+        self.out = Path(out or self.data.get("out") or f"runs/{self.data['name']}")
+        self.overrides = overrides or {}
+        base = self.data.get("base")
+        self.base = json.loads((ROOT / base).read_text()) if base else {}
+        names = [s["name"] for s in self.data["stages"]]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.path}: stage names must be distinct")
+        for s in self.data["stages"]:
+            if s.get("run") not in KINDS:
+                raise ValueError(f"{self.path}: stage {s['name']!r} runs {s.get('run')!r}; known: {', '.join(KINDS)}")
+
+    @property
+    def stages(self) -> list[dict]:
+        return self.data["stages"]
+
+    def folder(self, name: str) -> Path:
+        return self.out / name
+
+    def done(self, name: str) -> dict | None:
+        marker = self.folder(name) / "done.json"
+        return json.loads(marker.read_text()) if marker.exists() else None
+
+    def product(self, name: str) -> Path:
+        """What a finished stage hands on: a pack folder or a checkpoint."""
+        done = self.done(name)
+        if done is None:
+            raise RuntimeError(f"stage {name!r} has not run yet")
+        return Path(done["product"])
+
+    def stage_config(self, stage: dict) -> dict:
+        config = merged(merged(self.base, stage.get("config", {})), self.overrides)
+        config.setdefault("name", f"{self.data['name']}-{stage['name']}")
+        return config
+
+    def pack(self) -> Path:
+        """The pack the recipe's last export writes into (align-landmarks and int8 work on it)."""
+        exports = [s for s in self.stages if s["run"] == "export"]
+        if not exports:
+            raise ValueError(f"{self.path} has no export stage")
+        return self.folder(exports[-1]["name"]) / "pack"
+
+    def run(self, stop_after: str | None = None, start_at: str | None = None, progress=print) -> None:
+        names = [s["name"] for s in self.stages]
+        for name in (stop_after, start_at):
+            if name is not None and name not in names:
+                raise ValueError(f"{self.path} has no stage {name!r}; its stages: {', '.join(names)}")
+        started = start_at is None
+        for stage in self.stages:
+            started = started or stage["name"] == start_at
+            if not started:
+                continue
+            if self.done(stage["name"]) is not None and stage["name"] != start_at:
+                progress(f"[{stage['name']}] done before: {self.done(stage['name'])['product']}")
+            else:
+                began = time.time()
+                progress(f"[{stage['name']}] {stage['run']}")
+                product = getattr(self, "_" + stage["run"].replace("-", "_"))(stage)
+                self.folder(stage["name"]).mkdir(parents=True, exist_ok=True)
+                (self.folder(stage["name"]) / "done.json").write_text(json.dumps(
+                    {"product": str(product), "seconds": round(time.time() - began, 1)}, indent=1))
+                progress(f"[{stage['name']}] done in {time.time() - began:.0f} s: {product}")
+            if stage["name"] == stop_after:
+                break
+
+    # -- stage kinds -------------------------------------------------------------------------
+
+    def _release(self, stage: dict) -> Path:
+        """Write the released pack's manifest and fp32 ONNX file (all `recover` needs) from git."""
+        out = self.folder(stage["name"]) / "pack"
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("edgeface.json", "model_fp32.onnx"):
+            blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{stage['git']}:{stage['path']}/{name}"],
+                                  capture_output=True, check=False)
+            if blob.returncode:
+                raise RuntimeError(f"git show {stage['git']}:{stage['path']}/{name} failed (a clone with its "
+                                   f"history is needed): {blob.stderr.decode(errors='replace').strip()}")
+            (out / name).write_bytes(blob.stdout)
+        return out
+
+    def _prepare(self, stage: dict) -> Path:
+        from ..datasets import data_root
+        from .data import pack
+        from .sources import frame
+
+        root = data_root()
+        if root is None:
+            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        shards = ROOT / stage.get("shards", ".shards")
+        if not (shards / "aflw_train.npz").exists():
+            pack(root / "aflw_train", shards / "aflw_train.npz")
+        model = self.product(stage["model"]) if stage.get("model") else None
+        for name in ("celeba", "utkface"):
+            if not (shards / f"{name}_frames.npz").exists():
+                frame(root / name, shards / f"{name}_frames.npz", backend="onnx", model=model,
+                      precision="fp32" if model else None)
+        return shards
+
+    def _train(self, stage: dict) -> Path:
+        from .trainer import train
+
+        out = self.folder(stage["name"])
+        config = self.stage_config(stage)
+        teacher = self.product(stage["teacher"]) if stage.get("teacher") else None
+        init = self.product(stage["init"]) if stage.get("init") else None
+        train(config, out, resume=True, teacher_path=teacher, init_path=init)
+        return out / stage.get("checkpoint", "last.pt")
+
+    def _export(self, stage: dict) -> Path:
+        from .export import export_checkpoint
+
+        card = json.loads((ROOT / stage["card"]).read_text()) if stage.get("card") else {}
+        pack = self.folder(stage["name"]) / "pack"
+        export_checkpoint(self.product(stage["checkpoint"]), pack,
+                          formats=tuple(stage.get("formats", ("onnx", "openvino", "tflite"))), card=card)
+        return pack
+
+    def _align_landmarks(self, stage: dict) -> Path:
+        from ..cli import main as cli
+
+        pack = self.pack()
+        if cli(["align-landmarks", "--model", str(pack), *stage.get("args", [])]) != 0:
+            raise RuntimeError("align-landmarks failed")
+        return pack
+
+    def _int8(self, stage: dict) -> Path:
+        from ..cli import main as cli
+
+        pack = self.pack()
+        gate = self.folder(stage["name"]) / "gate.json"
+        gate.parent.mkdir(parents=True, exist_ok=True)
+        code = cli(["export", "--out", str(pack), "--formats", ",".join(stage.get("formats", ("onnx", "openvino", "tflite"))),
+                    "--precision", "int8", "--calibration", str(ROOT / stage.get("calibration", "calibration_data")),
+                    "--gate-json", str(gate), *stage.get("args", [])])
+        if code not in (0, 3):  # 3: a file failed the gate and was left out, as the stage intends
+            raise RuntimeError(f"the INT8 stage failed (exit {code})")
+        return pack
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="edgeface train --recipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", required=True)
+    parser.add_argument("--out", default=None, help="output folder (default: the recipe's)")
+    parser.add_argument("--stop-after", default=None, metavar="STAGE", help="end after this stage")
+    parser.add_argument("--from", dest="start_at", default=None, metavar="STAGE",
+                        help="rerun from this stage (it and the later ones run even if done before)")
+    parser.add_argument("--set", default=None, metavar="JSON",
+                        help="overrides laid over every training stage's config, e.g. '{\"train\": {\"steps_per_epoch\": 2}}'")
+    args = parser.parse_args(argv)
+    recipe = Recipe(args.recipe, args.out, json.loads(args.set) if args.set else None)
+    recipe.run(args.stop_after, args.start_at)
+    return 0
