@@ -293,8 +293,19 @@ def _evaluate_faces(args) -> int:
     rec = _reconstructor(args, refine=args.refine)
     run = {"celeba": evaluate_faces.evaluate_celeba, "utkface": evaluate_faces.evaluate_utkface,
            "verification": evaluate_faces.evaluate_verification}[args.dataset]
-    result = run(rec, photos)
+    faces = evaluate_faces.run_photos(rec, photos, what=args.dataset)
+    result = run(rec, photos, faces=faces)
     result.update(dataset=args.dataset, backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
+    if args.compare:
+        if args.dataset == "utkface":
+            raise EdgefaceError("--compare works with --dataset aflw2000, celeba and verification")
+        other = _reconstructor(args, model=args.compare, refine=args.refine)
+        faces_b = evaluate_faces.run_photos(other, photos, what=f"{args.dataset} ({args.compare})")
+        result.update({f"b_{k}": v for k, v in run(other, photos, faces=faces_b).items()
+                       if not isinstance(v, dict)})
+        pairs, is_same = evaluate_faces.folder_pairs(photos) if args.dataset == "verification" else (None, None)
+        result.update(evaluate_faces.compare_verification(faces, faces_b, photos.labels["identity"], pairs, is_same))
+        result["model_b"] = args.compare
     return _report(result, args.json)
 
 
@@ -522,8 +533,9 @@ def main(argv=None) -> int:
     ev.add_argument("--runner", default=None, help="detector runtime for --detector-only: tflite or opencv")
     ev.add_argument("--refine", action="store_true")
     ev.add_argument("--limit", type=int, default=None, help="first N images only")
-    ev.add_argument("--compare", default=None, metavar="PACK", help="also run this model pack on the same ROI crops "
-                    "and report the balanced-NME difference (--model minus PACK) with a paired-bootstrap 95 %% interval")
+    ev.add_argument("--compare", default=None, metavar="PACK", help="also run this model pack on the same photos "
+                    "and report the difference (--model minus PACK) with a paired-bootstrap 95 %% interval: balanced "
+                    "NME (aflw2000, ROI crops), identity-verification EER (celeba, verification)")
     _add_model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 

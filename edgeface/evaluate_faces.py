@@ -161,15 +161,9 @@ def verification_pairs(identity: np.ndarray, seed: int = 0, limit: int = 200_000
     return pairs, np.concatenate([np.ones(len(same), bool), np.zeros(len(different), bool)])
 
 
-def verification(faces: list, identity: np.ndarray, pairs=None, is_same=None) -> dict:
-    """EER, ROC AUC and the true-accept rate at 1 % false accepts of cosine similarity between
-    identity coefficients. A pair with a missed face is an error either way: rejected when the
-    same person, accepted when not."""
-    if pairs is None:
-        pairs, is_same = verification_pairs(identity)
-    pairs, is_same = np.asarray(pairs, int), np.asarray(is_same, bool)
-    if len(pairs) == 0 or is_same.all() or not is_same.any():
-        raise EdgefaceError("verification needs both same-person and different-person pairs")
+def pair_scores(faces: list, pairs: np.ndarray, is_same: np.ndarray) -> np.ndarray:
+    """Cosine similarity of the identity coefficients of each pair; a pair with a missed face
+    scores as an error either way (-inf when the same person, +inf when not)."""
     k = next((len(f.identity) for f in faces if f is not None), 0)
     if k == 0:
         raise EdgefaceError("no face was found in any photo (or the model has no identity coefficients)")
@@ -178,32 +172,82 @@ def verification(faces: list, identity: np.ndarray, pairs=None, is_same=None) ->
     e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
     score = np.einsum("pc,pc->p", e[pairs[:, 0]], e[pairs[:, 1]])
     missed = ~(found[pairs[:, 0]] & found[pairs[:, 1]])
-    score = np.where(missed, np.where(is_same, -np.inf, np.inf), score)
-    order = np.argsort(-score, kind="stable")
-    same_sorted = is_same[order]
+    return np.where(missed, np.where(is_same, -np.inf, np.inf), score)
+
+
+def _rates(score: np.ndarray, is_same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False-accept and true-accept rates as the threshold falls through the sorted scores."""
+    same_sorted = is_same[np.argsort(-score, kind="stable")]
     far = np.concatenate([[0.0], np.cumsum(~same_sorted) / (~same_sorted).sum()])
     tar = np.concatenate([[0.0], np.cumsum(same_sorted) / same_sorted.sum()])
+    return far, tar
+
+
+def equal_error_rate(score: np.ndarray, is_same: np.ndarray) -> float:
+    far, tar = _rates(score, is_same)
     j = int(np.argmin(np.abs(far - (1.0 - tar))))
+    return float(0.5 * (far[j] + 1.0 - tar[j]))
+
+
+def _pairs_for(identity, pairs, is_same):
+    if pairs is None:
+        pairs, is_same = verification_pairs(identity)
+    pairs, is_same = np.asarray(pairs, int), np.asarray(is_same, bool)
+    if len(pairs) == 0 or is_same.all() or not is_same.any():
+        raise EdgefaceError("verification needs both same-person and different-person pairs")
+    return pairs, is_same
+
+
+def verification(faces: list, identity: np.ndarray, pairs=None, is_same=None) -> dict:
+    """EER, ROC AUC and the true-accept rate at 1 % false accepts of cosine similarity between
+    identity coefficients (`pair_scores`: a missed face is an error either way)."""
+    pairs, is_same = _pairs_for(identity, pairs, is_same)
+    score = pair_scores(faces, pairs, is_same)
+    far, tar = _rates(score, is_same)
     at = np.searchsorted(far, 0.01, side="right") - 1
-    return {"eer": float(0.5 * (far[j] + 1.0 - tar[j])), "roc_auc": float(np.trapezoid(tar, far)),
+    return {"eer": equal_error_rate(score, is_same), "roc_auc": float(np.trapezoid(tar, far)),
             "tar_at_far_0.01": float(tar[at]), "n_pairs": int(len(pairs)), "n_same": int(is_same.sum()),
-            "detected_fraction": float(found.mean())}
+            "detected_fraction": float(np.mean([f is not None for f in faces]))}
+
+
+def compare_verification(faces_a: list, faces_b: list, identity, pairs=None, is_same=None,
+                         resamples: int = 2000, seed: int = 0) -> dict:
+    """EER of model a minus model b on the same pairs, with a 95 % interval from a paired bootstrap
+    that resamples same-person and different-person pairs separately (the same draws for both)."""
+    pairs, is_same = _pairs_for(identity, pairs, is_same)
+    sa, sb = pair_scores(faces_a, pairs, is_same), pair_scores(faces_b, pairs, is_same)
+    same, different = np.flatnonzero(is_same), np.flatnonzero(~is_same)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        rows = np.concatenate([rng.choice(same, len(same)), rng.choice(different, len(different))])
+        draws.append(equal_error_rate(sa[rows], is_same[rows]) - equal_error_rate(sb[rows], is_same[rows]))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    a, b = equal_error_rate(sa, is_same), equal_error_rate(sb, is_same)
+    return {"eer_a": a, "eer_b": b, "eer_difference": a - b, "eer_difference_ci95_low": float(low),
+            "eer_difference_ci95_high": float(high), "n_pairs": int(len(pairs))}
+
+
+def folder_pairs(photos: LabelledPhotos) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The folder's own `pairs.npz` (`pairs` (P, 2) photo indices, `is_same` (P,)), or (None, None)."""
+    pairs_path = photos.root / "pairs.npz"
+    if not pairs_path.is_file():
+        return None, None
+    with np.load(pairs_path) as d:
+        if "pairs" not in d.files or "is_same" not in d.files:
+            raise EdgefaceError(f"{pairs_path} must hold pairs (P, 2) and is_same (P,)")
+        pairs, is_same = d["pairs"], d["is_same"]
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or len(is_same) != len(pairs) or pairs.dtype.kind not in "iu" or \
+            pairs.min(initial=0) < 0 or pairs.max(initial=0) >= len(photos):
+        raise EdgefaceError(f"{pairs_path}: pairs must be (P, 2) indices of the {len(photos)} photos, "
+                            "with one is_same per pair")
+    return pairs, is_same.astype(bool)
 
 
 def evaluate_verification(rec, photos: LabelledPhotos, progress: bool = True, faces=None) -> dict:
-    """A verification folder: `labels.npz` with `names` and `identity`; `pairs.npz` (`pairs` (P, 2),
-    `is_same` (P,)) if the folder gives its own, else pairs drawn by `verification_pairs`."""
-    pairs_path = photos.root / "pairs.npz"
-    pairs = is_same = None
-    if pairs_path.is_file():
-        with np.load(pairs_path) as d:
-            if "pairs" not in d.files or "is_same" not in d.files:
-                raise EdgefaceError(f"{pairs_path} must hold pairs (P, 2) and is_same (P,)")
-            pairs, is_same = d["pairs"], d["is_same"]
-        if pairs.ndim != 2 or pairs.shape[1] != 2 or len(is_same) != len(pairs) or \
-                pairs.min(initial=0) < 0 or pairs.max(initial=0) >= len(photos):
-            raise EdgefaceError(f"{pairs_path}: pairs must be (P, 2) indices of the {len(photos)} photos, "
-                                "with one is_same per pair")
+    """A verification folder: `labels.npz` with `names` and `identity`; `pairs.npz` if the folder
+    gives its own pairs (`folder_pairs`), else pairs drawn by `verification_pairs`."""
+    pairs, is_same = folder_pairs(photos)
     faces = run_photos(rec, photos, progress, "verification") if faces is None else faces
     out = verification(faces, photos.labels["identity"], pairs, is_same)
     out["n_images"] = len(photos)

@@ -389,3 +389,19 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
     assert any(s.startswith("[export] export") for s in said) and sum("done before" in s for s in said) == 0
     with pytest.raises(ValueError, match="no stage 'nope'"):
         Recipe(path, tmp_path / "run", tiny).run(stop_after="nope")
+
+
+def test_paired_eer_comparison_sees_a_better_model_and_not_itself():
+    from types import SimpleNamespace
+
+    from edgeface.evaluate_faces import compare_verification
+
+    rng = np.random.default_rng(0)
+    identity = np.repeat(np.arange(60), 2)
+    centres = rng.normal(size=(60, 16))
+    sharp = [SimpleNamespace(identity=centres[i] + 0.3 * rng.normal(size=16)) for i in identity]
+    blurred = [SimpleNamespace(identity=centres[i] + 1.5 * rng.normal(size=16)) for i in identity]
+    same = compare_verification(sharp, sharp, identity, resamples=300)
+    assert same["eer_difference"] == 0 and same["eer_difference_ci95_low"] == same["eer_difference_ci95_high"] == 0
+    better = compare_verification(sharp, blurred, identity, resamples=300)
+    assert better["eer_a"] < better["eer_b"] and better["eer_difference_ci95_high"] < 0
