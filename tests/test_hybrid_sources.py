@@ -383,10 +383,19 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
     # a rerun finds every stage done; --from reruns the export alone from the student's checkpoint
     said.clear()
     Recipe(path, tmp_path / "run", tiny).run(stop_after="export", progress=said.append)
-    assert sum("done before" in s for s in said) == 4
+    assert sum("done before" in s for s in said) == 5  # release, prepare, student, heads, export
     said.clear()
     Recipe(path, tmp_path / "run", tiny).run(stop_after="export", start_at="export", progress=said.append)
     assert any(s.startswith("[export] export") for s in said) and sum("done before" in s for s in said) == 0
+    # --from a stage reruns the later ones too, even when they were done before
+    said.clear()
+    Recipe(path, tmp_path / "run", tiny).run(stop_after="export", start_at="student", progress=said.append)
+    assert "[student] train" in said and "[export] export" in said and not any("done before" in s for s in said)
+    # the heads stage moved only the CelebA attribute rows and the age row
+    student = torch.load(recipe.product("student"), weights_only=False)["model"]["head.weight"]
+    heads = torch.load(recipe.product("heads"), weights_only=False)["model"]["head.weight"]
+    changed = torch.nonzero((student - heads).abs().amax(1) > 0).flatten()
+    assert set(changed.tolist()) <= set(range(99, 99 + 40)) | {99 + 47} and len(changed) > 10
     with pytest.raises(ValueError, match="no stage 'nope'"):
         Recipe(path, tmp_path / "run", tiny).run(stop_after="nope")
 
@@ -405,3 +414,18 @@ def test_paired_eer_comparison_sees_a_better_model_and_not_itself():
     assert same["eer_difference"] == 0 and same["eer_difference_ci95_low"] == same["eer_difference_ci95_high"] == 0
     better = compare_verification(sharp, blurred, identity, resamples=300)
     assert better["eer_a"] < better["eer_b"] and better["eer_difference_ci95_high"] < 0
+
+
+def test_head_refit_learns_linear_attributes_and_age():
+    from edgeface.train.heads import fit_age, fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 12))
+    y = np.stack([(x[:, 0] > 0), (x[:, 1] + x[:, 2] > 0.5)], 1).astype(float)
+    y[:300, 1] = np.nan  # the second attribute labelled on half the photos only
+    w, b = fit_logistic(x, y, l2=1e-4)
+    assert (((x @ w.T + b) > 0) == (np.nan_to_num(y) > 0.5))[:, 0].mean() > 0.97
+    assert (((x @ w.T + b)[300:, 1] > 0) == (y[300:, 1] > 0.5)).mean() > 0.95
+    years = 30 + 8 * x[:, 3]
+    wa, ba = fit_age(x, years, 35.0, 20.0, l2=1e-6)
+    assert np.abs(35 + 20 * (x @ wa + ba) - years).mean() < 1.0

@@ -11,6 +11,8 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
   every CelebA and UTKFace photo (`sources.frame`, run with the `model` stage's pack);
 - `train`: `edgeface train` with the base config deep-merged with the stage's `config`;
   `init` and `teacher` name earlier stages (their pack or checkpoint);
+- `heads`: a training stage's checkpoint with its attribute and age rows refitted on its frozen
+  features (`heads.refit`; the CelebA and UTKFace training photos of the `sources` stage's config);
 - `export`: the fp32 pack (ONNX, OpenVINO, TFLite) of a training stage, with the recipe's card;
 - `align-landmarks`: the pack's 68-landmark definition fitted per head yaw (two-fold);
 - `int8`: INT8 files and the accuracy gate; a file that fails is left out of the pack.
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("release", "prepare", "train", "export", "align-landmarks", "int8")
+KINDS = ("release", "prepare", "train", "heads", "export", "align-landmarks", "int8")
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -96,7 +98,7 @@ class Recipe:
             started = started or stage["name"] == start_at
             if not started:
                 continue
-            if self.done(stage["name"]) is not None and stage["name"] != start_at:
+            if self.done(stage["name"]) is not None and start_at is None:
                 progress(f"[{stage['name']}] done before: {self.done(stage['name'])['product']}")
             else:
                 began = time.time()
@@ -151,6 +153,20 @@ class Recipe:
         init = self.product(stage["init"]) if stage.get("init") else None
         train(config, out, resume=True, teacher_path=teacher, init_path=init)
         return out / stage.get("checkpoint", "last.pt")
+
+    def _heads(self, stage: dict) -> Path:
+        from ..datasets import data_root
+        from .heads import refit
+        from .sources import CelebaExamples, UtkfaceExamples
+
+        config = self.stage_config(next(s for s in self.stages if s["name"] == stage["sources"]))
+        src, root, size = config["sources"], data_root(), config["input_size"]
+        celeba = CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size)
+        utkface = UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size)
+        out = self.folder(stage["name"]) / "heads.pt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        refit(self.product(stage["checkpoint"]), out, celeba, utkface, stage.get("l2", 1e-3), stage.get("views", 2))
+        return out
 
     def _export(self, stage: dict) -> Path:
         from .export import export_checkpoint

@@ -207,7 +207,7 @@ def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
 
     root, out = Path(root), Path(out)
     names = np.load(root / "labels.npz")["names"]
-    rec = edgeface.Reconstructor(backend, model=model, precision=precision, max_faces=1)
+    rec = edgeface.Reconstructor(backend, model=model, precision=precision or "auto", max_faces=1)
     crops, detected = np.zeros((len(names), 3), np.float32), np.zeros(len(names), bool)
     for k, name in enumerate(tqdm(names, desc=f"frame {root.name}")):
         image = load_image(root / "images" / str(name))
