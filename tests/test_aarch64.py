@@ -126,10 +126,27 @@ def _rotation_angle(a, b) -> float:
     return float(np.arccos(np.clip((np.trace(relative) - 1.0) / 2.0, -1.0, 1.0)))
 
 
-def test_onnx_int8_matches_within_float_tolerance(both):
+def test_onnx_int8_stays_close(both):
+    """ONNX Runtime's int8 kernels requantize per architecture too: with 0.3.0 the two matched to
+    1e-5; with 0.4.0 one activation of a few faces lands in the next bin (measured over these 9
+    dev faces: dense points 0.04 % of the crop on average, 0.51 % at worst; attribute logits 0.13, age
+    0.7 years). Bounded as for TFLite."""
     arm, x86 = both
-    for name in ("dense", "pose", "identity", "expression", "attributes", "visibility"):
-        np.testing.assert_allclose(arm[f"onnx/{name}"], x86[f"onnx/{name}"], rtol=0, atol=1e-5, err_msg=name)
+    moved = np.linalg.norm(arm["onnx/dense"][..., :2] - x86["onnx/dense"][..., :2], axis=-1)
+    print(f"\nONNX INT8 aarch64 vs x86-64, 520 points: mean {moved.mean():.3%}, max {moved.max():.3%} of the crop")
+    for name in ("pose", "identity", "expression", "attributes", "visibility"):
+        print(f"  {name}: max difference {np.abs(arm[f'onnx/{name}'] - x86[f'onnx/{name}']).max():.4f}")
+    assert moved.mean() < 0.005 and moved.max() < 0.02
+    turned = [_rotation_angle(a[:3], b[:3]) for a, b in zip(arm["onnx/pose"], x86["onnx/pose"])]
+    assert max(turned) < 0.02
+    np.testing.assert_allclose(arm["onnx/pose"][:, 3:], x86["onnx/pose"][:, 3:], atol=0.02)
+    # identity coefficients ~N(0, 1), expression weights in [0, 1], attribute logits, age in years
+    np.testing.assert_allclose(arm["onnx/identity"], x86["onnx/identity"], atol=0.15)
+    np.testing.assert_allclose(arm["onnx/expression"], x86["onnx/expression"], atol=0.05)
+    logits = np.abs(arm["onnx/attributes"][:, :-1] - x86["onnx/attributes"][:, :-1]).max()
+    years = np.abs(arm["onnx/attributes"][:, -1] - x86["onnx/attributes"][:, -1]).max()
+    print(f"  attribute logits: max difference {logits:.3f}; age: {years:.2f} years")
+    assert logits < 0.3 and years < 2.0
 
 
 def test_cli_runs_unchanged(userland):
