@@ -139,6 +139,14 @@ def crop_matrix(centre, side: float, angle: float, out_size: int) -> np.ndarray:
                      [si, c, out_size / 2 - 0.5 - si * cx - c * cy]], np.float64)
 
 
+def jitter(centre, side: float, rng) -> tuple[np.ndarray, float, float]:
+    """The crop jitter of every real training crop: scale, shift, and in-plane rotation 60 % of the time."""
+    side *= np.exp(rng.uniform(-0.15, 0.15))
+    centre = np.asarray(centre, np.float64) + rng.uniform(-0.08, 0.08, 2) * side
+    angle = rng.uniform(-0.5, 0.5) if rng.random() < 0.6 else 0.0
+    return centre, side, angle
+
+
 def photometric(images, generator=None):
     """Colour, blur, noise and grey on a uint8 (N, 3, H, W) torch batch, on whatever device it is;
     returns floats in [0, 1]. The degradations a phone or webcam frame shows."""
@@ -189,10 +197,7 @@ class AflwTraining:
         side = self.crop_scale * 0.5 * ((box[2] - box[0]) + (box[3] - box[1]))
         angle = 0.0
         if rng is not None:
-            side *= np.exp(rng.uniform(-0.15, 0.15))
-            centre = centre + rng.uniform(-0.08, 0.08, 2) * side
-            if rng.random() < 0.6:
-                angle = rng.uniform(-0.5, 0.5)
+            centre, side, angle = jitter(centre, side, rng)
         m = crop_matrix(centre, side, angle, self.size)
         crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         uv = (points @ m[:, :2].T + m[:, 2] + 0.5) / self.size

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from . import topology
-from .data import AflwShard, AflwTraining, crop_matrix, example
+from .data import AflwShard, AflwTraining, crop_matrix, example, jitter
 
 #: CelebA's 40 attribute names, in its own order and spelling
 CELEBA_ATTRIBUTES = (
@@ -58,14 +58,6 @@ def degrade(crop: np.ndarray, rng) -> np.ndarray:
         ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 61))])
         crop = cv2.imdecode(data, cv2.IMREAD_COLOR)
     return crop
-
-
-def jitter(centre, side: float, rng) -> tuple[np.ndarray, float, float]:
-    """The crop jitter AFLW training uses (scale, shift, in-plane rotation)."""
-    side *= np.exp(rng.uniform(-0.15, 0.15))
-    centre = np.asarray(centre, np.float64) + rng.uniform(-0.08, 0.08, 2) * side
-    angle = rng.uniform(-0.5, 0.5) if rng.random() < 0.6 else 0.0
-    return centre, side, angle
 
 
 class Aflw68Examples:
