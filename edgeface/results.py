@@ -32,7 +32,21 @@ class Pose:
 @dataclass
 class Mesh:
     vertices: np.ndarray  # (V, 3) image pixels, z towards the camera, same scale as x and y
-    triangles: np.ndarray  # (T, 3) vertex indices; those facing the camera run counter-clockwise on screen
+    triangles: np.ndarray  # (T, 3) vertex indices, wound consistently; those facing the camera run counter-clockwise on screen
+
+    def normals(self) -> np.ndarray:
+        """(V, 3) unit vertex normals, out of the face, in the vertices' frame (x right, y down,
+        z towards the camera): the area-weighted mean of the normals of each vertex's triangles
+        (towards the camera where those cancel out, on a collapsed mesh)."""
+        up = self.vertices.astype(np.float64) * (1.0, -1.0, 1.0)  # a right-handed frame for the cross product
+        a, b, c = (up[self.triangles[:, k]] for k in range(3))
+        face = np.cross(b - a, c - a)
+        out = np.zeros_like(up)
+        for k in range(3):
+            np.add.at(out, self.triangles[:, k], face)
+        length = np.linalg.norm(out, axis=1, keepdims=True)
+        out = np.where(length > 1e-12, out / np.maximum(length, 1e-12), (0.0, 0.0, 1.0))  # collapsed: face the camera
+        return (out * (1.0, -1.0, 1.0)).astype(np.float32)
 
 
 @dataclass
@@ -50,6 +64,7 @@ class Face:
     crop: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))  # (x0, y0, size) of the network's crop
     age: float | None = None  # apparent age in years, where the model has an age output (see its card)
     gender: str | None = None  # "female" or "male" (apparent, binary as its training labels), where the model says
+    track_id: int | None = None  # in video, the same number while the tracker follows this face
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field (arrays as nested lists)."""
@@ -61,7 +76,7 @@ class Face:
             "landmarks": self.landmarks.tolist(), "dense": self.dense.tolist(),
             "visibility": self.visibility.tolist(), "identity": self.identity.tolist(),
             "expression": self.expression, "attributes": self.attributes,
-            "age": self.age, "gender": self.gender,
+            "age": self.age, "gender": self.gender, "track_id": self.track_id,
             "triangles": self.mesh.triangles.tolist(),
         }
 
@@ -69,21 +84,27 @@ class Face:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))
 
     def save_obj(self, path) -> None:
-        """Wavefront OBJ of the dense mesh in image pixels with y flipped up (as viewers expect)."""
+        """Wavefront OBJ of the dense mesh in image pixels with y flipped up (as viewers expect),
+        with vertex normals; every point belongs to a triangle, so loaders keep all of them, in order."""
         v = self.mesh.vertices
+        n = self.mesh.normals()
         lines = [f"v {x:.3f} {-y:.3f} {z:.3f}" for x, y, z in v]
-        lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in self.mesh.triangles]
+        lines += [f"vn {x:.4f} {-y:.4f} {z:.4f}" for x, y, z in n]
+        lines += [f"f {a + 1}//{a + 1} {b + 1}//{b + 1} {c + 1}//{c + 1}" for a, b, c in self.mesh.triangles]
         Path(path).write_text("# edgeface dense face mesh\n" + "\n".join(lines) + "\n")
 
     def save_ply(self, path) -> None:
-        """Binary little-endian PLY of the dense mesh, vertices with visibility as a property."""
+        """Binary little-endian PLY of the dense mesh (y flipped up, as in the OBJ): vertices with
+        normals and visibility as properties."""
         v = self.mesh.vertices.astype("<f4")
         t = self.mesh.triangles.astype("<i4")
         header = (f"ply\nformat binary_little_endian 1.0\ncomment edgeface dense face mesh\n"
                   f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
+                  f"property float nx\nproperty float ny\nproperty float nz\n"
                   f"property float visibility\nelement face {len(t)}\n"
                   f"property list uchar int vertex_indices\nend_header\n").encode("ascii")
-        verts = np.concatenate([v * np.array([1, -1, 1], "<f4"), self.visibility.astype("<f4")[:, None]], 1)
+        flip = np.array([1, -1, 1], "<f4")
+        verts = np.concatenate([v * flip, self.mesh.normals() * flip, self.visibility.astype("<f4")[:, None]], 1)
         faces = np.zeros(len(t), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
         faces["n"], faces["idx"] = 3, t
         with open(path, "wb") as f:

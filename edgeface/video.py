@@ -33,8 +33,9 @@ class OneEuroFilter:
         tau = 1.0 / (2 * math.pi * cutoff)
         return 1.0 / (1.0 + tau / dt)
 
-    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
-        """Filter `x` at time `t` (seconds); a time not after the previous one restarts the filter."""
+    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
+        """Filter `x` at time `t` (seconds); a time not after the previous one restarts the filter.
+        `scale` divides the speed that opens the cutoff (speed in scales per second), not x."""
         if not math.isfinite(t):
             raise OptionError(f"the filter's time must be a finite number of seconds, not {t!r}")
         x = np.asarray(x, dtype=np.float64)
@@ -45,23 +46,46 @@ class OneEuroFilter:
         dx = (x - self._x) / dt
         a_d = self._alpha(self.d_cutoff, dt)
         self._dx = a_d * dx + (1 - a_d) * self._dx
-        a = self._alpha(self.min_cutoff + self.beta * np.abs(self._dx), dt)
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self._dx) / scale, dt)
         self._x = a * x + (1 - a) * self._x
         self._t = t
         return self._x.astype(np.float32)
 
 
+#: Past this offset (fraction of the crop side; or this log size ratio) the face has moved too far
+#: for its crop: crop it again in the same frame, and restart its smoothing (a cut or a jump).
+REFRAME = 0.12
+#: Below this offset the next frame keeps the crop it has: the network then sees the same pixels on a
+#: still face and gives the same answer, where re-cropping from its own output wanders by ~1 px.
+HYSTERESIS = 0.03
+#: At most this many extra passes settle a new track's crop (two, on the dev photos, in most cases).
+SETTLE_PASSES = 3
+
+
+def crop_offset(a, b) -> float:
+    """How far crop b is from crop a: the larger of the centre shift (in a's sides) and |log size ratio|."""
+    shift = max(abs((b.x0 + b.size / 2) - (a.x0 + a.size / 2)), abs((b.y0 + b.size / 2) - (a.y0 + a.size / 2)))
+    return max(shift / a.size, abs(math.log(b.size / a.size)))
+
+
 class _Track:
-    def __init__(self, face: Face, min_cutoff: float, beta: float):
-        self.face = face
-        self.filters = {k: OneEuroFilter(min_cutoff, beta) for k in ("dense", "angles", "translation", "scale")}
+    def __init__(self, track_id: int, face: Face, crop, min_cutoff: float, beta: float):
+        self.id, self.face, self.crop = track_id, face, crop
+        self.min_cutoff, self.beta = min_cutoff, beta
+        self.restart()
+
+    def restart(self) -> None:
+        self.filters = {k: OneEuroFilter(self.min_cutoff, self.beta)
+                        for k in ("size", "dense", "angles", "translation", "scale")}
 
     def smooth(self, face: Face, t: float, size: float, manifest) -> Face:
-        # Filter in units of face size so that one beta suits near and far faces alike.
-        dense = self.filters["dense"](face.dense / size, t) * size
-        angles = self.filters["angles"](np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]), t)
-        translation = self.filters["translation"](face.pose.translation / size, t) * size
-        scale = float(self.filters["scale"](np.array([face.pose.scale / size]), t)[0] * size)
+        # Image coordinates are filtered as they are; only the speed that opens the filter is
+        # measured in face sizes (one beta for near and far faces), and that size is itself filtered.
+        size = float(self.filters["size"](np.array([size]), t, scale=size)[0])
+        dense = self.filters["dense"](face.dense, t, scale=size)
+        angles = self.filters["angles"](np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]), t, scale=30.0)
+        translation = self.filters["translation"](face.pose.translation, t, scale=size)
+        scale = float(self.filters["scale"](np.array([face.pose.scale]), t, scale=face.pose.scale)[0])
         pitch, yaw, roll = (float(a) for a in angles)
         pose = replace(face.pose, pitch=pitch, yaw=yaw, roll=roll, translation=translation, scale=scale,
                        rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])))
@@ -78,16 +102,20 @@ class Tracker:
     or when, every `verify_every` frames, the detector finds no face inside the track's crop
     (a network that always returns a face cannot say by itself that the face has gone; this
     check runs the detector on the small crop only, not on the frame).
-    Smoothing is a One-Euro filter per track on dense points, landmarks, angles and translation;
-    `smoothing=False` returns the raw per-frame results. `reset()` forgets every track (call it at
-    a cut); a frame of another size than the last resets them too (another video, or a rotated
-    camera). Frames are timed by `timestamp` (seconds, finite and increasing) when given, else by
-    `fps`. Each face's `box` is where it is now: the detector box on the frames it was detected
-    on, else the detector-style box of its current landmarks.
+    Each track keeps its crop while the face stays within `HYSTERESIS` of it, so a still face gives
+    the same answer frame after frame; a face that moved past `REFRAME` (a jump, a cut) is cropped
+    again in the same frame and its smoothing restarts, so it does not lag.
+    Smoothing is a One-Euro filter per track on dense points, landmarks, angles and translation,
+    in image coordinates; `smoothing=False` returns the raw per-frame results. `reset()` forgets
+    every track (call it at a cut); a frame of another size than the last resets them too (another
+    video, or a rotated camera). Frames are timed by `timestamp` (seconds, finite and increasing)
+    when given, else by `fps`. Each face's `box` is where it is now: the detector box on the frames
+    it was detected on, else the detector-style box of its current landmarks; its `track_id` stays
+    the same while it is followed.
     """
 
     def __init__(self, reconstructor, max_faces: int = 1, smoothing: bool = True, fps: float = 30.0,
-                 min_cutoff: float = 1.0, beta: float = 0.5, detect_every: int = 30, verify_every: int = 10,
+                 min_cutoff: float = 1.0, beta: float = 4.0, detect_every: int = 30, verify_every: int = 10,
                  min_size: float = 16.0):
         for name, value, low in (("max_faces", max_faces, 1), ("detect_every", detect_every, 1),
                                  ("verify_every", verify_every, 0)):
@@ -102,6 +130,7 @@ class Tracker:
         self.max_faces, self.smoothing, self.fps = max_faces, smoothing, float(fps)
         self.min_cutoff, self.beta = min_cutoff, beta
         self.detect_every, self.verify_every, self.min_size = detect_every, verify_every, min_size
+        self._next_id = 0
         self.reset()
 
     def reset(self) -> None:
@@ -111,6 +140,7 @@ class Tracker:
         self._frame_size: tuple[int, int] | None = None
         self.detector_runs = 0  # on whole frames
         self.verifications = 0  # on track crops
+        self.reframes = 0  # faces cropped twice in one frame because they had moved too far
 
     def __call__(self, frame, timestamp: float | None = None, color: str = "bgr") -> list[Face]:
         image = load_image(frame, color)
@@ -123,25 +153,25 @@ class Tracker:
         with rec._lock:
             survivors = []
             if self._tracks:
-                crops = [rec.crop_for_face(tr.face) for tr in self._tracks]
-                faces = rec.run_crops(image, crops, [tr.face.box for tr in self._tracks],
-                                      [tr.face.score for tr in self._tracks])
+                faces, jumped = self._follow(image, self._tracks)
                 verify = self.verify_every and self._frame % self.verify_every == 0
                 calibration = rec.detector.to_landmarks
-                for track, face, crop in zip(self._tracks, faces, crops):
+                for track, face, jump in zip(self._tracks, faces, jumped):
                     face.box = from_landmark_box(rec.face_box(face), calibration)
-                    if self._still_there(track.face, face, w, h) and (not verify or self._face_in(image, crop)):
+                    if self._still_there(track.face, face, w, h) and (not verify or self._face_in(image, track.crop)):
+                        if jump:
+                            track.restart()
                         survivors.append((track, face))
             need_detection = (not survivors or (len(survivors) < self.max_faces
                                                 and self._frame % self.detect_every == 0))
             if need_detection:
                 self.detector_runs += 1
-                for face in self._detect_new(image, [f for _, f in survivors]):
-                    survivors.append((_Track(face, self.min_cutoff, self.beta), face))
+                survivors += self._detect_new(image, [f for _, f in survivors])
             self._tracks, out = [], []
             for track, face in survivors[: self.max_faces]:
                 x1, y1, x2, y2 = rec.face_box(face)
                 size = float((x2 - x1) + (y2 - y1)) / 2 or 1.0
+                face.track_id = track.id
                 shown = track.smooth(face, t, size, rec.manifest) if self.smoothing else face
                 track.face = face  # track from the raw result: smoothing lags, tracking must not
                 self._tracks.append(track)
@@ -149,6 +179,26 @@ class Tracker:
         self._frame += 1
         self._last_time = t
         return out
+
+    def _follow(self, image, tracks: list[_Track]) -> tuple[list[Face], list[bool]]:
+        """Each track's face in this frame, from its kept crop; faces that moved past REFRAME are
+        cropped again from where they are now. Updates each track's crop for the next frame."""
+        rec = self.rec
+        faces = rec.run_crops(image, [tr.crop for tr in tracks], [tr.face.box for tr in tracks],
+                              [tr.face.score for tr in tracks])
+        targets = [rec.crop_for_face(f) for f in faces]
+        far = [i for i, tr in enumerate(tracks) if crop_offset(tr.crop, targets[i]) > REFRAME]
+        if far:
+            self.reframes += len(far)
+            again = rec.run_crops(image, [targets[i] for i in far], [tracks[i].face.box for i in far],
+                                  [tracks[i].face.score for i in far])
+            for i, face in zip(far, again):
+                tracks[i].crop, faces[i] = targets[i], face
+                targets[i] = rec.crop_for_face(face)
+        for track, target in zip(tracks, targets):
+            if crop_offset(track.crop, target) > HYSTERESIS:
+                track.crop = target
+        return faces, [i in far for i in range(len(tracks))]
 
     def _time(self, timestamp) -> float:
         if timestamp is None:
@@ -163,7 +213,9 @@ class Tracker:
                               "timestamps must increase (call reset() to start another video)")
         return float(timestamp)
 
-    def _detect_new(self, image, tracked: list[Face]) -> list[Face]:
+    def _detect_new(self, image, tracked: list[Face]) -> list[tuple[_Track, Face]]:
+        """New tracks for detected faces not yet tracked, each cropped twice: from its detector box,
+        then from its own landmarks (the crop the following frames keep)."""
         rec = self.rec
         found = rec._detect(image)
         calib = rec.detector.to_landmarks
@@ -171,8 +223,23 @@ class Tracker:
         fresh = fresh[: max(0, self.max_faces - len(tracked))]
         if not fresh:
             return []
+        boxes, scores = [d.box for d in fresh], [d.score for d in fresh]
         crops = [rec.crop_for(to_landmark_box(d.box, calib)) for d in fresh]
-        return rec.run_crops(image, crops, [d.box for d in fresh], [d.score for d in fresh])
+        faces = rec.run_crops(image, crops, boxes, scores)
+        for _ in range(SETTLE_PASSES):
+            # the crop a still face will keep: crop again from the landmarks until within HYSTERESIS
+            targets = [rec.crop_for_face(f) for f in faces]
+            moving = [i for i in range(len(fresh)) if crop_offset(crops[i], targets[i]) > HYSTERESIS]
+            if not moving:
+                break
+            for i, face in zip(moving, rec.run_crops(image, [targets[i] for i in moving],
+                                                     [boxes[i] for i in moving], [scores[i] for i in moving])):
+                crops[i], faces[i] = targets[i], face
+        out = []
+        for crop, face in zip(crops, faces):
+            out.append((_Track(self._next_id, face, crop, self.min_cutoff, self.beta), face))
+            self._next_id += 1
+        return out
 
     def _face_in(self, image: np.ndarray, crop) -> bool:
         """Does the detector see a face near the centre of this crop?"""

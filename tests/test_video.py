@@ -39,8 +39,8 @@ def _frames(face_image, n=12, step=4):
     return frames
 
 
-def test_tracker_detects_once_then_tracks(fixture_pack, face_image):
-    rec = edgeface.Reconstructor("onnx", model=fixture_pack)
+def test_tracker_detects_once_then_tracks(face_image):
+    rec = edgeface.Reconstructor("auto")  # a network that follows faces: the fixture's does not
     tracker = rec.tracker(smoothing=False, detect_every=1000)
     results = [tracker(frame) for frame in _frames(face_image)]
     assert all(len(r) == 1 for r in results)
@@ -146,3 +146,48 @@ def test_a_frame_of_another_size_resets_the_tracks(fixture_pack, face_image):
     assert len(faces) == 1
     centre = faces[0].landmarks[:, :2].mean(0)
     assert 2500 < centre[0] < 3850 and 2400 < centre[1] < 3750
+
+
+# --- steady tracking (issue 21), on the shipped model and synthesised clips of a real photo ---
+
+@pytest.fixture(scope="module")
+def shipped():
+    return edgeface.Reconstructor("auto")
+
+
+def test_a_still_face_gives_the_same_landmarks_every_frame_anywhere_in_the_frame(shipped, face_image):
+    from edgeface import steadiness
+
+    for position in steadiness.static_jitter(shipped, face_image, grid=(3, 2), frames=15):
+        assert position["missed"] == 0
+        assert position["jitter_px"] <= 0.3, position
+
+
+def test_camera_noise_on_a_still_face_stays_under_a_third_of_a_pixel(shipped, face_image):
+    from edgeface import steadiness
+
+    noisy = steadiness.static_jitter(shipped, face_image, grid=(2, 1), frames=30, noise=2.0)
+    raw = steadiness.static_jitter(shipped, face_image, grid=(2, 1), frames=30, noise=2.0, smoothing=False)
+    for smoothed, unsmoothed in zip(noisy, raw):
+        assert smoothed["jitter_px"] <= 0.3
+        assert smoothed["jitter_px"] < unsmoothed["jitter_px"]  # the filter, not only the kept crop, steadies it
+
+
+def test_a_jump_is_followed_within_two_frames_with_the_same_track_id(shipped, face_image):
+    from edgeface import steadiness
+
+    step = steadiness.step_lag(shipped, face_image, after=10)
+    assert step["lag_frames"] <= 2, step
+    backdrop = steadiness.background(face_image, (1280, 720))
+    tracker = shipped.tracker()
+    ids = [f.track_id for i in range(6) for f in tracker(steadiness.place(face_image, backdrop, (500 + 30 * i, 360)))]
+    assert len(ids) == 6 and len(set(ids)) == 1 and ids[0] is not None
+
+
+def test_a_pan_is_followed_closely(shipped, face_image):
+    from edgeface import steadiness
+
+    pan = steadiness.pan_error(shipped, face_image, speed_px=8.0, frames=20)
+    assert pan["frames_compared"] == 20
+    # 240 px a second at 30 fps: smoothing may trail by a few percent of the face, not more
+    assert pan["mean_error_px"] < 0.04 * pan["face_px"]
