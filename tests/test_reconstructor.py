@@ -127,23 +127,42 @@ def test_options_object(fixture_pack, face_image):
 
 def test_obj_and_ply_round_trip(rec, face_image, tmp_path):
     f = rec(face_image)[0]
+    normals = f.mesh.normals()
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
     f.save_obj(tmp_path / "face.obj")
     lines = (tmp_path / "face.obj").read_text().splitlines()
     vertices = np.array([[float(v) for v in line.split()[1:]] for line in lines if line.startswith("v ")])
-    faces = np.array([[int(v) for v in line.split()[1:]] for line in lines if line.startswith("f ")])
+    vn = np.array([[float(v) for v in line.split()[1:]] for line in lines if line.startswith("vn ")])
+    faces = np.array([[[int(i) for i in v.split("//")] for v in line.split()[1:]] for line in lines if line.startswith("f ")])
     np.testing.assert_allclose(vertices, f.dense * [1, -1, 1], atol=1e-3)
-    np.testing.assert_array_equal(faces - 1, f.mesh.triangles)
+    np.testing.assert_allclose(vn, normals * [1, -1, 1], atol=1e-4)
+    np.testing.assert_array_equal(faces[..., 0] - 1, f.mesh.triangles)
+    np.testing.assert_array_equal(faces[..., 1], faces[..., 0])  # each vertex's own normal
 
     f.save_ply(tmp_path / "face.ply")
     data = (tmp_path / "face.ply").read_bytes()
     header, body = data.split(b"end_header\n", 1)
     assert b"element vertex 520" in header and f"element face {len(f.mesh.triangles)}".encode() in header
-    verts = np.frombuffer(body[:520 * 16], "<f4").reshape(520, 4)
+    verts = np.frombuffer(body[:520 * 28], "<f4").reshape(520, 7)
     np.testing.assert_allclose(verts[:, :3], f.dense * [1, -1, 1], atol=1e-4)
-    np.testing.assert_allclose(verts[:, 3], f.visibility, atol=1e-6)
-    tris = np.frombuffer(body[520 * 16:], dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+    np.testing.assert_allclose(verts[:, 3:6], normals * [1, -1, 1], atol=1e-6)
+    np.testing.assert_allclose(verts[:, 6], f.visibility, atol=1e-6)
+    tris = np.frombuffer(body[520 * 28:], dtype=[("n", "u1"), ("idx", "<i4", (3,))])
     assert (tris["n"] == 3).all()
     np.testing.assert_array_equal(tris["idx"], f.mesh.triangles)
+
+
+@pytest.mark.parametrize("suffix", ["obj", "ply"])
+def test_a_common_loader_keeps_every_point_in_order_with_outward_normals(face_image, tmp_path, suffix):
+    """trimesh with its default processing (which drops free vertices and merges duplicates)."""
+    trimesh = pytest.importorskip("trimesh", reason="pip install 'edgeface[dev]'")
+    f = edgeface.Reconstructor("auto")(face_image)[0]  # the shipped mesh on a frontal photo
+    getattr(f, f"save_{suffix}")(tmp_path / f"face.{suffix}")
+    mesh = trimesh.load(tmp_path / f"face.{suffix}")
+    assert len(mesh.vertices) == 520
+    np.testing.assert_allclose(mesh.vertices, f.dense * [1, -1, 1], atol=1e-3)
+    assert mesh.is_winding_consistent
+    assert (mesh.face_normals[:, 2] > 0).mean() > 0.8  # out of a face that looks at the camera
 
 
 def test_json_holds_every_field(rec, face_image, tmp_path):

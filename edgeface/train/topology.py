@@ -105,16 +105,13 @@ def build(model: MorphableModel) -> dict:
             key = tuple(sorted((a, b, c)))
             coarse.setdefault(key, (a, b, c))
     triangles = np.array(list(coarse.values()), np.int64)
-    # orient each triangle like the face it covers: normals towards the viewer (+z) on the neutral face
-    v = points[np.array(samples)]
-    normal_z = np.cross(v[triangles[:, 1]] - v[triangles[:, 0]], v[triangles[:, 2]] - v[triangles[:, 0]])[:, 2]
-    flip = normal_z < 0
-    triangles[flip] = triangles[flip][:, [0, 2, 1]]
+    triangles = orient(triangles, points[np.array(samples)])
 
     vertices = [int(s + lo) for s in samples] + [extras[k] for k in sorted(extras)]
     index_of = {v: i for i, v in enumerate(vertices)}
     landmarks68 = [index_of[int(v)] for v in model.landmarks68]
     extra_index = {k: index_of[extras[k]] for k in extras}
+    triangles = attach_free_points(triangles, n[np.array(vertices)], list(extra_index.values()))
     aflw = []
     for name, refs in AFLW21:
         ids = [landmarks68[r] if isinstance(r, int) else extra_index[r] for r in refs]
@@ -131,6 +128,87 @@ def build(model: MorphableModel) -> dict:
         "triangles": triangles.tolist(), "aflw21": aflw, "regions": regions,
         "mirror": mirror_map(dense_xyz).tolist(),
     }
+
+
+def orient(triangles: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The triangles wound consistently and outwards: each shares every interior edge with its
+    neighbour traversed the other way, spreading from the triangle facing the viewer (+z) most
+    squarely in each connected piece. (Orienting each triangle by its own normal is not enough:
+    on eyelids, nostrils and lip corners the surface folds away from the viewer.)"""
+    tris = np.array(triangles, np.int64)
+    normal_z = np.cross(points[tris[:, 1]] - points[tris[:, 0]], points[tris[:, 2]] - points[tris[:, 0]])[:, 2]
+    by_edge: dict[tuple[int, int], list[int]] = {}
+    for i, t in enumerate(tris):
+        for k in range(3):
+            a, b = int(t[k]), int(t[(k + 1) % 3])
+            by_edge.setdefault((min(a, b), max(a, b)), []).append(i)
+    done = np.zeros(len(tris), bool)
+    for seed in np.argsort(-np.abs(normal_z)):
+        if done[seed]:
+            continue
+        if normal_z[seed] < 0:
+            tris[seed] = tris[seed][[0, 2, 1]]
+        done[seed], queue = True, [int(seed)]
+        while queue:
+            i = queue.pop()
+            for k in range(3):
+                a, b = int(tris[i][k]), int(tris[i][(k + 1) % 3])
+                for j in by_edge[(min(a, b), max(a, b))]:
+                    if done[j]:
+                        continue
+                    # the neighbour must run b -> a along the shared edge
+                    if any(int(tris[j][m]) == a and int(tris[j][(m + 1) % 3]) == b for m in range(3)):
+                        tris[j] = tris[j][[0, 2, 1]]
+                    done[j] = True
+                    queue.append(j)
+    return tris
+
+
+def boundary_loops(triangles: np.ndarray) -> list[list[int]]:
+    """Each hole's rim (and the outer rim) as a vertex loop, in the direction its triangles run."""
+    count: dict[tuple[int, int], int] = {}
+    for t in triangles:
+        for k in range(3):
+            key = tuple(sorted((int(t[k]), int(t[(k + 1) % 3]))))
+            count[key] = count.get(key, 0) + 1
+    following = {}
+    for t in triangles:
+        for k in range(3):
+            a, b = int(t[k]), int(t[(k + 1) % 3])
+            if count[tuple(sorted((a, b)))] == 1:
+                following[a] = b
+    loops, seen = [], set()
+    for start in following:
+        if start in seen:
+            continue
+        loop, v = [], start
+        while v not in seen:
+            seen.add(v)
+            loop.append(v)
+            v = following[v]
+        loops.append(loop)
+    return loops
+
+
+def attach_free_points(triangles: np.ndarray, points: np.ndarray, free: list[int]) -> np.ndarray:
+    """Give every point a triangle, so that mesh loaders (which drop unreferenced vertices) keep
+    all of them in order: a point inside a small rim (a pupil in its eye opening) closes that hole
+    with a fan; any other (an ear lobe beside the outer rim) joins the nearest rim edge. New
+    triangles run against their rim edge, keeping the winding consistent."""
+    loops = boundary_loops(triangles)
+    outer = max(loops, key=len)
+    added = []
+    for p in free:
+        inside = [loop for loop in loops if loop is not outer and
+                  np.linalg.norm(points[loop, :2].mean(0) - points[p, :2]) < np.ptp(points[loop, :2], 0).max() / 2]
+        if inside:
+            loop = inside[0]
+            added += [(loop[(k + 1) % len(loop)], loop[k], p) for k in range(len(loop))]
+        else:
+            edges = [(outer[k], outer[(k + 1) % len(outer)]) for k in range(len(outer))]
+            a, b = min(edges, key=lambda e: np.linalg.norm((points[e[0]] + points[e[1]]) / 2 - points[p]))
+            added.append((b, a, p))
+    return np.concatenate([triangles, np.array(added, np.int64).reshape(-1, 3)])
 
 
 def mirror_map(points: np.ndarray) -> np.ndarray:
