@@ -7,13 +7,13 @@
 """
 from .errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError, OptionError
 from .reconstructor import Reconstructor, ReconstructorOptions
-from .results import Face, Mesh, Pose
+from .results import Face, Mesh, Pose, draw
 from .video import OneEuroFilter, Tracker
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Reconstructor", "ReconstructorOptions", "Face", "Mesh", "Pose", "Tracker", "OneEuroFilter",
+    "Reconstructor", "ReconstructorOptions", "Face", "Mesh", "Pose", "draw", "Tracker", "OneEuroFilter",
     "EdgefaceError", "ImageError", "ModelError", "BackendNotInstalledError", "DetectorError",
     "OptionError", "__version__",
 ]

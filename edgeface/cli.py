@@ -62,13 +62,18 @@ MAX_STEM_BYTES = 180
 
 
 def cmd_run(args) -> int:
+    from .video_run import is_camera
+
     source = Path(args.input)
-    if not source.exists():
-        raise EdgefaceError(f"input not found: {source}")
+    camera = is_camera(args.input) and not source.exists()
+    if not source.exists() and not camera:
+        raise EdgefaceError(f"input not found: {source} (a camera is named by its index, such as 0, or /dev/videoN)")
+    if args.frames is not None and args.frames < 1:
+        raise EdgefaceError(f"--frames must be 1 or more, not {args.frames}")
     out = _writable_folder(Path(args.out))
     rec = _reconstructor(args, refine=args.refine, max_faces=args.max_faces)
-    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
-        return _run_video(rec, source, out)
+    if camera or (source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES):
+        return _run_video(rec, args.input, out, args.frames, args.show)
     paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) \
         if source.is_dir() else [source]
     if not paths:
@@ -116,6 +121,7 @@ def _run_images(rec, paths: list[Path], out: Path) -> int:
     import cv2
 
     from .image import load_image
+    from .results import draw
 
     skipped = 0
     for path, stem in output_stems(paths).items():
@@ -126,9 +132,8 @@ def _run_images(rec, paths: list[Path], out: Path) -> int:
             print(f"{path}: skipped: {error}", file=sys.stderr)
             skipped += 1
             continue
-        overlay = image
+        overlay = draw(image, faces)
         for i, face in enumerate(faces):
-            overlay = face.draw(overlay)
             face.save_json(out / f"{stem}_face{i}.json")
             face.save_obj(out / f"{stem}_face{i}.obj")
         if not cv2.imwrite(str(out / f"{stem}_overlay.png"), overlay):
@@ -143,52 +148,19 @@ def _run_images(rec, paths: list[Path], out: Path) -> int:
     return EXIT_OK
 
 
-def _run_video(rec, source: Path, out: Path) -> int:
-    """Track through a video: an overlay video, and one JSON line per frame (written as it goes,
-    so memory stays flat however long the video)."""
-    import cv2
+def _run_video(rec, name: str, out: Path, frames: int | None, show: bool | None) -> int:
+    """Track through a video or a camera (edgeface.video_run): an overlay video and tracks.json."""
+    from . import video_run
 
-    capture = cv2.VideoCapture(str(source))
-    if not capture.isOpened():
-        raise EdgefaceError(f"cannot open video {source}")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if 0 < fps < 1000 else 30.0
-    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    tracker = rec.tracker(max_faces=rec.options.max_faces or 1, fps=fps)
-    writer, size, index = None, None, 0
-    tracks_path = out / f"{output_stems([source])[source]}_tracks.jsonl"
-    try:
-        with open(tracks_path, "w", encoding="utf-8") as tracks:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                faces = tracker(frame, timestamp=index / fps)
-                overlay = frame
-                for face in faces:
-                    overlay = face.draw(overlay, attributes=0)
-                if writer is None:
-                    size = (frame.shape[1], frame.shape[0])
-                    video_path = out / f"{output_stems([source])[source]}_overlay.mp4"
-                    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-                    if not writer.isOpened():
-                        raise EdgefaceError(f"cannot write {video_path}")
-                if (overlay.shape[1], overlay.shape[0]) != size:  # a stream that changes size mid-way
-                    overlay = cv2.resize(overlay, size, interpolation=cv2.INTER_AREA)
-                writer.write(overlay)
-                tracks.write(json.dumps({"frame": index, "time": index / fps, "faces": [
-                    {"box": f.box.tolist(), "landmarks": f.landmarks.tolist(),
-                     "pose": [f.pose.yaw, f.pose.pitch, f.pose.roll]} for f in faces]}) + "\n")
-                index += 1
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    print(f"{source}: {index} frames, detector ran on {tracker.detector_runs}; results in {out}")
-    if index == 0:
-        raise EdgefaceError(f"no frame of {source} could be decoded")
-    if declared > 0 and index < declared:
-        print(f"edgeface: {source} ended after {index} of the {declared} frames its container declares "
+    stem = "camera" + name.rsplit("/", 1)[-1] if video_run.is_camera(name) and not Path(name).is_file() \
+        else output_stems([Path(name)])[Path(name)]
+    done, declared, summary = video_run.run(rec, name, out, stem, rec.options.max_faces, frames, show)
+    print(f"{name}: {done} frames at {summary['fps']:.1f} fps, {summary['tracks']} tracks, detector ran on "
+          f"{summary['detector_runs']}; overlay {summary['overlay_codec']}; results in {out}")
+    if done == 0:
+        raise EdgefaceError(f"no frame of {name} could be decoded")
+    if frames is None and declared > 0 and done < declared:
+        print(f"edgeface: {name} ended after {done} of the {declared} frames its container declares "
               "(truncated or corrupt); the results cover those frames", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
@@ -509,10 +481,14 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="reconstruct faces in an image, a folder of images, or a video")
-    run.add_argument("input", help="image file, folder of images, or video file")
+    run.add_argument("input", help="image file, folder of images, video file, or camera (0, 1, ... or /dev/videoN)")
     run.add_argument("--out", default="edgeface_out", help="output folder (default: edgeface_out)")
     run.add_argument("--refine", action="store_true", help="second pass from the first pass's landmarks")
-    run.add_argument("--max-faces", type=int, default=None)
+    run.add_argument("--max-faces", type=int, default=None,
+                     help="at most this many faces per image or video frame, largest first (default: all)")
+    run.add_argument("--frames", type=int, default=None, help="video or camera: stop after this many frames")
+    run.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
+                     help="video or camera: a live overlay window (default: for cameras, where a display exists)")
     _add_model_options(run)
     run.set_defaults(func=cmd_run)
 

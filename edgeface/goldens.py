@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import detectors
 from .detectors import to_landmark_box
 from .image import load_image
 from .model import dequantize
@@ -44,7 +45,7 @@ def write(out, image_paths, model=None) -> Path:
     if out.exists():
         shutil.rmtree(out)
     rec = Reconstructor("tflite", model=model, precision="int8")
-    detector = rec.detector
+    detector = detectors.create(detectors.SINGLE)  # the one-pass model the port implements
     shutil.copy(rec.manifest.root / "edgeface.json", out.mkdir(parents=True) or out / "edgeface.json")
     m = rec.manifest
     _save(out / "manifest", landmarks68=m.landmarks68.astype(np.int32),

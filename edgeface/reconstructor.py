@@ -122,7 +122,7 @@ class Reconstructor:
             else:
                 boxes = _check_boxes(boxes, image.shape)
                 scores = [1.0] * len(boxes)
-                calibration = detectors.DETECTORS[detectors.DEFAULT][1]["to_landmarks"]
+                calibration = detectors.caller_box_calibration()
             lboxes = [detectors.to_landmark_box(b, calibration) for b in boxes]
             return self._reconstruct(image, boxes, scores, lboxes)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import OptionError
+
 
 @dataclass
 class Pose:
@@ -110,28 +112,82 @@ class Face:
         with open(path, "wb") as f:
             f.write(header + verts.astype("<f4").tobytes() + faces.tobytes())
 
-    def draw(self, image: np.ndarray, dense: bool = True, axes: bool = True, attributes: int = 3) -> np.ndarray:
-        """A copy of `image` (BGR uint8) with this face's box, points, pose axes and top attributes."""
-        out = image.copy()
-        scale = max(1, round(max(self.box[2] - self.box[0], self.box[3] - self.box[1]) / 150))
-        x1, y1, x2, y2 = (int(round(v)) for v in self.box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), (255, 160, 0), scale)
+    def draw(self, image: np.ndarray, dense: bool = True, axes: bool = True, attributes: int = 3,
+             mesh: bool = False) -> np.ndarray:
+        """A copy of `image` with this face drawn (see `edgeface.draw`, which draws many)."""
+        return draw(image, [self], dense=dense, axes=axes, attributes=attributes, mesh=mesh, legend=False)
+
+    def landmarks_normalized(self, image_size: tuple[int, int]) -> np.ndarray:
+        """(68, 3) landmarks with x and y in [0, 1] of the image's (width, height), as MediaPipe
+        gives them; z is divided by the width, as MediaPipe scales its z."""
+        w, h = (float(v) for v in image_size)
+        if not (w > 0 and h > 0):
+            raise OptionError(f"image_size must be (width, height) in pixels, both > 0, not {image_size!r}")
+        return (self.landmarks / np.array([w, h, w], np.float32)).astype(np.float32)
+
+    def __repr__(self) -> str:
+        box = ", ".join(f"{v:.0f}" for v in self.box)
+        extra = "".join([f", age={self.age:.0f}" if self.age is not None else "",
+                         f", gender={self.gender!r}" if self.gender else "",
+                         f", track_id={self.track_id}" if self.track_id is not None else ""])
+        return (f"Face(box=[{box}], score={self.score:.2f}, yaw={self.pose.yaw:+.1f}, pitch={self.pose.pitch:+.1f}, "
+                f"roll={self.pose.roll:+.1f}, points={len(self.dense)}{extra})")
+
+
+#: BGR colours of what `draw` puts on an image, also written in its legend
+COLOURS = {"box": (255, 160, 0), "landmarks": (0, 255, 0), "visible": (0, 200, 255), "hidden": (90, 90, 90),
+           "mesh": (200, 200, 200)}
+
+
+def _label(out: np.ndarray, text: str, x: float, y: float, scale: float) -> float:
+    """Text on a dark plate, moved inside the image; returns the y below it."""
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, max(1, int(scale))
+    (tw, th), base = cv2.getTextSize(text, font, size, thick)
+    h, w = out.shape[:2]
+    x = int(min(max(0, x), max(0, w - tw - 4)))
+    y = int(min(max(th + 4, y), h - base - 2))
+    cv2.rectangle(out, (x, y - th - 3), (x + tw + 4, y + base + 1), (0, 0, 0), -1)
+    cv2.putText(out, text, (x + 2, y), font, size, (255, 255, 255), thick, cv2.LINE_AA)
+    return y + th + base + 4
+
+
+def draw(image: np.ndarray, faces, dense: bool = True, axes: bool = True, attributes: int = 3,
+         mesh: bool = False, legend: bool = True) -> np.ndarray:
+    """A copy of `image` (BGR uint8) with every face's box, dense points (orange where visible,
+    grey where hidden), 68 landmarks (green), pose axes (x red, y green, z blue), optionally its
+    mesh as a wireframe, and its top `attributes` on labels kept inside the image; `legend` adds
+    a key to the colours in the top-left corner."""
+    out = np.ascontiguousarray(image).copy()
+    for face in faces:
+        scale = max(1, round(max(face.box[2] - face.box[0], face.box[3] - face.box[1]) / 150))
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), COLOURS["box"], scale)
+        if mesh:
+            pts = np.round(face.mesh.vertices[:, :2]).astype(np.int32)
+            cv2.polylines(out, list(pts[face.mesh.triangles]), True, COLOURS["mesh"], 1, cv2.LINE_AA)
         if dense:
-            for (x, y, _), vis in zip(self.dense, self.visibility):
-                color = (0, 200, 255) if vis >= 0.5 else (90, 90, 90)
-                cv2.circle(out, (int(round(x)), int(round(y))), scale, color, -1, cv2.LINE_AA)
-        for x, y, _ in self.landmarks:
-            cv2.circle(out, (int(round(x)), int(round(y))), scale + 1, (0, 255, 0), -1, cv2.LINE_AA)
+            for (x, y, _), vis in zip(face.dense, face.visibility):
+                cv2.circle(out, (int(round(x)), int(round(y))), scale,
+                           COLOURS["visible"] if vis >= 0.5 else COLOURS["hidden"], -1, cv2.LINE_AA)
+        for x, y, _ in face.landmarks:
+            cv2.circle(out, (int(round(x)), int(round(y))), scale + 1, COLOURS["landmarks"], -1, cv2.LINE_AA)
         if axes:
-            origin = self.pose.translation
-            length = 0.5 * (self.box[2] - self.box[0])
+            origin = face.pose.translation
+            length = 0.5 * (face.box[2] - face.box[0])
             for axis, color in zip(np.eye(3), ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
-                d = self.pose.rotation @ axis
+                d = face.pose.rotation @ axis
                 tip = origin + length * np.array([d[0], -d[1]])  # model y is up, image y is down
                 cv2.line(out, tuple(int(round(c)) for c in origin), tuple(int(round(c)) for c in tip),
                          color, scale + 1, cv2.LINE_AA)
-        top = sorted(self.attributes.items(), key=lambda kv: -kv[1])[:attributes]
-        for k, (name, p) in enumerate(top):
-            cv2.putText(out, f"{name} {p:.2f}", (x1, y2 + (k + 1) * 14 * scale), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
-        return out
+        y = y2 + 4 + 12 * scale
+        if face.track_id is not None:
+            y = _label(out, f"track {face.track_id}", x1, y, scale)
+        for name, p in sorted(face.attributes.items(), key=lambda kv: -kv[1])[:attributes]:
+            y = _label(out, f"{name} {p:.2f}", x1, y, scale)
+    if legend and faces:
+        y = 16
+        for text, key in (("68 landmarks", "landmarks"), ("dense, visible", "visible"), ("dense, hidden", "hidden"),
+                          ("detector box", "box")):
+            cv2.circle(out, (10, y - 4), 4, COLOURS[key], -1, cv2.LINE_AA)
+            y = _label(out, text, 18, y, 1)
+    return out

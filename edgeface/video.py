@@ -97,7 +97,8 @@ class Tracker:
     """Faces across video frames: detect once, then follow each face from its last landmarks.
 
     The detector runs on the first frame, when a track is lost, and every `detect_every` frames
-    while fewer than `max_faces` faces are tracked (to pick up faces that enter). A track is lost
+    while fewer than `max_faces` faces are tracked (to pick up faces that enter; None follows every
+    face found). A track is lost
     when its landmarks leave the frame, collapse, or jump in size by more than 2x between frames,
     or when, every `verify_every` frames, the detector finds no face inside the track's crop
     (a network that always returns a face cannot say by itself that the face has gone; this
@@ -114,11 +115,13 @@ class Tracker:
     the same while it is followed.
     """
 
-    def __init__(self, reconstructor, max_faces: int = 1, smoothing: bool = True, fps: float = 30.0,
+    def __init__(self, reconstructor, max_faces: int | None = 1, smoothing: bool = True, fps: float = 30.0,
                  min_cutoff: float = 1.0, beta: float = 4.0, detect_every: int = 30, verify_every: int = 10,
                  min_size: float = 16.0):
-        for name, value, low in (("max_faces", max_faces, 1), ("detect_every", detect_every, 1),
-                                 ("verify_every", verify_every, 0)):
+        checked = [("detect_every", detect_every, 1), ("verify_every", verify_every, 0)]
+        if max_faces is not None:
+            checked.append(("max_faces", max_faces, 1))
+        for name, value, low in checked:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise OptionError(f"{name} must be a whole number >= {low}, not {value!r}")
         for name, value in (("fps", fps), ("min_cutoff", min_cutoff)):
@@ -128,6 +131,7 @@ class Tracker:
             raise OptionError(f"beta must be a finite number >= 0, not {beta!r}")
         self.rec = reconstructor
         self.max_faces, self.smoothing, self.fps = max_faces, smoothing, float(fps)
+        self._cap = math.inf if max_faces is None else max_faces
         self.min_cutoff, self.beta = min_cutoff, beta
         self.detect_every, self.verify_every, self.min_size = detect_every, verify_every, min_size
         self._next_id = 0
@@ -162,7 +166,7 @@ class Tracker:
                         if jump:
                             track.restart()
                         survivors.append((track, face))
-            need_detection = (not survivors or (len(survivors) < self.max_faces
+            need_detection = (not survivors or (len(survivors) < self._cap
                                                 and self._frame % self.detect_every == 0))
             if need_detection:
                 self.detector_runs += 1
@@ -220,7 +224,7 @@ class Tracker:
         found = rec._detect(image)
         calib = rec.detector.to_landmarks
         fresh = [d for d in found if not any(_overlaps(d.box, rec.face_box(f)) for f in tracked)]
-        fresh = fresh[: max(0, self.max_faces - len(tracked))]
+        fresh = fresh if self.max_faces is None else fresh[: max(0, self.max_faces - len(tracked))]
         if not fresh:
             return []
         boxes, scores = [d.box for d in fresh], [d.score for d in fresh]

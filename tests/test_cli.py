@@ -51,9 +51,44 @@ def test_run_on_a_video_tracks(fixture_pack, face_image, tmp_path, capsys):
         writer.write(frame)
     writer.release()
     assert main(["run", str(path), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == 0
-    tracks = [json.loads(line) for line in (tmp_path / "out" / "clip_tracks.jsonl").read_text().splitlines()]
-    assert [t["frame"] for t in tracks] == list(range(10)) and all(len(t["faces"]) == 1 for t in tracks)
-    assert "detector ran on 1" in capsys.readouterr().out
+    tracks = json.loads((tmp_path / "out" / "clip_tracks.json").read_text())
+    assert tracks["fps"] == pytest.approx(15) and tracks["source"] == str(path)
+    frames = tracks["frames"]
+    assert [t["frame"] for t in frames] == list(range(10)) and all(len(t["faces"]) == 1 for t in frames)
+    assert [t["time"] for t in frames] == pytest.approx([i / 15 for i in range(10)], abs=1e-3)
+    assert {f["track_id"] for t in frames for f in t["faces"]} == {0}
+    assert all(0 < f["score"] <= 1 for t in frames for f in t["faces"])
+    out = capsys.readouterr().out
+    assert "detector ran on 1" in out and "1 tracks" in out
+    overlay = cv2.VideoCapture(str(tmp_path / "out" / "clip_overlay.mp4"))
+    assert int(overlay.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    codec = int(overlay.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    try:
+        import imageio_ffmpeg  # noqa: F401
+        assert codec in ("h264", "avc1") and "overlay h264" in out  # plays in browsers
+    except ImportError:
+        assert codec == "mp4v"
+
+
+def test_video_keeps_every_face_like_images_unless_max_faces_says(face_image, tmp_path, capsys):
+    """Two faces side by side: both tracked by default (as images report all faces), one with --max-faces 1."""
+    path = tmp_path / "two.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (900, 450))
+    for _ in range(4):
+        writer.write(np.concatenate([face_image, face_image[:, ::-1]], axis=1)[:, :900])
+    writer.release()
+    assert main(["run", str(path), "--out", str(tmp_path / "all")]) == 0
+    frames = json.loads((tmp_path / "all" / "two_tracks.json").read_text())["frames"]
+    assert all(len(t["faces"]) == 2 for t in frames)
+    assert {f["track_id"] for t in frames for f in t["faces"]} == {0, 1}
+    assert main(["run", str(path), "--max-faces", "1", "--out", str(tmp_path / "one")]) == 0
+    frames = json.loads((tmp_path / "one" / "two_tracks.json").read_text())["frames"]
+    assert all(len(t["faces"]) == 1 for t in frames)
+
+
+def test_a_camera_that_is_not_there_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "7", "--out", str(tmp_path / "out")]) == 2
+    assert "cannot open camera 7" in capsys.readouterr().err
 
 
 def test_errors_are_one_line_not_tracebacks(fixture_pack, tmp_path, capsys):
@@ -69,7 +104,7 @@ def test_info_lists_backends_and_model(fixture_pack, installed_backends, capsys)
     for backend in installed_backends:
         assert f"{backend} " in out and "installed" in out
     assert "edgeface-test-fixture (test-fixture)" in out
-    assert "blazeface_short (default)" in out
+    assert "cascade (default)" in out and "blazeface_short" in out
 
 
 def test_evaluate_writes_the_documented_keys(fixture_pack, dev_set, tmp_path):
@@ -182,8 +217,8 @@ def test_a_truncated_video_exits_partial(fixture_pack, face_image, tmp_path, cap
     assert main(["run", str(clip), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == EXIT_PARTIAL
     err = capsys.readouterr().err
     assert "ended after" in err and "of the 30 frames" in err
-    lines = (tmp_path / "out" / "clip_tracks.jsonl").read_text().splitlines()
-    assert 0 < len(lines) < 30
+    frames = json.loads((tmp_path / "out" / "clip_tracks.json").read_text())["frames"]  # still valid JSON
+    assert 0 < len(frames) < 30
 
 
 def test_a_bit_flipped_video_is_never_a_silent_success(fixture_pack, face_image, tmp_path, capsys):

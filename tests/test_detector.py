@@ -10,7 +10,7 @@ from edgeface.image import load_image
 
 
 #: Lower bounds on 20 dev images, below the rates measured on all 500 (README, "Face detection").
-MIN_HITS = {"blazeface_short": 19, "blazeface_back": 19, "blazeface_full": 16}
+MIN_HITS = {"blazeface_short": 19, "blazeface_back": 19, "blazeface_full": 16, "cascade": 19}
 
 
 @pytest.mark.parametrize("name", list(detectors.DETECTORS))
@@ -36,7 +36,7 @@ def test_boxes_follow_the_face_through_padding(face_image):
     """Letterboxing is undone exactly: the same face at two places of a 1024-pixel canvas, moved by
     multiples of 8 pixels (the canvas-to-input ratio, so the detector samples it identically), gets
     boxes and keypoints moved by exactly that much."""
-    det = detectors.create("auto")
+    det = detectors.create(detectors.SINGLE)
 
     def place(x, y):
         canvas = np.zeros((1024, 1024, 3), np.uint8)
@@ -89,3 +89,29 @@ def test_opencv_runner_finds_what_litert_finds(name, dev_set, installed_backends
         for x, y in zip(a, b):
             np.testing.assert_allclose(x.box, y.box, atol=1.0)
             assert abs(x.score - y.score) < 1e-3
+
+
+def test_the_default_finds_small_faces_in_large_frames(dev_set):
+    """Dev faces placed on real-coloured backdrops (edgeface.detection_scenes): by default, a 125 px
+    and a 60 px face in 1080p, and four faces side by side in a row of photos."""
+    from edgeface import detection_scenes as scenes
+
+    det = detectors.create("auto")
+    photos = [load_image(dev_set.image_path(i)) for i in range(8)]
+    landmarks = [dev_set.points68[i] for i in range(8)]
+    rng = np.random.default_rng(0)
+    for face_px in (125, 60):
+        hits = sum(scenes.found(det(f), b[0]) for f, b in
+                   (scenes.scene(photos, landmarks, i, (1920, 1080), face_px, rng) for i in range(8)))
+        assert hits >= 7, face_px
+    frame, boxes = scenes.scene(photos, landmarks, 0, (1800, 450), 400, rng, faces=4)
+    assert sum(scenes.found(det(frame), b) for b in boxes) >= 3
+
+
+def test_the_default_costs_one_pass_on_a_photo_with_a_face(face_image):
+    det = detectors.create("auto")
+    calls = []
+    first = det.first
+    det.first = lambda image: calls.append("first") or first(image)
+    det.second = lambda image: calls.append("second") or []
+    assert det(face_image) and calls == ["first"]

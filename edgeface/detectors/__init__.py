@@ -28,10 +28,13 @@ DETECTORS = {
     "blazeface_short": ("blazeface", {"variant": "short_range", "to_landmarks": (0.93, 0.048)}),
     "blazeface_full": ("blazeface", {"variant": "full_range", "to_landmarks": (0.884, 0.089)}),
     "blazeface_back": ("blazeface", {"variant": "back", "to_landmarks": (0.928, 0.060)}),
+    # short-range first, then the back model on the whole frame and on tiles of large frames
+    "cascade": ("cascade", {"first": "blazeface_short", "second": "blazeface_back"}),
 }
-#: Found 99.8 % of the dev faces in 1.8 ms (LiteRT, 1 thread); use blazeface_full for faces that
-#: are small in the frame (group photos, faces further than about 2 m).
-DEFAULT = "blazeface_short"
+#: What "auto" means: chosen by the table by face and frame size (README, "Face detection").
+DEFAULT = "cascade"
+#: The one-pass model a port implements and the Kotlin core is checked against (edgeface.goldens).
+SINGLE = "blazeface_short"
 
 
 def create(name: str = "auto", **options):
@@ -44,6 +47,12 @@ def create(name: str = "auto", **options):
 
     module = import_module(f"{__name__}.{module_name}")
     return module.create(name=name, **{**kwargs, **options})
+
+
+def caller_box_calibration() -> tuple[float, float]:
+    """How a box passed in by a caller is read: as a box of the default detector (whose boxes are
+    in its first pass's calibration)."""
+    return DETECTORS[SINGLE][1]["to_landmarks"]
 
 
 def to_landmark_box(box, to_landmarks: tuple[float, float]) -> np.ndarray:

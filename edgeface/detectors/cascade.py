@@ -1,0 +1,81 @@
+"""The default detector: BlazeFace short-range on the whole frame, then the back-camera model on the
+whole frame and on overlapping tiles where a frame is large enough to hold faces the first pass
+cannot see (README, "Face detection", has the table by face and frame size that chose this).
+
+A photo whose face the short-range model finds, and which is no larger than `whole_above`, costs
+one short-range run, as before. Boxes from every pass are put in the short-range model's
+calibration (through each model's 68-landmark box) and merged by non-maximum suppression.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import Detection, from_landmark_box, to_landmark_box
+from ..geometry import iou
+
+
+class Cascade:
+    def __init__(self, name: str, first, second, whole_above: int = 480, tile_above: int = 960,
+                 tile: int = 800, overlap: int = 200, iou_threshold: float = 0.3):
+        self.name, self.first, self.second = name, first, second
+        self.to_landmarks, self.size = first.to_landmarks, first.size
+        self.whole_above, self.tile_above = whole_above, tile_above
+        self.tile, self.overlap, self.iou_threshold = tile, overlap, iou_threshold
+
+    def passes(self, image: np.ndarray) -> int:
+        """How many detector runs this frame takes at most (1 for a small photo with a face)."""
+        return 2 + len(self.tiles(image.shape[1], image.shape[0]))
+
+    def tiles(self, w: int, h: int) -> list[tuple[int, int, int, int]]:
+        if max(w, h) <= self.tile_above:
+            return []
+        step = self.tile - self.overlap
+
+        def starts(n):
+            if n <= self.tile:
+                return [0]
+            count = int(np.ceil((n - self.tile) / step)) + 1
+            return np.linspace(0, n - self.tile, count).round().astype(int).tolist()
+        return [(x, y, min(w, x + self.tile), min(h, y + self.tile)) for y in starts(h) for x in starts(w)]
+
+    def _recalibrated(self, detections, source) -> list[Detection]:
+        return [Detection(from_landmark_box(to_landmark_box(d.box, source.to_landmarks), self.to_landmarks),
+                          d.score, d.keypoints) for d in detections]
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        found = list(self.first(image))
+        h, w = image.shape[:2]
+        if found and max(w, h) <= self.whole_above:
+            return found
+        found += self._recalibrated(self.second(image), self.second)
+        for x1, y1, x2, y2 in self.tiles(w, h):
+            shift = np.array([x1, y1], np.float32)
+            part = [Detection(d.box + np.tile(shift, 2), d.score, d.keypoints + shift)
+                    for d in self.second(image[y1:y2, x1:x2])]
+            found += self._recalibrated(part, self.second)
+        return _merge(found, self.iou_threshold)
+
+
+def _merge(found: list[Detection], iou_threshold: float) -> list[Detection]:
+    """Highest score first; a box overlapping a kept one by `iou_threshold` (or lying inside it) goes."""
+    found = sorted(found, key=lambda d: -d.score)
+    kept: list[Detection] = []
+    for d in found:
+        if not kept:
+            kept.append(d)
+            continue
+        boxes = np.stack([k.box for k in kept])
+        overlap = iou(d.box, boxes)
+        ix = np.clip(np.minimum(boxes[:, 2], d.box[2]) - np.maximum(boxes[:, 0], d.box[0]), 0, None)
+        iy = np.clip(np.minimum(boxes[:, 3], d.box[3]) - np.maximum(boxes[:, 1], d.box[1]), 0, None)
+        inside = ix * iy / ((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])) > 0.7
+        if not (overlap >= iou_threshold).any() and not inside.any():
+            kept.append(d)
+    return kept
+
+
+def create(name: str, first: str, second: str, **options) -> Cascade:
+    from . import create as create_one
+
+    runner = {k: options.pop(k) for k in ("runner", "num_threads") if k in options}
+    return Cascade(name, create_one(first, **runner), create_one(second, **runner), **options)
