@@ -348,8 +348,15 @@ def cmd_benchmark(args) -> int:
     print(f"edgeface {__version__} on {platform.machine()} ({', '.join(cpu_features()) or 'CPU features unknown'}); "
           "emulated or virtualised machines time differently from the device itself")
     print(bench.table(results))
+    report = {"machine": platform.machine(), "results": results}
+    if args.steadiness:
+        from . import steadiness
+        from .reconstructor import Reconstructor
+
+        report["steadiness"] = steadiness.report(Reconstructor(model=args.model), bench.sample_image())
+        print(steadiness.table(report["steadiness"]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": platform.machine(), "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
 
 
@@ -536,6 +543,8 @@ def main(argv=None) -> int:
     bm.add_argument("--threads", default="1,2", help="thread counts to time, comma-separated (default 1,2)")
     bm.add_argument("--quick", action="store_true", help="batch 1 only, shorter timing")
     bm.add_argument("--filter", default=None, help="only cases whose name contains this")
+    bm.add_argument("--steadiness", action="store_true", help="also measure video tracking: still-face jitter by "
+                    "position, lag after a jump, error on a pan (edgeface.steadiness)")
     bm.add_argument("--json", default=None)
     bm.set_defaults(func=cmd_benchmark)
 
