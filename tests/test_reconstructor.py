@@ -280,3 +280,33 @@ def test_second_pass_crops_from_the_ict_vertices_not_the_aligned_landmarks(fixtu
     frames = [[t(face_image) for _ in range(3)][-1] for t in tracked]
     assert frames[0] and frames[1] and frames[0][0].crop == frames[1][0].crop
     assert np.ptp(frames[1][0].landmarks[:, :2], axis=0).max() < 1e-3  # smoothed output keeps the definition
+
+
+def test_draw_many_faces_with_a_legend_and_labels_inside_the_image(rec, face_image):
+    two = np.concatenate([face_image, face_image[:, ::-1]], axis=1)
+    faces = rec(two)
+    assert len(faces) == 2
+    plain = edgeface.draw(two, faces, legend=False, attributes=0, axes=False, dense=False)
+    with_mesh = edgeface.draw(two, faces, legend=False, attributes=0, axes=False, dense=False, mesh=True)
+    assert (with_mesh != plain).any(axis=2).sum() > 2000  # the wireframe adds lines over both faces
+    legend = edgeface.draw(two, faces, legend=True, attributes=0, axes=False, dense=False)
+    assert (legend[:80, :140] != plain[:80, :140]).any()
+    # a face at the bottom edge: its labels are moved up into the image, on a dark plate
+    white = np.full((520, 450, 3), 255, np.uint8)
+    moved = faces[0]
+    moved.box = np.array([100, 400, 350, 519], np.float32)
+    drawn = edgeface.draw(white, [moved], legend=False, dense=False, axes=False, attributes=3)
+    assert (drawn[440:] < 50).all(axis=2).sum() > 500  # the plates sit inside the image
+
+
+def test_normalized_landmarks_and_a_short_repr(rec, face_image):
+    face = rec(face_image)[0]
+    h, w = face_image.shape[:2]
+    norm = face.landmarks_normalized((w, h))
+    np.testing.assert_allclose(norm[:, 0] * w, face.landmarks[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(norm[:, 1] * h, face.landmarks[:, 1], rtol=1e-6)
+    assert ((norm[:, :2] > 0) & (norm[:, :2] < 1)).all()
+    with pytest.raises(edgeface.OptionError, match="image_size"):
+        face.landmarks_normalized((0, h))
+    text = repr(face)
+    assert text.startswith("Face(box=[") and "yaw=" in text and len(text) < 200
