@@ -102,7 +102,7 @@ def run(rec, name: str, out: Path, stem: str, max_faces: int | None = None, fram
     total = min(declared, frames) if declared and frames else (frames or declared or None)
     tracker = rec.tracker(max_faces=max_faces, fps=fps)
     show = camera and _window() if show is None else show and _window()
-    writer, index, ids, last = None, 0, set(), 0.0
+    writer, index, ids, last, closed = None, 0, set(), 0.0, False
     tracks_path = out / f"{stem}_tracks.json"
     start = time.monotonic()
     bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, disable=None)
@@ -130,6 +130,7 @@ def run(rec, name: str, out: Path, stem: str, max_faces: int | None = None, fram
                     if cv2.waitKey(1) & 0xFF == ord("q"):
                         break
             tracks.write("\n]}\n")
+            closed = True
     except KeyboardInterrupt:
         pass  # a camera stops here; the files are closed below and stay valid
     finally:
@@ -139,7 +140,7 @@ def run(rec, name: str, out: Path, stem: str, max_faces: int | None = None, fram
             writer.close()
         if show:
             cv2.destroyAllWindows()
-    if index and not tracks_path.read_text(encoding="utf-8").endswith("]}\n"):
+    if not closed and tracks_path.exists():  # stopped early (Ctrl-C): still a valid JSON document
         with open(tracks_path, "a", encoding="utf-8") as tracks:
             tracks.write("\n]}\n")
     summary = {"frames": index, "fps": fps, "tracks": len(ids), "detector_runs": tracker.detector_runs,

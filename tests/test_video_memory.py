@@ -50,9 +50,9 @@ def test_memory_stays_flat_over_20000_frames(face_image, tmp_path):
         time.sleep(0.2)
     stdout, stderr = process.communicate()
     assert process.returncode == 0, stderr[-3000:]
-    lines = (out / "long_tracks.jsonl").read_text().splitlines()
-    assert len(lines) == FRAMES and json.loads(lines[-1])["frame"] == FRAMES - 1
-    assert sum(bool(json.loads(line)["faces"]) for line in lines) > 0.95 * FRAMES
+    frames = json.loads((out / "long_tracks.json").read_text())["frames"]
+    assert len(frames) == FRAMES and frames[-1]["frame"] == FRAMES - 1
+    assert sum(bool(frame["faces"]) for frame in frames) > 0.95 * FRAMES
     elapsed = samples[-1][0]
     warm = [mb for t, mb in samples if t >= 0.1 * elapsed]
     growth = max(warm) - warm[0]

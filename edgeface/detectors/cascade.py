@@ -8,6 +8,7 @@ calibration (through each model's 68-landmark box) and merged by non-maximum sup
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from . import Detection, from_landmark_box, to_landmark_box
@@ -16,15 +17,19 @@ from ..geometry import iou
 
 class Cascade:
     def __init__(self, name: str, first, second, whole_above: int = 480, tile_above: int = 960,
-                 tile: int = 800, overlap: int = 200, iou_threshold: float = 0.3):
+                 tile: int = 800, overlap: int = 200, tiled_up_to: int = 1920, tile_face_max: float = 0.25,
+                 iou_threshold: float = 0.3):
         self.name, self.first, self.second = name, first, second
         self.to_landmarks, self.size = first.to_landmarks, first.size
         self.whole_above, self.tile_above = whole_above, tile_above
         self.tile, self.overlap, self.iou_threshold = tile, overlap, iou_threshold
+        self.tiled_up_to, self.tile_face_max = tiled_up_to, tile_face_max
 
     def passes(self, image: np.ndarray) -> int:
         """How many detector runs this frame takes at most (1 for a small photo with a face)."""
-        return 2 + len(self.tiles(image.shape[1], image.shape[0]))
+        h, w = image.shape[:2]
+        shrink = min(1.0, self.tiled_up_to / max(w, h))
+        return 2 + len(self.tiles(round(w * shrink), round(h * shrink)))
 
     def tiles(self, w: int, h: int) -> list[tuple[int, int, int, int]]:
         if max(w, h) <= self.tile_above:
@@ -48,10 +53,18 @@ class Cascade:
         if found and max(w, h) <= self.whole_above:
             return found
         found += self._recalibrated(self.second(image), self.second)
-        for x1, y1, x2, y2 in self.tiles(w, h):
+        # tiles look for faces small in the frame, so they never need more than `tiled_up_to`
+        # pixels of it: a larger frame is shrunk first (and costs no more tiles than 1080p)
+        shrink = min(1.0, self.tiled_up_to / max(w, h))
+        small = image if shrink == 1.0 else cv2.resize(image, (round(w * shrink), round(h * shrink)),
+                                                      interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        for x1, y1, x2, y2 in self.tiles(sw, sh):
             shift = np.array([x1, y1], np.float32)
-            part = [Detection(d.box + np.tile(shift, 2), d.score, d.keypoints + shift)
-                    for d in self.second(image[y1:y2, x1:x2])]
+            # only small faces: a large one is the whole-frame passes' job, and a tile shows only part of it
+            part = [Detection((d.box + np.tile(shift, 2)) / shrink, d.score, (d.keypoints + shift) / shrink)
+                    for d in self.second(small[y1:y2, x1:x2])
+                    if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= self.tile_face_max * self.tile]
             found += self._recalibrated(part, self.second)
         return _merge(found, self.iou_threshold)
 

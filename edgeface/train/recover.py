@@ -60,7 +60,10 @@ def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
     manifest = json.loads((pack / "edgeface.json").read_text())
     if manifest.get("age") is not None:
         raise ValueError(f"{pack}: a pack with an age output is not of the layout this reads")
-    model = FaceModel(backbone, topology.load(), morphable, identity_size=manifest["identity_size"],
+    topo = topology.load()
+    # the pack's own mesh: its graph's visibility prior was built from those triangles' normals
+    topo["triangles"] = manifest["topology"]["triangles"]
+    model = FaceModel(backbone, topo, morphable, identity_size=manifest["identity_size"],
                       crop_scale=manifest["crop"]["scale"], attribute_names=list(manifest["attribute_names"]),
                       visibility_head=True)
     load_into(model, pack / "model_fp32.onnx")
