@@ -16,14 +16,10 @@ import sys
 import cv2
 import numpy as np
 
+from .steadiness import background
+
 FRAMES = ((640, 480), (1280, 720), (1920, 1080))
 FACE_SIZES = (40, 60, 80, 100, 125, 160, 200, 300, 400)
-
-
-def _background(photo, size):
-    from .steadiness import background
-
-    return background(photo, size)
 
 
 def face_patch(photo: np.ndarray, landmarks: np.ndarray, face_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -35,14 +31,12 @@ def face_patch(photo: np.ndarray, landmarks: np.ndarray, face_px: float) -> tupl
     half = side  # the patch is twice the face
     cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
     n = int(round(2 * half * scale))
-    affine = np.array([[scale, 0, -(cx - half) * scale], [0, scale, -(cy - half) * scale]])
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     if scale < 1:  # area-shrink first so a small face is not aliased
-        small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        affine = np.array([[1.0, 0, -(cx - half) * scale], [0, 1.0, -(cy - half) * scale]])
-        patch = cv2.warpAffine(small, affine, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        source, factor = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), 1.0
     else:
-        patch = cv2.warpAffine(photo, affine, (n, n), flags=interpolation, borderMode=cv2.BORDER_REFLECT)
+        source, factor = photo, scale
+    affine = np.array([[factor, 0, -(cx - half) * scale], [0, factor, -(cy - half) * scale]])
+    patch = cv2.warpAffine(source, affine, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     box = np.array([(x1 - cx + half) * scale, (y1 - cy + half) * scale, (x2 - cx + half) * scale,
                     (y2 - cy + half) * scale])
     return patch, box
@@ -51,7 +45,7 @@ def face_patch(photo: np.ndarray, landmarks: np.ndarray, face_px: float) -> tupl
 def scene(photos, landmarks, index: int, frame_size, face_px: float, rng, faces: int = 1):
     """(frame, true 68-point boxes): `faces` dev faces of `face_px` on the blurred backdrop of another."""
     w, h = frame_size
-    frame = _background(photos[(index + 1) % len(photos)], frame_size).copy()
+    frame = background(photos[(index + 1) % len(photos)], frame_size).copy()
     boxes = []
     slots = np.linspace(0, w, faces + 1)
     for k in range(faces):
