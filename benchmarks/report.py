@@ -31,10 +31,10 @@ def run_benchmarks(json_path: Path, quick: bool) -> None:
 
 def evaluate_all(root) -> list[dict]:
     import edgeface
-    from edgeface import backends
-    from edgeface.datasets import Aflw2000
-    from edgeface.evaluate import evaluate_landmarks
-    from edgeface.model import read_manifest
+    from edgeface.runtime import backends
+    from edgeface.tools.datasets import Aflw2000
+    from edgeface.tools.evaluate import evaluate_landmarks
+    from edgeface.runtime.pack import read_manifest
 
     dataset = Aflw2000.load(root)
     manifest = read_manifest()
@@ -100,9 +100,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="few rounds (CI)")
     args = parser.parse_args(argv)
     from edgeface import __version__
-    from edgeface.cli import cpu_features
-    from edgeface.datasets import data_root
-    from edgeface.model import read_manifest
+    from edgeface.cli.common import cpu_features
+    from edgeface.tools.datasets import data_root
+    from edgeface.runtime.pack import read_manifest
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

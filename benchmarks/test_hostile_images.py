@@ -12,8 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import hostile  # noqa: E402
 
-from edgeface.errors import ImageError  # noqa: E402
-from edgeface.image import load_image  # noqa: E402
+from edgeface.runtime.errors import ImageError  # noqa: E402
+from edgeface.runtime.image import load_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")

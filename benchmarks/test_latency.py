@@ -1,14 +1,15 @@
 """Latency: `pytest benchmarks/ --benchmark-only` (add --benchmark-json FILE for the report).
 
-Every case of edgeface.bench: the network per installed backend x precision x threads x batch,
+Every case of edgeface.tools.bench: the network per installed backend x precision x threads x batch,
 pre/post-processing, one photo end to end, a video frame in tracking mode, and MediaPipe's
 face-landmark network and FaceMesh pipeline where the `bench` extra installed them. Each case
 also checks its output, so the short CI run (few rounds) still tests every installed backend.
 """
 import pytest
 
-from edgeface import backends, bench
-from edgeface.model import DEFAULT_PACK, MANIFEST_NAME
+from edgeface.runtime import backends
+from edgeface.tools import bench
+from edgeface.runtime.pack import DEFAULT_PACK, MANIFEST_NAME
 
 CASES = bench.cases() if (DEFAULT_PACK / MANIFEST_NAME).exists() else []
 

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("numba", reason="the synthetic engine needs numba (pip install 'edgeface[train]')")
 
-from edgeface.datasets import data_root  # noqa: E402
+from edgeface.tools.datasets import data_root  # noqa: E402
 
 BATCH = 8
 

@@ -5,10 +5,10 @@
     for face in rec("photo.jpg"):
         print(face.pose.yaw, face.landmarks.shape, face.attributes)
 """
-from .errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError, OptionError
-from .reconstructor import Reconstructor, ReconstructorOptions
-from .results import Face, Mesh, Pose, draw
-from .video import OneEuroFilter, Tracker
+from .runtime.errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError, OptionError
+from .runtime.reconstructor import Reconstructor, ReconstructorOptions
+from .runtime.results import Face, Mesh, Pose, draw
+from .runtime.video import OneEuroFilter, Tracker
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,8 @@ import sys
 
 import numpy as np
 
-from edgeface.model import Model, read_manifest
+from edgeface.runtime.model import Model
+from edgeface.runtime.pack import read_manifest
 
 
 def main(crops_path: str, out_path: str, reference_faces: int = 2) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface import backends
-from edgeface.datasets import Aflw2000, data_root
+from edgeface.runtime import backends
+from edgeface.tools.datasets import Aflw2000, data_root
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,6 @@ def dev_set() -> Aflw2000:
 @pytest.fixture(scope="session")
 def face_image(dev_set) -> np.ndarray:
     """A real 450x450 frontal face photo (BGR) from the dev set."""
-    from edgeface.image import load_image
+    from edgeface.runtime.image import load_image
 
     return load_image(dev_set.image_path(0))

@@ -95,6 +95,6 @@ def manifest() -> dict:
 
 
 def build(out_dir, formats=("onnx", "openvino", "tflite", "torch")):
-    from edgeface.train.export import write_pack
+    from edgeface.export.fp32 import write_pack
 
     return write_pack(FixtureNet(), out_dir, manifest(), formats=formats)

@@ -149,7 +149,7 @@ class Worker:
         import numpy as np
 
         import edgeface
-        from edgeface.model import DEFAULT_PACK
+        from edgeface.runtime.pack import DEFAULT_PACK
 
         self.edgeface = edgeface
         self.scratch = scratch
@@ -170,7 +170,7 @@ class Worker:
              "allocate": lambda: np.ones(600 * 2 ** 20, np.uint8)[::4096].sum()}[case["do"]]()
             return
         if case["kind"] == "image":
-            image = self.edgeface.image.load_image(bytes.fromhex(case["data"]))
+            image = self.edgeface.runtime.image.load_image(bytes.fromhex(case["data"]))
             if image.shape[0] * image.shape[1] <= 4_000_000:
                 assert _finite_faces(self.rec(image))
         else:
@@ -274,7 +274,7 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
              stall_seconds: float = 60.0, memory_mb: float = 500.0, progress: bool = True,
              extra_cases: list[dict] = ()) -> dict:
     """Run the cases; a summary with counts per outcome and the unclean cases (at most 20 kept)."""
-    from edgeface.model import DEFAULT_PACK
+    from edgeface.runtime.pack import DEFAULT_PACK
 
     rng = random.Random(seed)
     seeds = seed_images()

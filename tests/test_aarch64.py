@@ -52,12 +52,12 @@ def both(userland, dev_set, installed_backends, tmp_path_factory):
     if not {"tflite", "onnx"} <= set(installed_backends):
         pytest.skip("comparing with x86-64 needs the tflite and onnx backends here")
     import edgeface
-    from edgeface.geometry import landmark_box
+    from edgeface.runtime.geometry import landmark_box
 
     rec = edgeface.Reconstructor("tflite", precision="int8")
     picks = range(0, len(dev_set), max(1, len(dev_set) // 8))
-    crops = np.concatenate([rec.cut(edgeface.image.load_image(dev_set.image_path(k)),
-                                    [rec.crop_for(landmark_box(dev_set.points68[k]))]) for k in picks])
+    crops = np.concatenate([rec.pipeline.cut(edgeface.runtime.image.load_image(dev_set.image_path(k)),
+                                    [rec.pipeline.crop_for(landmark_box(dev_set.points68[k]))]) for k in picks])
     work = userland / "opt" / "io"
     work.mkdir(exist_ok=True)
     np.save(work / "crops.npy", crops)
@@ -120,7 +120,7 @@ def test_tflite_int8_with_default_kernels_stays_close(both):
 
 def _rotation_angle(a, b) -> float:
     """Angle in radians of the rotation taking pose angles `b` to pose angles `a`."""
-    from edgeface.geometry import euler_to_matrix
+    from edgeface.runtime.geometry import euler_to_matrix
 
     relative = euler_to_matrix(*a) @ euler_to_matrix(*b).T
     return float(np.arccos(np.clip((np.trace(relative) - 1.0) / 2.0, -1.0, 1.0)))

@@ -36,7 +36,7 @@ def linked(tmp_path_factory):
     assets = work / "assets"
     assets.mkdir()
     for source in (REPO / "edgeface" / "models" / "default" / "model_int8.tflite", REPO / "edgeface" / "models" / "default" / "edgeface.json",
-                   REPO / "edgeface" / "detectors" / "assets" / "face_detection_short_range.tflite", REPO / "edgeface" / "detectors" / "assets" / "NOTICE"):
+                   REPO / "edgeface" / "runtime" / "detectors" / "assets" / "face_detection_short_range.tflite", REPO / "edgeface" / "runtime" / "detectors" / "assets" / "NOTICE"):
         shutil.copy(source, assets / source.name)
     apk = work / "app.apk"
     done = subprocess.run([aapt2, "link", "-I", FRAMEWORK, "--manifest", str(merged), "--min-sdk-version", "24",

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgeface.datasets import data_root
+from edgeface.tools.datasets import data_root
 from edgeface.train import attributes
 from edgeface.train.sampling import ARCHETYPES, sample_expression, sample_identity
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.detectors import to_landmark_box
-from edgeface.evaluate import AFLW2000_ROI_TO_LANDMARKS, nme_68, evaluate_landmarks
-from edgeface.image import load_image
-from edgeface.model import DEFAULT_PACK, MANIFEST_NAME
+from edgeface.runtime.detectors import to_landmark_box
+from edgeface.tools.evaluate import AFLW2000_ROI_TO_LANDMARKS, nme_68, evaluate_landmarks
+from edgeface.runtime.image import load_image
+from edgeface.runtime.pack import DEFAULT_PACK, MANIFEST_NAME
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_PACK / MANIFEST_NAME).exists(), reason="no default model in this build")
 
@@ -18,7 +18,7 @@ def test_default_model_loads_with_no_arguments(backend, installed_backends, face
         pytest.skip(f"{backend} not installed")
     rec = edgeface.Reconstructor(backend)
     assert rec.manifest.name == "edgeface-v2-hybrid"
-    from edgeface.cpu import int8_is_faster
+    from edgeface.runtime.cpu import int8_is_faster
 
     expected = "int8" if int8_is_faster(backend) and "int8" in rec.manifest.precisions(backend) else "fp32"
     assert rec.precision == expected
@@ -119,8 +119,8 @@ def test_default_model_describes_real_faces():
     majority baseline's 81.1 %, Male 86 %; UTKFace age MAE 10.1 years, gender 70.8 %. On these
     samples (every 8th CelebA dev photo, every 6th UTKFace one) the default precision must stay
     clear of the baselines by the margins below."""
-    from edgeface.datasets import data_root
-    from edgeface.evaluate_faces import LabelledPhotos, evaluate_celeba, evaluate_utkface
+    from edgeface.tools.datasets import data_root
+    from edgeface.tools.evaluate_faces import LabelledPhotos, evaluate_celeba, evaluate_utkface
 
     root = data_root()
     if root is None or not (root / "celeba" / "labels.npz").exists() or not (root / "utkface" / "labels.npz").exists():

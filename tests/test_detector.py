@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from edgeface import detectors
-from edgeface.errors import DetectorError
-from edgeface.evaluate import evaluate_detector
-from edgeface.geometry import landmark_box
-from edgeface.image import load_image
+from edgeface.runtime import detectors
+from edgeface.runtime.errors import DetectorError
+from edgeface.tools.evaluate import evaluate_detector
+from edgeface.runtime.geometry import landmark_box
+from edgeface.runtime.image import load_image
 
 
 #: Lower bounds on 20 dev images, below the rates measured on all 500 (README, "Face detection").
@@ -92,9 +92,9 @@ def test_opencv_runner_finds_what_litert_finds(name, dev_set, installed_backends
 
 
 def test_the_default_finds_small_faces_in_large_frames(dev_set):
-    """Dev faces placed on real-coloured backdrops (edgeface.detection_scenes): by default, a 125 px
+    """Dev faces placed on real-coloured backdrops (edgeface.tools.detection_scenes): by default, a 125 px
     and a 60 px face in 1080p, and four faces side by side in a row of photos."""
-    from edgeface import detection_scenes as scenes
+    from edgeface.tools import detection_scenes as scenes
 
     det = detectors.create("auto")
     photos = [load_image(dev_set.image_path(i)) for i in range(8)]

@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from edgeface.cli import main
-from edgeface.evaluate import paired_difference
+from edgeface.tools.evaluate import paired_difference
 
 
 def test_paired_difference_finds_a_shift_and_not_noise():

@@ -23,7 +23,7 @@ def test_gallery_draws_every_portrait(tmp_path):
 
 
 def test_webcam_script_tracks_a_stand_in_clip(tmp_path):
-    portrait = cv2.imread(str(ROOT / "edgeface" / "assets" / "portrait.jpg"))
+    portrait = cv2.imread(str(ROOT / "edgeface" / "runtime" / "assets" / "portrait.jpg"))
     clip = tmp_path / "camera.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
     for i in range(12):

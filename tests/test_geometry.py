@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface.geometry import Crop, euler_to_matrix, iou, matrix_to_euler, square_crop
+from edgeface.runtime.geometry import Crop, euler_to_matrix, iou, matrix_to_euler, square_crop
 
 
 def test_euler_round_trip():
@@ -60,7 +60,7 @@ def test_aflw2000_angles_read_a_rotation_in_the_labels_convention():
     """AFLW2000-3D composes R = Rx(-pitch) Ry(-yaw) Rz(-roll); edgeface's own angles compose the same
     rotations in the other order. Built in the labels' order, a rotation reads back its angles;
     near frontal both conventions agree, at large yaw they do not."""
-    from edgeface.evaluate import aflw2000_angles
+    from edgeface.tools.evaluate import aflw2000_angles
 
     def r(axis, a):
         c, s = np.cos(a), np.sin(a)

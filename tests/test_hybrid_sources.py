@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'edgeface[train]')")
 
-from edgeface.datasets import data_root  # noqa: E402
-from edgeface.errors import EdgefaceError, ModelError  # noqa: E402
+from edgeface.tools.datasets import data_root  # noqa: E402
+from edgeface.runtime.errors import EdgefaceError, ModelError  # noqa: E402
 
 
 def _need(*parts):
@@ -225,7 +225,7 @@ def test_a_recovered_pack_computes_what_its_onnx_file_computes(tmp_path):
 def age_pack(tmp_path_factory):
     """An untrained network with the 0.4 head (CelebA's 40 + expression attributes, age), as ONNX."""
     root = _need("ict_facekit.npz")
-    from edgeface.train.export import export_checkpoint
+    from edgeface.export.fp32 import export_checkpoint
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.trainer import build_model
 
@@ -241,7 +241,7 @@ def age_pack(tmp_path_factory):
 
 def test_age_and_gender_come_from_the_declared_columns(age_pack):
     import edgeface
-    from edgeface.model import read_manifest
+    from edgeface.runtime.pack import read_manifest
 
     m = read_manifest(age_pack)
     assert m.age_column == len(m.attribute_names) == 47 and m.gender_attribute == "Male"
@@ -264,7 +264,7 @@ def test_age_and_gender_come_from_the_declared_columns(age_pack):
 def test_manifest_age_and_gender_fields_are_checked(age_pack, tmp_path, field, value, problem):
     import shutil
 
-    from edgeface.model import read_manifest
+    from edgeface.runtime.pack import read_manifest
 
     pack = tmp_path / "pack"
     shutil.copytree(age_pack, pack)
@@ -280,7 +280,7 @@ def test_manifest_age_and_gender_fields_are_checked(age_pack, tmp_path, field, v
 def test_evaluate_modes_on_a_few_photos(age_pack, tmp_path):
     root = _need("celeba/labels.npz", "utkface/labels.npz")
     import edgeface
-    from edgeface import evaluate_faces as ef
+    from edgeface.tools import evaluate_faces as ef
 
     rec = edgeface.Reconstructor("onnx", model=age_pack)
     celeba = ef.LabelledPhotos.load(root / "celeba")
@@ -311,7 +311,7 @@ def test_evaluate_modes_on_a_few_photos(age_pack, tmp_path):
 def test_verification_counts_a_missed_face_as_an_error():
     from types import SimpleNamespace
 
-    from edgeface.evaluate_faces import verification, verification_pairs
+    from edgeface.tools.evaluate_faces import verification, verification_pairs
 
     identity = np.array([0, 0, 1, 1, 2, 2])
     pairs, same = verification_pairs(identity, seed=0)
@@ -346,7 +346,7 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
     root = _need("aflw_train/labels68.npz", "celeba/labels.npz", "utkface/labels.npz", "ict_facekit.npz")
     import subprocess
 
-    from edgeface.model import read_manifest
+    from edgeface.runtime.pack import read_manifest
     from edgeface.train.recipe import ROOT, Recipe
 
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "e49be1ef241169d98f925f137272c7d122827405"],
@@ -410,7 +410,7 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
 def test_paired_eer_comparison_sees_a_better_model_and_not_itself():
     from types import SimpleNamespace
 
-    from edgeface.evaluate_faces import compare_verification
+    from edgeface.tools.evaluate_faces import compare_verification
 
     rng = np.random.default_rng(0)
     identity = np.repeat(np.arange(60), 2)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgeface.datasets import data_root
+from edgeface.tools.datasets import data_root
 from edgeface.train import ict_convert
 
 

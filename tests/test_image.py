@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.image import load_image
+from edgeface.runtime.image import load_image
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,8 @@ import hostile
 
 REFUSE_IN_FRESH_PROCESS = """
 import json, resource, sys, time
-from edgeface.errors import ImageError
-from edgeface.image import load_image
+from edgeface.runtime.errors import ImageError
+from edgeface.runtime.image import load_image
 load_image(sys.argv[2])  # warm the decoder: its first call allocates its own tables
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Aligning the 68-landmark definition with AFLW2000-3D's annotations (edgeface.train.landmarks)."""
+"""Aligning the 68-landmark definition with AFLW2000-3D's annotations (edgeface.export.landmarks)."""
 import json
 import shutil
 
@@ -9,8 +9,8 @@ pytest.importorskip("torch")  # the alignment lives with the training tools
 
 import edgeface
 from edgeface import cli
-from edgeface.datasets import Aflw2000
-from edgeface.train import landmarks as alignment
+from edgeface.tools.datasets import Aflw2000
+from edgeface.export import landmarks as alignment
 
 
 def test_simplex_projection_lands_on_the_simplex_and_keeps_points_already_there():
@@ -70,7 +70,7 @@ def test_align_landmarks_writes_a_definition_the_runtime_uses(fixture_pack, dev_
     only fall, since each landmark's own ICT vertex is one of its candidates and so the old
     definition is a feasible answer; the manifest
     passes the runtime's checks, and `evaluate` then reports the images the fit did not see."""
-    from edgeface.evaluate import evaluate_landmarks
+    from edgeface.tools.evaluate import evaluate_landmarks
     from edgeface.train.morphable import MorphableModel
 
     ict = MorphableModel.default_path()
@@ -99,8 +99,8 @@ def test_align_landmarks_writes_a_definition_the_runtime_uses(fixture_pack, dev_
 
 def _squared_error(rec, dataset):
     """Sum over the even (fitted) images of squared landmark error in units of face size."""
-    from edgeface.evaluate import predict_faces
-    from edgeface.geometry import landmark_box
+    from edgeface.tools.evaluate import predict_faces
+    from edgeface.runtime.geometry import landmark_box
 
     total = 0.0
     for i, face in enumerate(predict_faces(rec, dataset, progress=False)):
@@ -114,7 +114,7 @@ def test_align_landmarks_compares_two_packs_on_every_image_held_out(fixture_pack
     """`--compare` aligns both packs and pairs their per-image held-out errors: each image counts
     under the fold that did not fit on it, so the odd images reproduce fold 0's figure; the same
     network in two packs differs by exactly nothing."""
-    from edgeface.evaluate import nme_by_yaw
+    from edgeface.tools.evaluate import nme_by_yaw
     from edgeface.train.morphable import MorphableModel
 
     ict = MorphableModel.default_path()

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface import backends
-from edgeface.model import MANIFEST_NAME, _sha256
+from edgeface.runtime import backends
+from edgeface.runtime.pack import MANIFEST_NAME, file_digest
+from edgeface.runtime.pipeline import landmarks
 
 
 def _edit_manifest(pack, change):
@@ -65,7 +66,7 @@ def test_garbage_file_with_matching_hash_gives_a_model_error(pack_copy, installe
             if f["format"] == fmt:
                 path = pack_copy / f["path"]
                 path.write_bytes(b"edgeface" * 1000)
-                f["sha256"] = _sha256(path, *[pack_copy / c for c in f.get("companions", [])])
+                f["sha256"] = file_digest(path, *[pack_copy / c for c in f.get("companions", [])])
     _edit_manifest(pack_copy, garble)
     with pytest.raises(edgeface.ModelError, match=f"{backend} could not load"):
         edgeface.Reconstructor(backend, model=pack_copy)
@@ -181,8 +182,8 @@ def test_landmark_definition_is_checked(pack_copy, points, weights, message):
 
 def test_landmarks_follow_the_manifest_definition(fixture_pack, pack_copy, face_image, dev_set):
     """A landmark defined as 1/4 of one point plus 3/4 of another is exactly that, on every runtime path."""
-    from edgeface.detectors import to_landmark_box
-    from edgeface.evaluate import AFLW2000_ROI_TO_LANDMARKS
+    from edgeface.runtime.detectors import to_landmark_box
+    from edgeface.tools.evaluate import AFLW2000_ROI_TO_LANDMARKS
 
     _edit_manifest(pack_copy, _weights_for_first_landmark([10, 20], [0.25, 0.75]))
     box = [to_landmark_box(dev_set.roi_box[0], AFLW2000_ROI_TO_LANDMARKS)]
@@ -211,8 +212,8 @@ def test_landmarks_follow_a_per_yaw_definition(fixture_pack, pack_copy, face_ima
     m = rec.manifest
     dense = np.random.default_rng(0).normal(size=(m.num_points, 3)).astype(np.float32)
     for yaw, w20 in ((-45.0, 0.0), (-30.0, 0.0), (0.0, 0.5), (15.0, 0.75), (30.0, 1.0), (80.0, 1.0)):
-        np.testing.assert_allclose(m.landmarks_from(dense, yaw)[0], (1 - w20) * dense[10] + w20 * dense[20], atol=1e-6)
-    np.testing.assert_array_equal(m.landmarks_from(dense, 17.0)[1:], dense[m.landmarks68[1:]])
+        np.testing.assert_allclose(landmarks(m, dense, yaw)[0], (1 - w20) * dense[10] + w20 * dense[20], atol=1e-6)
+    np.testing.assert_array_equal(landmarks(m, dense, 17.0)[1:], dense[m.landmarks68[1:]])
     face = rec.from_landmark_boxes(face_image, [[150.0, 140.0, 300.0, 320.0]])[0]
     w20 = float(np.clip((face.pose.yaw + 30.0) / 60.0, 0.0, 1.0))
     np.testing.assert_allclose(face.landmarks[0], (1 - w20) * face.dense[10] + w20 * face.dense[20], rtol=1e-5, atol=1e-3)
@@ -251,7 +252,7 @@ def _outside_copy(pack, tmp_path):
     outside = tmp_path / "outside" / "model.onnx"
     outside.parent.mkdir()
     outside.write_bytes((pack / "model_fp32.onnx").read_bytes())
-    return outside, _sha256(outside)
+    return outside, file_digest(outside)
 
 
 @pytest.mark.parametrize("form", ["absolute", "dotdot", "backslash", "empty"])
@@ -281,7 +282,7 @@ def test_a_symlink_inside_the_pack_is_followed(pack_copy):
 
 def test_a_hash_mismatch_reveals_no_hash_of_the_file(pack_copy):
     """The message must not leak a digest of whatever file the path names."""
-    actual = _sha256(pack_copy / "model_fp32.onnx")
+    actual = file_digest(pack_copy / "model_fp32.onnx")
     _point_onnx_entry_at(pack_copy, "model_fp32.onnx", "0" * 64)
     with pytest.raises(edgeface.ModelError, match="does not match its manifest") as error:
         edgeface.Reconstructor("onnx", model=pack_copy)
@@ -323,7 +324,7 @@ def test_a_manifest_that_is_a_device_or_pipe_is_not_read(tmp_path):
 
 
 def test_a_huge_model_file_is_refused_before_hashing(pack_copy, monkeypatch):
-    from edgeface import model
+    from edgeface.runtime import model
 
     monkeypatch.setattr(model, "MAX_MODEL_BYTES", 1000)
     with pytest.raises(edgeface.ModelError, match="over the limit"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.model import MANIFEST_NAME, read_manifest
+from edgeface.runtime.pack import MANIFEST_NAME, read_manifest
 
 pytest.importorskip("torch", reason="export needs the train extra")
 
@@ -26,7 +26,7 @@ def crops():
 @pytest.mark.parametrize("fmt,module", [("onnx", "onnxruntime"), ("openvino", "nncf"), ("tflite", "ai_edge_quantizer")])
 def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module):
     pytest.importorskip(module)
-    from edgeface.train import quantize
+    from edgeface.export import quantize
 
     quantize.BACKBONE_ONNX, quantize.BACKBONE_TFLITE = "/features/", ".*_features/.*"  # the fixture's module name
     try:
@@ -43,7 +43,7 @@ def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module):
 
 def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
     pytest.importorskip("onnxruntime")
-    from edgeface.train import quantize
+    from edgeface.export import quantize
 
     quantize.BACKBONE_ONNX = "/features/"
     try:
@@ -72,7 +72,7 @@ def test_tflite_int8_takes_int8_input_with_the_same_outputs(pack_copy, crops, tm
     pytest.importorskip("ai_edge_quantizer")
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgeface.train import quantize
+    from edgeface.export import quantize
 
     monkeypatch.setattr(quantize, "BACKBONE_TFLITE", ".*_features/.*")  # the fixture's module name
     crops = np.clip(crops, 60, 200)  # calibration crops without black or white pixels
@@ -119,7 +119,7 @@ def test_attribute_drop_fails_only_a_real_loss():
     """The gate's synthetic attribute check: a drop over one point fails when it is beyond paired
     sampling noise, and passes when a few faces merely traded places."""
     pytest.importorskip("torch")
-    from edgeface.train.quantize import attribute_drop
+    from edgeface.export.quantize import attribute_drop
 
     truth = np.arange(256) % 2 == 0
     fp32 = np.where(truth, 2.0, -2.0)  # right on every face

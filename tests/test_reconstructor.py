@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.geometry import landmark_box
+from edgeface.runtime.geometry import landmark_box
 
 import fixture_model
 
@@ -100,7 +100,7 @@ def test_face_outside_the_image_is_padded_not_wrapped(rec, face_image):
     """A box hanging over the image edge crops black padding (as in training), and still maps back."""
     box = np.array([-100.0, -80.0, 120.0, 140.0])
     f = rec.from_landmark_boxes(face_image, [box])[0]
-    crop = rec.cut(face_image, [rec.crop_for(box)])[0]
+    crop = rec.pipeline.cut(face_image, [rec.pipeline.crop_for(box)])[0]
     assert (crop[:10, :10] == 0).all()
     np.testing.assert_allclose(landmark_box(f.landmarks), box, atol=0.015 * f.crop[2])
 
@@ -108,7 +108,7 @@ def test_face_outside_the_image_is_padded_not_wrapped(rec, face_image):
 def test_refine_recrops_from_landmarks(fixture_pack, face_image):
     plain = edgeface.Reconstructor("onnx", model=fixture_pack)(face_image)[0]
     refined = edgeface.Reconstructor("onnx", model=fixture_pack, refine=True)(face_image)[0]
-    expected = edgeface.Reconstructor("onnx", model=fixture_pack).crop_for(landmark_box(plain.landmarks))
+    expected = edgeface.Reconstructor("onnx", model=fixture_pack).pipeline.crop_for(landmark_box(plain.landmarks))
     assert refined.crop == pytest.approx((expected.x0, expected.y0, expected.size))
 
 
@@ -189,7 +189,7 @@ def test_overlay_draws_on_a_copy(rec, face_image):
 
 def test_concurrent_calls_give_the_serial_answers(rec, dev_set):
     """Thread-safety policy: one instance, several threads, calls serialised, results unchanged."""
-    from edgeface.image import load_image
+    from edgeface.runtime.image import load_image
 
     images = [load_image(dev_set.image_path(i)) for i in range(6)]
     serial = [rec(img) for img in images]

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("numba", reason="the synthetic engine needs numba (pip install 'edgeface[train]')")
 
-from edgeface.datasets import data_root  # noqa: E402
-from edgeface.geometry import matrix_to_euler  # noqa: E402
+from edgeface.tools.datasets import data_root  # noqa: E402
+from edgeface.runtime.geometry import matrix_to_euler  # noqa: E402
 from edgeface.train.raster import rasterize  # noqa: E402
 
 
@@ -210,7 +210,7 @@ def test_shards_read_back_what_was_rendered(model, tmp_path):
 
 
 def test_equal_error_rate_separates_people_or_not():
-    from edgeface.evaluate import equal_error_rate
+    from edgeface.tools.evaluate import equal_error_rate
 
     rng = np.random.default_rng(0)
     people = np.repeat(np.arange(20), 4)
@@ -224,7 +224,7 @@ def test_synthetic_metrics_are_zero_for_a_perfect_model_and_grow_with_error(clea
     """evaluate_synthetic against a stand-in model that returns the labels themselves."""
     from types import SimpleNamespace
 
-    from edgeface.evaluate import evaluate_synthetic
+    from edgeface.tools.evaluate import evaluate_synthetic
 
     samples = clean_samples[:24]
     size = clean.config.size

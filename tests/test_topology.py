@@ -24,7 +24,7 @@ def test_shape_of_the_committed_topology(topo):
 
 def test_builder_reproduces_the_committed_file(topo):
     """Deterministic: rebuilding from the model gives the committed file (needs the data folder)."""
-    from edgeface.datasets import data_root
+    from edgeface.tools.datasets import data_root
     from edgeface.train.morphable import MorphableModel
 
     root = data_root()
@@ -51,13 +51,13 @@ def test_every_interior_edge_is_traversed_once_each_way_and_every_point_has_a_tr
 
 
 def test_the_shipped_pack_carries_the_committed_mesh(topo):
-    from edgeface.model import read_manifest
+    from edgeface.runtime.pack import read_manifest
 
     np.testing.assert_array_equal(read_manifest(None).triangles, np.array(topo["triangles"]))
 
 
 def test_mesh_is_oriented_towards_the_viewer_and_mostly_manifold(topo):
-    from edgeface.datasets import data_root
+    from edgeface.tools.datasets import data_root
     from edgeface.train.morphable import MorphableModel
 
     root = data_root()

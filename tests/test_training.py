@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'edgeface[train]')")
 
-from edgeface.datasets import data_root  # noqa: E402
+from edgeface.tools.datasets import data_root  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_augmented_points_follow_the_image(shard):
 def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_path):
     import edgeface
     from edgeface.train import trainer
-    from edgeface.train.export import export_checkpoint
+    from edgeface.export.fp32 import export_checkpoint
 
     config = {"name": "test", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40,
               "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
@@ -152,7 +152,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     and the exported pack carries the attribute and visibility heads."""
     import edgeface
     from edgeface.train import trainer
-    from edgeface.train.export import export_checkpoint
+    from edgeface.export.fp32 import export_checkpoint
 
     config = {"name": "hybrid", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
               "identity_size": 40, "attribute_head": True, "visibility_head": True,
@@ -278,7 +278,7 @@ def test_real_crops_frame_a_turned_head_as_the_runtime_does(data_dir):
     """AFLW crops are framed from the visible core points; the runtime frames the 68-landmark box.
     On synthetic faces, where both are known, the yaw-aware estimate lands near the 68 box where the
     yaw-free one is a face-size fraction off, and the constants still match the engine."""
-    from edgeface.geometry import landmark_box
+    from edgeface.runtime.geometry import landmark_box
     from edgeface.train import data
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.synthetic import SyntheticConfig, SyntheticFaces

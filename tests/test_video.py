@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.video import OneEuroFilter
+from edgeface.runtime.video import OneEuroFilter
 
 
 def test_one_euro_passes_constant_and_first_values():
@@ -156,7 +156,7 @@ def shipped():
 
 
 def test_a_still_face_gives_the_same_landmarks_every_frame_anywhere_in_the_frame(shipped, face_image):
-    from edgeface import steadiness
+    from edgeface.tools import steadiness
 
     for position in steadiness.static_jitter(shipped, face_image, grid=(3, 2), frames=15):
         assert position["missed"] == 0
@@ -164,7 +164,7 @@ def test_a_still_face_gives_the_same_landmarks_every_frame_anywhere_in_the_frame
 
 
 def test_camera_noise_on_a_still_face_stays_under_a_third_of_a_pixel(shipped, face_image):
-    from edgeface import steadiness
+    from edgeface.tools import steadiness
 
     noisy = steadiness.static_jitter(shipped, face_image, grid=(2, 1), frames=30, noise=2.0)
     raw = steadiness.static_jitter(shipped, face_image, grid=(2, 1), frames=30, noise=2.0, smoothing=False)
@@ -174,7 +174,7 @@ def test_camera_noise_on_a_still_face_stays_under_a_third_of_a_pixel(shipped, fa
 
 
 def test_a_jump_is_followed_within_two_frames_with_the_same_track_id(shipped, face_image):
-    from edgeface import steadiness
+    from edgeface.tools import steadiness
 
     step = steadiness.step_lag(shipped, face_image, after=10)
     assert step["lag_frames"] <= 2, step
@@ -185,7 +185,7 @@ def test_a_jump_is_followed_within_two_frames_with_the_same_track_id(shipped, fa
 
 
 def test_a_pan_is_followed_closely(shipped, face_image):
-    from edgeface import steadiness
+    from edgeface.tools import steadiness
 
     pan = steadiness.pan_error(shipped, face_image, speed_px=8.0, frames=20)
     assert pan["frames_compared"] == 20

@@ -37,7 +37,7 @@ kotlin {
 val copyEdgefaceAssets by tasks.registering(Copy::class) {
     val pkg = rootProject.file("../edgeface")
     from(pkg.resolve("models/default")) { include("model_int8.tflite", "edgeface.json") }
-    from(pkg.resolve("detectors/assets")) { include("face_detection_short_range.tflite", "NOTICE") }
+    from(pkg.resolve("runtime/detectors/assets")) { include("face_detection_short_range.tflite", "NOTICE") }
     into(layout.buildDirectory.dir("generated/edgeface-assets"))
 }
 tasks.named("preBuild") { dependsOn(copyEdgefaceAssets) }

@@ -107,7 +107,7 @@ def core_box_drift(samples: list[dict], aflw21: np.ndarray) -> dict:
     """Least-squares fit of the 68-point box against the visible core's box over synthetic samples
     (`SyntheticFaces.sample`): the constants YAW_SHIFT and YAW_GROWTH come from this, and a test
     checks that they still match the engine. `aflw21` (21, 520) maps dense points to AFLW's."""
-    from ..geometry import landmark_box
+    from ..runtime.geometry import landmark_box
 
     owner = np.argmax(aflw21, axis=1)  # a derived AFLW point is visible when its main vertex is
     rows = []
@@ -130,7 +130,7 @@ def core_box_drift(samples: list[dict], aflw21: np.ndarray) -> dict:
 
 def crop_matrix(centre, side: float, angle: float, out_size: int) -> np.ndarray:
     """2x3 affine from image pixels to an out_size crop of `side` pixels around `centre`, turned by
-    `angle` radians; angle 0 gives exactly edgeface.geometry.Crop.affine."""
+    `angle` radians; angle 0 gives exactly edgeface.runtime.geometry.Crop.affine."""
     s = out_size / side
     c, si = np.cos(angle) * s, np.sin(angle) * s
     cx, cy = centre

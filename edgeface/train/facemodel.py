@@ -3,7 +3,7 @@
 The head regresses pose, identity and expression; the 520 dense points are decoded *inside the
 graph* through the fixed ICT-FaceKit basis of the edgeface-520 topology and projected with the
 pose, so every exported file returns them and the runtime needs no basis file. The forward pass
-returns the runtime's output contract (edgeface.model.OUTPUT_NAMES), in crop-normalised units.
+returns the runtime's output contract (edgeface.runtime.model.OUTPUT_NAMES), in crop-normalised units.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ AGE_OFFSET, AGE_SCALE = 35.0, 20.0
 
 
 def rotation_matrix(pitch, yaw, roll):
-    """Batched R = Rz(-roll) Ry(-yaw) Rx(-pitch) (edgeface.geometry's convention)."""
+    """Batched R = Rz(-roll) Ry(-yaw) Rx(-pitch) (edgeface.runtime.geometry's convention)."""
     cx, sx = torch.cos(pitch), -torch.sin(pitch)
     cy, sy = torch.cos(yaw), -torch.sin(yaw)
     cz, sz = torch.cos(roll), -torch.sin(roll)
@@ -133,7 +133,7 @@ class FlipAveraged(nn.Module):
     because no identity coefficient has a mirror twin."""
 
     def __init__(self, model: FaceModel, mirror):
-        from ..model import POSE_MIRROR_OFFSET, POSE_MIRROR_SIGN, mirror_twins
+        from ..runtime.pipeline import POSE_MIRROR_OFFSET, POSE_MIRROR_SIGN, mirror_twins
 
         super().__init__()
         self.model = model

@@ -1,7 +1,7 @@
 """The ICT-FaceKit morphable model (MIT): load, sample, decode; numpy here, a torch twin for training.
 
 Units are centimetres; model coordinates are x to the subject's left, y up, z towards the viewer
-(edgeface.geometry). Identity weights are ~N(0, 1) per component; expression weights are the 53
+(edgeface.runtime.geometry). Identity weights are ~N(0, 1) per component; expression weights are the 53
 ARKit blendshapes in [0, 1].
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import data_root
-from ..errors import EdgefaceError
+from ..tools.datasets import data_root
+from ..runtime.errors import EdgefaceError
 
 
 @dataclass

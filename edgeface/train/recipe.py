@@ -127,7 +127,7 @@ class Recipe:
         return out
 
     def _prepare(self, stage: dict) -> Path:
-        from ..datasets import data_root
+        from ..tools.datasets import data_root
         from .data import pack
         from .sources import frame
 
@@ -155,7 +155,7 @@ class Recipe:
         return out / stage.get("checkpoint", "last.pt")
 
     def _heads(self, stage: dict) -> Path:
-        from ..datasets import data_root
+        from ..tools.datasets import data_root
         from .heads import refit
         from .sources import CelebaExamples, UtkfaceExamples
 
@@ -169,7 +169,7 @@ class Recipe:
         return out
 
     def _export(self, stage: dict) -> Path:
-        from .export import export_checkpoint
+        from ..export.fp32 import export_checkpoint
 
         card = json.loads((ROOT / stage["card"]).read_text()) if stage.get("card") else {}
         pack = self.folder(stage["name"]) / "pack"

@@ -50,24 +50,21 @@ def load_into(model: torch.nn.Module, path) -> None:
 def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
     """The network of a shipped pack (manifest + fp32 ONNX) as a torch FaceModel, in eval mode.
     The pack must be one of this layout (attribute logits, then per-point visibility)."""
-    import json
-    from pathlib import Path
-
+    from ..runtime.pack import read_manifest
     from . import topology
     from .facemodel import FaceModel
 
-    pack = Path(pack_dir)
-    manifest = json.loads((pack / "edgeface.json").read_text())
-    if manifest.get("age") is not None:
-        raise ValueError(f"{pack}: a pack with an age output is not of the layout this reads")
+    manifest = read_manifest(pack_dir)
+    if manifest.age_column is not None:
+        raise ValueError(f"{manifest.root}: a pack with an age output is not of the layout this reads")
     topo = topology.load()
     # the pack's own mesh: its graph's visibility prior was built from those triangles' normals
-    topo["triangles"] = manifest["topology"]["triangles"]
-    model = FaceModel(backbone, topo, morphable, identity_size=manifest["identity_size"],
-                      crop_scale=manifest["crop"]["scale"], attribute_names=list(manifest["attribute_names"]),
+    topo["triangles"] = manifest.triangles.tolist()
+    model = FaceModel(backbone, topo, morphable, identity_size=manifest.identity_size,
+                      crop_scale=manifest.crop_scale, attribute_names=list(manifest.attribute_names),
                       visibility_head=True)
-    load_into(model, pack / "model_fp32.onnx")
-    model.input_size = manifest["input"]["size"]
+    load_into(model, manifest.root / "model_fp32.onnx")
+    model.input_size = manifest.input_size
     return model.eval()
 
 
@@ -76,11 +73,12 @@ def from_pack(pack_dir, model: torch.nn.Module, morphable) -> dict:
     the head row by row where the meaning is the same (pose, identity, expression, visibility, and
     attributes of the same name). Rows with no counterpart (new attributes, age) keep their
     initialisation. Returns what was taken."""
-    import json
     from pathlib import Path
 
+    from ..runtime.pack import read_manifest
+
     pack = Path(pack_dir)
-    manifest = json.loads((pack / "edgeface.json").read_text())
+    version = read_manifest(pack).data.get("version")
     old = pack_model(pack, morphable, model.backbone_name)
     names = list(old.attribute_names)
     if old.identity_size != model.identity_size:
@@ -100,5 +98,5 @@ def from_pack(pack_dir, model: torch.nn.Module, morphable) -> dict:
     target["head.weight"][dest] = state["head.weight"][source]
     target["head.bias"][dest] = state["head.bias"][source]
     model.load_state_dict(target)
-    return {"pack": str(pack), "version": manifest.get("version"), "head_rows": len(rows),
+    return {"pack": str(pack), "version": version, "head_rows": len(rows),
             "attributes_kept": kept}

@@ -195,7 +195,7 @@ def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
     from tqdm import tqdm
 
     import edgeface
-    from edgeface.image import load_image
+    from edgeface.runtime.image import load_image
 
     root, out = Path(root), Path(out)
     names = np.load(root / "labels.npz")["names"]
@@ -209,7 +209,7 @@ def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
             crops[k] = faces[0].crop
         else:
             h, w = image.shape[:2]
-            crop = rec.crop_for_face(rec(image, boxes=[[0.0, 0.0, float(w), float(h)]])[0])
+            crop = rec.pipeline.crop_for_face(rec(image, boxes=[[0.0, 0.0, float(w), float(h)]])[0])
             crops[k] = (crop.x0, crop.y0, crop.size)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, names=names, crop=crops, detected=detected)

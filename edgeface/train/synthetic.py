@@ -14,7 +14,7 @@ Labels, per sample (image pixels: pixel (i, j)'s centre is at x = j + 0.5, y = i
 - `visible` (520,): not hidden by the head itself (z-buffer) and inside the crop; `occluded` (520,):
   covered by a hand, glasses, an object, hair or a cap drawn over the face;
 - `landmarks68` (68, 3), `points21` (21, 2): subsets in AFLW's 21-point definitions;
-- `pose` (pitch, yaw, roll) radians in edgeface.geometry's convention, `rotation` (3, 3),
+- `pose` (pitch, yaw, roll) radians in edgeface.runtime.geometry's convention, `rotation` (3, 3),
   `translation` (2,): the face centre in crop-normalised units, `scale`: crop-normalised units per cm
   at the face centre (the network's weak-perspective pose);
 - `identity` (100,), `identity_id`, `expression` (53, ARKit names), `attributes` (22, bool; names and
@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..geometry import euler_to_matrix, landmark_box, matrix_to_euler, square_crop
+from ..runtime.geometry import euler_to_matrix, landmark_box, matrix_to_euler, square_crop
 from . import appearance, attributes, topology
 from .morphable import MorphableModel
 from .raster import rasterize, shade, vertex_normals

@@ -253,7 +253,7 @@ def _mixed_data(config: dict, ict_path):
     head's positive rates (CelebA's training rates; the engine's for the expression-only names)."""
     from torch.utils.data import ConcatDataset
 
-    from ..datasets import data_root
+    from ..tools.datasets import data_root
     from .attributes import load as load_attributes
     from .data import MixedBatches, SyntheticExamples
     from .sources import ATTRIBUTES, Aflw68Examples, CelebaExamples, UtkfaceExamples

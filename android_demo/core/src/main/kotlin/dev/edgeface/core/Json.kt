@@ -14,6 +14,27 @@ object Json {
         return value
     }
 
+    /** The JSON text of a value made of what [parse] returns (whole doubles are written without a fraction). */
+    fun write(value: Any?): String = when (value) {
+        null -> "null"
+        is Boolean -> value.toString()
+        is Double -> if (value == Math.floor(value) && kotlin.math.abs(value) < 1e15) value.toLong().toString() else value.toString()
+        is Number -> value.toString()
+        is String -> buildString {
+            append('"')
+            for (c in value) when {
+                c == '"' -> append("\\\"")
+                c == '\\' -> append("\\\\")
+                c < ' ' -> append("\\u%04x".format(c.code))
+                else -> append(c)
+            }
+            append('"')
+        }
+        is Map<*, *> -> value.entries.joinToString(",", "{", "}") { (k, v) -> write(k as String) + ":" + write(v) }
+        is List<*> -> value.joinToString(",", "[", "]") { write(it) }
+        else -> throw IllegalArgumentException("cannot write ${value::class.simpleName} as JSON")
+    }
+
     private class Reader(val text: String) {
         var pos = 0
 

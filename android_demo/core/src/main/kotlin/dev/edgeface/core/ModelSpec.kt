@@ -5,7 +5,8 @@ data class Quantization(val scale: Float, val zeroPoint: Int)
 
 /**
  * What an app needs from a model pack's manifest (edgeface.json) to feed one model file and read
- * it back: the same fields the Python runtime reads (edgeface/model.py), for one file.
+ * it back: the same fields the Python runtime reads (edgeface/runtime/pack.py), for one file; the
+ * structure both follow is edgeface/runtime/pack.schema.json (checked against this by SchemaTest).
  */
 class ModelSpec(
     val name: String,
@@ -59,6 +60,11 @@ class ModelSpec(
             val entry = files.firstOrNull { it["format"] == format && it["precision"] == precision }
                 ?: throw ModelSpecError("the pack has no $precision $format file; it has " +
                     files.joinToString { "${it["format"]}:${it["precision"]}" })
+            // fields the pack schema requires that this reader does not otherwise use (edgeface/runtime/pack.schema.json)
+            topology.need("name"); topology.need("version")
+            val digest = entry.need("sha256") as? String
+            if (digest == null || !Regex("^[0-9a-f]{64}$").matches(digest)) throw ModelSpecError("the file entry's sha256 must be 64 lower-case hex digits")
+            if (crop.need("scale").num() <= 0.0) throw ModelSpecError("crop.scale must be positive")
             fun quantization(q: Any?) = q?.obj()?.let { Quantization(it.need("scale").num().toFloat(), it.need("zero_point").num().toInt()) }
             val numPoints = topology.need("num_points").num().toInt()
             val landmarks = topology.need("landmarks68").list().map { it!!.num().toInt() }.toIntArray()

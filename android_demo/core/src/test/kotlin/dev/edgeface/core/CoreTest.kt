@@ -24,9 +24,9 @@ class CoreTest {
     @Test
     fun manifestWithoutTheFileSaysWhatItHas() {
         val manifest = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
-            "crop": {"scale": 1.4}, "topology": {"num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
+            "crop": {"scale": 1.4}, "topology": {"name": "t", "version": 1, "num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
             "identity_size": 1, "expression_names": [], "attribute_names": [],
-            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "outputs": {}}]}"""
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "outputs": {}}]}"""
         val error = assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest, "tflite", "int8") }
         assertTrue(error.message!!, "onnx:fp32" in error.message!!)
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest.replace("\"schema\": 1", "\"schema\": 9"), "onnx", "fp32") }
@@ -35,11 +35,11 @@ class CoreTest {
     @Test
     fun landmarkDefinitionIsCheckedAndApplied() {
         fun manifest(weights: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
-            "crop": {"scale": 1.4}, "topology": {"num_points": 70, "landmarks68": [${(0 until 68).joinToString()}], "triangles": [],
+            "crop": {"scale": 1.4}, "topology": {"name": "t", "version": 1, "num_points": 70, "landmarks68": [${(0 until 68).joinToString()}], "triangles": [],
             "landmark_weights": {"points": [[68, 69], ${(1 until 68).joinToString { "[$it]" }}],
                                  "weights": [$weights, ${(1 until 68).joinToString { "[1.0]" }}]}},
             "identity_size": 1, "expression_names": [], "attribute_names": [],
-            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32",
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                        "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
         // 67 rows where 68 are needed
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[0.25, 0.75]").replace("[2], ", ""), "onnx", "fp32") }
@@ -58,12 +58,12 @@ class CoreTest {
     fun perYawLandmarkDefinitionIsInterpolatedByTheHeadsYaw() {
         val rest = (1 until 68).joinToString { "[1.0]" }
         fun manifest(anchors: String, first: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
-            "crop": {"scale": 1.4}, "topology": {"num_points": 70, "landmarks68": [${(0 until 68).joinToString()}], "triangles": [],
+            "crop": {"scale": 1.4}, "topology": {"name": "t", "version": 1, "num_points": 70, "landmarks68": [${(0 until 68).joinToString()}], "triangles": [],
             "landmark_weights": {"points": [[68, 69], ${(1 until 68).joinToString { "[$it]" }}],
                                  "weights": [[0.5, 0.5], $rest],
                                  "by_yaw": {"yaw_degrees": $anchors, "weights": [[[1.0, 0.0], $rest], [$first, $rest]]}}},
             "identity_size": 1, "expression_names": [], "attribute_names": [],
-            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32",
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                        "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[30, -30]", "[0.0, 1.0]"), "onnx", "fp32") }
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[-30, 30]", "[0.7, 0.7]"), "onnx", "fp32") }
@@ -143,9 +143,9 @@ class CoreTest {
     @Test
     fun ageAndGenderComeFromTheDeclaredColumns() {
         fun manifest(extra: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
-            "crop": {"scale": 1.4}, "topology": {"num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
+            "crop": {"scale": 1.4}, "topology": {"name": "t", "version": 1, "num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
             "identity_size": 1, "expression_names": [], "attribute_names": ["Smiling", "Male"] $extra,
-            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32",
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                        "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
         val spec = ModelSpec.fromManifest(manifest(""", "age": {"column": 2}, "gender": {"attribute": "Male"}"""), "onnx", "fp32")
         assertEquals(3, spec.outputSize("attributes"))

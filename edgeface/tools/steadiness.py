@@ -47,7 +47,7 @@ def per_frame(rec, frame) -> np.ndarray | None:
     faces = rec(frame)
     if not faces:
         return None
-    return _landmarks(rec.from_landmark_boxes(frame, [rec.face_box(faces[0])]))
+    return _landmarks(rec.from_landmark_boxes(frame, [rec.pipeline.face_box(faces[0])]))
 
 
 def static_jitter(rec, photo, frame_size=(1280, 720), grid=(3, 3), frames: int = 60, noise: float = 0.0,

@@ -9,9 +9,9 @@ import time
 import numpy as np
 
 from .datasets import YAW_BINS, Aflw2000
-from .detectors import create as create_detector
-from .geometry import iou, landmark_box
-from .image import load_image
+from ..runtime.detectors import create as create_detector
+from ..runtime.geometry import iou, landmark_box
+from ..runtime.image import load_image
 
 try:
     from tqdm import tqdm
@@ -76,7 +76,7 @@ def nme_68(pred: np.ndarray, truth: np.ndarray) -> float:
 def aflw2000_angles(rotation: np.ndarray) -> np.ndarray:
     """(pitch, yaw, roll) in degrees of a rotation (Pose.rotation) in AFLW2000-3D's Euler convention,
     R = Rx(-pitch) Ry(-yaw) Rz(-roll): the same three rotations as edgeface's own angles
-    (edgeface.geometry: Rz Ry Rx) composed in the other order. Near frontal the two agree; as yaw
+    (edgeface.runtime.geometry: Rz Ry Rx) composed in the other order. Near frontal the two agree; as yaw
     grows, pitch and roll part ways (on the dev set's 60-90 bin, by 40 degrees and more), so the
     pose error is measured in the labels' convention."""
     r = np.asarray(rotation, dtype=np.float64)
@@ -88,7 +88,7 @@ def aflw2000_angles(rotation: np.ndarray) -> np.ndarray:
 
 def predict_faces(rec, dataset: Aflw2000, use_detector: bool = False, progress: bool = True) -> list:
     """One Face per image (None where the detector found nothing), cropped as `evaluate_landmarks` says."""
-    from .detectors import to_landmark_box
+    from ..runtime.detectors import to_landmark_box
 
     faces = []
     for i in tqdm(range(len(dataset)), desc="evaluate", disable=not progress):

@@ -25,6 +25,9 @@ class Cascade:
         self.tile, self.overlap, self.iou_threshold = tile, overlap, iou_threshold
         self.tiled_up_to, self.tile_face_max = tiled_up_to, tile_face_max
 
+    def to_landmark_box(self, box) -> np.ndarray:
+        return to_landmark_box(box, self.to_landmarks)
+
     def passes(self, image: np.ndarray) -> int:
         """How many detector runs this frame takes at most (1 for a small photo with a face)."""
         h, w = image.shape[:2]

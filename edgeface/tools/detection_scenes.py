@@ -5,7 +5,7 @@ scales it so the face's 68-point box is `face_px` wide, and pastes it at a rando
 of 640x480, 1280x720 or 1920x1080 whose background is another dev photo enlarged and blurred
 (real colours, no face left in it). A face counts as found when a detection's centre lies inside
 its 68-point box and the detection's size is within 2x of it. Multi-face canvases put several
-such faces side by side. `python -m edgeface.detection_scenes --json OUT` prints the table.
+such faces side by side. `python -m edgeface.tools.detection_scenes --json OUT` prints the table.
 """
 from __future__ import annotations
 
@@ -135,9 +135,9 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    from . import detectors
+    from ..runtime import detectors
     from .datasets import Aflw2000, data_root
-    from .image import load_image
+    from ..runtime.image import load_image
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=None, help="AFLW2000-3D dev folder (default: $EDGEFACE_DATA/aflw2000_dev)")

@@ -1,15 +1,17 @@
-"""Model packs: model files plus one JSON manifest, and the one pre/post-processing path.
+"""The model pack: one folder, one `edgeface.json` manifest and the files it lists; its one definition.
 
-A model pack is a directory holding `edgeface.json` and the files it lists, one per
-(format, precision). The manifest states everything a runtime needs to feed a file and read
-it back (input size, colour order, mean/std, layout, quantization, which file tensor holds
-which output), plus what a user must know before using it (topology, attribute names,
-training data, licence). `Model` loads one file through a backend, checks that the file is
-the one the manifest describes, and turns crops into named float outputs; it is the only
-place that normalises, transposes, quantizes or dequantizes, whatever the backend.
+A model pack holds `edgeface.json` and one model file per (format, precision). The manifest states
+everything a runtime needs to feed a file and read it back (input size, colour order, mean/std,
+layout, quantization, which file tensor holds which output) and what a user must know before
+using it (topology, attribute names, training data, licence): the preprocessing contract travels
+with the weights. `pack.schema.json` beside this file is the manifest's structure, checked here on
+every read and by the Kotlin `ModelSpec` test; `Manifest` adds the checks a schema cannot state
+(indices inside the point count, weights that sum to one). `PackManifest` is the only writer:
+export, quantize and align-landmarks all edit a pack through it.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -21,12 +23,12 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from . import backends
-from .errors import BackendNotInstalledError, ModelError, OptionError
+from .errors import ModelError
 
 MANIFEST_NAME = "edgeface.json"
 SCHEMA_VERSION = 1
-DEFAULT_PACK = Path(__file__).parent / "models" / "default"
+DEFAULT_PACK = Path(__file__).parents[1] / "models" / "default"
+SCHEMA_FILE = Path(__file__).with_name("pack.schema.json")
 
 #: A manifest larger than this, or nested deeper, is refused before it is parsed or used.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -38,7 +40,7 @@ MAX_MODEL_BYTES = 2 * 1024 * 1024 * 1024
 OUTPUT_NAMES = ("dense", "pose", "identity", "expression", "attributes", "visibility")
 
 
-def _sha256(*paths: Path) -> str:
+def file_digest(*paths: Path) -> str:
     """One digest over a model file and its companions (OpenVINO's .bin), in order."""
     digest = hashlib.sha256()
     for path in paths:
@@ -59,22 +61,6 @@ class ModelFile:
     outputs: dict  # output name -> tensor name in the file
     input_quantization: tuple[float, int] | None
     output_quantization: dict  # output name -> (scale, zero_point) for integer outputs
-
-
-def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
-    """(N, A) how much each anchor yaw's landmark weights count for heads at `yaw` (degrees):
-    linear between neighbouring anchors, held beyond the ends (one anchor: always that one)."""
-    anchors = np.asarray(anchors, np.float64)
-    mix = np.zeros((len(yaw), len(anchors)))
-    if len(anchors) == 1:
-        mix[:] = 1.0
-        return mix
-    yaw = np.clip(yaw, anchors[0], anchors[-1])
-    j = np.clip(np.searchsorted(anchors, yaw) - 1, 0, len(anchors) - 2)
-    f = (yaw - anchors[j]) / (anchors[j + 1] - anchors[j])
-    rows = np.arange(len(yaw))
-    mix[rows, j], mix[rows, j + 1] = 1.0 - f, f
-    return mix
 
 
 class Manifest:
@@ -143,6 +129,10 @@ class Manifest:
             if not isinstance(files, list) or not files:
                 raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
             self.files = [self._file(entry, f"files[{i}]") for i, entry in enumerate(files)]
+            # what the checks above do not look at (a precision's name, fields only ports read)
+            problem = schema_problem(data)
+            if problem is not None:
+                raise ModelError(f"{self._where} does not follow {SCHEMA_FILE.name}: {problem}")
         except KeyError as missing:
             raise ModelError(f"{self._where} lacks the field {missing}") from None
         except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as bad:
@@ -215,7 +205,7 @@ class Manifest:
         """Each of the 68 landmarks as a convex combination of dense points, (68, K) indices and
         weights. Without `landmark_weights` a landmark is its ICT-FaceKit vertex (`landmarks68`);
         with them, it is the surface point where the benchmark's annotators put it (aligned by
-        `edgeface.train.landmarks`)."""
+        `edgeface.export.landmarks`)."""
         definition = topo.get("landmark_weights")
         if definition is None:
             return self.landmarks68[:, None], np.ones((68, 1), np.float32)
@@ -257,21 +247,6 @@ class Manifest:
         if not np.isfinite(weights).all() or weights.min() < 0 or np.abs(weights.sum(-1) - 1).max() > 1e-3:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return anchors, weights
-
-    def landmark_weights_at(self, yaw_degrees: float) -> np.ndarray:
-        """(68, K) weights of the landmark definition for a head at this yaw (edgeface's convention)."""
-        if self.landmark_yaw is None:
-            return self.landmark_weights
-        mix = yaw_mixing(np.array([yaw_degrees], np.float64), self.landmark_yaw)[0]
-        return np.einsum("a,ajk->jk", mix, self.landmark_weights_by_yaw).astype(np.float32)
-
-    def landmarks_from(self, dense: np.ndarray, yaw_degrees: float = 0.0) -> np.ndarray:
-        """The 68 landmarks of one face's dense points (N, 3) -> (68, 3); the yaw (degrees) matters
-        only for a definition given per yaw."""
-        if self.landmark_points.shape[1] == 1:
-            return dense[self.landmark_points[:, 0]]
-        weights = self.landmark_weights_at(yaw_degrees)
-        return np.einsum("jk,jkc->jc", weights, dense[self.landmark_points]).astype(dense.dtype)
 
     def _file(self, entry, field: str) -> ModelFile:
         entry = self._table(entry, field)
@@ -375,7 +350,7 @@ def _depth(value) -> int:
     return deepest
 
 
-def _pack_file(manifest: Manifest, path: Path) -> int:
+def check_pack_file(manifest: Manifest, path: Path) -> int:
     """Check that a file the manifest lists is a regular file inside the pack; its size."""
     try:
         inside = path.resolve().is_relative_to(manifest.root.resolve())
@@ -391,184 +366,124 @@ def _pack_file(manifest: Manifest, path: Path) -> int:
     return info.st_size
 
 
-def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Integer tensor values to float32: (q - zero_point) * scale, in float32 (the apps' rule too)."""
-    return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+# -- the schema: a small validator for the part of JSON Schema that pack.schema.json uses --------
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
 
 
-def default_precision(file_format: str, available: list[str]) -> str:
-    """What precision='auto' picks: int8 where this CPU runs it faster (edgeface.cpu), else fp32."""
-    from .cpu import int8_is_faster
-
-    order = ("int8", "fp32") if int8_is_faster(file_format) else ("fp32", "int8")
-    for precision in order:
-        if precision in available:
-            return precision
-    return available[0]
+_SCHEMA: dict | None = None
 
 
-class Model:
-    """One model file running on one backend, with the shared pre- and post-processing."""
-
-    def __init__(self, manifest: Manifest, backend: str = "auto", precision: str = "auto",
-                 num_threads: int | None = None):
-        self.manifest = manifest
-        self.backend_name, self.file = self._choose(manifest, backend, precision)
-        size = sum(_pack_file(manifest, path) for path in (self.file.path, *self.file.companions))
-        if size > MAX_MODEL_BYTES:
-            raise ModelError(f"model file {self.file.path} is {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,}")
-        if _sha256(self.file.path, *self.file.companions) != self.file.sha256:
-            raise ModelError(f"model file {self.file.path} does not match its manifest's sha256: "
-                             "the file is corrupt or belongs to another model")
-        try:
-            self.backend = backends.load(self.backend_name, self.file.path, num_threads)
-        except BackendNotInstalledError:
-            raise
-        except Exception as error:  # the backends' own exceptions have no common base
-            raise ModelError(f"{self.backend_name} could not load {self.file.path}: "
-                             f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
-        self._output_index = self._check_io()
-        self._prepare_constants()
-
-    @staticmethod
-    def _choose(manifest: Manifest, backend: str, precision: str) -> tuple[str, ModelFile]:
-        if precision not in ("auto", "fp32", "int8", "fp16"):
-            raise OptionError(f"precision must be 'auto', 'fp32', 'fp16' or 'int8', not {precision!r}")
-        if backend == "auto":
-            present = backends.installed()
-            order = backends.AUTO_ORDER["int8" if precision == "int8" else "fp32"]
-            for name in order + tuple(n for n in backends.BACKENDS if n not in order):
-                fmt = backends.BACKENDS[name].file_format
-                if name in present and manifest.precisions(fmt) and (
-                        precision == "auto" or precision in manifest.precisions(fmt)):
-                    backend = name
-                    break
-            else:
-                raise BackendNotInstalledError(
-                    f"no installed backend can run model {manifest.name!r} at precision {precision!r}: "
-                    f"it has {sorted({f.format + ':' + f.precision for f in manifest.files})}, installed "
-                    f"backends are {', '.join(present) or 'none'}; pip install 'edgeface[onnx]' (or tflite, openvino)")
-        spec = backends.require(backend)
-        available = manifest.precisions(spec.file_format)
-        if not available:
-            raise ModelError(f"model {manifest.name!r} has no {spec.file_format} file; it has "
-                             f"{sorted({f.format for f in manifest.files})}")
-        if precision == "auto":
-            precision = default_precision(spec.file_format, available)
-        file = manifest.find_file(spec.file_format, precision)
-        if file is None:
-            raise ModelError(f"model {manifest.name!r} has no {precision} {spec.file_format} file; "
-                             f"available precisions: {available}")
-        return backend, file
-
-    def _check_io(self) -> list[int]:
-        """Match the file's tensors to the manifest; the index of each output in `run`'s list."""
-        m, f, b = self.manifest, self.file, self.backend
-        where = f"model file {f.path.name} ({b.name})"
-        if len(b.inputs) != 1:
-            raise ModelError(f"{where} has {len(b.inputs)} inputs; an edgeface model has exactly one")
-        size = m.input_size
-        expected = (3, size, size) if f.layout == "NCHW" else (size, size, 3)
-        got = tuple(b.inputs[0].shape[1:])
-        if got != expected:
-            raise ModelError(f"{where} takes input of shape {got}, but the manifest says {f.layout} "
-                             f"{expected}: file and manifest do not belong together")
-        in_dtype = b.inputs[0].dtype
-        want_dtype = "float32" if f.input_quantization is None else "int8"
-        if in_dtype not in (want_dtype, "uint8" if f.input_quantization else want_dtype):
-            raise ModelError(f"{where} takes {in_dtype} input, the manifest says {want_dtype}")
-        self._input_dtype = np.dtype(in_dtype)
-        names = [t.name for t in b.outputs]
-        index = []
-        for out in OUTPUT_NAMES:
-            tensor = f.outputs.get(out)
-            if tensor not in names:
-                raise ModelError(f"{where} has no output tensor {tensor!r} for {out!r} "
-                                 f"(its outputs: {names}): file and manifest do not belong together")
-            i = names.index(tensor)
-            shape = tuple(b.outputs[i].shape[1:])
-            if shape != m.output_shapes[out]:
-                raise ModelError(f"{where}: output {out!r} has shape {shape}, the manifest implies "
-                                 f"{m.output_shapes[out]}: file and manifest do not belong together")
-            file_quant = b.outputs[i].quantization
-            if file_quant is not None and out in f.output_quantization:
-                if not np.allclose(file_quant[0], f.output_quantization[out][0], rtol=1e-5) or \
-                        file_quant[1] != f.output_quantization[out][1]:
-                    raise ModelError(f"{where}: output {out!r} quantization {file_quant} differs from "
-                                     f"the manifest's {f.output_quantization[out]}")
-            index.append(i)
-        return index
-
-    def _prepare_constants(self) -> None:
-        m, f = self.manifest, self.file
-        # Normalisation is one multiply-add per pixel, x * a + b = (x / 255 - mean) / std, in
-        # float32. An int8 input then takes q = rint(v / s) + z: the arithmetic, order and
-        # rounding (ties to even) of the QUANTIZE op cut from the file (as LiteRT's XNNPACK runs
-        # it), so the cut file sees exactly the tensor the uncut one made for itself.
-        self._pixel_scale = (1.0 / (255.0 * m.std)).astype(np.float32)
-        self._pixel_offset = (-m.mean / m.std).astype(np.float32)
-        self._input_quantization = None
-        if f.input_quantization is not None:
-            s, z = f.input_quantization
-            self._input_quantization = (np.float32(s), np.float32(z))
-        self._swap_rb = m.channels.upper() == "RGB"
-
-    def normalise(self, crops: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 BGR crops -> float32 NHWC in the manifest's colour order and scale."""
-        x = crops[..., ::-1] if self._swap_rb else crops
-        return x.astype(np.float32) * self._pixel_scale + self._pixel_offset
-
-    def preprocess(self, crops: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 BGR crops -> the file's input tensor."""
-        x = self.normalise(crops)
-        if self._input_dtype.kind in "iu":
-            info = np.iinfo(self._input_dtype)
-            s, z = self._input_quantization
-            x = np.clip(np.rint(x / s) + z, info.min, info.max).astype(self._input_dtype)
-        if self.file.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x)
-
-    def postprocess(self, raw: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """The file's outputs -> float32 arrays by name."""
-        result = {}
-        for name, i in zip(OUTPUT_NAMES, self._output_index):
-            value = raw[i]
-            if value.dtype.kind in "iu":
-                value = dequantize(value, *(self.file.output_quantization.get(name) or self.backend.outputs[i].quantization))
-            result[name] = np.asarray(value, dtype=np.float32)
-        return result
-
-    def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        if crops.ndim != 4 or crops.shape[1:] != (self.manifest.input_size, self.manifest.input_size, 3):
-            raise OptionError(f"crops must be (N, {self.manifest.input_size}, {self.manifest.input_size}, 3) uint8")
-        outputs = self.postprocess(self.backend.run(self.preprocess(crops)))
-        broken = [name for name, value in outputs.items() if not np.isfinite(value).all()]
-        if broken:
-            # a damaged file whose hash was rewritten to match, or an export gone wrong: never pass NaN on
-            raise ModelError(f"model file {self.file.path.name} gave non-finite values for {', '.join(broken)}: "
-                             "the file's weights are damaged")
-        return outputs
+def schema() -> dict:
+    """pack.schema.json, read once."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = json.loads(SCHEMA_FILE.read_text())
+    return _SCHEMA
 
 
-#: A horizontal flip of the crop, seen on the pose output (pitch, yaw, roll, tx, ty, scale): yaw and
-#: roll turn the other way and tx mirrors about the crop's centre, so mirrored = pose * SIGN + OFFSET.
-#: Shared by the runtime's flip averaging and the training's flip-averaged teacher.
-POSE_MIRROR_SIGN = np.array([1.0, -1.0, -1.0, -1.0, 1.0, 1.0], np.float32)
-POSE_MIRROR_OFFSET = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0], np.float32)
+def schema_problem(data, node: dict | None = None, where: str = "") -> str | None:
+    """The first place where `data` breaks the schema (a field path and what is wrong), or None."""
+    root = schema()
+    node = root if node is None else node
+    if "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    name = where or "the manifest"
+    if "const" in node and data != node["const"]:
+        return f"{name} must be {node['const']!r}"
+    if "enum" in node and data not in node["enum"]:
+        return f"{name} must be one of {node['enum']}, not {data!r}"
+    kind = node.get("type")
+    if kind in ("integer", "number"):
+        whole = isinstance(data, int) and not isinstance(data, bool)
+        if not (whole or (kind == "number" and isinstance(data, float))):
+            return f"{name} must be {'a whole number' if kind == 'integer' else 'a number'}, not {data!r}"
+        for key, broken in (("minimum", data < node.get("minimum", data)), ("maximum", data > node.get("maximum", data)),
+                            ("exclusiveMinimum", "exclusiveMinimum" in node and data <= node["exclusiveMinimum"])):
+            if key in node and broken:
+                return f"{name} is {data!r}, outside the schema's {key} {node[key]}"
+    elif kind is not None and not isinstance(data, _TYPES[kind]):
+        return f"{name} must be a JSON {kind}, not {type(data).__name__}"
+    if isinstance(data, str):
+        if len(data) < node.get("minLength", 0):
+            return f"{name} must not be empty"
+        if "pattern" in node and not re.search(node["pattern"], data):
+            return f"{name} must match {node['pattern']}"
+    if isinstance(data, list):
+        if not node.get("minItems", 0) <= len(data) <= node.get("maxItems", len(data)):
+            return f"{name} has {len(data)} items; the schema wants {node.get('minItems', 0)}..{node.get('maxItems', 'any')}"
+        for i, item in enumerate(data if "items" in node else ()):
+            problem = schema_problem(item, node["items"], f"{where}[{i}]")
+            if problem:
+                return problem
+    if isinstance(data, dict):
+        for key in node.get("required", ()):
+            if key not in data:
+                return f"{where + '.' if where else ''}{key} is missing"
+        properties, extra = node.get("properties", {}), node.get("additionalProperties")
+        for key, value in data.items():
+            sub = properties.get(key, extra if isinstance(extra, dict) else None)
+            problem = None if sub is None else schema_problem(value, sub, f"{where + '.' if where else ''}{key}")
+            if problem:
+                return problem
+    return None
 
 
-def mirror_twins(names: list[str]) -> np.ndarray:
-    """Index of each name's mirror twin (eyeBlink_L <-> eyeBlink_R, Left_Eye_Closed <->
-    Right_Eye_Closed); a name without a twin maps to itself."""
-    def twin(name: str) -> str:
-        for a, b in (("_L", "_R"), ("_R", "_L")):
-            if name.endswith(a):
-                return name[: -len(a)] + b
-        for a, b in (("Left", "Right"), ("Right", "Left")):
-            if a in name:
-                return name.replace(a, b)
-        return name
+# -- the one writer ------------------------------------------------------------------------
 
-    index = {n: i for i, n in enumerate(names)}
-    return np.array([index.get(twin(n), i) for i, n in enumerate(names)])
+
+class PackManifest:
+    """The editable `edgeface.json` of a pack folder. Every writer (export, quantize,
+    align-landmarks) goes through it: it adds a file with its digest, removes one, sets the landmark
+    definition, and `save` refuses to write what `read_manifest` would then refuse to read."""
+
+    def __init__(self, root, data: dict):
+        self.root, self.data = Path(root), data
+
+    @classmethod
+    def new(cls, root, fields: dict) -> "PackManifest":
+        """A manifest for a pack still without files; `fields` is everything but `schema` and `files`."""
+        return cls(root, {"schema": SCHEMA_VERSION, **copy.deepcopy(fields), "files": []})
+
+    @classmethod
+    def open(cls, root) -> "PackManifest":
+        read_manifest(root)  # only a pack the runtime accepts is edited
+        path = Path(root) / MANIFEST_NAME
+        return cls(root, json.loads(_read_regular(path, MAX_MANIFEST_BYTES, "manifest").decode("utf-8")))
+
+    def add_file(self, path, file_format: str, precision: str, outputs: dict, layout: str | None = None,
+                 companions=(), **quantization) -> dict:
+        """List a model file (inside the pack) with its digest, replacing the entry of the same
+        format and precision. `quantization`: input_quantization / output_quantization entries."""
+        path = Path(path)
+        names = [Path(c).name for c in companions]
+        entry = {"path": path.name, "format": file_format, "precision": precision,
+                 **({"layout": layout} if layout else {}),
+                 "sha256": file_digest(path, *(self.root / c for c in names)), "outputs": dict(outputs),
+                 **quantization, **({"companions": names} if names else {})}
+        self.data["files"] = [f for f in self.data["files"]
+                              if not (f["format"] == file_format and f["precision"] == precision)] + [entry]
+        return entry
+
+    def remove_file(self, file_format: str, precision: str) -> list[str]:
+        """Take a file (and its companions) out of the pack; the names deleted."""
+        gone = []
+        for f in self.data["files"]:
+            if f["format"] == file_format and f["precision"] == precision:
+                for name in [f["path"], *f.get("companions", [])]:
+                    (self.root / name).unlink(missing_ok=True)
+                    gone.append(name)
+        self.data["files"] = [f for f in self.data["files"]
+                              if not (f["format"] == file_format and f["precision"] == precision)]
+        return gone
+
+    def set_landmark_definition(self, definition: dict) -> None:
+        """`topology.landmark_weights`: points, weights, optional by_yaw and the alignment record."""
+        self.data["topology"]["landmark_weights"] = copy.deepcopy(definition)
+
+    def save(self) -> Manifest:
+        """Check, then write `edgeface.json`; the manifest as the runtime reads it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        Manifest(json.loads(json.dumps(self.data)), self.root)  # as it will be read back
+        (self.root / MANIFEST_NAME).write_text(json.dumps(self.data, indent=1))
+        return read_manifest(self.root)

@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import detectors
-from .detectors import to_landmark_box
-from .image import load_image
-from .model import dequantize
-from .video import OneEuroFilter
+from ..runtime import detectors
+from ..runtime.detectors.blazeface import input_tensor
+from ..runtime.image import load_image
+from ..runtime.model import dequantize
+from ..runtime.video import OneEuroFilter
 
 
 def _save(folder: Path, **arrays) -> None:
@@ -39,7 +39,7 @@ def _cases(images: list[np.ndarray]):
 
 def write(out, image_paths, model=None) -> Path:
     """Write golden vectors for the pack's int8 TFLite file (the one the Android app embeds)."""
-    from .reconstructor import Reconstructor
+    from ..runtime.reconstructor import Reconstructor
 
     out = Path(out)
     if out.exists():
@@ -62,13 +62,13 @@ def write(out, image_paths, model=None) -> Path:
         found = detector(image)
         if not found:
             raise RuntimeError(f"the detector found no face in golden case {name!r}")
-        box = to_landmark_box(found[0].box, detector.to_landmarks)
+        box = detector.to_landmark_box(found[0].box)
         box = box + shift * (box[2] - box[0])
-        crop = rec.crop_for(box)
-        pixels = rec.cut(image, [crop])
+        crop = rec.pipeline.crop_for(box)
+        pixels = rec.pipeline.cut(image, [crop])
         int8_input = rec.model.preprocess(pixels)
-        outputs = rec.model.postprocess(rec.model.backend.run(int8_input))
-        face = rec.decode(outputs, 0, crop, found[0].box, found[0].score)
+        outputs = rec.model.postprocess(rec.model.backend.run(int8_input))  # the stages Model.__call__ chains
+        face = rec.pipeline.decode(outputs, 0, crop, found[0].box, found[0].score)
         normalised = rec.model.normalise(pixels)  # what the int8 input quantizes
         _save(out / "cases" / name, image=image[..., ::-1], landmark_box=np.asarray(box, np.float64),
               crop=np.array([crop.x0, crop.y0, crop.size], np.float64), crop_pixels=pixels[0, ..., ::-1],
@@ -81,14 +81,14 @@ def write(out, image_paths, model=None) -> Path:
         names.append(name)
     # The detector, stage by stage, on the first image.
     image = images[0]
-    canvas, scale, px, py = detector._letterbox(image)
-    x = (canvas[None, ..., ::-1].astype(np.float32) - 127.5) / 127.5
-    raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in detector._forward(canvas)}
-    found = detector(image)
-    _save(out / "detector", image=image[..., ::-1], canvas=canvas[..., ::-1], input=x[0],
+    canvas, scale, px, py = detector.preprocess(image)
+    raw_outputs = detector.forward(canvas)
+    raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in raw_outputs}
+    found = detector.decode(raw_outputs, scale, px, py)
+    _save(out / "detector", image=image[..., ::-1], canvas=canvas[..., ::-1], input=input_tensor(canvas)[0],
           letterbox=np.array([scale, px, py], np.float64), regressors=raw[16], logits=raw[1][:, 0],
           detections=np.array([[*d.box, d.score, *d.keypoints.ravel()] for d in found], np.float64),
-          landmark_boxes=np.array([to_landmark_box(d.box, detector.to_landmarks) for d in found], np.float64),
+          landmark_boxes=np.array([detector.to_landmark_box(d.box) for d in found], np.float64),
           calibration=np.array(detector.to_landmarks, np.float64))
     # Integer outputs (a file whose head is quantized) and the video filter.
     rng = np.random.default_rng(7)

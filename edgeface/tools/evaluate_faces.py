@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgefaceError
-from .image import load_image
+from ..runtime.errors import EdgefaceError
+from ..runtime.image import load_image
 
 try:
     from tqdm import tqdm

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import Detection
+from . import Detection, to_landmark_box
 from ..errors import DetectorError
 from ..geometry import iou
 
@@ -70,17 +70,19 @@ class BlazeFace:
         else:
             raise DetectorError(f"unknown detector runner {runner!r}: 'auto', 'tflite' or 'opencv'")
 
-    def _forward(self, canvas: np.ndarray) -> list[np.ndarray]:
+    def to_landmark_box(self, box) -> np.ndarray:
+        return to_landmark_box(box, self.to_landmarks)
+
+    def forward(self, canvas: np.ndarray) -> list[np.ndarray]:
         """Raw (regressors, scores) of the network for one letterboxed BGR canvas."""
         if self.runner == "tflite":
-            x = (canvas[None, ..., ::-1].astype(np.float32) - 127.5) / 127.5
-            return self._tflite.run(np.ascontiguousarray(x))
+            return self._tflite.run(input_tensor(canvas))
         blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (self.size, self.size), (127.5, 127.5, 127.5),
                                      swapRB=True)
         self._net.setInput(blob)
         return self._net.forward(self._outputs)
 
-    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
         """Fit the image into the square input, keeping its aspect ratio; returns the mapping back
         (input = image * scale + (px, py)). Halvings by pyrDown first, so that the final linear
         warp never skips pixels; one warp then writes the padded input directly."""
@@ -98,8 +100,12 @@ class BlazeFace:
         return canvas, scale, px, py
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
-        canvas, scale, px, py = self._letterbox(image)
-        raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in self._forward(canvas)}
+        canvas, scale, px, py = self.preprocess(image)
+        return self.decode(self.forward(canvas), scale, px, py)
+
+    def decode(self, outputs: list[np.ndarray], scale: float, px: float, py: float) -> list[Detection]:
+        """The network's outputs for a canvas letterboxed by (scale, px, py) -> detections in the image."""
+        raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in outputs}
         regress, logits = raw[16], raw[1][:, 0]
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
         keep = np.flatnonzero(scores >= self.min_score)
@@ -115,6 +121,11 @@ class BlazeFace:
         boxes = (boxes.reshape(-1, 2, 2) - offset).reshape(-1, 4) / scale
         keypoints = (keypoints - offset) / scale
         return _weighted_nms(boxes, scores, keypoints, self.iou_threshold)
+
+
+def input_tensor(canvas: np.ndarray) -> np.ndarray:
+    """(1, S, S, 3) float32 RGB in [-1, 1] from a BGR canvas: what the network takes."""
+    return np.ascontiguousarray((canvas[None, ..., ::-1].astype(np.float32) - 127.5) / 127.5)
 
 
 def _weighted_nms(boxes, scores, keypoints, iou_threshold) -> list[Detection]:

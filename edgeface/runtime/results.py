@@ -13,9 +13,9 @@ from .errors import OptionError
 
 @dataclass
 class Pose:
-    """Head pose. Angles in degrees (see edgeface.geometry for the convention; for the angles of the
+    """Head pose. Angles in degrees (see edgeface.runtime.geometry for the convention; for the angles of the
     AFLW2000-3D / 300W-LP convention, which composes the rotations in the other order, use
-    `edgeface.evaluate.aflw2000_angles(pose.rotation)`).
+    `edgeface.tools.evaluate.aflw2000_angles(pose.rotation)`).
 
     `rotation` takes model coordinates (x right, y up, z towards the viewer, centimetres) to
     camera-aligned ones; `translation` is where the face centre lands in the image (pixels; the

@@ -1,7 +1,7 @@
 """Write a model pack (files + edgeface.json) from a torch network.
 
 The network takes (N, 3, S, S) float32 normalised RGB and returns a tuple in the order of
-`edgeface.model.OUTPUT_NAMES`. Each format's writer returns the file name and the map from
+`edgeface.runtime.model.OUTPUT_NAMES`. Each format's writer returns the file name and the map from
 output names to the file's tensor names; `write_pack` hashes the files and writes the manifest.
 Quantized (int8) variants are added by export/ (issue: INT8 export) with the same manifest.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model import MANIFEST_NAME, OUTPUT_NAMES, SCHEMA_VERSION, _sha256
+from ..runtime.pack import OUTPUT_NAMES, PackManifest
 
 FORMATS = ("onnx", "openvino", "tflite", "torch")
 
@@ -89,7 +89,7 @@ def export_torch(net, size: int, path: Path) -> dict:
 def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, stem: str = "model") -> Path:
     """Export `net` (fp32) to each format into `out_dir` and write its edgeface.json.
 
-    `manifest` holds everything but `files` and `schema` (see edgeface.model.Manifest).
+    `manifest` holds everything but `files` and `schema` (see edgeface.runtime.model.Manifest).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,21 +111,17 @@ def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, s
         if "torch" in formats:
             path = out / f"{stem}_fp32.pt2"
             entries.append(("torch", path, export_torch(net, size, path)))
-    files = []
+    pack = PackManifest.new(out, manifest)
     for fmt, path, info in entries:
-        companions = [out / c for c in info.get("companions", [])]
-        files.append({"path": path.name, "format": fmt, "precision": "fp32", "layout": info["layout"],
-                      "sha256": _sha256(path, *companions), "outputs": info["outputs"],
-                      **({"companions": info["companions"]} if companions else {})})
-    data = {"schema": SCHEMA_VERSION, **manifest, "files": files}
-    (out / MANIFEST_NAME).write_text(json.dumps(data, indent=1))
+        pack.add_file(path, fmt, "fp32", info["outputs"], layout=info["layout"], companions=info.get("companions", ()))
+    pack.save()
     return out
 
 
 def trained_manifest(model, config: dict, card: dict) -> dict:
     """The manifest of a FaceModel trained with `config`; `card` adds training data, compute, licence."""
-    from . import topology as topo_module
-    from .trainer import MEAN, STD
+    from ..train import topology as topo_module
+    from ..train.trainer import MEAN, STD
 
     topo = topo_module.load()
     return {
@@ -133,7 +129,7 @@ def trained_manifest(model, config: dict, card: dict) -> dict:
         "purpose": card.get("purpose", "reconstruction"),
         "version": card.get("version", "0"),
         "input": {"size": config["input_size"], "channels": "RGB", "mean": [MEAN] * 3, "std": [STD] * 3},
-        # the crop rule, relative to the box of the face's 68 landmarks (edgeface.geometry.square_crop)
+        # the crop rule, relative to the box of the face's 68 landmarks (edgeface.runtime.geometry.square_crop)
         "crop": {"scale": config["crop_scale"], "shift_y": 0.0},
         "topology": {"name": topo["name"], "version": topo["version"], "num_points": topo["num_points"],
                      "landmarks68": topo["landmarks68"], "triangles": topo["triangles"], "mirror": topo["mirror"]},
@@ -173,8 +169,8 @@ def model_cost(net: torch.nn.Module, size: int) -> dict:
 
 def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None) -> Path:
     """Checkpoint (trainer's best.pt) -> fp32 model pack with its manifest."""
-    from .morphable import MorphableModel
-    from .trainer import load_checkpoint
+    from ..train.morphable import MorphableModel
+    from ..train.trainer import load_checkpoint
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = load_checkpoint(checkpoint, MorphableModel.load(ict), "cpu")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgefaceError
+from ..runtime.errors import EdgefaceError
 
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0001))
 
@@ -23,7 +23,7 @@ def data_root(explicit=None) -> Path | None:
         return Path(explicit)
     if os.environ.get("EDGEFACE_DATA"):
         return Path(os.environ["EDGEFACE_DATA"])
-    beside_checkout = Path(__file__).resolve().parents[2] / "shared" / "data"
+    beside_checkout = Path(__file__).resolve().parents[3] / "shared" / "data"
     return beside_checkout if beside_checkout.is_dir() else None
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import EdgefaceError
-from .results import draw
+from ..runtime.errors import EdgefaceError
+from ..runtime.results import draw
 
 
 def is_camera(name: str) -> bool:

@@ -4,7 +4,7 @@
   over all calibration crops, see _global_ranges), then the graph's
   leading QUANTIZE op is cut so the file takes int8 input (scale and zero point in the manifest):
   the runtime, or an app, quantizes the normalised pixels with the op's own arithmetic
-  (edgeface.model.Model.preprocess), so the rest of the graph sees the same tensor and the
+  (edgeface.runtime.model.Model.preprocess), so the rest of the graph sees the same tensor and the
   outputs do not change. No TensorFlow needed.
 - ONNX: ONNX Runtime static quantization, QDQ format, per-channel int8 weights, uint8 activations,
   `reduce_range=True` (7-bit weights: the toolchain notes report int8 saturation without it on CPUs
@@ -33,7 +33,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model import MANIFEST_NAME, Model, _sha256, read_manifest
+from ..runtime.model import Model
+from ..runtime.pack import PackManifest, read_manifest
 
 try:
     from tqdm import tqdm
@@ -68,7 +69,7 @@ def make_calibration_dir(aflw_shard, out, count: int = 300, size: int = 112, cro
                          seed: int = 0) -> Path:
     """Write `count` AFLW crops, cut by the runtime's crop rule, as PNGs (research-only data:
     keep the folder out of the repository)."""
-    from .data import AflwShard, AflwTraining
+    from ..train.data import AflwShard, AflwTraining
 
     shard = AflwShard(aflw_shard)
     pick = np.sort(np.random.default_rng(seed).choice(len(shard), size=min(count, len(shard)), replace=False))
@@ -235,14 +236,11 @@ def add_int8(pack, crops: np.ndarray, formats=("tflite", "onnx", "openvino"), st
 
 def register_int8(pack, fmt: str, path: Path, info: dict) -> None:
     """List an int8 file in the pack's manifest, replacing the format's old int8 entry."""
-    manifest_path = Path(pack) / MANIFEST_NAME
-    data = json.loads(manifest_path.read_text())
     info = dict(info)
-    companions = [path.parent / c for c in info.pop("companions", [])]
-    entry = {"path": path.name, "format": fmt, "precision": "int8", "sha256": _sha256(path, *companions),
-             **info, **({"companions": [c.name for c in companions]} if companions else {})}
-    data["files"] = [f for f in data["files"] if not (f["format"] == fmt and f["precision"] == "int8")] + [entry]
-    manifest_path.write_text(json.dumps(data, indent=1))
+    manifest = PackManifest.open(pack)
+    manifest.add_file(path, fmt, "int8", info.pop("outputs"), layout=info.pop("layout", None),
+                      companions=info.pop("companions", ()), **info)
+    manifest.save()
 
 
 class GateError(RuntimeError):
@@ -283,14 +281,14 @@ def attribute_drop(truth: np.ndarray, fp32_logits: np.ndarray, int8_logits: np.n
 def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, celeba=None) -> dict:
     """Measure each INT8 file against its fp32 parent on `dataset` (AFLW2000 layout), on
     `synthetic` (samples, attribute names) from `edgeface.train.synthetic.held_out`, and on
-    `celeba` (CelebA dev photos, `edgeface.evaluate_faces.LabelledPhotos`) for a model with CelebA's
+    `celeba` (CelebA dev photos, `edgeface.tools.evaluate_faces.LabelledPhotos`) for a model with CelebA's
     attributes: mean attribute accuracy may drop by MAX_CELEBA_ATTRIBUTE_DROP, the identity
     verification EER rise by MAX_EER_RISE."""
     import edgeface
-    from ..detectors import to_landmark_box
-    from ..evaluate import (AFLW2000_ROI_TO_LANDMARKS, evaluate_synthetic, predict_faces, summarise_landmarks,
+    from ..runtime.detectors import to_landmark_box
+    from ..tools.evaluate import (AFLW2000_ROI_TO_LANDMARKS, evaluate_synthetic, predict_faces, summarise_landmarks,
                             synthetic_outputs)
-    from ..image import load_image
+    from ..runtime.image import load_image
 
     report = {}
     manifest = read_manifest(pack)
@@ -338,7 +336,7 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, 
                       "synthetic_attribute_accuracy_drop": drops, "synthetic_attributes_failing": failing})
             passed = passed and r["synthetic_nme_rise_relative"] <= MAX_NME_RISE and not failing
         if celeba is not None:
-            from ..evaluate_faces import evaluate_celeba
+            from ..tools.evaluate_faces import evaluate_celeba
 
             ca, cb = evaluate_celeba(fp32, celeba, progress=False), evaluate_celeba(int8, celeba, progress=False)
             r.update({"celeba_fp32_attribute_accuracy": ca["attribute_accuracy_mean"],
@@ -356,12 +354,6 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, 
 
 def remove_int8(pack, fmt: str) -> None:
     """Take a format's INT8 file out of the pack (after it failed the gate)."""
-    pack = Path(pack)
-    path = pack / MANIFEST_NAME
-    data = json.loads(path.read_text())
-    for f in data["files"]:
-        if f["format"] == fmt and f["precision"] == "int8":
-            for name in [f["path"], *f.get("companions", [])]:
-                (pack / name).unlink(missing_ok=True)
-    data["files"] = [f for f in data["files"] if not (f["format"] == fmt and f["precision"] == "int8")]
-    path.write_text(json.dumps(data, indent=1))
+    manifest = PackManifest.open(pack)
+    manifest.remove_file(fmt, "int8")
+    manifest.save()

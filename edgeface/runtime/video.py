@@ -7,10 +7,11 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from .detectors import from_landmark_box, to_landmark_box
+from .detectors import from_landmark_box
 from .errors import OptionError
 from .geometry import euler_to_matrix
 from .image import load_image
+from .pipeline import landmarks
 from .results import Face, Mesh
 
 
@@ -89,12 +90,13 @@ class _Track:
         pitch, yaw, roll = (float(a) for a in angles)
         pose = replace(face.pose, pitch=pitch, yaw=yaw, roll=roll, translation=translation, scale=scale,
                        rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])))
-        return replace(face, dense=dense, landmarks=manifest.landmarks_from(dense, yaw), mesh=Mesh(dense, face.mesh.triangles),
+        return replace(face, dense=dense, landmarks=landmarks(manifest, dense, yaw), mesh=Mesh(dense, face.mesh.triangles),
                        pose=pose)
 
 
 class Tracker:
     """Faces across video frames: detect once, then follow each face from its last landmarks.
+    The video-mode driver of the reconstructor's `Pipeline` (image mode is `Reconstructor` itself).
 
     The detector runs on the first frame, when a track is lost, and every `detect_every` frames
     while fewer than `max_faces` faces are tracked (to pick up faces that enter; None follows every
@@ -130,6 +132,7 @@ class Tracker:
         if not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
             raise OptionError(f"beta must be a finite number >= 0, not {beta!r}")
         self.rec = reconstructor
+        self.pipeline = reconstructor.pipeline
         self.max_faces, self.smoothing, self.fps = max_faces, smoothing, float(fps)
         self._cap = math.inf if max_faces is None else max_faces
         self.min_cutoff, self.beta = min_cutoff, beta
@@ -153,15 +156,15 @@ class Tracker:
         if self._frame_size not in (None, (w, h)):
             self._tracks = []  # the old landmarks mean nothing in a frame of another size
         self._frame_size = (w, h)
-        rec = self.rec
-        with rec._lock:
+        pipe = self.pipeline
+        with pipe.lock:
             survivors = []
             if self._tracks:
                 faces, jumped = self._follow(image, self._tracks)
                 verify = self.verify_every and self._frame % self.verify_every == 0
-                calibration = rec.detector.to_landmarks
+                calibration = pipe.detector.to_landmarks
                 for track, face, jump in zip(self._tracks, faces, jumped):
-                    face.box = from_landmark_box(rec.face_box(face), calibration)
+                    face.box = from_landmark_box(pipe.face_box(face), calibration)
                     if self._still_there(track.face, face, w, h) and (not verify or self._face_in(image, track.crop)):
                         if jump:
                             track.restart()
@@ -173,10 +176,10 @@ class Tracker:
                 survivors += self._detect_new(image, [f for _, f in survivors])
             self._tracks, out = [], []
             for track, face in survivors[: self.max_faces]:
-                x1, y1, x2, y2 = rec.face_box(face)
+                x1, y1, x2, y2 = pipe.face_box(face)
                 size = float((x2 - x1) + (y2 - y1)) / 2 or 1.0
                 face.track_id = track.id
-                shown = track.smooth(face, t, size, rec.manifest) if self.smoothing else face
+                shown = track.smooth(face, t, size, pipe.manifest) if self.smoothing else face
                 track.face = face  # track from the raw result: smoothing lags, tracking must not
                 self._tracks.append(track)
                 out.append(shown)
@@ -187,18 +190,18 @@ class Tracker:
     def _follow(self, image, tracks: list[_Track]) -> tuple[list[Face], list[bool]]:
         """Each track's face in this frame, from its kept crop; faces that moved past REFRAME are
         cropped again from where they are now. Updates each track's crop for the next frame."""
-        rec = self.rec
-        faces = rec.run_crops(image, [tr.crop for tr in tracks], [tr.face.box for tr in tracks],
-                              [tr.face.score for tr in tracks])
-        targets = [rec.crop_for_face(f) for f in faces]
+        pipe = self.pipeline
+        faces = pipe.run_crops(image, [tr.crop for tr in tracks], [tr.face.box for tr in tracks],
+                               [tr.face.score for tr in tracks])
+        targets = [pipe.crop_for_face(f) for f in faces]
         far = [i for i, tr in enumerate(tracks) if crop_offset(tr.crop, targets[i]) > REFRAME]
         if far:
             self.reframes += len(far)
-            again = rec.run_crops(image, [targets[i] for i in far], [tracks[i].face.box for i in far],
-                                  [tracks[i].face.score for i in far])
+            again = pipe.run_crops(image, [targets[i] for i in far], [tracks[i].face.box for i in far],
+                                   [tracks[i].face.score for i in far])
             for i, face in zip(far, again):
                 tracks[i].crop, faces[i] = targets[i], face
-                targets[i] = rec.crop_for_face(face)
+                targets[i] = pipe.crop_for_face(face)
         for track, target in zip(tracks, targets):
             if crop_offset(track.crop, target) > HYSTERESIS:
                 track.crop = target
@@ -220,24 +223,23 @@ class Tracker:
     def _detect_new(self, image, tracked: list[Face]) -> list[tuple[_Track, Face]]:
         """New tracks for detected faces not yet tracked, each cropped twice: from its detector box,
         then from its own landmarks (the crop the following frames keep)."""
-        rec = self.rec
-        found = rec._detect(image)
-        calib = rec.detector.to_landmarks
-        fresh = [d for d in found if not any(_overlaps(d.box, rec.face_box(f)) for f in tracked)]
+        pipe = self.pipeline
+        found = pipe.detect(image)
+        fresh = [d for d in found if not any(_overlaps(d.box, pipe.face_box(f)) for f in tracked)]
         fresh = fresh if self.max_faces is None else fresh[: max(0, self.max_faces - len(tracked))]
         if not fresh:
             return []
         boxes, scores = [d.box for d in fresh], [d.score for d in fresh]
-        crops = [rec.crop_for(to_landmark_box(d.box, calib)) for d in fresh]
-        faces = rec.run_crops(image, crops, boxes, scores)
+        crops = [pipe.crop_for(pipe.detector.to_landmark_box(d.box)) for d in fresh]
+        faces = pipe.run_crops(image, crops, boxes, scores)
         for _ in range(SETTLE_PASSES):
             # the crop a still face will keep: crop again from the landmarks until within HYSTERESIS
-            targets = [rec.crop_for_face(f) for f in faces]
+            targets = [pipe.crop_for_face(f) for f in faces]
             moving = [i for i in range(len(fresh)) if crop_offset(crops[i], targets[i]) > HYSTERESIS]
             if not moving:
                 break
-            for i, face in zip(moving, rec.run_crops(image, [targets[i] for i in moving],
-                                                     [boxes[i] for i in moving], [scores[i] for i in moving])):
+            for i, face in zip(moving, pipe.run_crops(image, [targets[i] for i in moving],
+                                                      [boxes[i] for i in moving], [scores[i] for i in moving])):
                 crops[i], faces[i] = targets[i], face
         out = []
         for crop, face in zip(crops, faces):
@@ -248,15 +250,15 @@ class Tracker:
     def _face_in(self, image: np.ndarray, crop) -> bool:
         """Does the detector see a face near the centre of this crop?"""
         self.verifications += 1
-        size = self.rec.detector.size
+        size = self.pipeline.detector.size
         patch = cv2.warpAffine(image, crop.affine(size), (size, size), flags=cv2.INTER_LINEAR)
         return any(0.25 * size < 0.5 * (d.box[0] + d.box[2]) < 0.75 * size and
-                   0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size for d in self.rec.detector(patch))
+                   0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size for d in self.pipeline.detector(patch))
 
     def _still_there(self, before: Face, now: Face, w: int, h: int) -> bool:
-        box = self.rec.face_box(now)
+        box = self.pipeline.face_box(now)
         side = max(box[2] - box[0], box[3] - box[1])
-        old = self.rec.face_box(before)
+        old = self.pipeline.face_box(before)
         old_side = max(old[2] - old[0], old[3] - old[1])
         cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
         inside = 0 <= cx < w and 0 <= cy < h

@@ -1,7 +1,7 @@
 """Inference backends: one small module each, behind the `Backend` protocol.
 
 A backend knows how to load one model file and run a batch through it; nothing else.
-Pre-processing, (de)quantization, output naming and decoding are shared (`edgeface.model`),
+Pre-processing, (de)quantization, output naming and decoding are shared (`edgeface.runtime.model`),
 so every backend gives the same answer for the same input.
 
 `auto` takes the first installed backend of `AUTO_ORDER` that has a file of the requested
@@ -50,7 +50,7 @@ class Backend(Protocol):
 @dataclass(frozen=True)
 class BackendSpec:
     name: str
-    module: str  # edgeface.backends.<module>
+    module: str  # edgeface.runtime.backends.<module>
     file_format: str
     probe: tuple[str, ...]  # importable modules that make it available, first found wins
     extra: str  # pip extra that installs it

@@ -11,14 +11,14 @@ runtime (Python, Kotlin) reads it from there.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets import Aflw2000
-from ..evaluate import names_digest, nme_by_yaw, predict_faces
-from ..model import MANIFEST_NAME, read_manifest, yaw_mixing
+from ..tools.datasets import Aflw2000
+from ..tools.evaluate import names_digest, nme_by_yaw, predict_faces
+from ..runtime.pack import PackManifest, read_manifest
+from ..runtime.pipeline import yaw_mixing
 
 #: Images at even positions of the dataset fit the definition; odd ones are held out.
 FIT_PARITY = 0
@@ -109,8 +109,8 @@ def compact(candidates: np.ndarray, weights: np.ndarray, floor: float = 1e-3) ->
 def skin_points(ict) -> np.ndarray:
     """The edgeface-520 points on ICT-FaceKit's neutral face, NaN for the derived ones (pupils and
     earlobes seen in the image), which are not on the skin and never become candidates."""
-    from . import topology
-    from .morphable import MorphableModel
+    from ..train import topology
+    from ..train.morphable import MorphableModel
 
     topo = topology.load()
     points = MorphableModel.load(ict).neutral[np.asarray(topo["vertices"])].astype(np.float64)
@@ -160,8 +160,7 @@ def align(pack, dataset: Aflw2000, ict, count: int = 16, backend: str = "onnx", 
     for kind in ("fixed", "aligned"):
         report[f"two_fold_nme_balanced_{kind}"] = float(np.mean(
             [report[f"fold{f}_{kind}"]["nme_balanced"] for f in (0, 1)]))
-    path = Path(pack) / MANIFEST_NAME
-    data = json.loads(path.read_text())
+    manifest = PackManifest.open(pack)
     if len(anchors) == 1:
         points, kept = compact(candidates, fitted[0][0])
         definition = {"points": points, "weights": kept}
@@ -171,13 +170,12 @@ def align(pack, dataset: Aflw2000, ict, count: int = 16, backend: str = "onnx", 
         points, per_anchor = compact(candidates, np.concatenate([fitted[0], frontal[None]]))
         definition = {"points": points, "weights": per_anchor[-1],
                       "by_yaw": {"yaw_degrees": list(anchors), "weights": per_anchor[:-1]}}
-    data["topology"]["landmark_weights"] = {
+    manifest.set_landmark_definition({
         **definition,
         "alignment": {"dataset": dataset.root.name, "names_sha256": names_digest(dataset.names),
                       "fit_parity": FIT_PARITY, "n_fit": int(halves[0].sum()), "neighbours": count,
                       "yaw_anchors": list(anchors),
                       "held_out_nme_balanced_fixed": report["fold0_fixed"]["nme_balanced"],
-                      "held_out_nme_balanced_aligned": report["fold0_aligned"]["nme_balanced"]}}
-    path.write_text(json.dumps(data, indent=1))
-    read_manifest(pack)  # the written definition passes the runtime's own checks
+                      "held_out_nme_balanced_aligned": report["fold0_aligned"]["nme_balanced"]}})
+    manifest.save()  # only a definition that passes the runtime's own checks is written
     return report

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import backends
+from ..runtime import backends
 
 MEDIAPIPE_LANDMARK = Path("modules") / "face_landmark" / "face_landmark.tflite"
 
@@ -44,14 +44,14 @@ def mediapipe_landmark_file() -> Path | None:
 
 #: A synthetic 450x450 portrait rendered by edgeface's own engine from ICT-FaceKit (MIT): the photo
 #: the end-to-end and video rows use when the dev set is not there, so every row runs anywhere.
-PORTRAIT = Path(__file__).with_name("assets") / "portrait.jpg"
+PORTRAIT = Path(__file__).parents[1] / "runtime" / "assets" / "portrait.jpg"
 
 
 def sample_image() -> np.ndarray:
     """A 450x450 face photo: the dev set's image00002 when the data folder is there, else the
     shipped synthetic portrait."""
     from .datasets import data_root
-    from .image import load_image
+    from ..runtime.image import load_image
 
     root = data_root()
     path = root / "aflw2000_dev" / "images" / "image00002.jpg" if root else None
@@ -59,8 +59,8 @@ def sample_image() -> np.ndarray:
 
 
 def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
-    from .model import read_manifest
-    from .reconstructor import Reconstructor
+    from ..runtime.pack import read_manifest
+    from ..runtime.reconstructor import Reconstructor
 
     manifest = read_manifest(model)
     size = manifest.input_size
@@ -88,7 +88,7 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
     if peer is not None and "tflite" in present:
         for n_threads in threads:
             def make_peer(n=n_threads):
-                from .backends.tflite import TfliteBackend
+                from ..runtime.backends.tflite import TfliteBackend
 
                 b = TfliteBackend(peer, n)
                 shape = (1,) + tuple(b.inputs[0].shape[1:])
@@ -108,47 +108,47 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
     def make_post():
         rec = Reconstructor(backend, model=model)
         outputs = rec.model(crop)
-        crop_box = rec.crop_for([100, 100, 300, 300])
-        return lambda: rec.decode(outputs, 0, crop_box, [100, 100, 300, 300], 1.0)
+        crop_box = rec.pipeline.crop_for([100, 100, 300, 300])
+        return lambda: rec.pipeline.decode(outputs, 0, crop_box, [100, 100, 300, 300], 1.0)
 
     out.append(Case("preprocess", "processing", make_pre, lambda r: r.shape[0] == 1))
     out.append(Case("postprocess", "processing", make_post, lambda r: r.dense.shape == (manifest.num_points, 3)))
     image = sample_image()
-    if image is not None:
-        def make_cut():
-            rec = Reconstructor(backend, model=model)
-            crop_box = rec.crop_for([100, 100, 300, 300])
-            return lambda: rec.cut(image, [crop_box])
-        # the crop is numpy (edgeface.resample, the arithmetic the Kotlin core shares), not OpenCV
-        out.append(Case("crop", "processing", make_cut, lambda r: r.shape == (1, size, size, 3)))
-        for b in ("tflite", "onnx", "openvino"):
-            if b not in present:
-                continue
 
-            def make_e2e(b=b):
-                import cv2
+    def make_cut():
+        rec = Reconstructor(backend, model=model)
+        crop_box = rec.pipeline.crop_for([100, 100, 300, 300])
+        return lambda: rec.pipeline.cut(image, [crop_box])
+    # the crop is numpy (edgeface.runtime.resample, the arithmetic the Kotlin core shares), not OpenCV
+    out.append(Case("crop", "processing", make_cut, lambda r: r.shape == (1, size, size, 3)))
+    for b in ("tflite", "onnx", "openvino"):
+        if b not in present:
+            continue
 
-                cv2.setNumThreads(1)
-                rec = Reconstructor(b, model=model, num_threads=1)
-                rec(image)
-                return lambda: rec(image)
-            out.append(Case(f"end_to_end/{b}/t1", "end_to_end", make_e2e, lambda r: len(r) == 1))
-
-        def make_video(b=backend):
+        def make_e2e(b=b):
             import cv2
 
             cv2.setNumThreads(1)
             rec = Reconstructor(b, model=model, num_threads=1)
-            tracker = rec.tracker(max_faces=1)
-            frames = [np.roll(image, shift, axis=1) for shift in range(0, 30, 2)]
-            state = {"i": 0}
+            rec(image)
+            return lambda: rec(image)
+        out.append(Case(f"end_to_end/{b}/t1", "end_to_end", make_e2e, lambda r: len(r) == 1))
 
-            def step():
-                state["i"] += 1
-                return tracker(frames[state["i"] % len(frames)])
-            return step
-        out.append(Case(f"video_frame/{backend}/t1", "end_to_end", make_video, lambda r: len(r) == 1,
-                        note="tracking from the previous frame; the detector runs only when the track is lost"))
+    def make_video(b=backend):
+        import cv2
+
+        cv2.setNumThreads(1)
+        rec = Reconstructor(b, model=model, num_threads=1)
+        tracker = rec.tracker(max_faces=1)
+        frames = [np.roll(image, shift, axis=1) for shift in range(0, 30, 2)]
+        state = {"i": 0}
+
+        def step():
+            state["i"] += 1
+            return tracker(frames[state["i"] % len(frames)])
+        return step
+    out.append(Case(f"video_frame/{backend}/t1", "end_to_end", make_video, lambda r: len(r) == 1,
+                    note="tracking from the previous frame; the detector runs only when the track is lost"))
     if image is not None and _importable("mediapipe"):
         rgb = np.ascontiguousarray(image[..., ::-1])
 

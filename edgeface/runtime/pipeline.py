@@ -1,0 +1,259 @@
+"""The stages a face goes through, in order: detect -> landmark box -> crop -> infer -> decode.
+
+`Pipeline` owns them, with flip averaging (inside infer) and refine (a second crop from the first
+answer). `Reconstructor` (image mode) and `Tracker` (video mode) are two drivers over one
+`Pipeline`: the first runs it once per image, the second keeps each face's crop between frames and
+calls `run_crops` from there. Every decoding rule of the network's outputs lives here.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import detectors, resample
+from .errors import EdgefaceError, ModelError, OptionError
+from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
+from .model import Model
+from .pack import Manifest
+from .results import Face, Mesh, Pose
+
+#: A horizontal flip of the crop, seen on the pose output (pitch, yaw, roll, tx, ty, scale): yaw and
+#: roll turn the other way and tx mirrors about the crop's centre, so mirrored = pose * SIGN + OFFSET.
+#: Shared by the runtime's flip averaging and the training's flip-averaged teacher.
+POSE_MIRROR_SIGN = np.array([1.0, -1.0, -1.0, -1.0, 1.0, 1.0], np.float32)
+POSE_MIRROR_OFFSET = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0], np.float32)
+#: A face box may reach past the photo (a close selfie), but not by this factor of its longer side.
+MAX_BOX_TO_IMAGE = 16
+
+
+class Pipeline:
+    """One model and one detector, and the stages between an image and its faces.
+
+    `lock` serialises calls: TFLite interpreters and OpenCV networks are not re-entrant."""
+
+    def __init__(self, manifest: Manifest, model: Model, detector: str = "auto", min_face_size: float = 16.0,
+                 max_faces: int | None = None, refine: bool = False, flip_average: bool = False):
+        self.manifest, self.model = manifest, model
+        self.detector_name, self.min_face_size, self.max_faces = detector, min_face_size, max_faces
+        self.refine = refine
+        self.flip = FlipAverage(manifest) if flip_average else None
+        self.lock = threading.Lock()
+        self._detector = None  # created on first use: callers passing boxes never pay for it
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = detectors.create(self.detector_name)
+        return self._detector
+
+    # -- the stages, in order ------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> list[detectors.Detection]:
+        """Faces at least `min_face_size` across, largest first, at most `max_faces`."""
+        found = [d for d in self.detector(image)
+                 if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face_size]
+        found.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        return found[: self.max_faces]
+
+    def crop_for(self, landmark_box_xyxy) -> Crop:
+        """The network's crop for a face whose 68 landmarks span `landmark_box_xyxy`."""
+        return square_crop(landmark_box_xyxy, self.manifest.crop_scale, self.manifest.crop_shift_y)
+
+    def cut(self, image: np.ndarray, crops: list[Crop]) -> np.ndarray:
+        """(N, S, S, 3) uint8 crops; outside the image is black, as in training (edgeface.runtime.resample)."""
+        size = self.manifest.input_size
+        out = np.empty((len(crops), size, size, 3), np.uint8)
+        for i, crop in enumerate(crops):
+            if crop.size > 2 * size:
+                # a bilinear warp has no area filter: pre-shrink the region so sampling does not alias
+                out[i] = area_crop(image, crop, size)
+            else:
+                out[i] = resample.warp_affine(image, crop.affine(size), size, size)
+        return out
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The network's named outputs for a batch of crops (flip-averaged when asked)."""
+        outputs = self.model(batch)
+        if self.flip is not None:
+            outputs = self.flip.average(outputs, self.model(np.ascontiguousarray(batch[:, :, ::-1])))
+        return outputs
+
+    def decode(self, outputs: dict, i: int, crop: Crop, box, score: float) -> Face:
+        """The i-th face of a batch's outputs, in image coordinates."""
+        m = self.manifest
+        dense = crop.to_image(outputs["dense"][i])
+        pitch, yaw, roll, tx, ty, s = (float(v) for v in outputs["pose"][i])
+        pose = Pose(yaw=float(np.degrees(yaw)), pitch=float(np.degrees(pitch)), roll=float(np.degrees(roll)),
+                    rotation=euler_to_matrix(pitch, yaw, roll),
+                    translation=crop.to_image(np.array([tx, ty], np.float32)),
+                    scale=s * crop.size)
+        expression = dict(zip(m.expression_names, outputs["expression"][i].tolist()))
+        logits = outputs["attributes"][i]
+        attributes = dict(zip(m.attribute_names, sigmoid(logits[:len(m.attribute_names)]).tolist()))
+        age = None if m.age_column is None else max(0.0, float(logits[m.age_column]))
+        gender = None
+        if m.gender_attribute is not None:
+            gender = "male" if attributes[m.gender_attribute] >= 0.5 else "female"
+        return Face(box=np.asarray(box, np.float32), score=float(score), landmarks=landmarks(m, dense, pose.yaw),
+                    dense=dense, mesh=Mesh(dense, m.triangles), pose=pose,
+                    identity=outputs["identity"][i].copy(), expression=expression, attributes=attributes,
+                    visibility=sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size),
+                    age=age, gender=gender)
+
+    # -- the stages chained ----------------------------------------------------------------
+
+    def run_crops(self, image, crops: list[Crop], boxes, scores) -> list[Face]:
+        """cut -> infer -> decode for faces whose crops are known."""
+        outputs = self.infer(self.cut(image, crops))
+        faces = [self.decode(outputs, i, crop, box, score)
+                 for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
+        for face in faces:
+            if not (np.isfinite(face.dense).all() and np.isfinite(face.pose.scale)
+                    and np.isfinite(face.pose.translation).all()):
+                raise ModelError(f"model file {self.model.file.path.name} gave points or a pose too large for "
+                                 "the image (overflow): the file's weights are damaged")
+        return faces
+
+    def reconstruct(self, image, boxes, scores, landmark_boxes) -> list[Face]:
+        """Faces from their landmark boxes: one pass, and with `refine` a second from its landmarks."""
+        if not len(boxes):
+            return []
+        faces = self.run_crops(image, [self.crop_for(b) for b in landmark_boxes], boxes, scores)
+        if self.refine:
+            faces = self.run_crops(image, [self.crop_for_face(f) for f in faces], boxes, scores)
+        return faces
+
+    def detected(self, image) -> tuple[list, list, list]:
+        """detect -> landmark box: (detector boxes, scores, landmark boxes) of the faces in `image`."""
+        found = self.detect(image)
+        return ([d.box for d in found], [d.score for d in found],
+                [self.detector.to_landmark_box(d.box) for d in found])
+
+    # -- where a face's next crop comes from (refine, the next video frame) ---------------------
+
+    def face_box(self, face: Face) -> np.ndarray:
+        """The box of a face's ICT landmark vertices: the box the crop rule was trained on, which
+        refine and video tracking follow. Aligned landmarks (manifest `landmark_weights`) sit
+        where a benchmark's annotators put them, so their box is a slightly different one."""
+        return landmark_box(face.dense[self.manifest.landmarks68])
+
+    def crop_for_face(self, face: Face) -> Crop:
+        return self.crop_for(self.face_box(face))
+
+
+def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
+    """(N, A) how much each anchor yaw's landmark weights count for heads at `yaw` (degrees):
+    linear between neighbouring anchors, held beyond the ends (one anchor: always that one)."""
+    anchors = np.asarray(anchors, np.float64)
+    mix = np.zeros((len(yaw), len(anchors)))
+    if len(anchors) == 1:
+        mix[:] = 1.0
+        return mix
+    yaw = np.clip(yaw, anchors[0], anchors[-1])
+    j = np.clip(np.searchsorted(anchors, yaw) - 1, 0, len(anchors) - 2)
+    f = (yaw - anchors[j]) / (anchors[j + 1] - anchors[j])
+    rows = np.arange(len(yaw))
+    mix[rows, j], mix[rows, j + 1] = 1.0 - f, f
+    return mix
+
+
+def landmark_weights_at(manifest: Manifest, yaw_degrees: float) -> np.ndarray:
+    """(68, K) weights of the pack's landmark definition for a head at this yaw (degrees)."""
+    if manifest.landmark_yaw is None:
+        return manifest.landmark_weights
+    mix = yaw_mixing(np.array([yaw_degrees], np.float64), manifest.landmark_yaw)[0]
+    return np.einsum("a,ajk->jk", mix, manifest.landmark_weights_by_yaw).astype(np.float32)
+
+
+def landmarks(manifest: Manifest, dense: np.ndarray, yaw_degrees: float = 0.0) -> np.ndarray:
+    """The 68 landmarks of one face's dense points (N, 3) -> (68, 3); the yaw (degrees) matters
+    only for a definition given per yaw."""
+    if manifest.landmark_points.shape[1] == 1:
+        return dense[manifest.landmark_points[:, 0]]
+    weights = landmark_weights_at(manifest, yaw_degrees)
+    return np.einsum("jk,jkc->jc", weights, dense[manifest.landmark_points]).astype(dense.dtype)
+
+
+def mirror_twins(names: list[str]) -> np.ndarray:
+    """Index of each name's mirror twin (eyeBlink_L <-> eyeBlink_R, Left_Eye_Closed <->
+    Right_Eye_Closed); a name without a twin maps to itself."""
+    def twin(name: str) -> str:
+        for a, b in (("_L", "_R"), ("_R", "_L")):
+            if name.endswith(a):
+                return name[: -len(a)] + b
+        for a, b in (("Left", "Right"), ("Right", "Left")):
+            if a in name:
+                return name.replace(a, b)
+        return name
+
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index.get(twin(n), i) for i, n in enumerate(names)])
+
+
+class FlipAverage:
+    """What a horizontal flip of the crop does to each output, for flip averaging."""
+
+    def __init__(self, manifest: Manifest):
+        if manifest.mirror is None:
+            raise EdgefaceError(f"model {manifest.name!r} cannot flip-average: its manifest has no mirror map "
+                                "(topology.mirror); re-export it with this edgeface")
+        self.points = manifest.mirror
+        self.expression = mirror_twins(manifest.expression_names)
+        twins = mirror_twins(manifest.attribute_names)
+        # the age column (if any) is its own mirror twin
+        self.attributes = np.concatenate([twins, np.arange(len(twins), manifest.output_shapes["attributes"][0])])
+
+    def average(self, plain: dict, flipped: dict) -> dict:
+        """Outputs of a batch and of the same batch mirrored -> their average, in the plain frame.
+        Identity comes from the unmirrored crop (a mirrored face is another face)."""
+        dense = flipped["dense"][:, self.points].copy()
+        dense[..., 0] = 1.0 - dense[..., 0]  # u = (x + 0.5) / S, so a flip maps u to 1 - u
+        pose = flipped["pose"] * POSE_MIRROR_SIGN + POSE_MIRROR_OFFSET
+        mirrored = {"dense": dense, "pose": pose, "identity": plain["identity"],
+                    "expression": flipped["expression"][:, self.expression],
+                    "attributes": flipped["attributes"][:, self.attributes],
+                    "visibility": flipped["visibility"][:, self.points]}
+        return {k: (0.5 * (plain[k] + mirrored[k])).astype(plain[k].dtype) for k in plain}
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
+
+
+def check_boxes(boxes, image_shape) -> np.ndarray:
+    """(N, 4) float32 boxes; one box may be given as (4,). Refuses what would give a wrong answer
+    in silence: another shape, empty or non-finite boxes, boxes off the image or absurdly large."""
+    try:
+        arr = np.asarray(boxes, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {boxes!r}") from None
+    if arr.ndim == 1 and arr.shape[0] in (0, 4):
+        arr = arr.reshape(-1, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got shape {arr.shape}")
+    bad = ~np.isfinite(arr).all(1) | (arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1])
+    if bad.any():
+        raise OptionError(f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
+                          "(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+    h, w = image_shape[:2]
+    off = (arr[:, 2] <= 0) | (arr[:, 3] <= 0) | (arr[:, 0] >= w) | (arr[:, 1] >= h)
+    if off.any():
+        raise OptionError(f"box {arr[np.flatnonzero(off)[0]].tolist()} lies outside the {w}x{h} image")
+    huge = np.maximum(arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]) > MAX_BOX_TO_IMAGE * max(h, w)
+    if huge.any():
+        raise OptionError(f"box {arr[np.flatnonzero(huge)[0]].tolist()} is over {MAX_BOX_TO_IMAGE} times the "
+                          f"{w}x{h} image's longer side: not a face in this image")
+    return arr
+
+
+def area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
+    """Area-shrink the crop region at full resolution (black outside the image), then warp."""
+    x0, y0 = int(np.floor(crop.x0)), int(np.floor(crop.y0))
+    side = int(np.ceil(crop.size + (crop.x0 - x0)))
+    sub = Crop(crop.x0 - x0, crop.y0 - y0, crop.size)
+    scale = 2 * size / crop.size
+    small = resample.resize_area_window(image, x0, y0, side, side, scale)
+    # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
+    half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
+    return resample.warp_affine(small, half.affine(size), size, size)
