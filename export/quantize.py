@@ -36,11 +36,7 @@ import numpy as np
 from ..runtime.model import Model
 from ..runtime.pack import PackManifest, read_manifest
 
-try:
-    from tqdm import tqdm
-except ImportError:  # tqdm comes with the train extra; quantization works without it
-    def tqdm(iterable, **_):
-        return iterable
+from ..tools.progress import tqdm
 
 #: name fragments of the quantized part in each format's graph (torch module path "backbone")
 BACKBONE_ONNX = "/backbone/"

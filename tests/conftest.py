@@ -1,4 +1,9 @@
+"""Fixtures by what they need. The runtime's (tests/runtime) need no torch and no data: the
+fixture pack is committed, the face is the package's synthetic portrait. Tests that need the data
+folder, torch or platform tools are marked `data`, `train` or `platform` and skip, saying why,
+where those are absent."""
 import shutil
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -7,21 +12,41 @@ import pytest
 from edgeface.runtime import backends
 from edgeface.tools.datasets import Aflw2000, data_root
 
+COMMITTED_FIXTURE_PACK = Path(__file__).parent / "runtime" / "fixture_pack"
+PORTRAIT = Path(__file__).resolve().parents[1] / "edgeface" / "runtime" / "assets" / "portrait.jpg"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "dev_set" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
 
 @pytest.fixture(scope="session")
 def fixture_pack(tmp_path_factory) -> Path:
-    """The test-fixture model pack in every format the installed export tools can write."""
-    pytest.importorskip("torch", reason="building the test model needs torch (pip install 'edgeface[train]')")
+    """The committed test-fixture pack (ONNX, OpenVINO, TFLite); where torch is installed, with the
+    torch backend's file added, exported from the same seeded network."""
+    pack = Path(shutil.copytree(COMMITTED_FIXTURE_PACK, tmp_path_factory.mktemp("fixture") / "pack"))
+    if find_spec("torch") is not None:
+        import fixture_model
+
+        from edgeface.export.fp32 import export_torch
+        from edgeface.runtime.pack import PackManifest
+
+        info = export_torch(fixture_model.network().eval(), fixture_model.SIZE, pack / "model_fp32.pt2")
+        manifest = PackManifest.open(pack)
+        manifest.add_file(pack / "model_fp32.pt2", "torch", "fp32", info["outputs"], layout=info["layout"])
+        manifest.save()
+    return pack
+
+
+@pytest.fixture(scope="session")
+def built_fixture_pack(tmp_path_factory) -> Path:
+    """The fixture pack exported now, in every format (needs the train extra)."""
+    pytest.importorskip("torch", reason="exporting the test model needs torch (pip install 'edgeface[train]')")
     import fixture_model
 
-    formats = ["torch"]
-    for module, fmt in (("onnx", "onnx"), ("openvino", "openvino"), ("litert_torch", "tflite")):
-        try:
-            __import__(module)
-            formats.append(fmt)
-        except ImportError:
-            pass
-    return fixture_model.build(tmp_path_factory.mktemp("fixture_pack"), formats=tuple(formats))
+    return fixture_model.build(tmp_path_factory.mktemp("built_fixture_pack"))
 
 
 @pytest.fixture
@@ -46,8 +71,8 @@ def dev_set() -> Aflw2000:
 
 
 @pytest.fixture(scope="session")
-def face_image(dev_set) -> np.ndarray:
-    """A real 450x450 frontal face photo (BGR) from the dev set."""
+def face_image() -> np.ndarray:
+    """A 450x450 frontal face (BGR): the synthetic portrait shipped in the package (ICT-FaceKit, MIT)."""
     from edgeface.runtime.image import load_image
 
-    return load_image(dev_set.image_path(0))
+    return load_image(PORTRAIT)

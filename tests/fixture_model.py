@@ -1,16 +1,18 @@
 """A tiny, untrained network with edgeface's output contract, exported in every format.
 
 It exists only so that the runtime can be tested before (and independently of) a trained
-model: its manifest says `"purpose": "test-fixture"`. Its dense output is a fixed face-like
+model: its manifest says `"purpose": "test-fixture"`. A built copy is committed in
+tests/runtime/fixture_pack (`python tests/fixture_model.py tests/runtime/fixture_pack` rebuilds it),
+so the runtime tests need no torch; only `network()` and `build()` import it. Its dense output is a fixed face-like
 template placed exactly as the crop rule expects the 68 landmarks (so geometry is checkable),
 plus a small image-dependent term (so backend parity is checked on values that vary).
 """
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 SIZE = 64
 POINTS = 520
@@ -51,29 +53,36 @@ def template() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([xy, z], 1).astype(np.float32), np.array(triangles, np.int32)
 
 
-class FixtureNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        points, _ = template()
-        self.register_buffer("template", torch.from_numpy(points))
-        self.register_buffer("pose_offset", torch.tensor([0.0, 0.0, 0.0, 0.5, 0.5, 0.05]))
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.dense = nn.Linear(16, POINTS * 3)
-        self.pose = nn.Linear(16, 6)
-        self.identity = nn.Linear(16, IDENTITY)
-        self.expression = nn.Linear(16, len(ARKIT))
-        self.attributes = nn.Linear(16, len(ATTRIBUTES))
-        self.visibility = nn.Linear(16, POINTS)
+def network():
+    """The fixture network (torch), its weights fixed by seed 0."""
+    import torch
+    from torch import nn
 
-    def forward(self, x):
-        f = self.features(x)
-        dense = self.template + 0.01 * torch.tanh(self.dense(f)).view(-1, POINTS, 3)
-        pose = 0.1 * torch.tanh(self.pose(f)) + self.pose_offset
-        return (dense, pose, self.identity(f), torch.sigmoid(self.expression(f)), self.attributes(f),
-                self.visibility(f))
+    class FixtureNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            points, _ = template()
+            self.register_buffer("template", torch.from_numpy(points))
+            self.register_buffer("pose_offset", torch.tensor([0.0, 0.0, 0.0, 0.5, 0.5, 0.05]))
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.dense = nn.Linear(16, POINTS * 3)
+            self.pose = nn.Linear(16, 6)
+            self.identity = nn.Linear(16, IDENTITY)
+            self.expression = nn.Linear(16, len(ARKIT))
+            self.attributes = nn.Linear(16, len(ATTRIBUTES))
+            self.visibility = nn.Linear(16, POINTS)
+
+        def forward(self, x):
+            f = self.features(x)
+            dense = self.template + 0.01 * torch.tanh(self.dense(f)).view(-1, POINTS, 3)
+            pose = 0.1 * torch.tanh(self.pose(f)) + self.pose_offset
+            return (dense, pose, self.identity(f), torch.sigmoid(self.expression(f)), self.attributes(f),
+                    self.visibility(f))
+
+    return FixtureNet()
 
 
 def manifest() -> dict:
@@ -97,4 +106,8 @@ def manifest() -> dict:
 def build(out_dir, formats=("onnx", "openvino", "tflite", "torch")):
     from edgeface.export.fp32 import write_pack
 
-    return write_pack(FixtureNet(), out_dir, manifest(), formats=formats)
+    return write_pack(network(), out_dir, manifest(), formats=formats)
+
+
+if __name__ == "__main__":
+    print(build(sys.argv[1], formats=("onnx", "openvino", "tflite")))

@@ -16,6 +16,8 @@ import pytest
 
 from platform_tools import REPO, aarch64_userland, pip_for_aarch64, require, run_as_root
 
+pytestmark = pytest.mark.platform
+
 PROBE = REPO / "tests" / "aarch64_probe.py"
 REFERENCE_FACES = 2
 

@@ -11,6 +11,8 @@ from platform_tools import REPO, jar, kotlinc, require
 
 from edgeface.runtime.pack import SCHEMA_FILE
 
+pytestmark = pytest.mark.platform
+
 CORE = REPO / "android_demo" / "core"
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from platform_tools import REPO, require
 
+pytestmark = pytest.mark.platform
+
 APP = REPO / "android_demo" / "app"
 FRAMEWORK = "/usr/share/android-framework-res/framework-res.apk"
 PACKAGE = "dev.edgeface.demo"

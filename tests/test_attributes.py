@@ -6,6 +6,8 @@ from edgeface.tools.datasets import data_root
 from edgeface.train import attributes
 from edgeface.train.sampling import ARCHETYPES, sample_expression, sample_identity
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.platform
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: (extra, OpenCV pin or None for the lock's)

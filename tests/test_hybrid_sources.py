@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch", reason="training needs torch (pip install '
 from edgeface.tools.datasets import data_root  # noqa: E402
 from edgeface.runtime.errors import EdgefaceError, ModelError  # noqa: E402
 
+pytestmark = pytest.mark.train
+
 
 def _need(*parts):
     root = data_root()
@@ -203,7 +205,7 @@ def test_a_recovered_pack_computes_what_its_onnx_file_computes(tmp_path):
     import onnxruntime as ort
 
     from edgeface.train.morphable import MorphableModel
-    from edgeface.train.recipe import ROOT
+    from edgeface.cli.recipe import ROOT
     from edgeface.train.recover import pack_model
 
     for name in ("edgeface.json", "model_fp32.onnx"):
@@ -347,7 +349,7 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
     import subprocess
 
     from edgeface.runtime.pack import read_manifest
-    from edgeface.train.recipe import ROOT, Recipe
+    from edgeface.cli.recipe import ROOT, Recipe
 
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "e49be1ef241169d98f925f137272c7d122827405"],
                       capture_output=True).returncode:

@@ -5,6 +5,8 @@ import pytest
 from edgeface.tools.datasets import data_root
 from edgeface.train import ict_convert
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def data():

@@ -12,6 +12,8 @@ from edgeface import cli
 from edgeface.tools.datasets import Aflw2000
 from edgeface.export import landmarks as alignment
 
+pytestmark = pytest.mark.train
+
 
 def test_simplex_projection_lands_on_the_simplex_and_keeps_points_already_there():
     rng = np.random.default_rng(0)

@@ -12,6 +12,8 @@ from edgeface.runtime.pack import MANIFEST_NAME, read_manifest
 
 pytest.importorskip("torch", reason="export needs the train extra")
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def crops():

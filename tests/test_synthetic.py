@@ -10,6 +10,8 @@ from edgeface.tools.datasets import data_root  # noqa: E402
 from edgeface.runtime.geometry import matrix_to_euler  # noqa: E402
 from edgeface.train.raster import rasterize  # noqa: E402
 
+pytestmark = pytest.mark.train
+
 
 def _triangle(xy, depth, colour):
     return (np.array(xy, np.float32), np.array(depth, np.float32), np.array([colour] * 3, np.float32))

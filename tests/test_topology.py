@@ -6,6 +6,8 @@ import pytest
 
 from edgeface.train import topology
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def topo():

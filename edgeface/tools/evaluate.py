@@ -13,11 +13,7 @@ from ..runtime.detectors import create as create_detector
 from ..runtime.geometry import iou, landmark_box
 from ..runtime.image import load_image
 
-try:
-    from tqdm import tqdm
-except ImportError:  # tqdm comes with the dev/train extras; the runtime works without it
-    def tqdm(iterable, **_):
-        return iterable
+from .progress import tqdm
 
 
 def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float = 0.3,
@@ -103,7 +99,8 @@ def predict_faces(rec, dataset: Aflw2000, use_detector: bool = False, progress: 
 
 
 def nme_by_yaw(nme: np.ndarray, bins: np.ndarray, suffix: str = "") -> dict:
-    """NME per |yaw| bin, their mean (balanced) and the plain mean; NaN entries (no face) left out."""
+    """NME per |yaw| bin, their mean over the bins that hold faces (balanced) and the plain mean;
+    NaN entries (no face) left out."""
     found = ~np.isnan(nme)
     result, per_bin = {}, []
     for b, (lo, hi) in enumerate(YAW_BINS):
@@ -111,7 +108,7 @@ def nme_by_yaw(nme: np.ndarray, bins: np.ndarray, suffix: str = "") -> dict:
         value = float(nme[mask].mean()) if mask.any() else float("nan")
         result[f"nme_{int(lo)}_{int(min(hi, 90))}{suffix}"] = value
         per_bin.append(value)
-    result[f"nme_balanced{suffix}"] = float(np.mean(per_bin))
+    result[f"nme_balanced{suffix}"] = float(np.nanmean(per_bin)) if not np.isnan(per_bin).all() else float("nan")
     result[f"nme_mean{suffix}"] = float(nme[found].mean()) if found.any() else float("nan")
     return result
 
@@ -287,14 +284,7 @@ def evaluate_synthetic(model, samples: list[dict], attribute_names=(), batch: in
     nme68, nme_dense = err[:, lm].mean(1), err.mean(1)
     yaw = np.degrees(np.abs(np.stack([s["pose"][1] for s in samples])))
     bins = np.digitize(np.minimum(yaw, 90.0), [30.0, 60.0])
-    result = {"n_images": len(samples)}
-    per_bin = []
-    for b, (lo, hi) in enumerate(YAW_BINS):
-        value = float(nme68[bins == b].mean()) if (bins == b).any() else float("nan")
-        result[f"nme_{int(lo)}_{int(min(hi, 90))}"] = value
-        per_bin.append(value)
-    result["nme_balanced"] = float(np.nanmean(per_bin))
-    result["nme_mean"] = float(nme68.mean())
+    result = {"n_images": len(samples), **nme_by_yaw(nme68, bins)}
     result["nme_dense_mean"] = float(nme_dense.mean())
     pose = np.degrees(np.stack([s["pose"] for s in samples]))
     result["pose_mae_deg"] = float(np.abs(np.degrees(out["pose"][:, :3]) - pose).mean())

@@ -15,11 +15,7 @@ import numpy as np
 from ..runtime.errors import EdgefaceError
 from ..runtime.image import load_image
 
-try:
-    from tqdm import tqdm
-except ImportError:  # tqdm comes with the dev/train extras; the runtime works without it
-    def tqdm(iterable, **_):
-        return iterable
+from .progress import tqdm
 
 #: what a missed face "predicts": no attribute (each scored against its label), this age, no gender
 MISSED_AGE_YEARS = 35.0

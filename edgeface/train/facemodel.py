@@ -16,6 +16,7 @@ from torch import nn
 from . import networks
 from .morphable import MorphableModel, torch_decoder
 from .raster import vertex_normals
+from .topology import aflw21_matrix
 
 #: Attributes computed in the graph from expression weights: (name, blendshapes averaged, threshold).
 #: A deterministic function of the coefficients, like the synthetic engine's expression attributes.
@@ -62,10 +63,7 @@ class FaceModel(nn.Module):
         self.register_buffer("centre", torch.from_numpy(centre.astype(np.float32)))
         normals = vertex_normals(subset.neutral.astype(np.float32), np.array(topology["triangles"], np.int32))
         self.register_buffer("normals", torch.from_numpy(normals))
-        aflw = np.zeros((21, len(topology["vertices"])), np.float32)
-        for k, entry in enumerate(topology["aflw21"]):
-            aflw[k, entry["points"]] = entry["weights"]
-        self.register_buffer("aflw21", torch.from_numpy(aflw))
+        self.register_buffer("aflw21", torch.from_numpy(aflw21_matrix(topology)))
         attr = np.zeros((len(EXPRESSION_ATTRIBUTES), len(self.expression_names)), np.float32)
         for k, (_, shapes, _) in enumerate(EXPRESSION_ATTRIBUTES):
             for s in shapes:
@@ -163,9 +161,7 @@ class Refined(nn.Module):
     gives a new crop by the runtime's crop rule (resampled from the input crop, black outside it,
     as the runtime pads), and the second pass's answers are mapped back into the input crop's
     coordinates. As a teacher it frames every face the way the runtime does, whatever framing the
-    training crop happened to have: with the runtime's refine, edgeface-v1-preview goes from 5.41 %
-    to 5.16 % balanced NME on the AFLW2000-3D dev set (4.87 % also flip-averaged; the 60-90 degree
-    bin 7.28 -> 6.33 -> 5.91 %)."""
+    training crop happened to have (what that gains: docs/experiments.md, "Refined teacher")."""
 
     def __init__(self, model: nn.Module, landmarks68, crop_scale: float, black):
         super().__init__()

@@ -93,9 +93,7 @@ class SyntheticFaces:
         self.materials = appearance.Materials.build(model, self.triangles)
         self.dense_ids = np.array(self.topology["vertices"])
         self.lm68 = np.array(self.topology["landmarks68"])
-        self.aflw21 = np.zeros((21, len(self.dense_ids)), np.float32)
-        for k, entry in enumerate(self.topology["aflw21"]):
-            self.aflw21[k, entry["points"]] = entry["weights"]
+        self.aflw21 = topology.aflw21_matrix(self.topology)
         n_extra = len(self.topology["extras"])
         self.centre = model.neutral[self.dense_ids[:len(self.dense_ids) - n_extra]].mean(0)
         self.pivot = np.array([0.0, -2.0, 0.0], np.float32)

@@ -218,6 +218,14 @@ def mirror_map(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, None, :] - mirrored[None, :, :], axis=2).argmin(1)
 
 
+def aflw21_matrix(topo: dict) -> np.ndarray:
+    """(21, num_points) weights that make AFLW's 21 points from the dense points."""
+    matrix = np.zeros((21, len(topo["vertices"])), np.float32)
+    for k, entry in enumerate(topo["aflw21"]):
+        matrix[k, entry["points"]] = entry["weights"]
+    return matrix
+
+
 def load() -> dict:
     return json.loads(TOPOLOGY_FILE.read_text())
 

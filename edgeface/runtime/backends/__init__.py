@@ -5,10 +5,8 @@ Pre-processing, (de)quantization, output naming and decoding are shared (`edgefa
 so every backend gives the same answer for the same input.
 
 `auto` takes the first installed backend of `AUTO_ORDER` that has a file of the requested
-precision. The fp32 order follows single-image latency measured on an x86-64 CPU
-(docs/benchmarks.md; TFLite was fastest in all three runs, e.g. 0.75 / 1.20 / 1.25 ms for TFLite,
-ONNX Runtime, OpenVINO, and fastest end to end). The int8 order puts TFLite first for ARM devices,
-where its int8 kernels are the mobile path; it was not measured on ARM here.
+precision: fastest first by single-image latency (docs/benchmarks.md), TFLite first for int8
+because its int8 kernels are the mobile path (docs/experiments.md, "Runtime defaults").
 """
 from __future__ import annotations
 
@@ -73,7 +71,7 @@ AUTO_ORDER = {
 }
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package missing raises instead of returning None
@@ -82,7 +80,7 @@ def _importable(module: str) -> bool:
 
 def installed() -> list[str]:
     """Names of the backends whose runtime library is importable here."""
-    return [name for name, spec in BACKENDS.items() if any(_importable(m) for m in spec.probe)]
+    return [name for name, spec in BACKENDS.items() if any(importable(m) for m in spec.probe)]
 
 
 def require(name: str) -> BackendSpec:

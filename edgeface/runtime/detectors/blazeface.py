@@ -1,8 +1,8 @@
 """MediaPipe's BlazeFace detectors (Apache-2.0, files in ./assets with their NOTICE).
 
-They run on LiteRT (XNNPACK) when the tflite extra is installed, about 2x faster than OpenCV's own
-TFLite importer (1.8 against 3.6 ms per 450x450 image, 1 thread, `edgeface evaluate --detector-only
-[--runner opencv]`), which is the fallback so that detection needs no backend extra at all.
+They run on LiteRT (XNNPACK) when the tflite extra is installed, which is faster than OpenCV's own
+TFLite importer (docs/experiments.md, "Runtime defaults"); OpenCV is the fallback, so that
+detection needs no backend extra at all.
 
 Decoding follows the published SSD anchor scheme of these models: a grid of anchors per
 feature-map stride, box centre and size regressed relative to the anchor in input pixels,

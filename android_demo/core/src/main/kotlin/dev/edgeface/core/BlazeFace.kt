@@ -13,7 +13,7 @@ class Letterbox(val canvas: RgbImage, val scale: Double, val px: Double, val py:
 
 /**
  * MediaPipe's BlazeFace short-range detector around a LiteRT interpreter the app owns (the same
- * file and decoding as edgeface/detectors/blazeface.py): letterbox, input normalisation, SSD
+ * file and decoding as edgeface/runtime/detectors/blazeface.py): letterbox, input normalisation, SSD
  * anchor decoding, weighted non-maximum suppression, and the calibration from its boxes to the
  * 68-landmark box that the crop rule expects.
  */

@@ -2,7 +2,7 @@ package dev.edgeface.core
 
 import kotlin.math.exp
 
-/** Head pose: degrees (edgeface/geometry.py's convention), row-major rotation, translation in image pixels, pixels per model cm. */
+/** Head pose: degrees (edgeface/runtime/geometry.py's convention), row-major rotation, translation in image pixels, pixels per model cm. */
 data class Pose(val yaw: Double, val pitch: Double, val roll: Double, val rotation: DoubleArray,
                 val translation: FloatArray, val scale: Double)
 

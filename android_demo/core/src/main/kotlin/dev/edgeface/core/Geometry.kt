@@ -4,7 +4,7 @@ import kotlin.math.cos
 import kotlin.math.sin
 
 /**
- * An axis-aligned square region of an image, in image pixels (edgeface/geometry.py's Crop).
+ * An axis-aligned square region of an image, in image pixels (edgeface/runtime/geometry.py's Crop).
  * Crop-normalised coordinates: u = (x - x0) / size, v = (y - y0) / size.
  */
 data class Crop(val x0: Double, val y0: Double, val size: Double) {

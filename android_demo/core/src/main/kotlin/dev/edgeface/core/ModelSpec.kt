@@ -18,11 +18,11 @@ class ModelSpec(
     val cropShiftY: Double,
     val numPoints: Int,
     val landmarks68: IntArray,
-    /** Each landmark as a convex combination of dense points (edgeface/model.py `landmarks_from`):
+    /** Each landmark as a convex combination of dense points (edgeface/runtime/pipeline.py `landmarks`):
      *  the ICT vertex alone, or the aligned definition (`topology.landmark_weights`). */
     val landmarkPoints: Array<IntArray>,
     val landmarkWeights: Array<FloatArray>,
-    /** Optional weights per head yaw (`landmark_weights.by_yaw`, edgeface/model.py
+    /** Optional weights per head yaw (`landmark_weights.by_yaw`, edgeface/runtime/pipeline.py
      *  `landmark_weights_at`): anchor yaws in degrees, increasing, and per anchor the 68 rows on
      *  [landmarkPoints]; interpolated linearly between anchors, held beyond. Empty: [landmarkWeights]. */
     val landmarkYaw: DoubleArray = DoubleArray(0),
@@ -160,7 +160,7 @@ class ModelSpec(
 
     /** The box (x1, y1, x2, y2) of a face's ICT landmark vertices, from its dense points (x, y, z
      *  triples): the box the crop rule was trained on, which tracking follows (edgeface
-     *  Reconstructor.face_box); aligned landmarks sit where annotators put them, a different box. */
+     *  Pipeline.face_box); aligned landmarks sit where annotators put them, a different box. */
     fun faceBox(dense: FloatArray): DoubleArray {
         var x1 = Double.MAX_VALUE; var y1 = Double.MAX_VALUE
         var x2 = -Double.MAX_VALUE; var y2 = -Double.MAX_VALUE

@@ -55,7 +55,7 @@ class RgbImage(val width: Int, val height: Int, val pixels: ByteArray = ByteArra
 /**
  * The network's crop of an image, as the Python runtime cuts it (Reconstructor.cut): outside the
  * image is black; crops more than twice the input size are first area-shrunk to twice the input
- * size, so that sampling does not alias. The arithmetic is the one edgeface/resample.py defines
+ * size, so that sampling does not alias. The arithmetic is the one edgeface/runtime/resample.py defines
  * (bilinear in float32, INTER_AREA tables), which the Python runtime runs instead of OpenCV's kernels,
  * so both sides feed the network the same bytes whatever OpenCV is installed (checked against golden crops).
  */

@@ -4,7 +4,7 @@ import kotlin.math.round
 
 /**
  * Crop pixels to the network's input tensor and integer outputs back to floats, with the Python
- * runtime's arithmetic (edgeface/model.py): float32 throughout, in the same order, so both sides
+ * runtime's arithmetic (edgeface/runtime/model.py): float32 throughout, in the same order, so both sides
  * produce the same bits.
  */
 class TensorCodec(private val spec: ModelSpec) {

@@ -70,7 +70,7 @@ class CoreTest {
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest("[-30, 30]", "[1.0]"), "onnx", "fp32") }
         val spec = ModelSpec.fromManifest(manifest("[-30, 30]", "[0.0, 1.0]"), "onnx", "fp32")
         val dense = FloatArray(70 * 3) { it.toFloat() }
-        // (yaw, share of point 69) as edgeface/model.py landmark_weights_at: held beyond the anchors
+        // (yaw, share of point 69) as edgeface/runtime/pipeline.py landmark_weights_at: held beyond the anchors
         for ((yaw, share) in listOf(-45.0 to 0f, 0.0 to 0.5f, 15.0 to 0.75f, 80.0 to 1f)) {
             assertEquals((1 - share) * dense[68 * 3] + share * dense[69 * 3], spec.landmarks(dense, yaw)[0], 1e-4f)
         }

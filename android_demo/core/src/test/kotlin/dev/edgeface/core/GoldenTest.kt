@@ -10,15 +10,15 @@ import kotlin.math.abs
 
 /**
  * The Kotlin core against the golden vectors the Python SDK writes (`edgeface goldens --out DIR`,
- * found through the EDGEFACE_GOLDENS environment variable or the edgeface.goldens property).
+ * found through the EDGEFACE_GOLDENS environment variable or the edgeface.tools.goldens property).
  * Quantization and crop pixels must agree to the bit; decoding within float tolerance.
  */
 class GoldenTest {
-    private val root: File? = (System.getProperty("edgeface.goldens") ?: System.getenv("EDGEFACE_GOLDENS"))?.let(::File)
+    private val root: File? = (System.getProperty("edgeface.tools.goldens") ?: System.getenv("EDGEFACE_GOLDENS"))?.let(::File)
 
     private fun dir(path: String): File {
         // Skipped without golden vectors, unless the run says they must be there (the pytest driver does).
-        if (System.getProperty("edgeface.goldens.required") == "true") assertTrue("EDGEFACE_GOLDENS is not set", root != null)
+        if (System.getProperty("edgeface.tools.goldens.required") == "true") assertTrue("EDGEFACE_GOLDENS is not set", root != null)
         assumeTrue("golden vectors not given: set EDGEFACE_GOLDENS (edgeface goldens --out DIR)", root != null)
         return File(root, path).also { assertTrue("missing $it", it.isDirectory) }
     }

@@ -16,10 +16,10 @@ import java.io.File
  */
 class SchemaTest {
     private val schemaFile: File? = (System.getProperty("edgeface.schema") ?: System.getenv("EDGEFACE_PACK_SCHEMA"))?.let(::File)
-    private val goldens: File? = (System.getProperty("edgeface.goldens") ?: System.getenv("EDGEFACE_GOLDENS"))?.let(::File)
+    private val goldens: File? = (System.getProperty("edgeface.tools.goldens") ?: System.getenv("EDGEFACE_GOLDENS"))?.let(::File)
 
     private fun schema(): Map<*, *> {
-        if (System.getProperty("edgeface.goldens.required") == "true") assertNotNull("EDGEFACE_PACK_SCHEMA is not set", schemaFile)
+        if (System.getProperty("edgeface.tools.goldens.required") == "true") assertNotNull("EDGEFACE_PACK_SCHEMA is not set", schemaFile)
         assumeTrue("pack schema not given: set EDGEFACE_PACK_SCHEMA", schemaFile != null)
         return Json.parse(schemaFile!!.readText()) as Map<*, *>
     }

@@ -32,10 +32,12 @@ def test_nothing_in_blank_or_noise(name):
     assert det(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)) == []
 
 
-def test_boxes_follow_the_face_through_padding(face_image):
+def test_boxes_follow_the_face_through_padding(dev_set):
     """Letterboxing is undone exactly: the same face at two places of a 1024-pixel canvas, moved by
     multiples of 8 pixels (the canvas-to-input ratio, so the detector samples it identically), gets
-    boxes and keypoints moved by exactly that much."""
+    boxes and keypoints moved by exactly that much. (A real photo: the synthetic portrait's face
+    fills its frame, so at the first place its edge meets the network's zero padding.)"""
+    face_image = load_image(dev_set.image_path(0))
     det = detectors.create(detectors.SINGLE)
 
     def place(x, y):

@@ -128,8 +128,8 @@ class Recipe:
 
     def _prepare(self, stage: dict) -> Path:
         from ..tools.datasets import data_root
-        from .data import pack
-        from .sources import frame
+        from ..train.data import pack
+        from ..train.sources import frame
 
         root = data_root()
         if root is None:
@@ -145,7 +145,7 @@ class Recipe:
         return shards
 
     def _train(self, stage: dict) -> Path:
-        from .trainer import train
+        from ..train.trainer import train
 
         out = self.folder(stage["name"])
         config = self.stage_config(stage)
@@ -156,8 +156,8 @@ class Recipe:
 
     def _heads(self, stage: dict) -> Path:
         from ..tools.datasets import data_root
-        from .heads import refit
-        from .sources import CelebaExamples, UtkfaceExamples
+        from ..train.heads import refit
+        from ..train.sources import CelebaExamples, UtkfaceExamples
 
         config = self.stage_config(next(s for s in self.stages if s["name"] == stage["sources"]))
         src, root, size = config["sources"], data_root(), config["input_size"]
@@ -178,7 +178,7 @@ class Recipe:
         return pack
 
     def _align_landmarks(self, stage: dict) -> Path:
-        from ..cli import main as cli
+        from . import main as cli
 
         pack = self.pack()
         if cli(["align-landmarks", "--model", str(pack), *stage.get("args", [])]) != 0:
@@ -186,7 +186,7 @@ class Recipe:
         return pack
 
     def _int8(self, stage: dict) -> Path:
-        from ..cli import main as cli
+        from . import main as cli
 
         pack = self.pack()
         gate = self.folder(stage["name"]) / "gate.json"
