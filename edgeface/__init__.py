@@ -6,6 +6,7 @@
         print(face.pose.yaw, face.landmarks.shape, face.attributes)
 """
 from .runtime.errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError, OptionError
+from .runtime.image import load_image
 from .runtime.reconstructor import Reconstructor, ReconstructorOptions
 from .runtime.results import Face, Mesh, Pose, draw
 from .runtime.video import OneEuroFilter, Tracker
@@ -13,7 +14,7 @@ from .runtime.video import OneEuroFilter, Tracker
 __version__ = "0.1.0"
 
 __all__ = [
-    "Reconstructor", "ReconstructorOptions", "Face", "Mesh", "Pose", "draw", "Tracker", "OneEuroFilter",
+    "Reconstructor", "ReconstructorOptions", "load_image", "Face", "Mesh", "Pose", "draw", "Tracker", "OneEuroFilter",
     "EdgefaceError", "ImageError", "ModelError", "BackendNotInstalledError", "DetectorError",
     "OptionError", "__version__",
 ]

@@ -37,7 +37,7 @@ def main() -> int:
     rec = edgeface.Reconstructor("auto")
     tiles = []
     for path in paths:
-        image = edgeface.runtime.image.load_image(path)
+        image = edgeface.load_image(path)
         faces = rec(image)
         for face in faces:
             print(f"{path.name}: {face!r}")

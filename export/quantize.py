@@ -348,6 +348,27 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, 
     return report
 
 
+def gate_summary(fmt: str, r: dict) -> str:
+    """One line on a format's gate result (`gate`'s report): each check, its figure, its limit, the verdict."""
+    parts = [f"balanced NME AFLW2000 {100 * r['fp32_nme_balanced']:.2f} % -> {100 * r['int8_nme_balanced']:.2f} % "
+             f"({100 * r['nme_rise_relative']:+.1f} %; limit +{100 * MAX_NME_RISE:.0f} %)"]
+    if "synthetic_nme_rise_relative" in r:
+        worst = max(r["synthetic_attribute_accuracy_drop"].values(), default=0.0)
+        parts.append(f"synthetic {100 * r['synthetic_fp32_nme_balanced']:.2f} % -> "
+                     f"{100 * r['synthetic_int8_nme_balanced']:.2f} % ({100 * r['synthetic_nme_rise_relative']:+.1f} %), "
+                     f"worst attribute accuracy drop {100 * worst:+.1f} points (limit {100 * MAX_ATTRIBUTE_DROP:.0f} "
+                     f"beyond noise; failing: {', '.join(r['synthetic_attributes_failing']) or 'none'})")
+    parts.append(f"flips on photos {100 * r['attribute_flips']:.2f} % (limit {100 * r['attribute_flip_limit']:.2f} %: "
+                 f"1 % or fp32's own under a 1 px box shift, {100 * r['fp32_attribute_flips_1px_shift']:.2f} %)")
+    if "celeba_eer_rise" in r:
+        parts.append(f"CelebA dev attribute accuracy {100 * r['celeba_fp32_attribute_accuracy']:.2f} -> "
+                     f"{100 * r['celeba_int8_attribute_accuracy']:.2f} % (limit -{100 * MAX_CELEBA_ATTRIBUTE_DROP:.0f} "
+                     f"point), identity EER {r['celeba_fp32_eer']:.3f} -> {r['celeba_int8_eer']:.3f} (limit "
+                     f"+{MAX_EER_RISE})")
+    verdict = "passed" if r["passed"] else "FAILED, removed from the pack"
+    return f"INT8 gate {fmt:9s} " + "; ".join(parts) + f": {verdict}"
+
+
 def remove_int8(pack, fmt: str) -> None:
     """Take a format's INT8 file out of the pack (after it failed the gate)."""
     manifest = PackManifest.open(pack)

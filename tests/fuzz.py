@@ -170,7 +170,7 @@ class Worker:
              "allocate": lambda: np.ones(600 * 2 ** 20, np.uint8)[::4096].sum()}[case["do"]]()
             return
         if case["kind"] == "image":
-            image = self.edgeface.runtime.image.load_image(bytes.fromhex(case["data"]))
+            image = self.edgeface.load_image(bytes.fromhex(case["data"]))
             if image.shape[0] * image.shape[1] <= 4_000_000:
                 assert _finite_faces(self.rec(image))
         else:

@@ -58,7 +58,7 @@ def both(userland, dev_set, installed_backends, tmp_path_factory):
 
     rec = edgeface.Reconstructor("tflite", precision="int8")
     picks = range(0, len(dev_set), max(1, len(dev_set) // 8))
-    crops = np.concatenate([rec.pipeline.cut(edgeface.runtime.image.load_image(dev_set.image_path(k)),
+    crops = np.concatenate([rec.pipeline.cut(edgeface.load_image(dev_set.image_path(k)),
                                     [rec.pipeline.crop_for(landmark_box(dev_set.points68[k]))]) for k in picks])
     work = userland / "opt" / "io"
     work.mkdir(exist_ok=True)

@@ -61,6 +61,9 @@ def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
     assert np.isclose(np.mean(list(by_name.values())), report["onnx"]["attribute_flips"])
     r = report["onnx"]
     assert r["attribute_flip_limit"] == max(quantize.MAX_ATTRIBUTE_FLIPS, r["fp32_attribute_flips_1px_shift"])
+    line = quantize.gate_summary("onnx", r)
+    assert line.startswith("INT8 gate onnx") and f"{100 * r['fp32_nme_balanced']:.2f} %" in line
+    assert line.endswith("passed" if r["passed"] else "FAILED, removed from the pack")
     quantize.remove_int8(pack_copy, "onnx")
     files = json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
     assert not any(f["precision"] == "int8" for f in files)
@@ -142,3 +145,18 @@ def test_attribute_drop_fails_only_a_real_loss():
     int8[:8] *= -1
     drop, fails = attribute_drop(truth, fp32_some_wrong, int8)
     assert np.isclose(drop, 4 / 256) and not fails  # 8 lost, 4 gained: 1.6 points, within noise
+
+
+def test_gate_summary_names_every_check_it_was_given():
+    from edgeface.export import quantize
+
+    r = {"fp32_nme_balanced": 0.0464, "int8_nme_balanced": 0.0465, "nme_rise_relative": 0.002,
+         "attribute_flips": 0.003, "attribute_flip_limit": 0.01, "fp32_attribute_flips_1px_shift": 0.004,
+         "synthetic_fp32_nme_balanced": 0.05, "synthetic_int8_nme_balanced": 0.0503, "synthetic_nme_rise_relative": 0.006,
+         "synthetic_attribute_accuracy_drop": {"Smiling": 0.004}, "synthetic_attributes_failing": [],
+         "celeba_fp32_attribute_accuracy": 0.852, "celeba_int8_attribute_accuracy": 0.851,
+         "celeba_fp32_eer": 0.322, "celeba_int8_eer": 0.319, "celeba_eer_rise": -0.003, "passed": False}
+    line = quantize.gate_summary("tflite", r)
+    for part in ("4.64 % -> 4.65 %", "synthetic 5.00 % -> 5.03 %", "+0.4 points", "flips on photos 0.30 %",
+                 "CelebA dev attribute accuracy 85.20 -> 85.10 %", "EER 0.322 -> 0.319", "FAILED, removed from the pack"):
+        assert part in line, (part, line)

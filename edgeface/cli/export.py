@@ -32,7 +32,7 @@ def run(args) -> int:
     require_train_extra("export")
     from ..export import quantize
     from ..export.fp32 import export_checkpoint
-    from ..runtime.pack import MANIFEST_NAME, read_manifest
+    from ..runtime.pack import is_pack, read_manifest
     from ..tools.datasets import Aflw2000
     from ..train.synthetic import held_out
 
@@ -42,7 +42,7 @@ def run(args) -> int:
         card = json.loads(Path(args.card).read_text()) if args.card else {}
         card.update({"license": args.license} if args.license else {})
         export_checkpoint(args.checkpoint, args.out, formats=formats, ict=args.ict, card=card or None)
-    elif not (Path(args.out) / MANIFEST_NAME).exists():
+    elif not is_pack(args.out):
         raise EdgefaceError("pass --checkpoint, or --out pointing at an existing pack to add INT8 files to it")
     print(f"fp32 model pack: {args.out}")
     if "int8" not in precisions:

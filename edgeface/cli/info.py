@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from .. import __version__
     from ..runtime import backends, detectors
-    from ..runtime.pack import DEFAULT_PACK, MANIFEST_NAME, read_manifest
+    from ..runtime.pack import DEFAULT_PACK, is_pack, read_manifest
 
     print(f"edgeface {__version__}, Python {platform.python_version()}, {platform.system()} {platform.machine()}")
     print(f"CPU features: {', '.join(cpu_features()) or 'unknown'}")
@@ -34,7 +34,7 @@ def run(args) -> int:
             print(f"  {name:9s} not installed: pip install 'edgeface[{spec.extra}]'")
     print("detectors: " + ", ".join(f"{n}{' (default)' if n == detectors.DEFAULT else ''}" for n in detectors.DETECTORS))
     pack = Path(args.model) if args.model else DEFAULT_PACK
-    if (pack / MANIFEST_NAME).exists() or pack.is_file():
+    if is_pack(pack) or pack.is_file():
         m = read_manifest(pack)
         print(f"model {m.name} ({m.purpose}) at {m.root}: topology {m.topology}, input {m.input_size}px")
         for f in m.files:

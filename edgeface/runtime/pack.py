@@ -294,6 +294,11 @@ class Manifest:
         return [f.precision for f in self.files if f.format == file_format]
 
 
+def is_pack(path) -> bool:
+    """Whether `path` is a model pack folder (it holds an edgeface.json)."""
+    return (Path(path) / MANIFEST_NAME).is_file()
+
+
 def read_manifest(model=None) -> Manifest:
     """Read the manifest of a pack directory, or of the manifest file itself; None = default pack."""
     path = Path(model) if model is not None else DEFAULT_PACK

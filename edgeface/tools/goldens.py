@@ -20,6 +20,7 @@ from ..runtime import detectors
 from ..runtime.detectors.blazeface import input_tensor
 from ..runtime.image import load_image
 from ..runtime.model import dequantize
+from ..runtime.pack import MANIFEST_NAME
 from ..runtime.video import OneEuroFilter
 
 
@@ -46,7 +47,7 @@ def write(out, image_paths, model=None) -> Path:
         shutil.rmtree(out)
     rec = Reconstructor("tflite", model=model, precision="int8")
     detector = detectors.create(detectors.SINGLE)  # the one-pass model the port implements
-    shutil.copy(rec.manifest.root / "edgeface.json", out.mkdir(parents=True) or out / "edgeface.json")
+    shutil.copy(rec.manifest.root / MANIFEST_NAME, out.mkdir(parents=True) or out / MANIFEST_NAME)
     m = rec.manifest
     _save(out / "manifest", landmarks68=m.landmarks68.astype(np.int32),
           landmark_points=m.landmark_points.astype(np.int32), landmark_weights=m.landmark_weights, triangles=m.triangles.astype(np.int32),

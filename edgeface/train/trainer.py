@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..runtime.pack import is_pack
 from . import losses, topology
 from .data import AflwShard, AflwTraining, photometric
 from .facemodel import FaceModel, FlipAveraged, Refined
@@ -129,7 +130,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     morphable = MorphableModel.load(ict_path)
     model = build_model(config, morphable).to(device)
     if init_path and not (resume and (out_dir / "last.pt").exists()):
-        if (Path(init_path) / "edgeface.json").exists():
+        if is_pack(init_path):
             from .recover import from_pack
 
             taken = from_pack(init_path, model, morphable)
@@ -240,7 +241,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
 
 def _teacher(path, morphable: MorphableModel, device) -> FaceModel:
     """A checkpoint, or a shipped pack's folder (its fp32 ONNX network, `recover.pack_model`)."""
-    if (Path(path) / "edgeface.json").exists():
+    if is_pack(path):
         from .recover import pack_model
 
         return pack_model(path, morphable).to(device).eval()

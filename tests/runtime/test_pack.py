@@ -1,0 +1,105 @@
+"""The pack schema: one definition of edgeface.json, its reader and its only writer (edgeface.runtime.pack)."""
+import ast
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+import edgeface
+from edgeface.runtime.pack import (DEFAULT_PACK, MANIFEST_NAME, SCHEMA_FILE, PackManifest, file_digest, read_manifest,
+                                   schema, schema_problem)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _data(pack) -> dict:
+    return json.loads((Path(pack) / MANIFEST_NAME).read_text())
+
+
+@pytest.mark.parametrize("pack", [DEFAULT_PACK, Path(__file__).parent / "fixture_pack"])
+def test_the_shipped_and_fixture_manifests_follow_the_schema(pack):
+    assert schema_problem(_data(pack)) is None
+    assert json.loads(SCHEMA_FILE.read_text()) == schema()
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda d: d["files"][0].update(precision="int4"), "files[0].precision must be one of"),
+    (lambda d: d["files"][0]["outputs"].pop("visibility"), "files[0].outputs.visibility is missing"),
+    (lambda d: d["topology"].pop("version"), "topology.version is missing"),
+    (lambda d: d["topology"]["triangles"].__setitem__(0, [1, 2]), "topology.triangles[0] has 2 items"),
+    (lambda d: d["files"][0].update(companions=[""]), "files[0].companions[0] must not be empty"),
+    (lambda d: d.update(age={"unit": "years"}), "age.column is missing"),
+])
+def test_the_schema_names_what_is_wrong(edit, problem):
+    data = _data(DEFAULT_PACK)
+    edit(data)
+    assert problem in schema_problem(data)
+
+
+def test_a_manifest_breaking_only_the_schema_is_refused_on_load(pack_copy):
+    data = _data(pack_copy)
+    data["files"][-1]["precision"] = "int4"  # a name the field checks take, the schema does not
+    (pack_copy / MANIFEST_NAME).write_text(json.dumps(data))
+    with pytest.raises(edgeface.ModelError, match=r"does not follow pack.schema.json: files\[\d+\].precision must be one of"):
+        read_manifest(pack_copy)
+
+
+def test_pack_manifest_adds_replaces_and_removes_files(pack_copy):
+    manifest = PackManifest.open(pack_copy)
+    onnx = next(f for f in manifest.data["files"] if f["format"] == "onnx")
+    copy_path = pack_copy / "model_copy.onnx"
+    copy_path.write_bytes((pack_copy / onnx["path"]).read_bytes())
+    manifest.add_file(copy_path, "onnx", "fp16", onnx["outputs"], layout="NCHW")
+    saved = manifest.save()
+    entry = saved.find_file("onnx", "fp16")
+    assert entry.path == copy_path and entry.sha256 == file_digest(copy_path)
+    # the same format and precision again replaces the entry rather than listing two
+    manifest.add_file(copy_path, "onnx", "fp16", onnx["outputs"], layout="NCHW")
+    assert [f["precision"] for f in manifest.save().data["files"] if f["format"] == "onnx"] == ["fp32", "fp16"]
+    assert manifest.remove_file("onnx", "fp16") == ["model_copy.onnx"]
+    assert not copy_path.exists() and manifest.save().find_file("onnx", "fp16") is None
+    assert edgeface.Reconstructor("onnx", model=pack_copy).backend == "onnx"
+
+
+def test_pack_manifest_never_writes_what_the_reader_refuses(pack_copy):
+    before = (pack_copy / MANIFEST_NAME).read_text()
+    manifest = PackManifest.open(pack_copy)
+    manifest.set_landmark_definition({"points": [[0]] * 67, "weights": [[1.0]] * 67})
+    with pytest.raises(edgeface.ModelError, match="landmark_weights"):
+        manifest.save()
+    assert (pack_copy / MANIFEST_NAME).read_text() == before
+
+
+def test_a_new_manifest_takes_the_fields_and_its_files(pack_copy, tmp_path):
+    fields = {k: v for k, v in _data(pack_copy).items() if k not in ("schema", "files")}
+    out = tmp_path / "new"
+    out.mkdir()
+    onnx = (pack_copy / "model_fp32.onnx").read_bytes()
+    (out / "model_fp32.onnx").write_bytes(onnx)
+    manifest = PackManifest.new(out, copy.deepcopy(fields))
+    manifest.add_file(out / "model_fp32.onnx", "onnx", "fp32", {n: n for n in edgeface.runtime.pack.OUTPUT_NAMES},
+                      layout="NCHW")
+    assert manifest.save().name == fields["name"]
+    assert list(_data(out))[0] == "schema" and _data(out)["schema"] == 1
+
+
+def test_no_module_but_the_pack_schema_writes_a_manifest():
+    """Writers go through PackManifest: no other module of the package writes to a path it names
+    edgeface.json (a `write_text`, `open(..., "w")` or `json.dump` on it)."""
+    offenders = []
+    for path in list((REPO / "edgeface").rglob("*.py")) + list((REPO / "export").glob("*.py")):
+        if path.name == "pack.py" and path.parent.name == "runtime":
+            continue
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            target = func.value if isinstance(func, ast.Attribute) and func.attr in ("write_text", "write_bytes") \
+                else node.args[0] if isinstance(func, ast.Name) and func.id == "open" and len(node.args) > 1 \
+                and "w" in str(getattr(node.args[1], "value", "")) else None
+            segment = ast.get_source_segment(text, target) if target is not None else ""
+            if "MANIFEST_NAME" in segment or "edgeface.json" in segment:
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []
