@@ -1,7 +1,7 @@
 package dev.edgeface.core
 
 /**
- * Follows one face across frames from its last face box (edgeface.video.Tracker's rule;
+ * Follows one face across frames from its last face box (edgeface.runtime.video.Tracker's rule;
  * [ModelSpec.faceBox]): the next crop comes from it, and a result is dropped when the box leaves
  * the frame, shrinks below [minSize] pixels, or changes size by more than 2x between frames. The
  * detector is needed only when [cropBox] is null.

@@ -4,7 +4,7 @@ import kotlin.math.PI
 import kotlin.math.abs
 
 /**
- * The One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) on a vector, as edgeface.video does it:
+ * The One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) on a vector, as edgeface.runtime.video does it:
  * a low cutoff (steady) while a value moves slowly, higher (responsive) as it speeds up,
  * cutoff = minCutoff + beta * |speed|. Hz for cutoffs, value units per second for speed.
  */
