@@ -34,16 +34,21 @@ def test_manifest_missing_a_field(pack_copy):
         edgeface.Reconstructor("onnx", model=pack_copy)
 
 
+@pytest.fixture(params=["onnx", "openvino", "tflite", "torch"])
+def backend(request, installed_backends):
+    """Each backend, skipped where it is not installed."""
+    if request.param not in installed_backends:
+        pytest.skip(f"{request.param} not installed")
+    return request.param
+
+
 def test_unsupported_schema(pack_copy):
     _edit_manifest(pack_copy, lambda d: d.update(schema=99))
     with pytest.raises(edgeface.ModelError, match="schema 99"):
         edgeface.Reconstructor("onnx", model=pack_copy)
 
 
-@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite", "torch"])
-def test_corrupt_model_file_is_detected(pack_copy, installed_backends, backend):
-    if backend not in installed_backends:
-        pytest.skip(f"{backend} not installed")
+def test_corrupt_model_file_is_detected(pack_copy, backend):
     entry = next(f for f in json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
                  if f["format"] == backends.BACKENDS[backend].file_format)
     path = pack_copy / entry["path"]
@@ -54,11 +59,8 @@ def test_corrupt_model_file_is_detected(pack_copy, installed_backends, backend):
         edgeface.Reconstructor(backend, model=pack_copy)
 
 
-@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite", "torch"])
-def test_garbage_file_with_matching_hash_gives_a_model_error(pack_copy, installed_backends, backend):
+def test_garbage_file_with_matching_hash_gives_a_model_error(pack_copy, backend):
     """Even a file that passes the hash check but cannot be parsed gives a ModelError, not a backend trace."""
-    if backend not in installed_backends:
-        pytest.skip(f"{backend} not installed")
     fmt = backends.BACKENDS[backend].file_format
 
     def garble(d):
@@ -78,10 +80,7 @@ def test_missing_model_file(pack_copy):
         edgeface.Reconstructor("onnx", model=pack_copy)
 
 
-@pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite", "torch"])
-def test_manifest_describing_another_input_size(pack_copy, installed_backends, backend):
-    if backend not in installed_backends:
-        pytest.skip(f"{backend} not installed")
+def test_manifest_describing_another_input_size(pack_copy, backend):
     _edit_manifest(pack_copy, lambda d: d["input"].update(size=96))
     with pytest.raises(edgeface.ModelError, match="do not belong together"):
         edgeface.Reconstructor(backend, model=pack_copy)
