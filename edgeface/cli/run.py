@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from .video import is_camera
+    from .run_video import is_camera
 
     source = Path(args.input)
     camera = is_camera(args.input) and not source.exists()
@@ -39,12 +39,12 @@ def run(args) -> int:
     out = writable_folder(Path(args.out))
     rec = reconstructor(args, refine=args.refine, max_faces=args.max_faces)
     if camera or (source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES):
-        return run_video(rec, args.input, out, args.frames, args.show)
+        return track_video(rec, args.input, out, args.frames, args.show)
     paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) \
         if source.is_dir() else [source]
     if not paths:
         raise EdgefaceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
-    return run_images(rec, paths, out)
+    return reconstruct_images(rec, paths, out)
 
 
 def writable_folder(out: Path) -> Path:
@@ -83,7 +83,7 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def run_images(rec, paths: list[Path], out: Path) -> int:
+def reconstruct_images(rec, paths: list[Path], out: Path) -> int:
     import cv2
 
     from ..runtime.image import load_image
@@ -114,9 +114,9 @@ def run_images(rec, paths: list[Path], out: Path) -> int:
     return EXIT_OK
 
 
-def run_video(rec, name: str, out: Path, frames: int | None, show: bool | None) -> int:
-    """Track through a video or a camera (edgeface.cli.video): an overlay video and tracks.json."""
-    from . import video
+def track_video(rec, name: str, out: Path, frames: int | None, show: bool | None) -> int:
+    """Track through a video or a camera (edgeface.cli.run_video): an overlay video and tracks.json."""
+    from . import run_video as video
 
     stem = "camera" + name.rsplit("/", 1)[-1] if video.is_camera(name) and not Path(name).is_file() \
         else output_stems([Path(name)])[Path(name)]
