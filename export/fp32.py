@@ -140,6 +140,10 @@ def trained_manifest(model, config: dict, card: dict) -> dict:
         **({"gender": {"attribute": "Male"}} if "Male" in model.attribute_names else {}),
         "pose_translation": "image position of the neutral face's centroid",
         **{k: v for k, v in card.items() if k not in ("purpose", "version")},
+        # what edgeface.train.recover needs to rebuild the torch network from the fp32 ONNX file
+        "training": {**card.get("training", {}), "network": {
+            "backbone": config["backbone"],
+            **({"attribute_branch": model.branch_config} if getattr(model, "branch_config", None) else {})}},
     }
 
 

@@ -13,6 +13,9 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
   `init` and `teacher` name earlier stages (their pack or checkpoint);
 - `heads`: a training stage's checkpoint with its attribute and age rows refitted on its frozen
   features (`heads.refit`; the CelebA and UTKFace training photos of the `sources` stage's config);
+- `attribute-branch`: an attribute branch added to the `start` stage's network (a pack or a
+  checkpoint) and trained on its frozen trunk (`train.attribute_branch`; the stage's `config` is
+  laid over the base config, its `fit` holds epochs, views, batch, lr);
 - `export`: the fp32 pack (ONNX, OpenVINO, TFLite) of a training stage, with the recipe's card;
 - `align-landmarks`: the pack's 68-landmark definition fitted per head yaw (two-fold);
 - `int8`: INT8 files and the accuracy gate; a file that fails is left out of the pack.
@@ -27,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("release", "prepare", "train", "heads", "export", "align-landmarks", "int8")
+KINDS = ("release", "prepare", "train", "heads", "attribute-branch", "export", "align-landmarks", "int8")
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -167,6 +170,20 @@ class Recipe:
         out.parent.mkdir(parents=True, exist_ok=True)
         refit(self.product(stage["checkpoint"]), out, celeba, utkface, stage.get("l2", 1e-3), stage.get("views", 2))
         return out
+
+    def _attribute_branch(self, stage: dict) -> Path:
+        from ..tools.datasets import data_root
+        from ..train.attribute_branch import train_branch
+        from ..train.sources import CelebaExamples, UtkfaceExamples
+
+        config, root = self.stage_config(stage), data_root()
+        if root is None:
+            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        src, size = config["sources"], config["input_size"]
+        celeba = CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size)
+        utkface = UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size)
+        return train_branch(self.product(stage["start"]), self.folder(stage["name"]), config, celeba, utkface,
+                            **stage.get("fit", {}))
 
     def _export(self, stage: dict) -> Path:
         from ..export.fp32 import export_checkpoint

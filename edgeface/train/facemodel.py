@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import networks
+from .networks.mobilenet import InvertedResidual, conv_bn
 from .morphable import MorphableModel, torch_decoder
 from .raster import vertex_normals
 from .topology import aflw21_matrix
@@ -43,15 +44,40 @@ def rotation_matrix(pitch, yaw, roll):
     return rz @ ry @ rx
 
 
+class AttributeBranch(nn.Module):
+    """Layers of their own for what a face looks like (attributes, age, gender), fed from an early
+    tap of the backbone: the deep features that geometry shaped hold little about hair, age or
+    gender (docs/experiments.md, "An appearance branch"), so reading these from stride 8 through
+    separate blocks leaves the trunk, and every geometric output, as it is."""
+
+    def __init__(self, channels_in: int, outputs: int, width: int = 32, features: int = 256):
+        super().__init__()
+        c = width
+        self.blocks = nn.Sequential(
+            InvertedResidual(channels_in, c, 2, 6), InvertedResidual(c, c, 1, 6), InvertedResidual(c, c, 1, 6),
+            InvertedResidual(c, 2 * c, 1, 6), InvertedResidual(2 * c, 2 * c, 1, 6),
+            InvertedResidual(2 * c, 2 * c, 1, 6), conv_bn(2 * c, features, 1))
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Linear(features, outputs)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+
+    def forward(self, tap):
+        return self.head(self.dropout(self.blocks(tap).mean((2, 3))))
+
+
 class FaceModel(nn.Module):
     def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
                  crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False,
-                 attribute_names=None, age_head: bool = False):
+                 attribute_names=None, age_head: bool = False, attribute_branch: dict | None = None):
         """attribute_head: learn the 22 geometry-grounded attributes (edgeface.train.attributes)
         from the shared features, instead of deriving four from expression weights;
         attribute_names: learn these attributes instead (CelebA's 40 and the expression ones).
         visibility_head: learn per-point visibility as a correction to the orientation prior.
-        age_head: one more row, age in years, returned as the last column of `attributes`."""
+        age_head: one more row, age in years, returned as the last column of `attributes`.
+        attribute_branch: {"tap": backbone layers before the tap, "width": channels, "attributes":
+        names it answers instead of the head (and age, with age_head)}, see AttributeBranch."""
         super().__init__()
         self.backbone = networks.create(backbone)
         self.backbone_name = backbone
@@ -93,9 +119,40 @@ class FaceModel(nn.Module):
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():
             self.head.bias[6 + identity_size:self.core] = -3.0  # expressions start near neutral
+        self.branch_config = dict(attribute_branch) if attribute_branch else None
+        self.branch = None
+        if attribute_branch:
+            self._add_branch(attribute_branch)
+
+    def _add_branch(self, cfg: dict) -> None:
+        if not self.attribute_head or not hasattr(self.backbone, "features"):
+            raise ValueError("an attribute branch needs an attribute head and a backbone with a `features` stack")
+        names = list(cfg["attributes"])
+        unknown = [n for n in names if n not in self.attribute_names]
+        if unknown:
+            raise ValueError(f"the attribute branch answers attributes the network does not have: {unknown}")
+        self.branch_tap = int(cfg["tap"])
+        with torch.no_grad():
+            channels = self.backbone.features[:self.branch_tap](torch.zeros(1, 3, 64, 64)).shape[1]
+        self.branch = AttributeBranch(channels, len(names) + int(self.age_head), int(cfg.get("width", 32)))
+        # column j of the answer: the head's attribute j, or the branch's answer for that name (a
+        # gather over [head attributes, branch attributes], so every format sees one index op)
+        order = [len(self.attribute_names) + names.index(n) if n in names else j
+                 for j, n in enumerate(self.attribute_names)]
+        self.register_buffer("branch_order", torch.tensor(order, dtype=torch.long))
+        self.branch_names = names
+
+    def features(self, x):
+        """(pooled trunk features, the branch's answers or None)."""
+        if self.branch is None:
+            return self.backbone(x), None
+        tap = self.backbone.features[:self.branch_tap](x)
+        pooled = self.backbone.pool(self.backbone.features[self.branch_tap:](tap)).flatten(1)
+        return pooled, self.branch(tap)
 
     def forward(self, x):
-        raw = self.head(self.backbone(x))
+        pooled, described = self.features(x)
+        raw = self.head(pooled)
         k = self.identity_size
         pitch, yaw, roll = raw[:, 0] * 0.5, raw[:, 1] * math.pi / 2, raw[:, 2] * 0.5
         tx, ty = 0.5 + 0.2 * raw[:, 3], 0.5 + 0.2 * raw[:, 4]
@@ -113,10 +170,13 @@ class FaceModel(nn.Module):
         if self.attribute_head:
             attributes = raw[:, rest:rest + len(self.attribute_names)]
             rest += len(self.attribute_names)
+            if described is not None:
+                attributes = torch.cat([attributes, described[:, :len(self.branch_names)]], 1)[:, self.branch_order]
         else:
             attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
         if self.age_head:
-            attributes = torch.cat([attributes, AGE_OFFSET + AGE_SCALE * raw[:, rest:rest + 1]], 1)
+            age = raw[:, rest:rest + 1] if described is None else described[:, -1:]
+            attributes = torch.cat([attributes, AGE_OFFSET + AGE_SCALE * age], 1)
             rest += 1
         visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
         if self.visibility_head:

@@ -19,6 +19,11 @@ def onnx_weights(path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, n
 
     graph = onnx.load(str(path)).graph
     named = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:  # the exporter shares equal tensors (an untrained layer's zero biases) through Identity
+        if node.op_type == "Identity" and node.input[0] in named:
+            named[node.output[0]] = named[node.input[0]]
+        elif node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            named[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     convs = [(named[n.input[1]], named[n.input[2]]) for n in graph.node if n.op_type == "Conv"]
     return convs, named
 
@@ -26,8 +31,10 @@ def onnx_weights(path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, n
 def load_into(model: torch.nn.Module, path) -> None:
     """Set `model` (a FaceModel of the file's configuration) to the ONNX file's weights."""
     convs, named = onnx_weights(path)
-    layers = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
-    norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    # the graph runs the whole trunk before the attribute branch (FaceModel.features)
+    parts = [model.backbone] + ([model.branch] if model.branch is not None else [])
+    layers = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     if len(layers) != len(convs) or len(norms) != len(convs):
         raise ValueError(f"{path}: {len(convs)} convolutions, the network has {len(layers)} (another backbone?)")
     with torch.no_grad():
@@ -40,11 +47,15 @@ def load_into(model: torch.nn.Module, path) -> None:
             norm.running_var.fill_(1.0)
             norm.weight.fill_(float(np.sqrt(1.0 + norm.eps)))
             norm.bias.copy_(torch.from_numpy(np.array(bias)))
-        for name in ("head.weight", "head.bias"):
+        linear = ("head.weight", "head.bias") + (("branch.head.weight", "branch.head.bias") if model.branch else ())
+        for name in linear:
             target = model.get_parameter(name)
             if tuple(target.shape) != named[name].shape:
                 raise ValueError(f"{path}: {name} has shape {named[name].shape}, the network {tuple(target.shape)}")
             target.copy_(torch.from_numpy(np.array(named[name])))
+        # the visibility prior's normals are baked into the graph: take the file's, whatever mesh it shipped with
+        if "normals" in named:
+            model.normals.copy_(torch.from_numpy(np.array(named["normals"])))
 
 
 def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
@@ -55,14 +66,14 @@ def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
     from .facemodel import FaceModel
 
     manifest = read_manifest(pack_dir)
-    if manifest.age_column is not None:
-        raise ValueError(f"{manifest.root}: a pack with an age output is not of the layout this reads")
+    network = manifest.data.get("training", {}).get("network", {})
     topo = topology.load()
     # the pack's own mesh: its graph's visibility prior was built from those triangles' normals
     topo["triangles"] = manifest.triangles.tolist()
-    model = FaceModel(backbone, topo, morphable, identity_size=manifest.identity_size,
+    model = FaceModel(network.get("backbone", backbone), topo, morphable, identity_size=manifest.identity_size,
                       crop_scale=manifest.crop_scale, attribute_names=list(manifest.attribute_names),
-                      visibility_head=True)
+                      visibility_head=True, age_head=manifest.age_column is not None,
+                      attribute_branch=network.get("attribute_branch"))
     load_into(model, manifest.root / "model_fp32.onnx")
     model.input_size = manifest.input_size
     return model.eval()
@@ -91,9 +102,12 @@ def from_pack(pack_dir, model: torch.nn.Module, morphable) -> dict:
     rows = list(zip(range(old.core), range(model.core)))
     kept = [n for n in names if n in model.attribute_names]
     rows += [(old.core + names.index(n), model.core + model.attribute_names.index(n)) for n in kept]
+    if old.age_head and model.age_head:
+        rows.append((old.core + len(names), model.core + len(model.attribute_names)))
+    old_vis = old.core + len(names) + int(old.age_head)
     new_vis = model.core + len(model.attribute_names) + int(model.age_head)
     if model.visibility_head:
-        rows += [(old.core + len(names) + v, new_vis + v) for v in range(model.num_points)]
+        rows += [(old_vis + v, new_vis + v) for v in range(model.num_points)]
     source, dest = torch.tensor([a for a, _ in rows]), torch.tensor([b for _, b in rows])
     target["head.weight"][dest] = state["head.weight"][source]
     target["head.bias"][dest] = state["head.bias"][source]

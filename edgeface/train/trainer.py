@@ -37,10 +37,15 @@ def attribute_names(config: dict):
 
 
 def build_model(config: dict, morphable: MorphableModel) -> FaceModel:
+    branch = config.get("attribute_branch")
+    if branch and branch.get("attributes") == "celeba":
+        from .sources import CELEBA_ATTRIBUTES
+
+        branch = {**branch, "attributes": list(CELEBA_ATTRIBUTES)}
     return FaceModel(config["backbone"], topology.load(), morphable, identity_size=config["identity_size"],
                      crop_scale=config["crop_scale"], attribute_head=config.get("attribute_head", False),
                      visibility_head=config.get("visibility_head", False), attribute_names=attribute_names(config),
-                     age_head=config.get("age_head", False))
+                     age_head=config.get("age_head", False), attribute_branch=branch)
 
 
 #: the network's input normalisation (also written into every manifest)
@@ -141,7 +146,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
             print(f"started from {init_path}: {taken} of {total} tensors", flush=True)
     teacher = None
     if teacher_path:
-        teacher = _teacher(teacher_path, morphable, device)
+        teacher = load_network(teacher_path, morphable, device)
         for p in teacher.parameters():
             p.requires_grad_(False)
         distill, topo = config.get("distill", {}), topology.load()
@@ -239,7 +244,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     return out_dir / "best.pt"
 
 
-def _teacher(path, morphable: MorphableModel, device) -> FaceModel:
+def load_network(path, morphable: MorphableModel, device) -> FaceModel:
     """A checkpoint, or a shipped pack's folder (its fp32 ONNX network, `recover.pack_model`)."""
     if is_pack(path):
         from .recover import pack_model

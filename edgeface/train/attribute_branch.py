@@ -1,0 +1,127 @@
+"""Train a network's attribute branch (facemodel.AttributeBranch) on its frozen trunk.
+
+The trunk runs once over every training photo (the runtime's crop, then jittered and degraded
+copies) and its tap features are cached; the branch then learns from the cache alone, so an epoch
+costs the branch's layers, not the trunk's. CelebA gives the 40 attributes, UTKFace gender (into
+`Male`) and age; each photo contributes only the losses it has labels for. Ethnicity is never a
+target. The trunk and the head are copied unchanged: every geometric output stays as it was.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .facemodel import AGE_OFFSET, AGE_SCALE
+
+
+@torch.no_grad()
+def tap_features(model, photos, views: int, batch: int = 128, desc: str = "tap") -> np.ndarray:
+    """(views * N, C, H, W) float16 tap features of each photo: view 0 the runtime's crop, the
+    others jittered, degraded and mirrored copies (`FramedPhotos.crop`)."""
+    from ..tools.progress import tqdm
+    from .trainer import normalise
+
+    trunk = model.backbone.features[:model.branch_tap].eval()
+    out = []
+    for view in range(views):
+        photos.epoch = 2000 + view
+        for start in tqdm(range(0, len(photos), batch), desc=f"{desc} view {view + 1}/{views}"):
+            crops = [photos.crop(i, augment=view > 0)[0] for i in range(start, min(start + batch, len(photos)))]
+            out.append(trunk(normalise(torch.from_numpy(np.stack(crops)).float() / 255.0)).half().numpy())
+    return np.concatenate(out)
+
+
+def labels(celeba, utkface, names, views: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cached row (CelebA's rows, then UTKFace's): attribute targets (NaN where unlabelled) for
+    the branch's names, and age in years (NaN where unknown)."""
+    celeba_names = [str(n) for n in celeba.labels["attribute_names"]]
+    column = [celeba_names.index(n) for n in names]
+    attr_c = celeba.labels["attributes"][celeba.rows][:, column].astype(np.float32)
+    attr_u = np.full((len(utkface), len(names)), np.nan, np.float32)
+    if "Male" in names:
+        attr_u[:, names.index("Male")] = utkface.labels["gender"][utkface.rows] == 0
+    age_c = np.full(len(celeba), np.nan, np.float32)
+    age_u = utkface.labels["age"][utkface.rows].astype(np.float32)
+    attributes = np.concatenate([np.tile(attr_c, (views, 1)), np.tile(attr_u, (views, 1))])
+    age = np.concatenate([np.tile(age_c, views), np.tile(age_u, views)])
+    return attributes, age
+
+
+def branch_loss(out: torch.Tensor, attributes: torch.Tensor, age: torch.Tensor, age_weight: float) -> torch.Tensor:
+    """Masked BCE over the labelled attributes plus smooth-L1 age (in decades) over the photos with
+    an age; an unlabelled entry adds nothing. `out`: the branch's logits, then its age row."""
+    n = attributes.shape[1]
+    known = torch.isfinite(attributes)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        out[:, :n], torch.nan_to_num(attributes), reduction="none")
+    loss = (bce * known).sum() / known.sum().clamp(min=1)
+    aged = torch.isfinite(age)
+    if out.shape[1] > n and bool(aged.any()):
+        years = AGE_OFFSET + AGE_SCALE * out[aged, n]
+        loss = loss + age_weight * torch.nn.functional.smooth_l1_loss(years / 10, age[aged] / 10, beta=0.5)
+    return loss
+
+
+def train_branch(start, out_dir, config: dict, celeba, utkface, epochs: int = 20, views: int = 4,
+                 batch: int = 256, lr: float = 2e-3, weight_decay: float = 1e-3, age_weight: float = 0.5,
+                 seed: int = 0, progress=print) -> Path:
+    """`start` (a pack folder or a checkpoint) with an attribute branch (`config["attribute_branch"]`)
+    trained on its frozen trunk -> `out_dir/branch.pt`, a checkpoint of the whole network.
+    Resumes from `out_dir/branch_last.pt` (saved every epoch) and reuses cached features."""
+    from ..tools.progress import tqdm
+    from .morphable import MorphableModel
+    from .trainer import build_model, load_network
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    morphable = MorphableModel.load(None)
+    model = build_model(config, morphable)
+    missing, unexpected = model.load_state_dict(load_network(start, morphable, "cpu").state_dict(), strict=False)
+    if unexpected or any(not k.startswith("branch") for k in missing):
+        raise ValueError(f"{start} is not this network without a branch (missing {missing}, unexpected {unexpected})")
+    model.eval()
+    cache = out / "features.npz"
+    if cache.exists() and int(np.load(cache)["views"]) == views:
+        features = np.load(cache)["x"]
+    else:
+        features = np.concatenate([tap_features(model, celeba, views, desc="CelebA"),
+                                   tap_features(model, utkface, views, desc="UTKFace")])
+        np.savez(cache, x=features, views=views)
+    attributes, age = labels(celeba, utkface, model.branch_names, views)
+    x, a, g = torch.from_numpy(features), torch.from_numpy(attributes), torch.from_numpy(age)
+
+    torch.manual_seed(seed)
+    branch = model.branch.train()
+    opt = torch.optim.AdamW(branch.parameters(), lr, weight_decay=weight_decay)
+    per_epoch = len(x) // batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch)
+    first = 0
+    last = out / "branch_last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        branch.load_state_dict(state["branch"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["schedule"])
+        first = state["epoch"] + 1
+    for epoch in range(first, epochs):
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+        total = 0.0
+        for i in tqdm(range(per_epoch), desc=f"branch epoch {epoch + 1}/{epochs}"):
+            idx = order[i * batch:(i + 1) * batch]
+            loss = branch_loss(branch(x[idx].float()), a[idx], g[idx], age_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        progress(f"branch epoch {epoch + 1}/{epochs}: training loss {total / per_epoch:.4f}")
+        torch.save({"epoch": epoch, "branch": branch.state_dict(), "optimizer": opt.state_dict(),
+                    "schedule": sched.state_dict()}, last)
+    model.eval()
+    path = out / "branch.pt"
+    torch.save({"config": config, "model": model.state_dict(),
+                "attribute_branch": {"start": str(start), "celeba_photos": len(celeba), "utkface_photos": len(utkface),
+                                     "views": views, "epochs": epochs, "batch": batch, "lr": lr}}, path)
+    return path
