@@ -1,4 +1,5 @@
-"""The joint face network: a backbone, one lean head, and the in-graph 3D decoder.
+"""The joint face network: a backbone, one lean head, the in-graph 3D decoder and, optionally, an
+attribute branch (appearance attributes, gender and age from an early tap of the backbone).
 
 The head regresses pose, identity and expression; the 520 dense points are decoded *inside the
 graph* through the fixed ICT-FaceKit basis of the edgeface-520 topology and projected with the
