@@ -153,7 +153,11 @@ class FaceModel(nn.Module):
 
     def forward(self, x):
         pooled, described = self.features(x)
-        raw = self.head(pooled)
+        return self.decode(self.head(pooled), described)
+
+    def decode(self, raw, described=None):
+        """The outputs from the head's raw rows (and the branch's answers): what a refit of some
+        rows on cached features needs to see their effect on the face."""
         k = self.identity_size
         pitch, yaw, roll = raw[:, 0] * 0.5, raw[:, 1] * math.pi / 2, raw[:, 2] * 0.5
         tx, ty = 0.5 + 0.2 * raw[:, 3], 0.5 + 0.2 * raw[:, 4]

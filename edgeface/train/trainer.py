@@ -21,7 +21,7 @@ from .facemodel import FaceModel, FlipAveraged, Refined
 from .morphable import MorphableModel
 
 
-def _split(n: int, fraction: float, seed: int):
+def holdout_split(n: int, fraction: float, seed: int):
     order = np.random.default_rng(seed).permutation(n)
     cut = int(round(n * fraction))
     return np.sort(order[cut:]), np.sort(order[:cut])
@@ -275,7 +275,7 @@ def _mixed_data(config: dict, ict_path):
         a = src["aflw"]
         count = len(AflwShard(a["shard"]))
         count = min(count, a.get("limit") or count)
-        train_idx, val_idx = _split(count, a["val_fraction"], t["seed"])
+        train_idx, val_idx = holdout_split(count, a["val_fraction"], t["seed"])
         parts.append(Aflw68Examples(AflwShard(a["shard"], train_idx), root / a["labels68"], size,
                                     config["crop_scale"], seed=t["seed"]))
         shares.append(a["per_batch"]), groups.append(None), group.append(1)
@@ -338,7 +338,7 @@ def _data(config: dict, shard_path, ict_path, device):
     if shard_file:
         count = len(AflwShard(shard_file))
         count = min(count, d.get("limit") or count)  # a limit makes smoke runs and tests quick
-        train_idx, val_idx = _split(count, d["val_fraction"], t["seed"])
+        train_idx, val_idx = holdout_split(count, d["val_fraction"], t["seed"])
         parts.append(AflwExamples(AflwTraining(AflwShard(shard_file, train_idx), size, config["crop_scale"],
                                                seed=t["seed"])))
         n_real = len(parts[0])
