@@ -15,7 +15,7 @@
   to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`: six attributes, up to 4.4 points), as a CPU without VNNI
   would run it.
 
-Only the backbone is quantized. The head (one small linear layer) and the in-graph decoder (basis
+Only the backbone (and an attribute branch's convolutions) is quantized. The head (one small linear layer) and the in-graph decoder (basis
 products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
 balanced NME +3.4 % relative, TFLite fully int8 +148 %), and they are a small share of the work
 (the head and decoder are ~0.2 M of the 24.1 M multiply-adds).
@@ -38,9 +38,10 @@ from ..runtime.pack import PackManifest, read_manifest
 
 from ..tools.progress import tqdm
 
-#: name fragments of the quantized part in each format's graph (torch module path "backbone")
-BACKBONE_ONNX = "/backbone/"
-BACKBONE_TFLITE = ".*_backbone/.*"
+#: name fragments of the quantized part in each format's graph: the backbone and the attribute
+#: branch's convolutions (torch module paths "backbone" and "branch.blocks")
+QUANTIZED_ONNX = ("/backbone/", "/branch/blocks/")
+QUANTIZED_TFLITE = ".*(_backbone|_branch/torch.nn.modules.container.Sequential_blocks)/.*"
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -90,7 +91,7 @@ def quantize_tflite(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     signature, io = next(iter(interp.get_signature_list().items()))
     q = quantizer.Quantizer(str(fp32.file.path))
     backbone_only = recipe.static_wi8_ai8()
-    backbone_only[0]["regex"] = BACKBONE_TFLITE
+    backbone_only[0]["regex"] = QUANTIZED_TFLITE
     q.load_quantization_recipe(backbone_only)
     calibration = _global_ranges(q, signature, [{io["inputs"][0]: x} for x in _inputs(fp32, crops)])
     # The input's true range is known: that of normalised black and white pixels.
@@ -184,7 +185,7 @@ def quantize_onnx(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32.file.path), str(prepared), skip_symbolic_shape=True)
-        outside = [n.name for n in onnx.load(str(prepared)).graph.node if BACKBONE_ONNX not in n.name]
+        outside = [n.name for n in onnx.load(str(prepared)).graph.node if not any(f in n.name for f in QUANTIZED_ONNX)]
         quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         nodes_to_exclude=outside,
                         reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -202,7 +203,8 @@ def quantize_openvino(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
 
     model = ov.Core().read_model(str(fp32.file.path))
     dataset = nncf.Dataset(_inputs(fp32, crops))
-    outside = [op.get_friendly_name() for op in model.get_ordered_ops() if BACKBONE_ONNX not in op.get_friendly_name()]
+    outside = [op.get_friendly_name() for op in model.get_ordered_ops()
+               if not any(f in op.get_friendly_name() for f in QUANTIZED_ONNX)]
     quantized = nncf.quantize(model, dataset, subset_size=len(crops),
                               ignored_scope=nncf.IgnoredScope(names=outside, validate=False),
                               advanced_parameters=AdvancedQuantizationParameters(

@@ -26,15 +26,13 @@ def crops():
 
 
 @pytest.mark.parametrize("fmt,module", [("onnx", "onnxruntime"), ("openvino", "nncf"), ("tflite", "ai_edge_quantizer")])
-def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module):
+def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module, monkeypatch):
     pytest.importorskip(module)
     from edgeface.export import quantize
 
-    quantize.BACKBONE_ONNX, quantize.BACKBONE_TFLITE = "/features/", ".*_features/.*"  # the fixture's module name
-    try:
-        assert quantize.add_int8(pack_copy, crops, formats=(fmt,)) == [f"model_int8{quantize.QUANTIZERS[fmt][2]}"]
-    finally:
-        quantize.BACKBONE_ONNX, quantize.BACKBONE_TFLITE = "/backbone/", ".*_backbone/.*"
+    monkeypatch.setattr(quantize, "QUANTIZED_ONNX", ("/features/",))  # the fixture's module name
+    monkeypatch.setattr(quantize, "QUANTIZED_TFLITE", ".*_features/.*")
+    assert quantize.add_int8(pack_copy, crops, formats=(fmt,)) == [f"model_int8{quantize.QUANTIZERS[fmt][2]}"]
     backend = quantize.QUANTIZERS[fmt][0]
     fp32 = edgeface.Reconstructor(backend, model=pack_copy, precision="fp32").model(crops[:8])
     int8 = edgeface.Reconstructor(backend, model=pack_copy, precision="int8").model(crops[:8])
@@ -43,15 +41,12 @@ def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module):
     assert not np.array_equal(int8["identity"], fp32["identity"])  # it really is another file
 
 
-def test_gate_removes_a_failing_file(pack_copy, crops, dev_set):
+def test_gate_removes_a_failing_file(pack_copy, crops, dev_set, monkeypatch):
     pytest.importorskip("onnxruntime")
     from edgeface.export import quantize
 
-    quantize.BACKBONE_ONNX = "/features/"
-    try:
-        quantize.add_int8(pack_copy, crops, formats=("onnx",))
-    finally:
-        quantize.BACKBONE_ONNX = "/backbone/"
+    monkeypatch.setattr(quantize, "QUANTIZED_ONNX", ("/features/",))
+    quantize.add_int8(pack_copy, crops, formats=("onnx",))
     pick = np.concatenate([np.flatnonzero(dev_set.yaw_bin() == b)[:2] for b in range(3)])  # every yaw bin
     small = dev_set.subset(pick)
     report = quantize.gate(pack_copy, small, formats=("onnx",))
@@ -79,7 +74,7 @@ def test_tflite_int8_takes_int8_input_with_the_same_outputs(pack_copy, crops, tm
 
     from edgeface.export import quantize
 
-    monkeypatch.setattr(quantize, "BACKBONE_TFLITE", ".*_features/.*")  # the fixture's module name
+    monkeypatch.setattr(quantize, "QUANTIZED_TFLITE", ".*_features/.*")  # the fixture's module name
     crops = np.clip(crops, 60, 200)  # calibration crops without black or white pixels
     with monkeypatch.context() as uncut:
         uncut.setattr(quantize, "take_int8_input", lambda path: False)

@@ -133,6 +133,8 @@ class FaceModel(nn.Module):
         if unknown:
             raise ValueError(f"the attribute branch answers attributes the network does not have: {unknown}")
         self.branch_tap = int(cfg["tap"])
+        if not 0 < self.branch_tap < len(self.backbone.features):
+            raise ValueError(f"attribute branch tap {self.branch_tap}: the backbone has {len(self.backbone.features)} layers")
         with torch.no_grad():
             channels = self.backbone.features[:self.branch_tap](torch.zeros(1, 3, 64, 64)).shape[1]
         self.branch = AttributeBranch(channels, len(names) + int(self.age_head), int(cfg.get("width", 32)))
@@ -147,8 +149,9 @@ class FaceModel(nn.Module):
         """(pooled trunk features, the branch's answers or None)."""
         if self.branch is None:
             return self.backbone(x), None
-        tap = self.backbone.features[:self.branch_tap](x)
-        pooled = self.backbone.pool(self.backbone.features[self.branch_tap:](tap)).flatten(1)
+        # through the backbone's own call: exported graphs keep its module names, which the INT8
+        # export selects the quantized part by
+        pooled, tap = self.backbone(x, tap=self.branch_tap)
         return pooled, self.branch(tap)
 
     def forward(self, x):

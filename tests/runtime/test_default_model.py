@@ -115,10 +115,12 @@ def test_int8_parity(pair, installed_backends, dev_set):
 
 
 def test_default_model_describes_real_faces():
-    """Model card (0.4.0, whole dev splits, fp32): CelebA mean attribute accuracy 85.2 % against the
-    majority baseline's 81.1 %, Male 86 %; UTKFace age MAE 10.1 years, gender 70.8 %. On these
-    samples (every 8th CelebA dev photo, every 6th UTKFace one) the default precision must stay
-    clear of the baselines by the margins below."""
+    """Model card (0.4.1, whole dev splits, fp32): CelebA mean attribute accuracy 88.1 % against the
+    majority baseline's 81.1 %, Male 93 %; UTKFace age MAE 7.4 years, gender 84.2 %. On these
+    samples (every 8th CelebA dev photo, every 6th UTKFace one) 0.4.1 at fp32 gives +6.5 points,
+    Male 93.8 %, 7.35 years, 82.0 %, and 0.4.0 (no attribute branch) +4.5, 89.2 %, 10.2 years,
+    68.5 %: the bounds below tell the two apart. Identity EER on so few pairs is noisy (0.42 for
+    both), so it is only held away from chance."""
     from edgeface.tools.datasets import data_root
     from edgeface.tools.evaluate_faces import LabelledPhotos, evaluate_celeba, evaluate_utkface
 
@@ -128,8 +130,8 @@ def test_default_model_describes_real_faces():
     rec = edgeface.Reconstructor("auto")
     celeba = LabelledPhotos.load(root / "celeba")
     c = evaluate_celeba(rec, celeba.subset(np.arange(0, len(celeba), 8)), progress=False)
-    assert c["attribute_accuracy_mean"] > c["majority_baseline_accuracy_mean"] + 0.02
-    assert c["attribute_accuracy"]["Male"] > 0.78 and c["verification_eer"] < 0.40
+    assert c["attribute_accuracy_mean"] > c["majority_baseline_accuracy_mean"] + 0.055
+    assert c["attribute_accuracy"]["Male"] > 0.91 and c["verification_eer"] < 0.45
     utk = LabelledPhotos.load(root / "utkface")
     u = evaluate_utkface(rec, utk.subset(np.arange(0, len(utk), 6)), progress=False)
-    assert u["age_mae"] < 12.5 and u["gender_accuracy"] > 0.62
+    assert u["age_mae"] < 8.5 and u["gender_accuracy"] > 0.77

@@ -55,8 +55,16 @@ class MobileNetV2(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):
-        return self.pool(self.features(x)).flatten(1)
+    def forward(self, x, tap: int | None = None):
+        """Pooled features; with `tap`, also the output of the first `tap` layers (an early branch's
+        input), both from one pass through this module, so exported graphs name its layers under it."""
+        if tap is None:
+            return self.pool(self.features(x)).flatten(1)
+        for i, layer in enumerate(self.features):
+            if i == tap:
+                tapped = x
+            x = layer(x)
+        return self.pool(x).flatten(1), tapped
 
 
 @register
