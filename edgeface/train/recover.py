@@ -68,7 +68,7 @@ def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
     manifest = read_manifest(pack_dir)
     network = manifest.data.get("training", {}).get("network", {})
     topo = topology.load()
-    # the pack's own mesh: its graph's visibility prior was built from those triangles' normals
+    # the pack's own mesh (the visibility prior's normals baked into its graph are read from the file)
     topo["triangles"] = manifest.triangles.tolist()
     model = FaceModel(network.get("backbone", backbone), topo, morphable, identity_size=manifest.identity_size,
                       crop_scale=manifest.crop_scale, attribute_names=list(manifest.attribute_names),

@@ -59,4 +59,8 @@ def test_int8_stays_near_fp32(backend, installed_backends):
     fp32, int8 = (_portrait_face(backend, precision, installed_backends) for precision in ("fp32", "int8"))
     # within 1.5 % of the face's 213 px box on average: the INT8 gate's scale of error, not a rounding slip
     assert np.abs(int8.landmarks[:, :2] - fp32.landmarks[:, :2]).mean() < 3.0
-    assert int8.gender == fp32.gender
+    # the synthetic portrait is an ambiguous face for gender (0.4.1 fp32: Male 0.63), so INT8 may land
+    # on either side of 0.5 (OpenVINO: 0.49); what must hold is that the answer barely moves. How
+    # often INT8 flips an attribute on real photos is the gate's check (CelebA dev, under 1 %).
+    assert abs(float(int8.attributes["Male"]) - float(fp32.attributes["Male"])) < 0.2
+    assert abs(int8.age - fp32.age) < 6.0
