@@ -43,7 +43,7 @@ def main():
     x = {s: pooled(model, p) for s, p in sets.items()}
     ids = {s: p.labels["identity"][p.rows] for s, p in sets.items()}
     k = model.identity_size
-    w, b = model.head.weight[6:6 + k].double().numpy(), model.head.bias[6:6 + k].double().numpy()
+    w, b = (t[6:6 + k].detach().double().numpy() for t in (model.head.weight, model.head.bias))
     print(f"identity coefficients ({k}): dev EER {eer(x['dev'] @ w.T + b, ids['dev']):.3f}")
     print(f"pooled features ({x['dev'].shape[1]}): dev EER {eer(x['dev'], ids['dev']):.3f}")
     mu = x["train"].mean(0)
