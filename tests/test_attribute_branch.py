@@ -113,6 +113,14 @@ def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_pat
     pack = write_pack(model, tmp_path / "pack", trained_manifest(model, config, {}), formats=("onnx",))
     network = read_manifest(pack).data["training"]["network"]
     assert network["attribute_branch"]["tap"] == 7 and len(network["attribute_branch"]["attributes"]) == 40
+    # every convolution, the branch's too, sits where the INT8 export looks for the quantized part
+    import onnx
+
+    from edgeface.export.quantize import QUANTIZED_ONNX
+
+    convs = [n.name for n in onnx.load(str(pack / "model_fp32.onnx")).graph.node if n.op_type == "Conv"]
+    assert sum("/branch/blocks/" in n for n in convs) == 19
+    assert all(any(f in n for f in QUANTIZED_ONNX) for n in convs)
     recovered = pack_model(pack, morphable)
     x = torch.randn(2, 3, 112, 112, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
