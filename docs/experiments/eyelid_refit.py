@@ -24,14 +24,13 @@ EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
 
 
 def eye_aperture(eyes: np.ndarray) -> np.ndarray:
-    """(N, 2) opening of each eye from (N, 12, 2) eye points in EYES order: the mean distance
-    between the lids over the distance between the corners."""
-    out = []
-    for k in (0, 6):
-        a, b, c, d, e, f = (eyes[:, k + j] for j in range(6))
-        lids = 0.5 * (np.linalg.norm(b - f, axis=-1) + np.linalg.norm(c - e, axis=-1))
-        out.append(lids / np.maximum(np.linalg.norm(a - d, axis=-1), 1e-6))
-    return np.stack(out, 1)
+    """(N, 2) opening of each eye from (N, 12, 2) eye points in EYES order (68-point indices 36-47),
+    as `edgeface evaluate` measures it."""
+    from edgeface.tools.evaluate import eye_aperture as from_68
+
+    full = np.zeros(eyes.shape[:-2] + (68, 2), eyes.dtype)
+    full[..., 36:48, :] = eyes
+    return from_68(full)
 
 
 @torch.no_grad()
