@@ -83,12 +83,15 @@ def train_branch(start, out_dir, config: dict, celeba, utkface, epochs: int = 20
         raise ValueError(f"{start} is not this network without a branch (missing {missing}, unexpected {unexpected})")
     model.eval()
     cache = out / "features.npz"
-    if cache.exists() and int(np.load(cache)["views"]) == views:
-        features = np.load(cache)["x"]
+    # a cache is reused only for the same start network, photos and views (a rerun, a resume)
+    key = np.array(f"{Path(start).resolve()}|{len(celeba)}|{len(utkface)}|{views}|{model.branch_tap}")
+    stored = np.load(cache) if cache.exists() else None
+    if stored is not None and "key" in stored.files and str(stored["key"]) == str(key):
+        features = stored["x"]
     else:
         features = np.concatenate([tap_features(model, celeba, views, desc="CelebA"),
                                    tap_features(model, utkface, views, desc="UTKFace")])
-        np.savez(cache, x=features, views=views)
+        np.savez(cache, x=features, key=key)
     attributes, age = labels(celeba, utkface, model.branch_names, views)
     x, a, g = torch.from_numpy(features), torch.from_numpy(attributes), torch.from_numpy(age)
 
