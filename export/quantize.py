@@ -15,8 +15,8 @@
   to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`: six attributes, up to 4.4 points), as a CPU without VNNI
   would run it.
 
-Only the backbone (and an attribute branch's convolutions) is quantized. The head (one small linear layer) and the in-graph decoder (basis
-products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
+Only the backbone (and an attribute branch's convolutions) is quantized. The head (one small
+linear layer) and the in-graph decoder (basis products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
 balanced NME +3.4 % relative, TFLite fully int8 +148 %), and they are a small share of the work
 (the head and decoder are ~0.2 M of the 24.1 M multiply-adds).
 

@@ -157,31 +157,34 @@ class Recipe:
         train(config, out, resume=True, teacher_path=teacher, init_path=init)
         return out / stage.get("checkpoint", "last.pt")
 
-    def _heads(self, stage: dict) -> Path:
+    @staticmethod
+    def _training_photos(config: dict):
+        """The CelebA and UTKFace training photos a stage's config names, at its input size."""
         from ..tools.datasets import data_root
-        from ..train.heads import refit
         from ..train.sources import CelebaExamples, UtkfaceExamples
 
-        config = self.stage_config(next(s for s in self.stages if s["name"] == stage["sources"]))
-        src, root, size = config["sources"], data_root(), config["input_size"]
-        celeba = CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size)
-        utkface = UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size)
+        root = data_root()
+        if root is None:
+            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        src, size = config["sources"], config["input_size"]
+        return (CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size),
+                UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size))
+
+    def _heads(self, stage: dict) -> Path:
+        from ..train.heads import refit
+
+        sources = next(s for s in self.stages if s["name"] == stage["sources"])
+        celeba, utkface = self._training_photos(self.stage_config(sources))
         out = self.folder(stage["name"]) / "heads.pt"
         out.parent.mkdir(parents=True, exist_ok=True)
         refit(self.product(stage["checkpoint"]), out, celeba, utkface, stage.get("l2", 1e-3), stage.get("views", 2))
         return out
 
     def _attribute_branch(self, stage: dict) -> Path:
-        from ..tools.datasets import data_root
         from ..train.attribute_branch import train_branch
-        from ..train.sources import CelebaExamples, UtkfaceExamples
 
-        config, root = self.stage_config(stage), data_root()
-        if root is None:
-            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
-        src, size = config["sources"], config["input_size"]
-        celeba = CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size)
-        utkface = UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size)
+        config = self.stage_config(stage)
+        celeba, utkface = self._training_photos(config)
         return train_branch(self.product(stage["start"]), self.folder(stage["name"]), config, celeba, utkface,
                             **stage.get("fit", {}))
 

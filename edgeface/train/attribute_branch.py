@@ -16,21 +16,13 @@ import torch
 from .facemodel import AGE_OFFSET, AGE_SCALE
 
 
-@torch.no_grad()
-def tap_features(model, photos, views: int, batch: int = 128, desc: str = "tap") -> np.ndarray:
-    """(views * N, C, H, W) float16 tap features of each photo: view 0 the runtime's crop, the
-    others jittered, degraded and mirrored copies (`FramedPhotos.crop`)."""
-    from ..tools.progress import tqdm
-    from .trainer import normalise
+def tap_features(model, photos, views: int, desc: str = "tap") -> np.ndarray:
+    """(views * N, C, H, W) float16 tap features of each photo (`heads.features`: view 0 the
+    runtime's crop, the others jittered, degraded and mirrored copies)."""
+    from .heads import features
 
-    trunk = model.backbone.features[:model.branch_tap].eval()
-    out = []
-    for view in range(views):
-        photos.epoch = 2000 + view
-        for start in tqdm(range(0, len(photos), batch), desc=f"{desc} view {view + 1}/{views}"):
-            crops = [photos.crop(i, augment=view > 0)[0] for i in range(start, min(start + batch, len(photos)))]
-            out.append(trunk(normalise(torch.from_numpy(np.stack(crops)).float() / 255.0)).half().numpy())
-    return np.concatenate(out)
+    return features(model, photos, views, batch=128, desc=desc, layers=model.backbone.features[:model.branch_tap],
+                    first_epoch=2000, dtype=np.float16)
 
 
 def labels(celeba, utkface, names, views: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,21 +14,23 @@ import torch
 
 
 @torch.no_grad()
-def features(model, photos, views: int = 2, batch: int = 64, desc: str = "features") -> np.ndarray:
-    """(views * N, F) pooled features of each photo: the runtime's crop, then jittered and degraded
-    copies (`FramedPhotos.crop`), mirrored half the time."""
-    from tqdm import tqdm
-
+def features(model, photos, views: int = 2, batch: int = 64, desc: str = "features", layers=None,
+             first_epoch: int = 1000, dtype=np.float32) -> np.ndarray:
+    """(views * N, ...) features of each photo: the runtime's crop, then jittered and degraded
+    copies (`FramedPhotos.crop`, augmentation drawn for epochs `first_epoch` + view), mirrored half
+    the time. `layers`: what to run (default: the backbone's pooled features)."""
+    from ..tools.progress import tqdm
     from .trainer import normalise
 
     model.eval()
+    layers = model.backbone if layers is None else layers
     out = []
     for view in range(views):
-        photos.epoch = 1000 + view
+        photos.epoch = first_epoch + view
         for start in tqdm(range(0, len(photos), batch), desc=f"{desc} {view + 1}/{views}", leave=False):
             crops = [photos.crop(i, augment=view > 0)[0] for i in range(start, min(start + batch, len(photos)))]
             x = normalise(torch.from_numpy(np.stack(crops)).float() / 255.0)
-            out.append(model.backbone(x).numpy())
+            out.append(layers(x).numpy().astype(dtype, copy=False))
     return np.concatenate(out)
 
 
