@@ -15,7 +15,7 @@
   to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`: six attributes, up to 4.4 points), as a CPU without VNNI
   would run it.
 
-Only the backbone (and an attribute branch's convolutions) is quantized. The head (one small
+Only the backbone (and the attribute and eyelid branches' convolutions) is quantized. The head (one small
 linear layer) and the in-graph decoder (basis products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
 balanced NME +3.4 % relative, TFLite fully int8 +148 %), and they are a small share of the work
 (the head and decoder are ~0.2 M of the 24.1 M multiply-adds).
@@ -38,10 +38,10 @@ from ..runtime.pack import PackManifest, read_manifest
 
 from ..tools.progress import tqdm
 
-#: name fragments of the quantized part in each format's graph: the backbone and the attribute
-#: branch's convolutions (torch module paths "backbone" and "branch.blocks")
-QUANTIZED_ONNX = ("/backbone/", "/branch/blocks/")
-QUANTIZED_TFLITE = ".*(_backbone|_branch/torch.nn.modules.container.Sequential_blocks)/.*"
+#: name fragments of the quantized part in each format's graph: the backbone and the branches'
+#: convolutions (torch module paths "backbone", "branch.blocks" and "eyelids.blocks")
+QUANTIZED_ONNX = ("/backbone/", "/branch/blocks/", "/eyelids/blocks/")
+QUANTIZED_TFLITE = ".*(_backbone|_(branch|eyelids)/torch.nn.modules.container.Sequential_blocks)/.*"
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 

@@ -100,7 +100,8 @@ def test_the_branch_loss_sees_only_the_labels_a_photo_has():
                           branch_loss(out.detach()[:, :40], attributes, age, 0.5))
 
 
-def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_path):
+@pytest.mark.parametrize("branch", [BRANCH, {**BRANCH, "eyelids": {"width": 8}}], ids=["attributes", "eyelids"])
+def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_path, branch):
     import onnxruntime as ort
 
     from edgeface.export.fp32 import trained_manifest, write_pack
@@ -108,7 +109,7 @@ def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_pat
     from edgeface.train.recover import pack_model
     from edgeface.train.trainer import build_model
 
-    config = {**CONFIG, "attribute_branch": BRANCH}
+    config = {**CONFIG, "attribute_branch": branch}
     model = _randomised(build_model(config, morphable))
     pack = write_pack(model, tmp_path / "pack", trained_manifest(model, config, {}), formats=("onnx",))
     network = read_manifest(pack).data["training"]["network"]
@@ -120,6 +121,7 @@ def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_pat
 
     convs = [n.name for n in onnx.load(str(pack / "model_fp32.onnx")).graph.node if n.op_type == "Conv"]
     assert sum("/branch/blocks/" in n for n in convs) == 19
+    assert sum("/eyelids/blocks/" in n for n in convs) == (9 if "eyelids" in branch else 0)
     assert all(any(f in n for f in QUANTIZED_ONNX) for n in convs)
     recovered = pack_model(pack, morphable)
     x = torch.randn(2, 3, 112, 112, generator=torch.Generator().manual_seed(3))

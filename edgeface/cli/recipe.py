@@ -16,6 +16,10 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
 - `attribute-branch`: an attribute branch added to the `start` stage's network (a pack or a
   checkpoint) and trained on its frozen trunk (`train.attribute_branch`; the stage's `config` is
   laid over the base config, its `fit` holds epochs, views, batch, lr);
+- `eyelid-branch`: an eyelid branch added to the `start` stage's network (with an attribute
+  branch) and trained on its frozen trunk from MERL-RAV's eyelids on the AFLW crops
+  (`train.eyelid_branch`; `config` as for `attribute-branch`, `fit` holds epochs, views, batch,
+  lr, limit; `shards` the folder of the AFLW shard, packed there if missing);
 - `export`: the fp32 pack (ONNX, OpenVINO, TFLite) of a training stage, with the recipe's card;
 - `align-landmarks`: the pack's 68-landmark definition fitted per head yaw (two-fold);
 - `int8`: INT8 files and the accuracy gate; a file that fails is left out of the pack.
@@ -30,7 +34,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("release", "prepare", "train", "heads", "attribute-branch", "export", "align-landmarks", "int8")
+KINDS = ("release", "prepare", "train", "heads", "attribute-branch", "eyelid-branch", "export", "align-landmarks",
+         "int8")
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -187,6 +192,24 @@ class Recipe:
         celeba, utkface = self._training_photos(config)
         return train_branch(self.product(stage["start"]), self.folder(stage["name"]), config, celeba, utkface,
                             **stage.get("fit", {}))
+
+    def _eyelid_branch(self, stage: dict) -> Path:
+        from ..tools.datasets import data_root
+        from ..train.data import AflwShard, pack
+        from ..train.eyelid_branch import train_eyelids
+        from ..train.sources import Aflw68Examples
+
+        root = data_root()
+        if root is None:
+            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        config = self.stage_config(stage)
+        shard = ROOT / stage.get("shards", ".shards") / "aflw_train.npz"
+        if not shard.exists():
+            pack(root / "aflw_train", shard)
+        examples = Aflw68Examples(AflwShard(shard), root / "aflw_train" / "labels68.npz", config["input_size"],
+                                  config["crop_scale"], augment=False)
+        return train_eyelids(self.product(stage["start"]), self.folder(stage["name"]), config, examples,
+                             **stage.get("fit", {}))
 
     def _export(self, stage: dict) -> Path:
         from ..export.fp32 import export_checkpoint

@@ -29,6 +29,10 @@ EXPRESSION_ATTRIBUTES = (
     ("Brows_Raised", ("browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R"), 0.3),
 )
 ATTRIBUTE_SHARPNESS = 10.0
+#: the blendshapes that move the eyelids, which an eyelid branch answers instead of the head
+EYELID_SHAPES = ("eyeBlink_L", "eyeBlink_R", "eyeSquint_L", "eyeSquint_R", "eyeWide_L", "eyeWide_R")
+#: the eye-closure attributes an eyelid branch answers (each eye's logit, and both eyes' as the smaller)
+EYE_CLOSED = ("Left_Eye_Closed", "Right_Eye_Closed", "Eyes_Closed")
 #: the age output is AGE_OFFSET + AGE_SCALE * (its head row), in years: a zero row says 35
 AGE_OFFSET, AGE_SCALE = 35.0, 20.0
 
@@ -68,6 +72,28 @@ class AttributeBranch(nn.Module):
         return self.head(self.dropout(self.blocks(tap).mean((2, 3))))
 
 
+class EyelidBranch(nn.Module):
+    """Eyelid blendshape logits (EYELID_SHAPES) and each eye's closure logit (left, right), from the
+    same early tap as the attribute branch. The pooled trunk features do not carry eye closure
+    (docs/experiments.md, "Eyelids from frozen features"); the stride-8 map does, where the eyes
+    are. The map is flattened, not pooled, so the last layer reads each eye at its place."""
+
+    def __init__(self, channels_in: int, grid: int, width: int = 32):
+        super().__init__()
+        self.blocks = nn.Sequential(InvertedResidual(channels_in, width, 1, 4), InvertedResidual(width, width, 1, 4),
+                                    InvertedResidual(width, width, 2, 4))
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(width * ((grid + 1) // 2) ** 2, len(EYELID_SHAPES) + 2)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        nn.init.zeros_(self.head.bias)
+        nn.init.normal_(self.head.weight, std=1e-3)
+
+    def forward(self, tap):
+        return self.head(self.dropout(self.blocks(tap).flatten(1)))
+
+
 class FaceModel(nn.Module):
     def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
                  crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False,
@@ -78,7 +104,8 @@ class FaceModel(nn.Module):
         visibility_head: learn per-point visibility as a correction to the orientation prior.
         age_head: one more row, age in years, returned as the last column of `attributes`.
         attribute_branch: {"tap": backbone layers before the tap, "width": channels, "attributes":
-        names it answers instead of the head (and age, with age_head)}, see AttributeBranch."""
+        names it answers instead of the head (and age, with age_head), "eyelids": optional
+        {"width": channels, "input_size": crop pixels}}, see AttributeBranch and EyelidBranch."""
         super().__init__()
         self.backbone = networks.create(backbone)
         self.backbone_name = backbone
@@ -121,7 +148,7 @@ class FaceModel(nn.Module):
         with torch.no_grad():
             self.head.bias[6 + identity_size:self.core] = -3.0  # expressions start near neutral
         self.branch_config = dict(attribute_branch) if attribute_branch else None
-        self.branch = None
+        self.branch = self.eyelids = None
         if attribute_branch:
             self._add_branch(attribute_branch)
 
@@ -142,17 +169,32 @@ class FaceModel(nn.Module):
         # gather over [head attributes, branch attributes], so every format sees one index op)
         order = [len(self.attribute_names) + names.index(n) if n in names else j
                  for j, n in enumerate(self.attribute_names)]
-        self.register_buffer("branch_order", torch.tensor(order, dtype=torch.long))
         self.branch_names = names
+        if cfg.get("eyelids"):
+            eyes = cfg["eyelids"]
+            size = int(eyes.get("input_size", 112))
+            with torch.no_grad():
+                grid = self.backbone.features[:self.branch_tap](torch.zeros(1, 3, size, size)).shape[-1]
+            self.eyelids = EyelidBranch(channels, grid, int(eyes.get("width", 32)))
+            # the eyelid rows of the expression: a gather over [head expression rows, eyelid logits]
+            k = len(self.expression_names)
+            self.register_buffer("expression_order", torch.tensor(
+                [k + EYELID_SHAPES.index(n) if n in EYELID_SHAPES else j for j, n in enumerate(self.expression_names)]))
+            # and the closure attributes, gathered after the branch's answers
+            start = len(self.attribute_names) + len(names)
+            order = [start + EYE_CLOSED.index(n) if n in EYE_CLOSED else o for o, n in zip(order, self.attribute_names)]
+        self.register_buffer("branch_order", torch.tensor(order, dtype=torch.long))
 
     def features(self, x):
-        """(pooled trunk features, the branch's answers or None)."""
+        """(pooled trunk features, the branch's answers (then the eyelid branch's) or None)."""
         if self.branch is None:
             return self.backbone(x), None
         # through the backbone's own call: exported graphs keep its module names, which the INT8
         # export selects the quantized part by
         pooled, tap = self.backbone(x, tap=self.branch_tap)
-        return pooled, self.branch(tap)
+        if self.eyelids is None:
+            return pooled, self.branch(tap)
+        return pooled, torch.cat([self.branch(tap), self.eyelids(tap)], 1)
 
     def forward(self, x):
         pooled, described = self.features(x)
@@ -166,7 +208,12 @@ class FaceModel(nn.Module):
         tx, ty = 0.5 + 0.2 * raw[:, 3], 0.5 + 0.2 * raw[:, 4]
         s = self.base_scale * torch.exp(0.2 * raw[:, 5])
         identity = raw[:, 6:6 + k]
-        expression = torch.sigmoid(raw[:, 6 + k:self.core])
+        expression = raw[:, 6 + k:self.core]
+        if self.eyelids is not None:  # described: the branch's answers, then the eyelid branch's
+            eyes = described[:, -len(EYELID_SHAPES) - 2:]
+            described = described[:, :-len(EYELID_SHAPES) - 2]
+            expression = torch.cat([expression, eyes[:, :len(EYELID_SHAPES)]], 1)[:, self.expression_order]
+        expression = torch.sigmoid(expression)
         rotation = rotation_matrix(pitch, yaw, roll)
         verts = self.decoder(identity, expression) - self.centre
         rotated = verts @ rotation.transpose(1, 2)
@@ -179,7 +226,11 @@ class FaceModel(nn.Module):
             attributes = raw[:, rest:rest + len(self.attribute_names)]
             rest += len(self.attribute_names)
             if described is not None:
-                attributes = torch.cat([attributes, described[:, :len(self.branch_names)]], 1)[:, self.branch_order]
+                parts = [attributes, described[:, :len(self.branch_names)]]
+                if self.eyelids is not None:
+                    closed = eyes[:, len(EYELID_SHAPES):]
+                    parts += [closed, torch.minimum(closed[:, :1], closed[:, 1:])]
+                attributes = torch.cat(parts, 1)[:, self.branch_order]
         else:
             attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
         if self.age_head:

@@ -31,8 +31,8 @@ def onnx_weights(path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, n
 def load_into(model: torch.nn.Module, path) -> None:
     """Set `model` (a FaceModel of the file's configuration) to the ONNX file's weights."""
     convs, named = onnx_weights(path)
-    # the graph runs the whole trunk before the attribute branch (FaceModel.features)
-    parts = [model.backbone] + ([model.branch] if model.branch is not None else [])
+    # the graph runs the whole trunk, then the attribute branch, then the eyelid branch (FaceModel.features)
+    parts = [p for p in (model.backbone, model.branch, model.eyelids) if p is not None]
     layers = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.Conv2d)]
     norms = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     if len(layers) != len(convs) or len(norms) != len(convs):
@@ -47,7 +47,8 @@ def load_into(model: torch.nn.Module, path) -> None:
             norm.running_var.fill_(1.0)
             norm.weight.fill_(float(np.sqrt(1.0 + norm.eps)))
             norm.bias.copy_(torch.from_numpy(np.array(bias)))
-        linear = ("head.weight", "head.bias") + (("branch.head.weight", "branch.head.bias") if model.branch else ())
+        linear = [f"{part}.{p}" for part in ("head", "branch.head", "eyelids.head") for p in ("weight", "bias")
+                  if part == "head" or getattr(model, part.split(".")[0]) is not None]
         for name in linear:
             target = model.get_parameter(name)
             if tuple(target.shape) != named[name].shape:
