@@ -1,4 +1,5 @@
-"""`edgeface evaluate`: accuracy on AFLW2000-3D, CelebA, UTKFace, a verification folder or synthetic faces."""
+"""`edgeface evaluate`: accuracy on AFLW2000-3D, CelebA, UTKFace, a verification folder, closed eyes
+(AFLW crops with MERL-RAV's 68 points) or synthetic faces."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,13 @@ HELP = "accuracy on a labelled dataset (AFLW2000-3D layout)"
 
 
 def add_arguments(ev) -> None:
-    ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification"])
+    ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification",
+                                                                "eyes"])
     ev.add_argument("--root", default=None, help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev, "
-                    "$EDGEFACE_DATA/celeba or $EDGEFACE_DATA/utkface; for synthetic: shards from "
+                    "$EDGEFACE_DATA/celeba, $EDGEFACE_DATA/utkface or, for eyes, $EDGEFACE_DATA/aflw_train; for synthetic: shards from "
                     "`edgeface synthesize write`, else held-out faces rendered now; verification: required)")
     ev.add_argument("--split", default="dev", help="celeba/utkface/verification: the labels' split to score "
-                    "(where labels.npz has a split array)")
+                    "(where labels.npz has a split array); eyes: dev (the crops the training stages hold out) or all")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
     ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
     ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
@@ -39,6 +41,8 @@ def run(args) -> int:
         return _synthetic(args)
     if args.dataset in ("celeba", "utkface", "verification"):
         return _faces(args)
+    if args.dataset == "eyes":
+        return _eyes(args)
     dataset = Aflw2000.load(dev_root(args.root, "--root", "no dataset"))
     if args.limit:
         dataset = dataset.subset(slice(0, args.limit))
@@ -87,6 +91,23 @@ def _faces(args) -> int:
         pairs, is_same = evaluate_faces.folder_pairs(photos) if args.dataset == "verification" else (None, None)
         result.update(evaluate_faces.compare_verification(faces, faces_b, photos.labels["identity"], pairs, is_same))
         result["model_b"] = args.compare
+    return report(result, args.json)
+
+
+def _eyes(args) -> int:
+    """Eye closure, eyeBlink and eyelid landmarks against MERL-RAV's labelled eye openings."""
+    from ..tools.datasets import data_root
+    from ..tools.evaluate import evaluate_eyes
+
+    if args.split not in ("dev", "all"):
+        raise EdgefaceError(f"--dataset eyes scores --split dev (the held-out crops) or all, not {args.split!r}")
+    root = Path(args.root) if args.root else (data_root() / "aflw_train" if data_root() is not None else None)
+    if root is None:
+        raise EdgefaceError("--dataset eyes needs --root DIR (or EDGEFACE_DATA)")
+    rec = reconstructor(args, refine=args.refine)
+    result = evaluate_eyes(rec, root, held_out=args.split == "dev", limit=args.limit)
+    result.update(dataset="eyes", split=args.split, backend=rec.backend, precision=rec.precision,
+                  model=rec.manifest.name)
     return report(result, args.json)
 
 

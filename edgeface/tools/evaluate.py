@@ -168,6 +168,76 @@ def eye_opening_agreement(faces: list, dataset: Aflw2000) -> dict:
     return out
 
 
+#: an eye opened less than this fraction of its width is labelled closed (as the eyelid branch learns it)
+CLOSED_BELOW = 0.12
+
+
+def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, progress: bool = True) -> dict:
+    """Closed eyes on real photos, end to end: each photo of a folder with MERL-RAV's 68 points
+    (`labels68.npz`, the AFLW training folder's layout) through the SDK, its most confident face
+    against each eye whose six points are all labelled visible. An eye opened under CLOSED_BELOW
+    of its width counts as closed. With `held_out`, only the crops the training stages hold out
+    (`train.data.held_out_crops`). A photo without a face scores its eyes open (closure and
+    blink 0) and leaves the opening correlation."""
+    from ..runtime.errors import EdgefaceError
+    from ..train.data import held_out_crops
+    from .evaluate_faces import LabelledPhotos, run_photos
+
+    photos = LabelledPhotos.load(root, None, ("names", "points21", "visible", "yaw_degrees"))
+    path = photos.root / "labels68.npz"
+    if not path.is_file():
+        raise EdgefaceError(f"{path} is missing: --dataset eyes needs MERL-RAV's 68 points (points68, state68, has68)")
+    with np.load(path) as data:
+        points, state, has68 = data["points68"], data["state68"], data["has68"]
+    rows = held_out_crops(photos.labels) if held_out else np.arange(len(photos))
+    rows = rows[has68[rows]]
+    seen = np.stack([(state[rows, 36:42] == 1).all(-1), (state[rows, 42:48] == 1).all(-1)], -1)  # right, left
+    rows, seen = rows[seen.any(-1)][:limit], seen[seen.any(-1)][:limit]
+    faces = run_photos(rec, photos.subset(rows), progress, what="eyes")
+    truth = eye_aperture(np.nan_to_num(points[rows]))
+    found = np.array([f is not None for f in faces])
+
+    def per_eye(read) -> np.ndarray:
+        return np.array([[read(f, "R"), read(f, "L")] if f is not None else [0.0, 0.0] for f in faces], np.float64)
+
+    names = (rec.manifest.attribute_names or ())
+    closure = per_eye(lambda f, side: f.attributes[f"{'Right' if side == 'R' else 'Left'}_Eye_Closed"]) \
+        if {"Left_Eye_Closed", "Right_Eye_Closed"} <= set(names) else None
+    blink = per_eye(lambda f, side: f.expression[f"eyeBlink_{side}"])
+    opening = np.full(truth.shape, np.nan)
+    if found.any():
+        opening[found] = eye_aperture(np.stack([f.landmarks for f in faces if f is not None]))
+    closed, t = truth[seen] < CLOSED_BELOW, truth[seen]
+    both = seen & found[:, None]
+    result = {"n_images": int(len(rows)), "n_eyes": int(seen.sum()), "n_eyes_closed": int(closed.sum()),
+              "detected_fraction": float(found.mean()) if len(found) else float("nan"),
+              "eye_aperture_correlation": float(np.corrcoef(truth[both], opening[both])[0, 1]),
+              "eye_blink_correlation": float(np.corrcoef(t, blink[seen])[0, 1]),
+              "eye_blink_mean_closed": float(blink[seen][closed].mean()) if closed.any() else None,
+              "eye_blink_mean_open": float(blink[seen][~closed].mean()),
+              "eye_opening_mean_closed": float(np.nanmean(opening[seen][closed])) if closed.any() else None,
+              "eye_opening_mean_open": float(np.nanmean(opening[seen][~closed]))}
+    if closed.any() and (~closed).any():
+        result["eye_blink_auc"] = roc_auc(blink[seen][closed], blink[seen][~closed])
+        if closure is not None:
+            said = closure[seen] >= 0.5
+            result.update(eye_closed_auc=roc_auc(closure[seen][closed], closure[seen][~closed]),
+                          eye_closed_balanced_accuracy=float(0.5 * (said[closed].mean() + (~said[~closed]).mean())))
+    return result
+
+
+def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counted half."""
+    scores = np.concatenate([positive, negative])
+    order = scores.argsort(kind="stable")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # ties share their mean rank
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    return float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
+
+
 def summarise_landmarks(faces: list, dataset: Aflw2000, manifest) -> dict:
     """`evaluate_landmarks`' figures from faces already predicted (one per image, None if missed)."""
     nme, pose_err = landmark_errors(faces, dataset)

@@ -63,13 +63,7 @@ class AflwShard:
         self.indices = usable if indices is None else usable[np.asarray(indices)]
 
     def usable(self) -> np.ndarray:
-        """Samples whose visible core points span a face box (a few have one or two points only)."""
-        ok = np.zeros(len(self.points), bool)
-        for j in range(len(self.points)):
-            if self.visible[j].sum() >= 3:
-                box = face_box_from_aflw(self.points[j], self.visible[j], self.yaw[j])
-                ok[j] = box[2] - box[0] >= 8.0
-        return ok
+        return usable_crops(self.points, self.visible, self.yaw)
 
     def __len__(self):
         return len(self.indices)
@@ -81,6 +75,32 @@ class AflwShard:
     def labels(self, i: int):
         j = self.indices[i]
         return self.points[j], self.visible[j], self.yaw[j]
+
+
+def usable_crops(points: np.ndarray, visible: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """Crops whose visible core points span a face box (a few have one or two points only)."""
+    ok = np.zeros(len(points), bool)
+    for j in range(len(points)):
+        if visible[j].sum() >= 3:
+            box = face_box_from_aflw(points[j], visible[j], yaw[j])
+            ok[j] = box[2] - box[0] >= 8.0
+    return ok
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) of n rows: the training stages' validation split."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * fraction))
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def held_out_crops(labels: dict, fraction: float = 0.03, seed: int = 0) -> np.ndarray:
+    """Rows of the AFLW training folder's labels that the training stages hold out (their
+    validation split of the usable crops): real faces no shipped network was trained on."""
+    points = labels["points21"].astype(np.float32)
+    visible = labels["visible"] & (points >= 0).all(-1)
+    usable = np.flatnonzero(usable_crops(points, visible, np.radians(labels["yaw_degrees"].astype(np.float32))))
+    return usable[holdout_split(len(usable), fraction, seed)[1]]
 
 
 def core_box(points: np.ndarray, visible: np.ndarray) -> tuple[float, float, float, float]:

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..tools.evaluate import CLOSED_BELOW
 from . import topology
 from .facemodel import EYELID_SHAPES
 
-#: an eye opened less than this fraction of its width is labelled shut
-CLOSED_BELOW = 0.12
 #: the 68-point indices of the two eyes (subject's right, then left), as eye_aperture reads them
 EYE_POINTS = tuple(range(36, 48))
 #: crop units per unit of the point loss (1 % of the crop, 1.1 px at 112)
@@ -100,7 +99,7 @@ def measure(model, data: dict, answers: torch.Tensor | None = None, batch: int =
     and predicted eye opening (eyes with all six points visible), the predicted opening of eyes
     labelled shut and of the others, and the closure logit's ROC AUC (shut against open). The
     eyelid branch answers, or `answers` (N, 8) given in its layout."""
-    from ..tools.evaluate import eye_aperture
+    from ..tools.evaluate import eye_aperture, roc_auc
 
     model.eyelids.eval()
     pred, logits = [], []
@@ -120,12 +119,6 @@ def measure(model, data: dict, answers: torch.Tensor | None = None, batch: int =
             "predicted_opening_shut": float(opening[seen][shut].mean()) if shut.any() else None,
             "predicted_opening_open": float(opening[seen][~shut].mean()),
             "closed_auc": roc_auc(logits[seen][shut], logits[seen][~shut]) if shut.any() else None}
-
-
-def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    scores = np.concatenate([positive, negative])
-    ranks = scores.argsort().argsort() + 1.0
-    return float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
 
 
 def train_eyelids(start, out_dir, config: dict, examples, epochs: int = 12, views: int = 4, batch: int = 128,

@@ -17,14 +17,9 @@ import torch
 from ..runtime.pack import is_pack
 from . import losses, topology
 from .data import AflwShard, AflwTraining, photometric
+from .data import holdout_split  # noqa: F401 (the stages' split, importable from here as before)
 from .facemodel import FaceModel, FlipAveraged, Refined
 from .morphable import MorphableModel
-
-
-def holdout_split(n: int, fraction: float, seed: int):
-    order = np.random.default_rng(seed).permutation(n)
-    cut = int(round(n * fraction))
-    return np.sort(order[cut:]), np.sort(order[:cut])
 
 
 def attribute_names(config: dict):

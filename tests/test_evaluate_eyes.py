@@ -1,0 +1,73 @@
+"""`edgeface evaluate --dataset eyes`: closed eyes on real photos, end to end, on the AFLW crops
+that no training stage saw, scored against MERL-RAV's labelled eye openings."""
+import json
+
+import numpy as np
+import pytest
+
+from edgeface.runtime.errors import EdgefaceError
+from edgeface.tools.datasets import data_root
+
+
+def _need_aflw():
+    root = data_root()
+    if root is None or not (root / "aflw_train" / "labels68.npz").exists():
+        pytest.skip("aflw_train/labels68.npz not found: set EDGEFACE_DATA")
+    return root / "aflw_train"
+
+
+def test_roc_auc_counts_ties_half():
+    from edgeface.tools.evaluate import roc_auc
+
+    assert roc_auc(np.array([0.9, 0.8]), np.array([0.1, 0.2, 0.3])) == 1.0
+    assert roc_auc(np.array([0.1]), np.array([0.9])) == 0.0
+    assert roc_auc(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0.5
+    assert roc_auc(np.array([0.5, 0.9]), np.array([0.5, 0.1])) == pytest.approx(0.875)
+
+
+def test_the_held_out_crops_are_the_training_stages_validation_split():
+    root = _need_aflw()
+    from edgeface.train.data import held_out_crops, holdout_split, usable_crops
+
+    labels = dict(np.load(root / "labels.npz"))
+    held = held_out_crops(labels)
+    assert held_out_crops(labels).tolist() == held.tolist()  # deterministic
+    points = labels["points21"].astype(np.float32)
+    usable = np.flatnonzero(usable_crops(points, labels["visible"] & (points >= 0).all(-1),
+                                         np.radians(labels["yaw_degrees"].astype(np.float32))))
+    kept, val = holdout_split(len(usable), 0.03, 0)
+    assert set(held.tolist()) == set(usable[val].tolist())
+    assert not set(held.tolist()) & set(usable[kept].tolist())
+    assert 0.025 < len(held) / len(usable) < 0.035
+
+
+def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
+    root = _need_aflw()
+    import edgeface
+    from edgeface.cli import main as cli
+    from edgeface.tools.evaluate import evaluate_eyes
+
+    rec = edgeface.Reconstructor("onnx", precision="fp32")
+    r = evaluate_eyes(rec, root, limit=40, progress=False)
+    assert r["n_images"] == 40 and r["n_images"] <= r["n_eyes"] <= 2 * r["n_images"]
+    assert r["detected_fraction"] > 0.9
+    assert -1 <= r["eye_aperture_correlation"] <= 1 and -1 <= r["eye_blink_correlation"] <= 1
+    assert 0.1 < r["eye_opening_mean_open"] < 0.5
+    # the CLI writes the same figures; a split it does not know is a user error, named
+    out = tmp_path / "eyes.json"
+    assert cli(["evaluate", "--dataset", "eyes", "--root", str(root), "--limit", "40", "--backend", "onnx",
+                "--precision", "fp32", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["n_eyes"] == r["n_eyes"]
+    assert cli(["evaluate", "--dataset", "eyes", "--root", str(root), "--split", "train"]) == 2
+
+
+def test_evaluate_eyes_names_a_folder_without_68_points(tmp_path):
+    root = _need_aflw()
+    import edgeface
+    from edgeface.tools.evaluate import evaluate_eyes
+
+    folder = tmp_path / "crops"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels.npz").symlink_to(root / "labels.npz")
+    with pytest.raises(EdgefaceError, match="labels68.npz is missing"):
+        evaluate_eyes(edgeface.Reconstructor("onnx", precision="fp32"), folder, progress=False)
