@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tools.evaluate import CLOSED_BELOW
+from ..tools.evaluate import CLOSED_BELOW, eye_aperture, roc_auc
 from . import topology
 from .facemodel import EYELID_SHAPES
 
@@ -32,8 +32,6 @@ POINT_UNIT = 0.01
 def eye_labels(points68: np.ndarray, weight68: np.ndarray) -> dict:
     """The eye points, their weights, and each eye's closure label (left, right; NaN where the
     eye's lids are not all visible), from (N, 68, 2) points and (N, 68) weights."""
-    from ..tools.evaluate import eye_aperture
-
     opening = eye_aperture(points68)  # (subject's right, left)
     seen = np.stack([(weight68[:, 36:42] >= 1).all(-1), (weight68[:, 42:48] >= 1).all(-1)], -1)
     closed = np.where(seen, opening < CLOSED_BELOW, np.nan)[:, ::-1].astype(np.float32)  # -> (left, right)
@@ -99,8 +97,6 @@ def measure(model, data: dict, answers: torch.Tensor | None = None, batch: int =
     and predicted eye opening (eyes with all six points visible), the predicted opening of eyes
     labelled shut and of the others, and the closure logit's ROC AUC (shut against open). The
     eyelid branch answers, or `answers` (N, 8) given in its layout."""
-    from ..tools.evaluate import eye_aperture, roc_auc
-
     model.eyelids.eval()
     pred, logits = [], []
     for s in range(0, len(data["raw"]), batch):
