@@ -64,18 +64,19 @@ def neighbours(neutral: np.ndarray, landmarks68: np.ndarray, count: int) -> np.n
     return np.argsort(distance, axis=1, kind="stable")[:, :count]
 
 
-def fit(dense: np.ndarray, truth: np.ndarray, candidates: np.ndarray, yaw=None, anchors=(0.0,)) -> np.ndarray:
+def fit(dense: np.ndarray, truth: np.ndarray, candidates: np.ndarray, yaw=None, anchors=(0.0,), kept=()) -> np.ndarray:
     """Convex weights (A, 68, K) over `candidates`, one set per anchor yaw, that map predicted
     dense points (N, P, 2) of heads at `yaw` (N, degrees) to the annotated landmarks (N, 68, 2);
-    each image's residuals count in units of its face size."""
+    each image's residuals count in units of its face size. The landmarks `kept` stay on their
+    first candidate (their own vertex)."""
     lo, hi = truth.min(1), truth.max(1)
     scale = 1.0 / np.sqrt(np.prod(hi - lo, axis=1))[:, None]
     mix = yaw_mixing(np.zeros(len(dense)) if yaw is None else np.asarray(yaw, np.float64), anchors)
     n, k = len(anchors), candidates.shape[1]
     weights = np.zeros((n,) + candidates.shape)
     for j, cand in enumerate(candidates):
-        if j in KEPT_LANDMARKS:
-            weights[:, j, 0] = 1.0  # the first candidate is the landmark's own vertex
+        if j in kept:
+            weights[:, j, 0] = 1.0
             continue
         points = dense[:, cand, :] * scale[:, :, None]  # (N, K, 2)
         a = (mix[:, :, None, None] * points[:, None]).transpose(0, 3, 1, 2).reshape(-1, n * k)
@@ -159,7 +160,7 @@ def align(pack, dataset: Aflw2000, ict, count: int = 16, backend: str = "onnx", 
     fitted = []  # fold 0's definition is the one written; fold 1 only checks it from the other side
     held_out = np.empty(len(dataset))  # each image scored by the fold that did not fit on it
     for fold, (fit_mask, test_mask) in enumerate((halves, halves[::-1])):
-        fitted.append(fit(dense[fit_mask], truth[fit_mask], candidates, yaw[fit_mask], anchors))
+        fitted.append(fit(dense[fit_mask], truth[fit_mask], candidates, yaw[fit_mask], anchors, KEPT_LANDMARKS))
         held_out[test_mask] = nme(landmarks(dense[test_mask], candidates, fitted[-1], yaw[test_mask], anchors),
                                   truth[test_mask])
         report[f"fold{fold}_fixed"] = nme_by_yaw(fixed[test_mask], bins[test_mask])

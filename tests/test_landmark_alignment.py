@@ -35,6 +35,18 @@ def test_fit_recovers_a_planted_convex_definition():
     assert fitted.min() >= 0 and np.allclose(fitted.sum(1), 1)
 
 
+def test_fit_leaves_kept_landmarks_on_their_own_vertex():
+    rng = np.random.default_rng(3)
+    dense = rng.normal(size=(40, 30, 2)) * 40 + 200
+    candidates = np.stack([rng.choice(30, 5, replace=False) for _ in range(68)])
+    truth = alignment.landmarks(dense, candidates, rng.dirichlet(np.ones(5), size=68))
+    fitted = alignment.fit(dense, truth, candidates, kept=alignment.KEPT_LANDMARKS)[0]
+    kept = list(alignment.KEPT_LANDMARKS)
+    assert (fitted[kept, 0] == 1).all() and (fitted[kept, 1:] == 0).all()
+    others = [j for j in range(68) if j not in kept]
+    np.testing.assert_allclose(fitted[others], alignment.fit(dense, truth, candidates)[0][others])
+
+
 def test_fit_recovers_a_definition_that_changes_with_yaw():
     """Heads turned by -60 to 60 degrees whose annotated landmark slides between two planted
     definitions (one per anchor, interpolated by yaw): the per-yaw fit recovers both, one shared
