@@ -197,11 +197,11 @@ def test_celeba_and_utkface_examples_carry_only_their_labels():
 
 # ---- recovery, manifest, runtime -----------------------------------------------------------
 
-@pytest.mark.parametrize("commit", ["e49be1e", "bd75bbf", None], ids=["0.3.0", "0.4.0", "shipped"])
+@pytest.mark.parametrize("commit", ["e49be1e", "bd75bbf", "67bc217", None], ids=["0.3.0", "0.4.0", "0.4.1", "shipped"])
 def test_a_recovered_pack_computes_what_its_onnx_file_computes(tmp_path, commit):
     """Released packs (from git history, as the recipe's release stage takes them) back in torch:
     0.3.0, 0.4.0 (an age column; a mesh changed after export, so the baked visibility normals
-    must come from the file) and the shipped one (an attribute branch)."""
+    must come from the file), 0.4.1 (an attribute branch) and the shipped one (an eyelid branch too)."""
     root = _need("ict_facekit.npz")
     import subprocess
 
