@@ -44,15 +44,7 @@ def test_the_branch_answers_its_attributes_and_age_and_nothing_geometric(morphab
     from edgeface.train.trainer import build_model
 
     plain = _randomised(build_model(CONFIG, morphable))
-    branched = build_model({**CONFIG, "attribute_branch": BRANCH}, morphable)
-    missing, unexpected = branched.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and missing and all(k.startswith("branch") for k in missing)
-    _randomised(branched.branch, seed=1)
-    branched.eval()
-    x = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        before, after = plain(x), branched(x)
-        described = branched.branch(branched.backbone.features[:7](x))
+    branched, _, before, after, described = _grown(plain, {**CONFIG, "attribute_branch": BRANCH}, "branch", morphable)
     for name, a, b in zip(("dense", "pose", "identity", "expression"), before[:4], after[:4]):
         assert torch.equal(a, b), name
     assert torch.equal(before[5], after[5])  # visibility
@@ -63,6 +55,25 @@ def test_the_branch_answers_its_attributes_and_age_and_nothing_geometric(morphab
         assert torch.allclose(after[4][:, names.index(n)], described[:, k])
     assert torch.allclose(after[4][:, len(names)], 35.0 + 20.0 * described[:, 40])  # age in years
     assert not torch.allclose(before[4][:, len(names)], after[4][:, len(names)])
+
+
+def _grown(plain, config: dict, part: str, morphable):
+    """`plain`'s network grown by a part (its module's name), the rest loaded from `plain` and the
+    part randomised; random crops, plain's and the grown network's outputs on them, and the part's
+    answers."""
+    from edgeface.train.trainer import build_model
+
+    grown = build_model(config, morphable)
+    # the gathers that route answers to their columns belong to the grown network
+    missing, unexpected = grown.load_state_dict(
+        {k: v for k, v in plain.state_dict().items() if not k.endswith("_order")}, strict=False)
+    new = [k for k in missing if not k.endswith("_order")]
+    assert not unexpected and new and all(k.startswith(part + ".") for k in new)
+    _randomised(getattr(grown, part), seed=1)
+    grown.eval()
+    x = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return grown, x, plain(x), grown(x), getattr(grown, part)(grown.backbone.features[:7](x))
 
 
 def test_the_branch_refuses_attributes_the_network_lacks(morphable):
@@ -139,7 +150,7 @@ def test_the_branch_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
     root = _need("aflw_train/labels.npz", "celeba/labels.npz", "utkface/labels.npz", "ict_facekit.npz")
     import subprocess
 
-    from edgeface.cli.recipe import ROOT, Recipe
+    from edgeface.cli.recipe import ROOT
     from edgeface.runtime.pack import read_manifest
     from edgeface.train.recover import pack_model
     from test_hybrid_sources import _subset_folder
@@ -163,13 +174,7 @@ def test_the_branch_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
             for part in ("celeba", "utkface"):
                 stage["config"]["sources"][part]["frames"] = str(shards / f"{part}_frames.npz")
             stage["fit"] = {"epochs": 2, "views": 2, "batch": 16}
-        if stage["run"] == "export":
-            stage["formats"] = ["onnx"]
-    path = tmp_path / "recipe.json"
-    path.write_text(json.dumps(recipe_file))
-    said = []
-    recipe = Recipe(path, tmp_path / "run")
-    recipe.run(stop_after="export", progress=said.append)
+    recipe, rerun = _run_to_export(recipe_file, tmp_path)
     pack = recipe.product("export")
     assert read_manifest(pack).data["training"]["network"]["attribute_branch"]["width"] == 32
     state = torch.load(recipe.product("branch"), weights_only=False)
@@ -181,7 +186,25 @@ def test_the_branch_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
     for key, value in released.items():
         assert torch.equal(state["model"][key], value), key
     assert any(k.startswith("branch.") for k in state["model"])
-    # a rerun finds every stage done
-    said.clear()
-    Recipe(path, tmp_path / "run").run(stop_after="export", progress=said.append)
-    assert sum("done before" in s for s in said) == 4
+    assert rerun() == 4  # a rerun finds every stage done
+
+
+def _run_to_export(recipe_file: dict, tmp_path):
+    """A recipe (its export stage cut to ONNX) run to its export in tmp_path; and a rerun that
+    counts the stages it finds done."""
+    from edgeface.cli.recipe import Recipe
+
+    for stage in recipe_file["stages"]:
+        if stage["run"] == "export":
+            stage["formats"] = ["onnx"]
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe_file))
+    recipe = Recipe(path, tmp_path / "run")
+    recipe.run(stop_after="export", progress=lambda _: None)
+
+    def rerun() -> int:
+        said = []
+        Recipe(path, tmp_path / "run").run(stop_after="export", progress=said.append)
+        return sum("done before" in s for s in said)
+
+    return recipe, rerun

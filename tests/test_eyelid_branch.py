@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'edgeface[train]')")
 
-from test_attribute_branch import BRANCH, CONFIG, _need, _randomised, morphable  # noqa: E402,F401
+from test_attribute_branch import BRANCH, CONFIG, _grown, _need, _randomised, _run_to_export, morphable  # noqa: E402,F401
 
 pytestmark = pytest.mark.train
 
@@ -20,17 +20,7 @@ def test_the_eyelid_branch_answers_the_eyelids_and_eye_closure_and_nothing_else(
     from edgeface.train.trainer import build_model
 
     plain = _randomised(build_model({**CONFIG, "attribute_branch": BRANCH}, morphable))
-    eyed = build_model({**CONFIG, "attribute_branch": EYELIDS}, morphable)
-    state = {k: v for k, v in plain.state_dict().items() if k != "branch_order"}
-    missing, unexpected = eyed.load_state_dict(state, strict=False)
-    assert not unexpected and set(missing) - {"branch_order", "expression_order"} and \
-        all(k.startswith("eyelids") for k in set(missing) - {"branch_order", "expression_order"})
-    _randomised(eyed.eyelids, seed=1)
-    eyed.eval()
-    x = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        before, after = plain(x), eyed(x)
-        eyes = eyed.eyelids(eyed.backbone.features[:7](x))
+    eyed, x, before, after, eyes = _grown(plain, {**CONFIG, "attribute_branch": EYELIDS}, "eyelids", morphable)
     assert torch.equal(before[1], after[1]) and torch.equal(before[2], after[2])  # pose, identity
     assert torch.equal(before[5], after[5])  # visibility
     names = eyed.expression_names
@@ -91,7 +81,7 @@ def test_the_eyelid_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
     root = _need("aflw_train/labels68.npz", "ict_facekit.npz")
     import subprocess
 
-    from edgeface.cli.recipe import ROOT, Recipe
+    from edgeface.cli.recipe import ROOT
     from edgeface.runtime.pack import read_manifest
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.recover import pack_model
@@ -110,13 +100,7 @@ def test_the_eyelid_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
         if stage["run"] == "eyelid-branch":
             stage["shards"] = str(tmp_path / "shards")
             stage["fit"] = {"epochs": 2, "views": 3, "batch": 16, "holdout": 0.2}
-        if stage["run"] == "export":
-            stage["formats"] = ["onnx"]
-    path = tmp_path / "recipe.json"
-    path.write_text(json.dumps(recipe_file))
-    said = []
-    recipe = Recipe(path, tmp_path / "run")
-    recipe.run(stop_after="export", progress=said.append)
+    recipe, rerun = _run_to_export(recipe_file, tmp_path)
     pack = recipe.product("export")
     assert read_manifest(pack).data["training"]["network"]["attribute_branch"]["eyelids"]["width"] == 32
     state = torch.load(recipe.product("eyelids"), weights_only=False)
@@ -129,6 +113,4 @@ def test_the_eyelid_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
         if key != "branch_order":  # the closure attributes now point at the eyelid branch
             assert torch.equal(state["model"][key], value), key
     assert any(k.startswith("eyelids.") for k in state["model"])
-    said.clear()
-    Recipe(path, tmp_path / "run").run(stop_after="export", progress=said.append)
-    assert sum("done before" in s for s in said) == 3
+    assert rerun() == 3  # a rerun finds every stage done

@@ -62,7 +62,7 @@ def train_branch(start, out_dir, config: dict, celeba, utkface, epochs: int = 20
     """`start` (a pack folder or a checkpoint) with an attribute branch (`config["attribute_branch"]`)
     trained on its frozen trunk -> `out_dir/branch.pt`, a checkpoint of the whole network.
     Resumes from `out_dir/branch_last.pt` (saved every epoch) and reuses cached features."""
-    from ..tools.progress import tqdm
+    from .cached_fit import fit_resumable
     from .morphable import MorphableModel
     from .trainer import build_model, load_network
 
@@ -88,32 +88,8 @@ def train_branch(start, out_dir, config: dict, celeba, utkface, epochs: int = 20
     x, a, g = torch.from_numpy(features), torch.from_numpy(attributes), torch.from_numpy(age)
 
     torch.manual_seed(seed)
-    branch = model.branch.train()
-    opt = torch.optim.AdamW(branch.parameters(), lr, weight_decay=weight_decay)
-    per_epoch = len(x) // batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch)
-    first = 0
-    last = out / "branch_last.pt"
-    if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        branch.load_state_dict(state["branch"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["schedule"])
-        first = state["epoch"] + 1
-    for epoch in range(first, epochs):
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        total = 0.0
-        for i in tqdm(range(per_epoch), desc=f"branch epoch {epoch + 1}/{epochs}"):
-            idx = order[i * batch:(i + 1) * batch]
-            loss = branch_loss(branch(x[idx].float()), a[idx], g[idx], age_weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        progress(f"branch epoch {epoch + 1}/{epochs}: training loss {total / per_epoch:.4f}")
-        torch.save({"epoch": epoch, "branch": branch.state_dict(), "optimizer": opt.state_dict(),
-                    "schedule": sched.state_dict()}, last)
+    fit_resumable(model.branch, len(x), lambda idx: branch_loss(model.branch(x[idx].float()), a[idx], g[idx], age_weight),
+                  out / "branch_last.pt", "branch", epochs, batch, lr, weight_decay, seed, progress=progress)
     model.eval()
     path = out / "branch.pt"
     torch.save({"config": config, "model": model.state_dict(),

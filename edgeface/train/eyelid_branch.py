@@ -124,7 +124,7 @@ def train_eyelids(start, out_dir, config: dict, examples, epochs: int = 12, view
     (`config["attribute_branch"]["eyelids"]`) trained on its frozen trunk -> `out_dir/eyelids.pt`.
     `examples`: Aflw68Examples; crops without 68 points and the `holdout` split are not trained on.
     Resumes from `out_dir/eyelids_last.pt` (saved every epoch) and reuses cached features."""
-    from ..tools.progress import tqdm
+    from .cached_fit import fit_resumable
     from .morphable import MorphableModel
     from .trainer import build_model, holdout_split, load_network
 
@@ -166,35 +166,16 @@ def train_eyelids(start, out_dir, config: dict, examples, epochs: int = 12, view
     with torch.no_grad():  # start from the head's eyelid rows: the network's answer before this stage
         rows = [6 + model.identity_size + model.expression_names.index(n) for n in EYELID_SHAPES]
         branch.head.bias[:len(EYELID_SHAPES)] = data["raw"][:, rows].mean(0)
-    opt = torch.optim.AdamW(branch.parameters(), lr, weight_decay=weight_decay)
-    per_epoch = max(1, len(data["raw"]) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch)
-    first = 0
-    last = out / "eyelids_last.pt"
-    if last.exists():
-        saved = torch.load(last, map_location="cpu", weights_only=False)
-        branch.load_state_dict(saved["eyelids"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["schedule"])
-        first = saved["epoch"] + 1
-    for epoch in range(first, epochs):
-        branch.train()
-        order = torch.randperm(len(data["raw"]), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        total = 0.0
-        for i in tqdm(range(per_epoch), desc=f"eyelids epoch {epoch + 1}/{epochs}"):
-            idx = order[i * batch:(i + 1) * batch]
-            part = {k: v[idx] for k, v in data.items()}
-            loss = eyelid_loss(model, part["raw"], part["described"], branch(part["tap"].float()), part)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        figures = measure(model, held)
-        progress(f"eyelids epoch {epoch + 1}/{epochs}: training loss {total / per_epoch:.4f}; held out: "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in figures.items() if isinstance(v, float)))
-        torch.save({"epoch": epoch, "eyelids": branch.state_dict(), "optimizer": opt.state_dict(),
-                    "schedule": sched.state_dict()}, last)
+
+    def loss_of(idx):
+        part = {k: v[idx] for k, v in data.items()}
+        return eyelid_loss(model, part["raw"], part["described"], branch(part["tap"].float()), part)
+
+    def held_out() -> str:
+        return "; held out: " + ", ".join(f"{k} {v:.3f}" for k, v in measure(model, held).items() if isinstance(v, float))
+
+    fit_resumable(branch, len(data["raw"]), loss_of, out / "eyelids_last.pt", "eyelids", epochs, batch, lr,
+                  weight_decay, seed, held_out, progress)
     model.eval()
     report = {"held_out_crops": int(len(held_rows)), "views": 2,
               "before": measure(model, held, head_answers(model, held)), "after": measure(model, held)}
