@@ -48,6 +48,16 @@ def test_the_eyelid_branch_answers_the_eyelids_and_eye_closure_and_nothing_else(
     assert not torch.allclose(before[0][:, eye_points], after[0][:, eye_points], atol=1e-4)
 
 
+def test_an_eyelid_branch_needs_the_closure_attributes(morphable):  # noqa: F811
+    from edgeface.train import topology
+    from edgeface.train.facemodel import FaceModel
+    from edgeface.train.sources import CELEBA_ATTRIBUTES
+
+    with pytest.raises(ValueError, match="Left_Eye_Closed"):
+        FaceModel("mobilenetv2_050", topology.load(), morphable, attribute_names=list(CELEBA_ATTRIBUTES),
+                  attribute_branch={**EYELIDS, "attributes": ["Male"]})
+
+
 def test_the_eyelid_loss_sees_only_the_labels_a_crop_has(morphable):  # noqa: F811
     from edgeface.train.eyelid_branch import eye_labels, eyelid_loss
     from edgeface.train.trainer import build_model

@@ -171,6 +171,9 @@ class FaceModel(nn.Module):
                  for j, n in enumerate(self.attribute_names)]
         self.branch_names = names
         if cfg.get("eyelids"):
+            lacking = [n for n in EYE_CLOSED if n not in self.attribute_names]
+            if lacking:
+                raise ValueError(f"an eyelid branch answers eye closure, and the network lacks the attributes {lacking}")
             eyes = cfg["eyelids"]
             size = int(eyes.get("input_size", 112))
             with torch.no_grad():
