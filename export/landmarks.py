@@ -23,9 +23,9 @@ from ..runtime.pipeline import yaw_mixing
 #: Images at even positions of the dataset fit the definition; odd ones are held out.
 FIT_PARITY = 0
 #: Landmarks that keep their ICT vertex: the eyelids between the corners. AFLW2000-3D has no
-#: closed eye, so a fit there learns lid positions of open eyes only and damps a blink (on the
-#: AFLW crops held out from training, closed eyes read 0.25 of their width open through fitted
-#: lids against 0.20 through the vertices, open ones 0.30 and 0.31).
+#: closed eye, so a fit there sees open lids only, and fitted lids damped a blink: with 0.4.2's
+#: network, closed eyes read 0.26 of their width open through fitted lids and 0.20 through the
+#: vertices, open ones 0.30 and 0.32 (`edgeface evaluate --dataset eyes`, the model card).
 KEPT_LANDMARKS = (37, 38, 40, 41, 43, 44, 46, 47)
 
 

@@ -15,10 +15,11 @@
   to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`: six attributes, up to 4.4 points), as a CPU without VNNI
   would run it.
 
-Only the backbone (and the attribute and eyelid branches' convolutions) is quantized. The head (one small
-linear layer) and the in-graph decoder (basis products, sin/cos, projection) stay in float: quantized, they cost accuracy (measured: ONNX Runtime
-balanced NME +3.4 % relative, TFLite fully int8 +148 %), and they are a small share of the work
-(the head and decoder are ~0.2 M of the 24.1 M multiply-adds).
+Only the convolutions are quantized: the backbone's and the attribute and eyelid branches'. The
+linear layers and the in-graph decoder (basis products, sin/cos, projection) stay in float:
+quantized, they cost accuracy (measured on an earlier network of 24.1 M multiply-adds, of which the
+head and decoder were ~0.2 M: ONNX Runtime balanced NME +3.4 % relative, TFLite fully int8
++148 %), and they are a small share of the work.
 
 Calibration crops are images already cut by the runtime's crop rule at the model's input size
 (`make_calibration_dir` writes such crops from AFLW; any folder of real crops works).
@@ -42,6 +43,11 @@ from ..tools.progress import tqdm
 #: convolutions (torch module paths "backbone", "branch.blocks" and "eyelids.blocks")
 QUANTIZED_ONNX = ("/backbone/", "/branch/blocks/", "/eyelids/blocks/")
 QUANTIZED_TFLITE = ".*(_backbone|_(branch|eyelids)/torch.nn.modules.container.Sequential_blocks)/.*"
+
+
+def _quantized(name: str) -> bool:
+    """Whether an ONNX node or OpenVINO op of this name belongs to the quantized part."""
+    return any(f in name for f in QUANTIZED_ONNX)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -185,7 +191,7 @@ def quantize_onnx(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32.file.path), str(prepared), skip_symbolic_shape=True)
-        outside = [n.name for n in onnx.load(str(prepared)).graph.node if not any(f in n.name for f in QUANTIZED_ONNX)]
+        outside = [n.name for n in onnx.load(str(prepared)).graph.node if not _quantized(n.name)]
         quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         nodes_to_exclude=outside,
                         reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -203,8 +209,7 @@ def quantize_openvino(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
 
     model = ov.Core().read_model(str(fp32.file.path))
     dataset = nncf.Dataset(_inputs(fp32, crops))
-    outside = [op.get_friendly_name() for op in model.get_ordered_ops()
-               if not any(f in op.get_friendly_name() for f in QUANTIZED_ONNX)]
+    outside = [op.get_friendly_name() for op in model.get_ordered_ops() if not _quantized(op.get_friendly_name())]
     quantized = nncf.quantize(model, dataset, subset_size=len(crops),
                               ignored_scope=nncf.IgnoredScope(names=outside, validate=False),
                               advanced_parameters=AdvancedQuantizationParameters(

@@ -17,28 +17,27 @@ def _need_aflw():
 
 
 def test_roc_auc_counts_ties_half():
-    from edgeface.tools.evaluate import roc_auc
+    from edgeface.tools.evaluate_faces import roc_auc
 
     assert roc_auc(np.array([0.9, 0.8]), np.array([0.1, 0.2, 0.3])) == 1.0
     assert roc_auc(np.array([0.1]), np.array([0.9])) == 0.0
     assert roc_auc(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0.5
     assert roc_auc(np.array([0.5, 0.9]), np.array([0.5, 0.1])) == pytest.approx(0.875)
+    assert roc_auc(np.array([-np.inf, 2.0]), np.array([1.0, np.inf])) == 0.25
 
 
-def test_the_held_out_crops_are_the_training_stages_validation_split():
+def test_the_held_out_crops_are_the_training_stages_validation_split(tmp_path):
+    """What the evaluation reads from the labels is what the training stages hold out of their
+    shard: the same rows, by the shard's own route (packed, usable crops, split)."""
     root = _need_aflw()
-    from edgeface.train.data import held_out_crops, holdout_split, usable_crops
+    from edgeface.train.data import AflwShard, held_out_crops, holdout_split, pack
 
-    labels = dict(np.load(root / "labels.npz"))
+    count = 400
+    shard = AflwShard(pack(root, tmp_path / "shard.npz", limit=count))
+    from_shard = shard.indices[holdout_split(len(shard), 0.03, 0)[1]]
+    labels = {k: v[:count] for k, v in np.load(root / "labels.npz").items()}
     held = held_out_crops(labels)
-    assert held_out_crops(labels).tolist() == held.tolist()  # deterministic
-    points = labels["points21"].astype(np.float32)
-    usable = np.flatnonzero(usable_crops(points, labels["visible"] & (points >= 0).all(-1),
-                                         np.radians(labels["yaw_degrees"].astype(np.float32))))
-    kept, val = holdout_split(len(usable), 0.03, 0)
-    assert set(held.tolist()) == set(usable[val].tolist())
-    assert not set(held.tolist()) & set(usable[kept].tolist())
-    assert 0.025 < len(held) / len(usable) < 0.035
+    assert held.tolist() == from_shard.tolist() and len(held) == round(0.03 * len(shard.indices))
 
 
 def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):

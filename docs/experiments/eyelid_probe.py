@@ -19,7 +19,7 @@ import torch
 
 @torch.no_grad()
 def collect(model, examples, rows, batch: int = 128) -> dict:
-    from edgeface.tools.evaluate import eye_aperture
+    from edgeface.tools.evaluate import eye_aperture, eyes_seen
     from edgeface.tools.progress import tqdm
     from edgeface.train.trainer import normalise
 
@@ -37,7 +37,7 @@ def collect(model, examples, rows, batch: int = 128) -> dict:
             out["branch"].append(fmap.mean((2, 3)).numpy())
             out["map"].append(torch.nn.functional.avg_pool2d(fmap[:, :64], 2, ceil_mode=True).flatten(1).numpy())
             out["opening"].append(eye_aperture(ui))
-            out["seen"].append(np.stack([(wi[:, 36:42] >= 1).all(-1), (wi[:, 42:48] >= 1).all(-1)], -1))
+            out["seen"].append(eyes_seen(wi >= 1))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 

@@ -17,20 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-#: the blendshapes that move the eyelids (ARKit names, as ICT-FaceKit spells them)
-EYELID_SHAPES = ("eyeBlink_L", "eyeBlink_R", "eyeSquint_L", "eyeSquint_R", "eyeWide_L", "eyeWide_R")
-#: the 68-point indices of the two eyes, each: outer corner, upper lid (2), inner corner, lower lid (2)
-EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
-
-
-def eye_aperture(eyes: np.ndarray) -> np.ndarray:
-    """(N, 2) opening of each eye from (N, 12, 2) eye points in EYES order (68-point indices 36-47),
-    as `edgeface evaluate` measures it."""
-    from edgeface.tools.evaluate import eye_aperture as from_68
-
-    full = np.zeros(eyes.shape[:-2] + (68, 2), eyes.dtype)
-    full[..., 36:48, :] = eyes
-    return from_68(full)
+from edgeface.tools.evaluate import EYE_POINTS
+from edgeface.train.facemodel import EYELID_SHAPES  # the blendshapes that move the eyelids
 
 
 @torch.no_grad()
@@ -41,7 +29,7 @@ def cached(model, examples, rows, flips: bool, batch: int = 128, desc: str = "ey
     from edgeface.train.trainer import normalise
 
     feats, targets, weights = [], [], []
-    eye = np.array(EYES).ravel()
+    eye = np.array(EYE_POINTS)
     for start in tqdm(range(0, len(rows), batch), desc=desc):
         samples = [examples[int(i)] for i in rows[start:start + batch]]
         x = normalise(torch.from_numpy(np.stack([s["image"] for s in samples])).float() / 255.0)
@@ -63,7 +51,7 @@ def eye_points(model, raw: torch.Tensor) -> torch.Tensor:
     """(N, 12, 2) eye landmarks (crop units) the decoder places for these raw head rows."""
     from edgeface.train import topology
 
-    index = torch.as_tensor(topology.load()["landmarks68"], dtype=torch.long)[torch.as_tensor(np.array(EYES).ravel())]
+    index = torch.as_tensor(topology.load()["landmarks68"], dtype=torch.long)[torch.as_tensor(np.array(EYE_POINTS))]
     return model.decode(raw)[0][:, index, :2]
 
 
@@ -102,7 +90,9 @@ def measure(model, data: dict, rows=None, w=None, b=None, shut: float = 0.1) -> 
     weight = data["weight"]
     error = float(((pred - data["points"]).norm(dim=-1) * weight).sum() / weight.sum())
     seen = (weight.view(-1, 2, 6) >= 1).all(-1).numpy()
-    truth, opening = eye_aperture(data["points"].numpy())[seen], eye_aperture(pred.numpy())[seen]
+    from edgeface.tools.evaluate import eye_opening
+
+    truth, opening = eye_opening(data["points"].numpy())[seen], eye_opening(pred.numpy())[seen]
     closed = truth < shut
     return {"eye_point_error": error, "eyes": int(seen.sum()),
             "aperture_correlation": float(np.corrcoef(truth, opening)[0, 1]),

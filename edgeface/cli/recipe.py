@@ -38,6 +38,15 @@ KINDS = ("release", "prepare", "train", "heads", "attribute-branch", "eyelid-bra
          "int8")
 
 
+def _training_data() -> Path:
+    from ..tools.datasets import data_root
+
+    root = data_root()
+    if root is None:
+        raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+    return root
+
+
 def merged(base: dict, overrides: dict) -> dict:
     """`base` with `overrides` laid over it, nested objects merged key by key (a null removes a key)."""
     out = copy.deepcopy(base)
@@ -135,13 +144,10 @@ class Recipe:
         return out
 
     def _prepare(self, stage: dict) -> Path:
-        from ..tools.datasets import data_root
         from ..train.data import pack
         from ..train.sources import frame
 
-        root = data_root()
-        if root is None:
-            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        root = _training_data()
         shards = ROOT / stage.get("shards", ".shards")
         if not (shards / "aflw_train.npz").exists():
             pack(root / "aflw_train", shards / "aflw_train.npz")
@@ -165,12 +171,9 @@ class Recipe:
     @staticmethod
     def _training_photos(config: dict):
         """The CelebA and UTKFace training photos a stage's config names, at its input size."""
-        from ..tools.datasets import data_root
         from ..train.sources import CelebaExamples, UtkfaceExamples
 
-        root = data_root()
-        if root is None:
-            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        root = _training_data()
         src, size = config["sources"], config["input_size"]
         return (CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size),
                 UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size))
@@ -194,14 +197,11 @@ class Recipe:
                             **stage.get("fit", {}))
 
     def _eyelid_branch(self, stage: dict) -> Path:
-        from ..tools.datasets import data_root
         from ..train.data import AflwShard, pack
         from ..train.eyelid_branch import train_eyelids
         from ..train.sources import Aflw68Examples
 
-        root = data_root()
-        if root is None:
-            raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        root = _training_data()
         config = self.stage_config(stage)
         shard = ROOT / stage.get("shards", ".shards") / "aflw_train.npz"
         if not shard.exists():

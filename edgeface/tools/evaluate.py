@@ -140,14 +140,29 @@ def landmark_errors(faces: list, dataset: Aflw2000) -> tuple[np.ndarray, np.ndar
     return nme, pose_err
 
 
+#: the 68-point indices of the two eyes: the subject's right eye (outer corner, upper lid twice,
+#: inner corner, lower lid twice), then the left one
+EYE_POINTS = tuple(range(36, 48))
+
+
 def eye_aperture(points68: np.ndarray) -> np.ndarray:
     """(..., 68, 2+) -> (..., 2) opening of each eye (subject's right, left): the mean lid gap over
     the eye's width, as the 68-point scheme places the lids."""
+    return eye_opening(points68[..., EYE_POINTS, :])
+
+
+def eye_opening(eyes: np.ndarray) -> np.ndarray:
+    """`eye_aperture` from the 12 eye points alone, (..., 12, 2+) in EYE_POINTS order."""
     def one(a, b, c, d, corner0, corner1):
-        gap = np.linalg.norm(points68[..., a, :2] - points68[..., b, :2], axis=-1) + \
-            np.linalg.norm(points68[..., c, :2] - points68[..., d, :2], axis=-1)
-        return gap / np.maximum(2 * np.linalg.norm(points68[..., corner0, :2] - points68[..., corner1, :2], axis=-1), 1e-9)
-    return np.stack([one(37, 41, 38, 40, 36, 39), one(43, 47, 44, 46, 42, 45)], -1)
+        gap = np.linalg.norm(eyes[..., a, :2] - eyes[..., b, :2], axis=-1) + \
+            np.linalg.norm(eyes[..., c, :2] - eyes[..., d, :2], axis=-1)
+        return gap / np.maximum(2 * np.linalg.norm(eyes[..., corner0, :2] - eyes[..., corner1, :2], axis=-1), 1e-9)
+    return np.stack([one(1, 5, 2, 4, 0, 3), one(7, 11, 8, 10, 6, 9)], -1)
+
+
+def eyes_seen(visible68: np.ndarray) -> np.ndarray:
+    """(N, 68) bool -> (N, 2): each eye (subject's right, left) with all six points visible."""
+    return np.stack([visible68[:, 36:42].all(-1), visible68[:, 42:48].all(-1)], -1)
 
 
 def eye_opening_agreement(faces: list, dataset: Aflw2000) -> dict:
@@ -181,7 +196,7 @@ def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, pr
     blink 0) and leaves the opening correlation."""
     from ..runtime.errors import EdgefaceError
     from ..train.data import held_out_crops
-    from .evaluate_faces import LabelledPhotos, run_photos
+    from .evaluate_faces import LabelledPhotos, roc_auc, run_photos
 
     photos = LabelledPhotos.load(root, None, ("names", "points21", "visible", "yaw_degrees"))
     path = photos.root / "labels68.npz"
@@ -191,7 +206,7 @@ def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, pr
         points, state, has68 = data["points68"], data["state68"], data["has68"]
     rows = held_out_crops(photos.labels) if held_out else np.arange(len(photos))
     rows = rows[has68[rows]]
-    seen = np.stack([(state[rows, 36:42] == 1).all(-1), (state[rows, 42:48] == 1).all(-1)], -1)  # right, left
+    seen = eyes_seen(state[rows] == 1)
     rows, seen = rows[seen.any(-1)][:limit], seen[seen.any(-1)][:limit]
     faces = run_photos(rec, photos.subset(rows), progress, what="eyes")
     truth = eye_aperture(np.nan_to_num(points[rows]))
@@ -200,19 +215,19 @@ def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, pr
     def per_eye(read) -> np.ndarray:
         return np.array([[read(f, "R"), read(f, "L")] if f is not None else [0.0, 0.0] for f in faces], np.float64)
 
-    names = (rec.manifest.attribute_names or ())
+    names = rec.manifest.attribute_names or ()
     closure = per_eye(lambda f, side: f.attributes[f"{'Right' if side == 'R' else 'Left'}_Eye_Closed"]) \
         if {"Left_Eye_Closed", "Right_Eye_Closed"} <= set(names) else None
     blink = per_eye(lambda f, side: f.expression[f"eyeBlink_{side}"])
     opening = np.full(truth.shape, np.nan)
     if found.any():
         opening[found] = eye_aperture(np.stack([f.landmarks for f in faces if f is not None]))
-    closed, t = truth[seen] < CLOSED_BELOW, truth[seen]
+    closed = truth[seen] < CLOSED_BELOW
     both = seen & found[:, None]
     result = {"n_images": int(len(rows)), "n_eyes": int(seen.sum()), "n_eyes_closed": int(closed.sum()),
               "detected_fraction": float(found.mean()) if len(found) else float("nan"),
               "eye_aperture_correlation": float(np.corrcoef(truth[both], opening[both])[0, 1]),
-              "eye_blink_correlation": float(np.corrcoef(t, blink[seen])[0, 1]),
+              "eye_blink_correlation": float(np.corrcoef(truth[seen], blink[seen])[0, 1]),
               "eye_blink_mean_closed": float(blink[seen][closed].mean()) if closed.any() else None,
               "eye_blink_mean_open": float(blink[seen][~closed].mean()),
               "eye_opening_mean_closed": float(np.nanmean(opening[seen][closed])) if closed.any() else None,
@@ -224,18 +239,6 @@ def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, pr
             result.update(eye_closed_auc=roc_auc(closure[seen][closed], closure[seen][~closed]),
                           eye_closed_balanced_accuracy=float(0.5 * (said[closed].mean() + (~said[~closed]).mean())))
     return result
-
-
-def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half."""
-    scores = np.concatenate([positive, negative])
-    order = scores.argsort(kind="stable")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # ties share their mean rank
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
-    return float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
 
 
 def summarise_landmarks(faces: list, dataset: Aflw2000, manifest) -> dict:

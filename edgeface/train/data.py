@@ -56,14 +56,9 @@ class AflwShard:
     def __init__(self, path, indices=None):
         d = np.load(path)
         self.blob, self.offsets = d["blob"], d["offsets"]
-        self.points = d["points21"].astype(np.float32)
-        self.visible = d["visible"] & (self.points >= 0).all(-1)
-        self.yaw = np.radians(d["yaw_degrees"].astype(np.float32))
-        usable = np.flatnonzero(self.usable())
+        self.points, self.visible, self.yaw = crop_labels(d)
+        usable = usable_crops(self.points, self.visible, self.yaw)
         self.indices = usable if indices is None else usable[np.asarray(indices)]
-
-    def usable(self) -> np.ndarray:
-        return usable_crops(self.points, self.visible, self.yaw)
 
     def __len__(self):
         return len(self.indices)
@@ -77,14 +72,21 @@ class AflwShard:
         return self.points[j], self.visible[j], self.yaw[j]
 
 
+def crop_labels(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points, visible, yaw in radians) of AFLW labels (a shard's or the folder's labels.npz);
+    a point is visible only where it is annotated."""
+    points = labels["points21"].astype(np.float32)
+    return points, labels["visible"] & (points >= 0).all(-1), np.radians(labels["yaw_degrees"].astype(np.float32))
+
+
 def usable_crops(points: np.ndarray, visible: np.ndarray, yaw: np.ndarray) -> np.ndarray:
-    """Crops whose visible core points span a face box (a few have one or two points only)."""
+    """Rows of the crops whose visible core points span a face box (a few have one or two points only)."""
     ok = np.zeros(len(points), bool)
     for j in range(len(points)):
         if visible[j].sum() >= 3:
             box = face_box_from_aflw(points[j], visible[j], yaw[j])
             ok[j] = box[2] - box[0] >= 8.0
-    return ok
+    return np.flatnonzero(ok)
 
 
 def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,9 +99,7 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
 def held_out_crops(labels: dict, fraction: float = 0.03, seed: int = 0) -> np.ndarray:
     """Rows of the AFLW training folder's labels that the training stages hold out (their
     validation split of the usable crops): real faces no shipped network was trained on."""
-    points = labels["points21"].astype(np.float32)
-    visible = labels["visible"] & (points >= 0).all(-1)
-    usable = np.flatnonzero(usable_crops(points, visible, np.radians(labels["yaw_degrees"].astype(np.float32))))
+    usable = usable_crops(*crop_labels(labels))
     return usable[holdout_split(len(usable), fraction, seed)[1]]
 
 

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tools.evaluate import CLOSED_BELOW, eye_aperture, roc_auc
+from ..tools.evaluate import CLOSED_BELOW, EYE_POINTS, eye_aperture, eye_opening, eyes_seen
+from ..tools.evaluate_faces import roc_auc
 from . import topology
 from .facemodel import EYELID_SHAPES
 
-#: the 68-point indices of the two eyes (subject's right, then left), as eye_aperture reads them
-EYE_POINTS = tuple(range(36, 48))
 #: crop units per unit of the point loss (1 % of the crop, 1.1 px at 112)
 POINT_UNIT = 0.01
 
@@ -32,8 +31,7 @@ POINT_UNIT = 0.01
 def eye_labels(points68: np.ndarray, weight68: np.ndarray) -> dict:
     """The eye points, their weights, and each eye's closure label (left, right; NaN where the
     eye's lids are not all visible), from (N, 68, 2) points and (N, 68) weights."""
-    opening = eye_aperture(points68)  # (subject's right, left)
-    seen = np.stack([(weight68[:, 36:42] >= 1).all(-1), (weight68[:, 42:48] >= 1).all(-1)], -1)
+    opening, seen = eye_aperture(points68), eyes_seen(weight68 >= 1)  # (subject's right, left)
     closed = np.where(seen, opening < CLOSED_BELOW, np.nan)[:, ::-1].astype(np.float32)  # -> (left, right)
     return {"points": points68[:, EYE_POINTS].astype(np.float32), "weight": weight68[:, EYE_POINTS].astype(np.float32),
             "closed": closed}
@@ -105,8 +103,7 @@ def measure(model, data: dict, answers: torch.Tensor | None = None, batch: int =
         pred.append(eye_points(model, part["raw"], part["described"], eyes).numpy())
         logits.append(eyes[:, len(EYELID_SHAPES):].numpy())
     pred, logits = np.concatenate(pred), np.concatenate(logits)[:, ::-1]  # -> (right, left), as eye_aperture
-    full = lambda p: np.concatenate([np.zeros((len(p), 36, 2)), p, np.zeros((len(p), 20, 2))], 1)  # noqa: E731
-    truth, opening = eye_aperture(full(data["points"])), eye_aperture(full(pred))
+    truth, opening = eye_opening(data["points"]), eye_opening(pred)
     seen = np.isfinite(data["closed"][:, ::-1])
     shut = truth[seen] < CLOSED_BELOW
     error = float((np.linalg.norm(pred - data["points"], axis=-1) * data["weight"]).sum() / data["weight"].sum())

@@ -47,9 +47,8 @@ def load_into(model: torch.nn.Module, path) -> None:
             norm.running_var.fill_(1.0)
             norm.weight.fill_(float(np.sqrt(1.0 + norm.eps)))
             norm.bias.copy_(torch.from_numpy(np.array(bias)))
-        linear = [f"{part}.{p}" for part in ("head", "branch.head", "eyelids.head") for p in ("weight", "bias")
-                  if part == "head" or getattr(model, part.split(".")[0]) is not None]
-        for name in linear:
+        heads = ["head"] + [f"{part}.head" for part in ("branch", "eyelids") if getattr(model, part) is not None]
+        for name in (f"{head}.{p}" for head in heads for p in ("weight", "bias")):
             target = model.get_parameter(name)
             if tuple(target.shape) != named[name].shape:
                 raise ValueError(f"{path}: {name} has shape {named[name].shape}, the network {tuple(target.shape)}")
