@@ -103,18 +103,27 @@ def resize_area_window(image: np.ndarray, x0: int, y0: int, width: int, height: 
     x_index, x_weight = _compact(x_index, x_weight)
     y_index, y_weight = _compact(y_index, y_weight)
     top, bottom = max(y0, 0), min(y0 + height, h)
-    out = np.zeros((dh, dw) + image.shape[2:], _F32)
     if bottom <= top:
-        return out.astype(np.uint8)
-    strip = image[top:bottom]
+        return np.zeros((dh, dw) + image.shape[2:], np.uint8)
+    channels = image.shape[2] if image.ndim == 3 else 1
+    # rows of pixels as flat (x, channel) lanes: each tap is one gather and one multiply into a
+    # reused buffer, the same float32 operations in the same order as a loop over each pixel
+    strip = image[top:bottom].reshape(bottom - top, w * channels)
     x_index = np.clip(x_index, 0, w - 1)
     y_index = np.clip(y_index, top, bottom - 1) - top
-    rows = np.zeros((bottom - top, dw) + image.shape[2:], _F32)
-    for k in range(x_index.shape[1]):
-        rows += strip[:, x_index[:, k]].astype(_F32) * x_weight[None, :, k, None]
+    lanes = (x_index.T[:, :, None] * channels + np.arange(channels)).reshape(x_index.shape[1], dw * channels)
+    lane_weight = np.repeat(x_weight.T, channels, axis=1)
+    rows = np.zeros((bottom - top, dw * channels), _F32)
+    tap = np.empty_like(rows)
+    for k in range(lanes.shape[0]):
+        np.multiply(np.take(strip, lanes[k], axis=1), lane_weight[k], out=tap, dtype=_F32, casting="unsafe")
+        rows += tap
+    out = np.zeros((dh, dw * channels), _F32)
+    tap = np.empty_like(out)
     for k in range(y_index.shape[1]):
-        out += y_weight[:, k, None, None] * rows[y_index[:, k]]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        np.multiply(np.take(rows, y_index[:, k], axis=0), y_weight[:, k, None], out=tap)
+        out += tap
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape((dh, dw) + image.shape[2:])
 
 
 def _compact(index: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
