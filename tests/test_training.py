@@ -422,3 +422,30 @@ def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, da
         after = torch.load(tmp_path / str(freeze) / "last.pt", weights_only=False)["model"]
         assert all(torch.equal(before[k], after[k]) for k in statistics) == freeze
         assert not all(torch.equal(before[k], after[k]) for k in weights)
+
+
+def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_path):
+    """`train.frozen`: a continuation that keeps the backbone below a branch's tap leaves those
+    parameters exactly as it started (batch-norm statistics frozen too), while the layers above and
+    the head move; a list that freezes everything is refused by name."""
+    from edgeface.train import trainer
+
+    config = {"name": "frozen", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
+              "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+              "loss": {"landmarks": 1.0, "yaw": 0.1},
+              "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
+                        "steps_per_epoch": 3, "freeze_batchnorm": True}}
+    ict = data_dir / "ict_facekit.npz"
+    start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
+    before = torch.load(start, weights_only=False)["model"]
+    below = tuple(f"backbone.features.{i}." for i in range(7))
+    run = {**config, "train": {**config["train"], "frozen": list(below)}}
+    trainer.train(run, tmp_path / "continued", ict_path=ict, device="cpu", init_path=start)
+    after = torch.load(tmp_path / "continued" / "last.pt", weights_only=False)["model"]
+    kept = [k for k in before if k.startswith(below)]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert not torch.equal(before["backbone.features.7.block.0.0.weight"], after["backbone.features.7.block.0.0.weight"])
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    everything = {**config, "train": {**config["train"], "frozen": ["backbone.", "head."]}}
+    with pytest.raises(ValueError, match="leaves nothing to learn"):
+        trainer.train(everything, tmp_path / "nothing", ict_path=ict, device="cpu", init_path=start)

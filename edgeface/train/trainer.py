@@ -118,7 +118,9 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     (for a lent machine with a hard time limit; log.csv records the steps each epoch took).
     `render_size` makes the training crops at another size than the network's input (a student
     distilled from a teacher of higher resolution: the teacher sees the crops as made, the student
-    sees them shrunk). `train.freeze_batchnorm` keeps the batch-norm statistics (`freeze_batchnorm`)."""
+    sees them shrunk). `train.freeze_batchnorm` keeps the batch-norm statistics (`freeze_batchnorm`).
+    `train.frozen` lists parameter-name prefixes that do not learn: a continuation that must keep
+    what its branches read (the backbone below their tap) and the branches themselves."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,14 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
     synthetic_val = _synthetic_validation(config, ict_path) if config.get("synthetic") else None
     loader_args = dict(num_workers=t["workers"], pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
                        multiprocessing_context=_worker_context(config))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+    frozen = tuple(t.get("frozen", ()))
+    for name, p in model.named_parameters():
+        if frozen and name.startswith(frozen):
+            p.requires_grad_(False)
+    learning = [p for p in model.parameters() if p.requires_grad]
+    if not learning:
+        raise ValueError(f"train.frozen {list(frozen)} leaves nothing to learn")
+    optimizer = torch.optim.AdamW(learning, lr=t["lr"], weight_decay=t["weight_decay"])
     budget = 60.0 * t["minutes"] if t.get("minutes") else None
     # a wall-clock schedule sets the rate itself (one_cycle); a step schedule uses OneCycleLR
     scheduler = None if budget else torch.optim.lr_scheduler.OneCycleLR(
