@@ -2,6 +2,7 @@
 (AFLW crops with MERL-RAV's 68 points) or synthetic faces."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..runtime.errors import EdgefaceError
@@ -22,7 +23,9 @@ def add_arguments(ev) -> None:
     ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
     ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
     ev.add_argument("--runner", default=None, help="detector runtime for --detector-only: tflite or opencv")
-    ev.add_argument("--refine", action="store_true")
+    ev.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                    help="a second pass cropped from the first pass's landmarks, as the SDK runs by default "
+                    "(--no-refine: one pass)")
     ev.add_argument("--limit", type=int, default=None, help="first N images only")
     ev.add_argument("--compare", default=None, metavar="PACK", help="also run this model pack on the same photos "
                     "and report the difference (--model minus PACK) with a paired-bootstrap 95 %% interval: balanced "

@@ -18,7 +18,8 @@ MAX_STEM_BYTES = 180
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file, folder of images, video file, or camera (0, 1, ... or /dev/videoN)")
     p.add_argument("--out", default="edgeface_out", help="output folder (default: edgeface_out)")
-    p.add_argument("--refine", action="store_true", help="second pass from the first pass's landmarks")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                   help="images: a second pass cropped from the first pass's landmarks (default; --no-refine: one pass)")
     p.add_argument("--max-faces", type=int, default=None,
                    help="at most this many faces per image or video frame, largest first (default: all)")
     p.add_argument("--frames", type=int, default=None, help="video or camera: stop after this many frames")

@@ -105,7 +105,10 @@ class Pipeline:
 
     def run_crops(self, image, crops: list[Crop], boxes, scores) -> list[Face]:
         """cut -> infer -> decode for faces whose crops are known."""
-        outputs = self.infer(self.cut(image, crops))
+        return self.faces(self.infer(self.cut(image, crops)), crops, boxes, scores)
+
+    def faces(self, outputs: dict, crops: list[Crop], boxes, scores) -> list[Face]:
+        """decode for a batch's outputs, refusing answers that overflowed."""
         faces = [self.decode(outputs, i, crop, box, score)
                  for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
         for face in faces:
@@ -116,13 +119,16 @@ class Pipeline:
         return faces
 
     def reconstruct(self, image, boxes, scores, landmark_boxes) -> list[Face]:
-        """Faces from their landmark boxes: one pass, and with `refine` a second from its landmarks."""
+        """Faces from their landmark boxes: one pass, and with `refine` a second from its landmarks
+        (`two_looks`)."""
         if not len(boxes):
             return []
-        faces = self.run_crops(image, [self.crop_for(b) for b in landmark_boxes], boxes, scores)
+        crops = [self.crop_for(b) for b in landmark_boxes]
+        outputs = self.infer(self.cut(image, crops))
         if self.refine:
-            faces = self.run_crops(image, [self.crop_for_face(f) for f in faces], boxes, scores)
-        return faces
+            crops = [self.crop_for_face(f) for f in self.faces(outputs, crops, boxes, scores)]
+            outputs = two_looks(outputs, self.infer(self.cut(image, crops)))
+        return self.faces(outputs, crops, boxes, scores)
 
     def detected(self, image) -> tuple[list, list, list]:
         """detect -> landmark box: (detector boxes, scores, landmark boxes) of the faces in `image`."""
@@ -140,6 +146,18 @@ class Pipeline:
 
     def crop_for_face(self, face: Face) -> Crop:
         return self.crop_for(self.face_box(face))
+
+
+#: Outputs that refine reads from both crops of a face, averaged; the others come from the second
+#: crop alone. The second crop frames the face as training did, so its geometry is the better one;
+#: what a face looks like and who it is are the same in both crops, and two views of them measured
+#: better than either (docs/experiments.md, "Refine by default").
+BOTH_LOOKS = ("identity", "attributes")
+
+
+def two_looks(first: dict, second: dict) -> dict:
+    """A batch's outputs from its refined crops, with `BOTH_LOOKS` averaged over both crops."""
+    return {k: (0.5 * (first[k] + v)).astype(v.dtype) if k in BOTH_LOOKS else v for k, v in second.items()}
 
 
 def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:

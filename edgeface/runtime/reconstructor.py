@@ -22,8 +22,10 @@ class ReconstructorOptions:
     num_threads: threads for the network; None lets the backend decide.
     detector: "auto" or a name from edgeface.runtime.detectors.DETECTORS.
     max_faces: keep at most this many detections, largest first; None keeps all.
-    refine: run a second pass on a crop made from the first pass's landmarks (fixes loose
-        detector boxes at the price of a second network run).
+    refine: run a second pass on a crop made from the first pass's landmarks, the crop the
+        network was trained on: geometry from the second crop, identity and attributes (age and
+        gender included) averaged over both. On by default: every real-photo figure in the model
+        card improved with it; False halves the network time per face (model card, "Refine").
     min_face_size: detections smaller than this (pixels, box side) are ignored.
     flip_average: also run each crop mirrored and average the two answers: more accurate
         landmarks, dense points and pose for twice the network time (model card: "Flip
@@ -36,7 +38,7 @@ class ReconstructorOptions:
     num_threads: int | None = None
     detector: str = "auto"
     max_faces: int | None = None
-    refine: bool = False
+    refine: bool = True
     min_face_size: float = 16.0
     flip_average: bool = False
 

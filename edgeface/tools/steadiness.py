@@ -43,11 +43,11 @@ def _landmarks(faces) -> np.ndarray | None:
 
 def per_frame(rec, frame) -> np.ndarray | None:
     """Landmarks of a frame on its own, by the tracker's crop rule: detect, then crop again from
-    the first answer's landmarks (what `refine=True` does), so tracking is compared like for like."""
+    the first answer's landmarks (what `refine` does), so tracking is compared like for like."""
     faces = rec(frame)
-    if not faces:
-        return None
-    return _landmarks(rec.from_landmark_boxes(frame, [rec.pipeline.face_box(faces[0])]))
+    if faces and not rec.options.refine:
+        faces = rec.from_landmark_boxes(frame, [rec.pipeline.face_box(faces[0])])
+    return _landmarks(faces)
 
 
 def static_jitter(rec, photo, frame_size=(1280, 720), grid=(3, 3), frames: int = 60, noise: float = 0.0,

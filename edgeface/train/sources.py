@@ -199,7 +199,8 @@ def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
 
     root, out = Path(root), Path(out)
     names = np.load(root / "labels.npz")["names"]
-    rec = edgeface.Reconstructor(backend, model=model, precision=precision or "auto", max_faces=1)
+    # one pass: the crops the shipped branches were trained on
+    rec = edgeface.Reconstructor(backend, model=model, precision=precision or "auto", max_faces=1, refine=False)
     crops, detected = np.zeros((len(names), 3), np.float32), np.zeros(len(names), bool)
     for k, name in enumerate(tqdm(names, desc=f"frame {root.name}")):
         image = load_image(root / "images" / str(name))

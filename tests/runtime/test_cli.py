@@ -27,6 +27,23 @@ def test_run_writes_overlay_obj_and_json(backend, installed_backends, fixture_pa
     assert f"backend='{backend}'" in capsys.readouterr().out
 
 
+def test_run_refines_unless_told_not_to(fixture_pack, dev_set, tmp_path):
+    """`run` reads a photo as the SDK does by default (two passes); --no-refine keeps the first
+    pass, whose crop is the detector's."""
+    import edgeface
+
+    image = dev_set.image_path(0)
+    crops = {}
+    for flag in ([], ["--no-refine"]):
+        out = tmp_path / (flag[0] if flag else "default")
+        assert main(["run", str(image), "--backend", "onnx", "--model", str(fixture_pack), "--out", str(out), *flag]) == 0
+        crops[bool(flag)] = json.loads((out / f"{image.stem}_face0.json").read_text())["crop"]
+    for one_pass in (False, True):
+        face = edgeface.Reconstructor("onnx", model=fixture_pack, refine=not one_pass)(str(image))[0]
+        assert crops[one_pass] == pytest.approx(list(face.crop), abs=1e-3)
+    assert crops[True] != pytest.approx(crops[False], abs=0.01)
+
+
 def test_run_on_a_folder_skips_bad_files_and_reports_them(fixture_pack, dev_set, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

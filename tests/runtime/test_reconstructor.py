@@ -33,11 +33,11 @@ def test_face_fields(rec, face_image):
     np.testing.assert_array_equal(f.landmarks, f.dense[rec.manifest.landmarks68])
 
 
-def test_landmarks_land_in_the_landmark_box_they_were_cropped_from(rec, face_image):
+def test_landmarks_land_in_the_landmark_box_they_were_cropped_from(fixture_pack, face_image):
     """The fixture's landmarks span its crop rule's landmark box, up to a 1 %-of-crop wobble;
-    so mapping crop coordinates back to the image must reproduce the box we passed."""
+    so mapping crop coordinates back to the image must reproduce the box we passed (one pass)."""
     box = np.array([120.0, 160.0, 340.0, 380.0])
-    f = rec.from_landmark_boxes(face_image, [box])[0]
+    f = edgeface.Reconstructor("auto", model=fixture_pack, refine=False).from_landmark_boxes(face_image, [box])[0]
     side = f.crop[2]
     assert side == pytest.approx(1.5 * 220.0)
     np.testing.assert_allclose(landmark_box(f.landmarks), box, atol=0.015 * side)
@@ -106,10 +106,25 @@ def test_face_outside_the_image_is_padded_not_wrapped(rec, face_image):
 
 
 def test_refine_recrops_from_landmarks(fixture_pack, face_image):
-    plain = edgeface.Reconstructor("onnx", model=fixture_pack)(face_image)[0]
-    refined = edgeface.Reconstructor("onnx", model=fixture_pack, refine=True)(face_image)[0]
-    expected = edgeface.Reconstructor("onnx", model=fixture_pack).pipeline.crop_for(landmark_box(plain.landmarks))
-    assert refined.crop == pytest.approx((expected.x0, expected.y0, expected.size))
+    """Refine is the default: geometry from the second crop (made from the first pass's landmarks),
+    identity and attributes (age included) the mean of both crops' answers."""
+    one_pass = edgeface.Reconstructor("onnx", model=fixture_pack, refine=False)
+    plain = one_pass(face_image)[0]
+    refined = edgeface.Reconstructor("onnx", model=fixture_pack)(face_image)[0]
+    crop = one_pass.pipeline.crop_for(landmark_box(plain.landmarks))
+    assert refined.crop == pytest.approx((crop.x0, crop.y0, crop.size))
+    second = one_pass.from_landmark_boxes(face_image, [landmark_box(plain.landmarks)])[0]
+    assert second.crop == pytest.approx(refined.crop)
+    np.testing.assert_allclose(refined.landmarks, second.landmarks, rtol=1e-5, atol=1e-3)
+    assert refined.pose.yaw == pytest.approx(second.pose.yaw, abs=1e-4)
+    assert refined.expression == pytest.approx(second.expression, abs=1e-5)
+    np.testing.assert_allclose(refined.identity, 0.5 * (plain.identity + second.identity), rtol=1e-5, atol=1e-6)
+    assert np.abs(plain.identity - second.identity).max() > 1e-5  # so the mean above is not the second alone
+
+    def logit(p):
+        return np.log(p / (1.0 - p))
+    for name, p in refined.attributes.items():
+        assert logit(p) == pytest.approx(0.5 * (logit(plain.attributes[name]) + logit(second.attributes[name])), abs=1e-3)
 
 
 def test_max_faces_and_min_face_size(fixture_pack, face_image):
