@@ -9,7 +9,6 @@ alike; prints each one's median and the ratio of medians. Needs the `bench` extr
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -36,17 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--calls", type=int, default=20, help="calls per case per round")
     args = parser.parse_args(argv)
-    calls = timed_cases(args.model or [None], args.precision)
-    for fn in calls.values():  # warm-up
-        for _ in range(20):
-            fn()
-    times = {name: [] for name in calls}
-    for _ in range(args.rounds):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            for _ in range(args.calls):
-                fn()
-            times[name].append((time.perf_counter() - start) / args.calls * 1e3)
+    times = bench.interleaved(timed_cases(args.model or [None], args.precision), args.rounds, args.calls)
     peer = float(np.median(times["mediapipe face_landmark fp32"]))
     for name, t in times.items():
         med = float(np.median(t))

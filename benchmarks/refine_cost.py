@@ -9,7 +9,6 @@ their ratio. The accuracy side of the trade is in the model card ("Refine").
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -18,7 +17,7 @@ def main(argv=None) -> int:
     import cv2
 
     import edgeface
-    from edgeface.tools.bench import sample_image
+    from edgeface.tools.bench import interleaved, sample_image
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="auto")
@@ -34,13 +33,8 @@ def main(argv=None) -> int:
     for rec in recs.values():
         if len(rec(image)) != 1:
             raise SystemExit("the portrait should give one face")
-    times = {passes: [] for passes in recs}
-    for _ in range(args.rounds):
-        for passes, rec in recs.items():
-            start = time.perf_counter()
-            for _ in range(args.calls):
-                rec(image)
-            times[passes].append((time.perf_counter() - start) / args.calls * 1e3)
+    times = interleaved({passes: (lambda rec=rec: rec(image)) for passes, rec in recs.items()},
+                        args.rounds, args.calls, warmup=1)
     one = float(np.median(times[1]))
     for passes, t in times.items():
         rec, med = recs[passes], float(np.median(t))

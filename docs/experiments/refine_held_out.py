@@ -18,6 +18,7 @@ import numpy as np
 import edgeface
 from edgeface.runtime.image import load_image
 from edgeface.tools.datasets import data_root
+from edgeface.tools.evaluate import nme_by_yaw, paired_difference
 from edgeface.tools.evaluate_faces import LabelledPhotos
 from edgeface.train.data import held_out_crops
 
@@ -44,25 +45,20 @@ def main(pack=None) -> None:
     rows = held_out_crops(photos.labels)
     rows = rows[has68[rows]]
     photos = photos.subset(rows)
-    yaw = np.abs(photos.labels["yaw_degrees"])
-    bins = np.digitize(yaw, [30, 60])
-    figures = {}
+    bins = np.digitize(np.minimum(np.abs(photos.labels["yaw_degrees"]), 90.0), [30.0, 60.0])  # as Aflw2000.yaw_bin
+    nme = {}
     for refine in (False, True):
         rec = edgeface.Reconstructor("onnx", model=pack, precision="fp32", refine=refine)
-        nme = errors(rec, photos, points[rows], state[rows])
-        missed = np.isnan(nme)
-        by_bin = [float(np.nanmean(nme[bins == b])) for b in range(3)]
-        figures[refine] = nme
-        print(f"refine={refine!s:5}  faces {len(nme)}, missed {int(missed.sum())}; NME by yaw 0-30/30-60/60-90 "
-              f"{' / '.join(f'{100 * v:.2f}' for v in by_bin)} % (n {' / '.join(str(int((bins == b).sum())) for b in range(3))}); "
-              f"balanced {100 * np.mean(by_bin):.2f} %, mean {100 * np.nanmean(nme):.2f} %")
-    both = ~np.isnan(figures[False]) & ~np.isnan(figures[True])
-    diff = figures[True][both] - figures[False][both]
-    rng = np.random.default_rng(0)
-    boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
-    print(f"refined minus one pass, mean over {both.sum()} faces: {100 * diff.mean():+.2f} points "
-          f"(95 % bootstrap {100 * np.percentile(boot, 2.5):+.2f} to {100 * np.percentile(boot, 97.5):+.2f}); "
-          f"better on {(diff < 0).mean():.0%} of faces")
+        nme[refine] = errors(rec, photos, points[rows], state[rows])
+        r = nme_by_yaw(nme[refine], bins)
+        print(f"refine={refine!s:5}  faces {len(rows)}, missed {int(np.isnan(nme[refine]).sum())}; NME by yaw "
+              f"0-30/30-60/60-90 {100 * r['nme_0_30']:.2f} / {100 * r['nme_30_60']:.2f} / {100 * r['nme_60_90']:.2f} %; "
+              f"balanced {100 * r['nme_balanced']:.2f} %, mean {100 * r['nme_mean']:.2f} %")
+    both = ~np.isnan(nme[False]) & ~np.isnan(nme[True])
+    d = paired_difference(nme[True][both], nme[False][both], bins[both])
+    print(f"refined minus one pass, balanced, over the {both.sum()} faces both found: {100 * d['difference']:+.2f} points "
+          f"(95 % paired bootstrap within yaw bins {100 * d['difference_ci95_low']:+.2f} to "
+          f"{100 * d['difference_ci95_high']:+.2f})")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ class ReconstructorOptions:
     max_faces: keep at most this many detections, largest first; None keeps all.
     refine: run a second pass on a crop made from the first pass's landmarks, the crop the
         network was trained on: geometry from the second crop, identity and attributes (age and
-        gender included) averaged over both. On by default: every real-photo figure in the model
-        card improved with it; False halves the network time per face (model card, "Refine").
+        gender included) averaged over both. On by default: landmarks, attributes, identity, age
+        and gender measured better with it on real photos; False runs the network once per face,
+        not twice (model card, "Refine").
     min_face_size: detections smaller than this (pixels, box side) are ignored.
     flip_average: also run each crop mirrored and average the two answers: more accurate
         landmarks, dense points and pose for twice the network time (model card: "Flip

@@ -186,6 +186,22 @@ def time_case(case: Case, min_seconds: float = 1.0, min_rounds: int = 20, warmup
             "rounds": len(ms)}
 
 
+def interleaved(calls: dict, rounds: int = 30, per_round: int = 20, warmup: int = 20) -> dict[str, list[float]]:
+    """Milliseconds per call of each named function, timed in alternating rounds so that a busy
+    machine slows them alike (compare the medians, read the ratios)."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            times[name].append((time.perf_counter() - start) / per_round * 1e3)
+    return times
+
+
 def table(results: list[dict]) -> str:
     """Plain-text table; each network row also gets its ratio to MediaPipe's network at the same threads."""
     peer = {r["name"].split("/")[3]: r["median_ms"] for r in results
