@@ -329,7 +329,7 @@ def test_verification_counts_a_missed_face_as_an_error():
     assert (identity[pairs[~same, 0]] != identity[pairs[~same, 1]]).all()
     again, _ = verification_pairs(identity, seed=0)
     np.testing.assert_array_equal(pairs, again)  # deterministic
-    perfect = [SimpleNamespace(identity=np.eye(3)[i]) for i in identity]
+    perfect = [SimpleNamespace(embedding=np.eye(3)[i]) for i in identity]
     assert verification(perfect, identity)["eer"] == 0.0
     missed = list(perfect)
     missed[0] = None  # a same pair with a miss is rejected however well the rest separate
@@ -424,12 +424,17 @@ def test_paired_eer_comparison_sees_a_better_model_and_not_itself():
     rng = np.random.default_rng(0)
     identity = np.repeat(np.arange(60), 2)
     centres = rng.normal(size=(60, 16))
-    sharp = [SimpleNamespace(identity=centres[i] + 0.3 * rng.normal(size=16)) for i in identity]
-    blurred = [SimpleNamespace(identity=centres[i] + 1.5 * rng.normal(size=16)) for i in identity]
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    sharp = [SimpleNamespace(embedding=unit(centres[i] + 0.3 * rng.normal(size=16))) for i in identity]
+    blurred = [SimpleNamespace(embedding=unit(centres[i] + 1.5 * rng.normal(size=16))) for i in identity]
     same = compare_verification(sharp, sharp, identity, resamples=300)
     assert same["eer_difference"] == 0 and same["eer_difference_ci95_low"] == same["eer_difference_ci95_high"] == 0
+    assert same["roc_auc_difference"] == 0 and same["roc_auc_difference_ci95_low"] == same["roc_auc_difference_ci95_high"] == 0
     better = compare_verification(sharp, blurred, identity, resamples=300)
     assert better["eer_a"] < better["eer_b"] and better["eer_difference_ci95_high"] < 0
+    assert better["roc_auc_a"] > better["roc_auc_b"] and better["roc_auc_difference_ci95_low"] > 0
 
 
 def test_head_refit_learns_linear_attributes_and_age():

@@ -22,6 +22,9 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
   lr, limit; `shards` the folder of the AFLW shard, packed there if missing);
 - `export`: the fp32 pack (ONNX, OpenVINO, TFLite) of a training stage, with the recipe's card;
 - `align-landmarks`: the pack's 68-landmark definition fitted per head yaw (two-fold);
+- `identity-metric`: the centre and whitening of the pack's identity coefficients that faces'
+  embeddings are made with, fitted on the CelebA training people end to end (`export.identity_metric`;
+  `limit` photos at most);
 - `int8`: INT8 files and the accuracy gate; a file that fails is left out of the pack.
 """
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("release", "prepare", "train", "heads", "attribute-branch", "eyelid-branch", "export", "align-landmarks",
-         "int8")
+         "identity-metric", "int8")
 
 
 def _training_data() -> Path:
@@ -226,6 +229,15 @@ class Recipe:
         pack = self.pack()
         if cli(["align-landmarks", "--model", str(pack), *stage.get("args", [])]) != 0:
             raise RuntimeError("align-landmarks failed")
+        return pack
+
+    def _identity_metric(self, stage: dict) -> Path:
+        from ..export.identity_metric import fit_pack
+
+        pack = self.pack()
+        record = fit_pack(pack, _training_data() / "celeba", limit=stage.get("limit"))
+        self.folder(stage["name"]).mkdir(parents=True, exist_ok=True)
+        (self.folder(stage["name"]) / "identity_metric.json").write_text(json.dumps(record, indent=1))
         return pack
 
     def _int8(self, stage: dict) -> Path:

@@ -125,6 +125,13 @@ class Manifest:
                 if self.gender_attribute not in self.attribute_names:
                     raise self._error("gender.attribute", f"names {self.gender_attribute!r}, which is not one of "
                                                           "attribute_names")
+            # how faces are told apart (`pipeline.identity_embedding`); absent: the plain coefficients
+            self.identity_mean = self.identity_whitening = None
+            if data.get("identity_metric") is not None:
+                metric = self._table(data["identity_metric"], "identity_metric")
+                k = self.identity_size
+                self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,))
+                self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening", (k, k))
             files = data["files"]
             if not isinstance(files, list) or not files:
                 raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
@@ -170,9 +177,13 @@ class Manifest:
         return float(value)
 
     def _reals(self, value, field: str, shape: tuple[int, ...]) -> np.ndarray:
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except ValueError:  # ragged rows
+            array = np.zeros(0)
         if array.shape != shape or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
-            raise self._error(field, f"must be {shape[0]} finite numbers, not {value!r}")
+            what = " x ".join(str(n) for n in shape)
+            raise self._error(field, f"must be {what} finite numbers, not {_shown(value)}")
         return array.astype(np.float32)
 
     def _indices(self, value, field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -323,6 +334,12 @@ def read_manifest(model=None) -> Manifest:
     if _depth(data) > MAX_MANIFEST_DEPTH:
         raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels")
     return Manifest(data, manifest_path.parent)
+
+
+def _shown(value, limit: int = 80) -> str:
+    """A value for an error message: its repr, cut short (a matrix would fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_regular(path: Path) -> bool:
@@ -481,6 +498,11 @@ class PackManifest:
         self.data["files"] = [f for f in self.data["files"]
                               if not (f["format"] == file_format and f["precision"] == precision)]
         return gone
+
+    def set_identity_metric(self, mean, whitening, fitted_on: str) -> None:
+        """`identity_metric`: the centre and whitening that faces' embeddings are made with."""
+        self.data["identity_metric"] = {"mean": np.asarray(mean, float).tolist(),
+                                        "whitening": np.asarray(whitening, float).tolist(), "fitted_on": fitted_on}
 
     def set_landmark_definition(self, definition: dict) -> None:
         """`topology.landmark_weights`: points, weights, optional by_yaw and the alignment record."""

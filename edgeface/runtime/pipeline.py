@@ -99,7 +99,7 @@ class Pipeline:
                     dense=dense, mesh=Mesh(dense, m.triangles), pose=pose,
                     identity=outputs["identity"][i].copy(), expression=expression, attributes=attributes,
                     visibility=sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size),
-                    age=age, gender=gender)
+                    age=age, gender=gender, embedding=identity_embedding(m, outputs["identity"][i]))
 
     # -- the stages chained ----------------------------------------------------------------
 
@@ -158,6 +158,17 @@ BOTH_LOOKS = ("identity", "attributes")
 def two_looks(first: dict, second: dict) -> dict:
     """A batch's outputs from its refined crops, with `BOTH_LOOKS` averaged over both crops."""
     return {k: (0.5 * (first[k] + v)).astype(v.dtype) if k in BOTH_LOOKS else v for k, v in second.items()}
+
+
+def identity_embedding(manifest: Manifest, identity: np.ndarray) -> np.ndarray:
+    """The unit vector faces are compared by: the identity coefficients centred and whitened by the
+    pack's identity_metric. Raw coefficients share a large offset and vary most along directions
+    that differ little between people, so their plain cosine tells people apart worse."""
+    e = identity.astype(np.float64)
+    if manifest.identity_mean is not None:
+        e = manifest.identity_whitening.astype(np.float64) @ (e - manifest.identity_mean)
+    length = np.linalg.norm(e)
+    return (e / length if length > 0 else e).astype(np.float32)
 
 
 def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:

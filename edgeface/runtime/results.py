@@ -59,7 +59,7 @@ class Face:
     dense: np.ndarray  # (520, 3) image pixels + depth
     mesh: Mesh
     pose: Pose
-    identity: np.ndarray  # (K,) identity coefficients of the morphable model, ~N(0, 1)
+    identity: np.ndarray  # (K,) identity coefficients of the morphable model (they shape `dense`)
     expression: dict[str, float]  # ARKit blendshape name -> weight, ~[0, 1]
     attributes: dict[str, float]  # attribute name -> probability
     visibility: np.ndarray  # (520,) probability that each dense point is visible
@@ -67,6 +67,17 @@ class Face:
     age: float | None = None  # apparent age in years, where the model has an age output (see its card)
     gender: str | None = None  # "female" or "male" (apparent, binary as its training labels), where the model says
     track_id: int | None = None  # in video, the same number while the tracker follows this face
+    embedding: np.ndarray | None = None  # (K,) unit vector that tells people apart: compare with `similarity`
+
+    def similarity(self, other: "Face") -> float:
+        """How alike two faces' identities are, from -1 to 1 (the dot product of their embeddings):
+        compare faces of one pack, whose manifest's identity_metric made both embeddings."""
+        if self.embedding is None or other.embedding is None:
+            raise OptionError("similarity needs both faces' embeddings; a Face made outside a Reconstructor has none")
+        if self.embedding.shape != other.embedding.shape:
+            raise OptionError(f"these faces come from different models: embeddings of {len(self.embedding)} "
+                              f"and {len(other.embedding)} values")
+        return float(np.dot(self.embedding, other.embedding))
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field (arrays as nested lists)."""
@@ -77,6 +88,7 @@ class Face:
                      "scale": self.pose.scale},
             "landmarks": self.landmarks.tolist(), "dense": self.dense.tolist(),
             "visibility": self.visibility.tolist(), "identity": self.identity.tolist(),
+            "embedding": None if self.embedding is None else self.embedding.tolist(),
             "expression": self.expression, "attributes": self.attributes,
             "age": self.age, "gender": self.gender, "track_id": self.track_id,
             "triangles": self.mesh.triangles.tolist(),

@@ -158,14 +158,13 @@ def verification_pairs(identity: np.ndarray, seed: int = 0, limit: int = 200_000
 
 
 def pair_scores(faces: list, pairs: np.ndarray, is_same: np.ndarray) -> np.ndarray:
-    """Cosine similarity of the identity coefficients of each pair; a pair with a missed face
-    scores as an error either way (-inf when the same person, +inf when not)."""
-    k = next((len(f.identity) for f in faces if f is not None), 0)
+    """Each pair's similarity as `Face.similarity` gives it (the dot product of the embeddings); a
+    pair with a missed face scores as an error either way (-inf when the same person, +inf when not)."""
+    k = next((len(f.embedding) for f in faces if f is not None), 0)
     if k == 0:
         raise EdgefaceError("no face was found in any photo (or the model has no identity coefficients)")
     found = np.array([f is not None for f in faces])
-    e = np.stack([f.identity if f is not None else np.zeros(k, np.float32) for f in faces]).astype(np.float64)
-    e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    e = np.stack([f.embedding if f is not None else np.zeros(k, np.float32) for f in faces]).astype(np.float64)
     score = np.einsum("pc,pc->p", e[pairs[:, 0]], e[pairs[:, 1]])
     missed = ~(found[pairs[:, 0]] & found[pairs[:, 1]])
     return np.where(missed, np.where(is_same, -np.inf, np.inf), score)
@@ -204,8 +203,8 @@ def _pairs_for(identity, pairs, is_same):
 
 
 def verification(faces: list, identity: np.ndarray, pairs=None, is_same=None) -> dict:
-    """EER, ROC AUC and the true-accept rate at 1 % false accepts of cosine similarity between
-    identity coefficients (`pair_scores`: a missed face is an error either way)."""
+    """EER, ROC AUC and the true-accept rate at 1 % false accepts of the faces' similarity
+    (`pair_scores`: a missed face is an error either way)."""
     pairs, is_same = _pairs_for(identity, pairs, is_same)
     score = pair_scores(faces, pairs, is_same)
     far, tar = _rates(score, is_same)
@@ -217,20 +216,28 @@ def verification(faces: list, identity: np.ndarray, pairs=None, is_same=None) ->
 
 def compare_verification(faces_a: list, faces_b: list, identity, pairs=None, is_same=None,
                          resamples: int = 2000, seed: int = 0) -> dict:
-    """EER of model a minus model b on the same pairs, with a 95 % interval from a paired bootstrap
-    that resamples same-person and different-person pairs separately (the same draws for both)."""
+    """EER and ROC AUC of model a minus model b on the same pairs, each with a 95 % interval from a
+    paired bootstrap that resamples same-person and different-person pairs separately (the same
+    draws for both models)."""
     pairs, is_same = _pairs_for(identity, pairs, is_same)
     sa, sb = pair_scores(faces_a, pairs, is_same), pair_scores(faces_b, pairs, is_same)
     same, different = np.flatnonzero(is_same), np.flatnonzero(~is_same)
+
+    def figures(rows_same, rows_different):
+        rows = np.concatenate([rows_same, rows_different])
+        return [(equal_error_rate(s[rows], is_same[rows]), roc_auc(s[rows_same], s[rows_different])) for s in (sa, sb)]
+
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(resamples):
-        rows = np.concatenate([rng.choice(same, len(same)), rng.choice(different, len(different))])
-        draws.append(equal_error_rate(sa[rows], is_same[rows]) - equal_error_rate(sb[rows], is_same[rows]))
-    low, high = np.percentile(draws, [2.5, 97.5])
-    a, b = equal_error_rate(sa, is_same), equal_error_rate(sb, is_same)
-    return {"eer_a": a, "eer_b": b, "eer_difference": a - b, "eer_difference_ci95_low": float(low),
-            "eer_difference_ci95_high": float(high), "n_pairs": int(len(pairs))}
+        (eer_a, auc_a), (eer_b, auc_b) = figures(rng.choice(same, len(same)), rng.choice(different, len(different)))
+        draws.append((eer_a - eer_b, auc_a - auc_b))
+    low, high = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
+    (a, auc_a), (b, auc_b) = figures(same, different)
+    return {"eer_a": a, "eer_b": b, "eer_difference": a - b, "eer_difference_ci95_low": float(low[0]),
+            "eer_difference_ci95_high": float(high[0]), "roc_auc_a": auc_a, "roc_auc_b": auc_b,
+            "roc_auc_difference": auc_a - auc_b, "roc_auc_difference_ci95_low": float(low[1]),
+            "roc_auc_difference_ci95_high": float(high[1]), "n_pairs": int(len(pairs))}
 
 
 def folder_pairs(photos: LabelledPhotos) -> tuple[np.ndarray | None, np.ndarray | None]:

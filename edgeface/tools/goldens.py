@@ -75,7 +75,7 @@ def write(out, image_paths, model=None) -> Path:
               crop=np.array([crop.x0, crop.y0, crop.size], np.float64), crop_pixels=pixels[0, ..., ::-1],
               input_float=normalised[0], input_int8=int8_input[0],
               **{f"output_{k}": v[0] for k, v in outputs.items()},
-              dense=face.dense, landmarks=face.landmarks, visibility=face.visibility,
+              dense=face.dense, landmarks=face.landmarks, visibility=face.visibility, embedding=face.embedding,
               attributes=np.array(list(face.attributes.values()), np.float32),
               pose=np.array([face.pose.yaw, face.pose.pitch, face.pose.roll, *face.pose.rotation.ravel(),
                              *face.pose.translation, face.pose.scale], np.float64))

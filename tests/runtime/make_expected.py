@@ -32,7 +32,7 @@ def outputs(pack: str, backend: str, precision: str) -> list[dict]:
     faces = rec(str(PORTRAIT))
     return [{"box": f.box.tolist(), "landmarks": np.round(f.landmarks, 3).tolist(),
              "angles": [f.pose.yaw, f.pose.pitch, f.pose.roll], "scale": f.pose.scale,
-             "identity": np.round(f.identity, 4).tolist(), "attributes": {k: round(v, 4) for k, v in f.attributes.items()},
+             "identity": np.round(f.identity, 4).tolist(), "embedding": np.round(f.embedding, 4).tolist(), "attributes": {k: round(v, 4) for k, v in f.attributes.items()},
              "expression": {k: round(v, 4) for k, v in f.expression.items()}, "age": f.age, "gender": f.gender}
             for f in faces]
 

@@ -72,7 +72,8 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
         val dense = smoothing.filter(FloatArray(face.dense.size) { face.dense[it] / size }, timestampNanos / 1e9)
         val smoothDense = FloatArray(dense.size) { dense[it] * size }
         val landmarks = spec.landmarks(smoothDense, face.pose.yaw)
-        return Face(face.crop, smoothDense, landmarks, face.pose, face.identity, face.expression, face.attributes, face.visibility) to elapsed
+        return Face(face.crop, smoothDense, landmarks, face.pose, face.identity, face.expression, face.attributes, face.visibility,
+            face.age, face.gender, face.embedding) to elapsed
     }
 
     private fun detect(frame: RgbImage): DoubleArray? {

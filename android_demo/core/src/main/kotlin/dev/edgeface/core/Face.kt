@@ -22,7 +22,17 @@ class Face(
     val age: Float? = null,
     /** "female" or "male", where the model declares a gender attribute. */
     val gender: String? = null,
+    /** Unit vector that tells people apart ([ModelSpec.embedding]): compare two faces with [similarity]. */
+    val embedding: FloatArray? = null,
 ) {
+    /** How alike two faces' identities are, from -1 to 1: the dot product of their embeddings. */
+    fun similarity(other: Face): Float {
+        val a = requireNotNull(embedding) { "this face has no embedding" }
+        val b = requireNotNull(other.embedding) { "the other face has no embedding" }
+        require(a.size == b.size) { "these faces come from different models: embeddings of ${a.size} and ${b.size} values" }
+        return a.indices.fold(0.0) { sum, i -> sum + a[i].toDouble() * b[i] }.toFloat()
+    }
+
     /** The [count] most likely attributes, most likely first. */
     fun topAttributes(count: Int = 3): List<Pair<String, Float>> =
         attributes.entries.sortedByDescending { it.value }.take(count).map { it.key to it.value }
@@ -50,8 +60,9 @@ object FaceDecoder {
         val attributes = spec.attributeNames.zip(logits.take(spec.attributeNames.size).map(::sigmoid)).toMap()
         val age = spec.ageColumn?.let { maxOf(0f, logits[it]) }
         val gender = spec.genderAttribute?.let { if (attributes.getValue(it) >= 0.5f) "male" else "female" }
-        return Face(crop, dense, landmarks, pose, outputs.getValue("identity").copyOf(), expression, attributes,
-            outputs.getValue("visibility").map(::sigmoid).toFloatArray(), age, gender)
+        val identity = outputs.getValue("identity").copyOf()
+        return Face(crop, dense, landmarks, pose, identity, expression, attributes,
+            outputs.getValue("visibility").map(::sigmoid).toFloatArray(), age, gender, spec.embedding(identity))
     }
 
     fun sigmoid(x: Float): Float = 1.0f / (1.0f + exp(-x.coerceIn(-30f, 30f)))

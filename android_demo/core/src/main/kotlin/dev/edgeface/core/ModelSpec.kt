@@ -35,6 +35,10 @@ class ModelSpec(
     val ageColumn: Int? = null,
     /** The attribute whose probability says gender (manifest `gender.attribute`, e.g. Male), or null. */
     val genderAttribute: String? = null,
+    /** Manifest `identity_metric` (edgeface/runtime/pipeline.py `identity_embedding`): the centre and the
+     *  row-major identitySize x identitySize whitening of the identity coefficients, or null. */
+    val identityMean: FloatArray? = null,
+    val identityWhitening: FloatArray? = null,
     val file: String,
     val layout: String,
     /** Output name (dense, pose, identity, expression, attributes, visibility) -> tensor name. */
@@ -96,6 +100,8 @@ class ModelSpec(
                     throw ModelSpecError("landmark_weights.by_yaw: each anchor needs 68 rows matching landmark_weights.points")
                 weightsByYaw.forEach(::checkWeights)
             }
+            val identitySize = root.need("identity_size").num().toInt()
+            val metric = root["identity_metric"]?.obj()
             val outputs = entry.need("outputs").obj().entries.associate { (k, v) -> k as String to v as String }
             OUTPUT_NAMES.forEach { if (it !in outputs) throw ModelSpecError("the file entry names no tensor for output '$it'") }
             return ModelSpec(
@@ -113,7 +119,7 @@ class ModelSpec(
                 landmarkYaw = landmarkYaw,
                 landmarkWeightsByYaw = weightsByYaw.map { it.toTypedArray() }.toTypedArray(),
                 triangles = topology.need("triangles").list().flatMap { t -> t!!.list().map { it!!.num().toInt() } }.toIntArray(),
-                identitySize = root.need("identity_size").num().toInt(),
+                identitySize = identitySize,
                 expressionNames = root.need("expression_names").list().map { it as String },
                 attributeNames = root.need("attribute_names").list().map { it as String },
                 ageColumn = root["age"]?.obj()?.need("column")?.num()?.toInt()?.also { column ->
@@ -122,6 +128,14 @@ class ModelSpec(
                 },
                 genderAttribute = (root["gender"]?.obj()?.need("attribute") as String?)?.also { name ->
                     if (name !in root.need("attribute_names").list()) throw ModelSpecError("gender.attribute '$name' is not an attribute")
+                },
+                identityMean = metric?.need("mean")?.list()?.map { it!!.num().toFloat() }?.toFloatArray()?.also {
+                    if (it.size != identitySize) throw ModelSpecError("identity_metric.mean needs $identitySize numbers, not ${it.size}")
+                },
+                identityWhitening = metric?.need("whitening")?.list()?.flatMap { row ->
+                    row!!.list().also { if (it.size != identitySize) throw ModelSpecError("identity_metric.whitening needs rows of $identitySize numbers") }
+                }?.map { it!!.num().toFloat() }?.toFloatArray()?.also {
+                    if (it.size != identitySize * identitySize) throw ModelSpecError("identity_metric.whitening needs $identitySize rows")
                 },
                 file = entry.need("path") as String,
                 layout = (entry["layout"] as? String) ?: "NCHW",
@@ -169,6 +183,19 @@ class ModelSpec(
             x1 = minOf(x1, x); y1 = minOf(y1, y); x2 = maxOf(x2, x); y2 = maxOf(y2, y)
         }
         return doubleArrayOf(x1, y1, x2, y2)
+    }
+
+    /** The unit vector faces are compared by: [identity] centred and whitened by the manifest's
+     *  identity_metric, or only scaled to unit length where it has none. */
+    fun embedding(identity: FloatArray): FloatArray {
+        val k = identity.size
+        val e = DoubleArray(k) { identity[it].toDouble() }
+        if (identityMean != null && identityWhitening != null) {
+            val centred = DoubleArray(k) { e[it] - identityMean[it] }
+            for (i in 0 until k) e[i] = (0 until k).sumOf { j -> identityWhitening[i * k + j] * centred[j] }
+        }
+        val length = Math.sqrt(e.sumOf { it * it })
+        return FloatArray(k) { (if (length > 0) e[it] / length else e[it]).toFloat() }
     }
 
     /** Values per output, without the batch dimension. */

@@ -55,6 +55,30 @@ class CoreTest {
     }
 
     @Test
+    fun identityMetricIsCheckedAndMakesTheEmbedding() {
+        fun manifest(metric: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
+            "crop": {"scale": 1.4}, "topology": {"name": "t", "version": 1, "num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
+            "identity_size": 2, "expression_names": [], "attribute_names": [], $metric
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                       "outputs": {${ModelSpec.OUTPUT_NAMES.joinToString { "\"$it\": \"$it\"" }}}}]}"""
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""""identity_metric": {"mean": [1], "whitening": [[1, 0], [0, 1]]},"""), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""""identity_metric": {"mean": [1, 2], "whitening": [[1, 0, 0], [0, 1]]},"""), "onnx", "fp32") }
+        assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""""identity_metric": {"mean": [1, 2]},"""), "onnx", "fp32") }
+        val plain = ModelSpec.fromManifest(manifest(""), "onnx", "fp32")
+        assertArrayEquals(floatArrayOf(0.6f, 0.8f), plain.embedding(floatArrayOf(3f, 4f)), 1e-6f)
+        // centred on (1, 2), then x doubled: (3, 4) -> (2, 2) -> (4, 2)
+        val spec = ModelSpec.fromManifest(manifest(""""identity_metric": {"mean": [1, 2], "whitening": [[2, 0], [0, 1]]},"""), "onnx", "fp32")
+        val e = spec.embedding(floatArrayOf(3f, 4f))
+        assertArrayEquals(floatArrayOf(4f / Math.sqrt(20.0).toFloat(), 2f / Math.sqrt(20.0).toFloat()), e, 1e-6f)
+        fun face(embedding: FloatArray?) = Face(Crop(0.0, 0.0, 1.0), FloatArray(0), FloatArray(0), Pose(0.0, 0.0, 0.0, DoubleArray(9), FloatArray(2), 1.0),
+            FloatArray(2), emptyMap(), emptyMap(), FloatArray(0), embedding = embedding)
+        assertEquals(1f, face(e).similarity(face(e)), 1e-6f)
+        assertEquals(0.6f, face(floatArrayOf(1f, 0f)).similarity(face(floatArrayOf(0.6f, 0.8f))), 1e-6f)
+        assertThrows(IllegalArgumentException::class.java) { face(e).similarity(face(null)) }
+        assertThrows(IllegalArgumentException::class.java) { face(e).similarity(face(floatArrayOf(1f))) }
+    }
+
+    @Test
     fun perYawLandmarkDefinitionIsInterpolatedByTheHeadsYaw() {
         val rest = (1 until 68).joinToString { "[1.0]" }
         fun manifest(anchors: String, first: String) = """{"schema": 1, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},

@@ -131,6 +131,7 @@ class GoldenTest {
         assertClose("${case.name} landmarks", npy(case, "landmarks").floats(), face.landmarks, 1e-3)
         assertClose("${case.name} visibility", npy(case, "visibility").floats(), face.visibility, 1e-6)
         assertClose("${case.name} attributes", npy(case, "attributes").floats(), spec.attributeNames.map { face.attributes.getValue(it) }.toFloatArray(), 1e-6)
+        assertClose("${case.name} embedding", npy(case, "embedding").floats(), face.embedding!!, 1e-5)
         val pose = npy(case, "pose").doubles()
         assertArrayEquals(case.name, pose.sliceArray(0 until 3), doubleArrayOf(face.pose.yaw, face.pose.pitch, face.pose.roll), 1e-4)
         assertArrayEquals(case.name, pose.sliceArray(3 until 12), face.pose.rotation, 1e-6)
