@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.pipeline import embed
+
 #: candidates for the ridge added to the within-person covariance, as a fraction of its mean variance
 REGULARISATION = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: the cross-validation splits of the training people
@@ -39,12 +41,6 @@ def within_person_whitening(coefficients: np.ndarray, person: np.ndarray, ridge:
     return mean, (vectors / np.sqrt(values)) @ vectors.T
 
 
-def embeddings(coefficients: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
-    """(N, K) unit vectors as `pipeline.identity_embedding` makes them, for many faces at once."""
-    e = (np.asarray(coefficients, np.float64) - mean) @ whitening.T
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-
-
 def cross_validated(coefficients: np.ndarray, person: np.ndarray, ridges=REGULARISATION, folds: int = FOLDS,
                     seed: int = 0) -> dict[float, dict]:
     """Each ridge's verification EER and ROC AUC on held-out people, averaged over `folds` splits
@@ -59,7 +55,7 @@ def cross_validated(coefficients: np.ndarray, person: np.ndarray, ridges=REGULAR
         for k in range(folds):
             held = np.isin(person, people[k::folds])
             mean, whitening = within_person_whitening(coefficients[~held], person[~held], ridge)
-            e = embeddings(coefficients[held], mean, whitening)
+            e = embed(coefficients[held], mean, whitening)
             pairs, same = verification_pairs(person[held], seed)
             score = np.einsum("pc,pc->p", e[pairs[:, 0]], e[pairs[:, 1]])
             eers.append(equal_error_rate(score, same))

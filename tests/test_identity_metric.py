@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import edgeface
-from edgeface.export.identity_metric import REGULARISATION, cross_validated, embeddings, fit, fit_pack, \
-    within_person_whitening
+from edgeface.export.identity_metric import REGULARISATION, cross_validated, fit, fit_pack, within_person_whitening
+from edgeface.runtime.pipeline import embed
 from edgeface.runtime.pack import PackManifest, read_manifest
 from edgeface.runtime.results import Face
 from edgeface.tools.datasets import data_root
@@ -50,8 +50,8 @@ def test_a_fitted_metric_tells_new_people_apart_better_than_plain_cosine():
     assert metric["ridge"] in REGULARISATION and set(metric["cross_validation"]) == {str(r) for r in REGULARISATION}
     new, new_person = people(200, 3, 2)  # other people, drawn the same way
     plain = new / np.linalg.norm(new, axis=1, keepdims=True)
-    fitted = embeddings(new, metric["mean"], metric["whitening"])
-    np.testing.assert_allclose(np.linalg.norm(fitted, axis=1), 1.0)
+    fitted = embed(new, metric["mean"], metric["whitening"])
+    np.testing.assert_allclose(np.linalg.norm(fitted, axis=1), 1.0, rtol=1e-6)
     assert eer(fitted, new_person) < eer(plain, new_person) - 0.15
     # the cross-validation scores held-out people: a ridge that erases the whitening scores worse
     scores = cross_validated(x, person, ridges=(0.01, 1e6))

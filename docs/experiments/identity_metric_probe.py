@@ -13,7 +13,8 @@ import numpy as np
 from scipy.linalg import eigh
 
 from edgeface import Reconstructor
-from edgeface.export.identity_metric import embeddings, within_person_whitening
+from edgeface.export.identity_metric import within_person_whitening
+from edgeface.runtime.pipeline import embed
 from edgeface.tools.datasets import data_root
 from edgeface.tools.evaluate_faces import LabelledPhotos, equal_error_rate, roc_auc, run_photos, verification_pairs
 
@@ -54,17 +55,17 @@ def main():
     print("centred:", scored(dev - mu, dev_ids))
     print("standardised:", scored((dev - mu) / x.std(0), dev_ids))
     for ridge in (0.0, 0.1, 0.3, 1.0):
-        print(f"whitened, ridge {ridge}:", scored(embeddings(dev, *within_person_whitening(x, ids, ridge)), dev_ids))
+        print(f"whitened, ridge {ridge}:", scored(embed(dev, *within_person_whitening(x, ids, ridge)), dev_ids))
     mean, whitening = within_person_whitening(x, ids, 0.0)
     within = np.linalg.inv(whitening @ whitening)
     _, vectors = eigh(np.cov((x - mean).T), within)
     for dims in (10, 20, 30):
         print(f"LDA, {dims} dimensions:", scored((dev - mean) @ vectors[:, ::-1][:, :dims], dev_ids))
     regression = np.linalg.lstsq(z, x, rcond=None)[0]
-    print("pose and expression regressed out, whitened (ridge 0.1):", scored(embeddings(
+    print("pose and expression regressed out, whitened (ridge 0.1):", scored(embed(
         dev - dev_z @ regression, *within_person_whitening(x - z @ regression, ids, 0.1)), dev_ids))
     # the different-person pairs are a random draw: how much do the figures move with it?
-    shipped = embeddings(dev, *within_person_whitening(x, ids, 0.01))
+    shipped = embed(dev, *within_person_whitening(x, ids, 0.01))
     draws = np.array([[*figures(dev, dev_ids, seed), *figures(shipped, dev_ids, seed)] for seed in range(10)])
     print("10 pair draws, plain then whitened (ridge 0.01), EER and AUC: mean", draws.mean(0).round(3),
           "sd", draws.std(0).round(3))

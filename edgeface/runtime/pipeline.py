@@ -164,11 +164,17 @@ def identity_embedding(manifest: Manifest, identity: np.ndarray) -> np.ndarray:
     """The unit vector faces are compared by: the identity coefficients centred and whitened by the
     pack's identity_metric. Raw coefficients share a large offset and vary most along directions
     that differ little between people, so their plain cosine tells people apart worse."""
-    e = identity.astype(np.float64)
-    if manifest.identity_mean is not None:
-        e = manifest.identity_whitening.astype(np.float64) @ (e - manifest.identity_mean)
-    length = np.linalg.norm(e)
-    return (e / length if length > 0 else e).astype(np.float32)
+    return embed(identity, manifest.identity_mean, manifest.identity_whitening)
+
+
+def embed(identity: np.ndarray, mean: np.ndarray | None = None, whitening: np.ndarray | None = None) -> np.ndarray:
+    """(..., K) identity coefficients -> (..., K) unit vectors: whitening . (identity - mean), or
+    the coefficients alone without a metric, scaled to unit length."""
+    e = np.asarray(identity, np.float64)
+    if mean is not None:
+        e = (e - mean) @ np.asarray(whitening, np.float64).T
+    length = np.linalg.norm(e, axis=-1, keepdims=True)
+    return (e / np.where(length > 0, length, 1.0)).astype(np.float32)
 
 
 def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
