@@ -82,7 +82,7 @@ def fit_pack(pack, celeba_root, backend: str = "onnx", limit: int | None = None,
     from ..tools.evaluate_faces import LabelledPhotos, run_photos
 
     photos = LabelledPhotos.load(celeba_root, "train", ("names", "identity")).limit(limit)
-    rec = Reconstructor(backend, model=str(pack), precision="fp32")
+    rec = Reconstructor(backend, model=str(pack), precision="fp32", refine=True)
     faces = run_photos(rec, photos, progress, what="identity metric")
     found = np.array([f is not None for f in faces])
     coefficients = np.stack([f.identity for f in faces if f is not None]).astype(np.float64)
