@@ -51,6 +51,7 @@ def main():
     rec = Reconstructor("onnx", precision="fp32", **({"model": sys.argv[1]} if len(sys.argv) > 1 else {}))
     (x, ids, z), (dev, dev_ids, dev_z) = faces_of(rec, "train", False), faces_of(rec, "dev", True)
     mu = x.mean(0)
+    print(f"train: the mean's norm {np.linalg.norm(mu):.2f}, a face's norm on average {np.linalg.norm(x, axis=1).mean():.2f}")
     print("plain coefficients:", scored(dev, dev_ids))
     print("centred:", scored(dev - mu, dev_ids))
     print("standardised:", scored((dev - mu) / x.std(0), dev_ids))
