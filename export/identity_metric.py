@@ -45,7 +45,7 @@ def cross_validated(coefficients: np.ndarray, person: np.ndarray, ridges=REGULAR
                     seed: int = 0) -> dict[float, dict]:
     """Each ridge's verification EER and ROC AUC on held-out people, averaged over `folds` splits
     by person (the metric fitted on the others; the pairs as `evaluate --dataset celeba` draws them)."""
-    from ..tools.evaluate_faces import equal_error_rate, roc_auc, verification_pairs
+    from ..tools.evaluate_faces import vector_verification
 
     people = np.unique(person)
     np.random.default_rng(seed).shuffle(people)
@@ -55,11 +55,9 @@ def cross_validated(coefficients: np.ndarray, person: np.ndarray, ridges=REGULAR
         for k in range(folds):
             held = np.isin(person, people[k::folds])
             mean, whitening = within_person_whitening(coefficients[~held], person[~held], ridge)
-            e = embed(coefficients[held], mean, whitening)
-            pairs, same = verification_pairs(person[held], seed)
-            score = np.einsum("pc,pc->p", e[pairs[:, 0]], e[pairs[:, 1]])
-            eers.append(equal_error_rate(score, same))
-            aucs.append(roc_auc(score[same], score[~same]))
+            eer, auc = vector_verification(embed(coefficients[held], mean, whitening), person[held], seed)
+            eers.append(eer)
+            aucs.append(auc)
         out[ridge] = {"eer": float(np.mean(eers)), "roc_auc": float(np.mean(aucs))}
     return out
 

@@ -15,7 +15,7 @@ from edgeface.runtime.pipeline import embed
 from edgeface.runtime.pack import PackManifest, read_manifest
 from edgeface.runtime.results import Face
 from edgeface.tools.datasets import data_root
-from edgeface.tools.evaluate_faces import equal_error_rate, verification_pairs
+from edgeface.tools.evaluate_faces import vector_verification
 
 
 def people(count: int, photos: int, seed: int):
@@ -29,8 +29,7 @@ def people(count: int, photos: int, seed: int):
 
 
 def eer(e, person):
-    pairs, same = verification_pairs(person)
-    return equal_error_rate(np.einsum("pc,pc->p", e[pairs[:, 0]], e[pairs[:, 1]]), same)
+    return vector_verification(e, person)[0]
 
 
 def test_whitening_makes_each_persons_spread_unit():

@@ -16,7 +16,7 @@ from edgeface import Reconstructor
 from edgeface.export.identity_metric import within_person_whitening
 from edgeface.runtime.pipeline import embed
 from edgeface.tools.datasets import data_root
-from edgeface.tools.evaluate_faces import LabelledPhotos, equal_error_rate, roc_auc, run_photos, verification_pairs
+from edgeface.tools.evaluate_faces import LabelledPhotos, run_photos, vector_verification
 
 
 def faces_of(rec, split, every_photo: bool):
@@ -33,18 +33,8 @@ def faces_of(rec, split, every_photo: bool):
     return identity, photos.labels["identity"][rows], nuisance
 
 
-def unit(e):
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-
-
-def figures(e, person, seed=0):
-    pairs, same = verification_pairs(person, seed)
-    s = np.einsum("pc,pc->p", unit(e)[pairs[:, 0]], unit(e)[pairs[:, 1]])
-    return equal_error_rate(s, same), roc_auc(s[same], s[~same])
-
-
 def scored(e, person):
-    return "EER {:.3f}, ROC AUC {:.3f}".format(*figures(e, person))
+    return "EER {:.3f}, ROC AUC {:.3f}".format(*vector_verification(e, person))
 
 
 def main():
@@ -67,7 +57,8 @@ def main():
         dev - dev_z @ regression, *within_person_whitening(x - z @ regression, ids, 0.1)), dev_ids))
     # the different-person pairs are a random draw: how much do the figures move with it?
     shipped = embed(dev, *within_person_whitening(x, ids, 0.01))
-    draws = np.array([[*figures(dev, dev_ids, seed), *figures(shipped, dev_ids, seed)] for seed in range(10)])
+    draws = np.array([[*vector_verification(dev, dev_ids, seed), *vector_verification(shipped, dev_ids, seed)]
+                      for seed in range(10)])
     print("10 pair draws, plain then whitened (ridge 0.01), EER and AUC: mean", draws.mean(0).round(3),
           "sd", draws.std(0).round(3))
     print("  whitened minus plain, EER:", (draws[:, 2] - draws[:, 0]).round(3), "AUC:", (draws[:, 3] - draws[:, 1]).round(3))

@@ -13,7 +13,7 @@ import torch
 from scipy.linalg import eigh
 
 from edgeface.tools.datasets import data_root
-from edgeface.tools.evaluate_faces import equal_error_rate, verification_pairs
+from edgeface.tools.evaluate_faces import vector_verification
 from edgeface.tools.progress import tqdm
 from edgeface.train.morphable import MorphableModel
 from edgeface.train.sources import CelebaExamples
@@ -30,9 +30,7 @@ def pooled(model, photos, batch=128):
 
 
 def eer(e, ids):
-    pairs, same = verification_pairs(ids)
-    e = e / np.linalg.norm(e, axis=1, keepdims=True)
-    return equal_error_rate(np.einsum("pc,pc->p", e[pairs[:, 0]], e[pairs[:, 1]]), same)
+    return vector_verification(e, ids)[0]
 
 
 def main():

@@ -130,8 +130,10 @@ class Manifest:
             if data.get("identity_metric") is not None:
                 metric = self._table(data["identity_metric"], "identity_metric")
                 k = self.identity_size
-                self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,))
-                self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening", (k, k))
+                # float64 once here, so that no face converts them again
+                self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,)).astype(np.float64)
+                self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening",
+                                                      (k, k)).astype(np.float64)
             files = data["files"]
             if not isinstance(files, list) or not files:
                 raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
