@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..runtime.pack import OUTPUT_NAMES, PackManifest
+from ..train import checkpoints
 
 FORMATS = ("onnx", "openvino", "tflite", "torch")
 
@@ -176,7 +177,7 @@ def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None)
     from ..train.morphable import MorphableModel
     from ..train.trainer import load_checkpoint
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = checkpoints.read(checkpoint)
     model = load_checkpoint(checkpoint, MorphableModel.load(ict), "cpu")
     manifest = trained_manifest(model, state["config"], card or {})
     manifest["cost"] = model_cost(model, state["config"]["input_size"])

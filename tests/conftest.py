@@ -2,6 +2,7 @@
 fixture pack is committed, the face is the package's synthetic portrait. Tests that need the data
 folder, torch or platform tools are marked `data`, `train` or `platform` and skip, saying why,
 where those are absent."""
+import os
 import shutil
 from importlib.util import find_spec
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 
 from edgeface.runtime import backends
 from edgeface.tools.datasets import Aflw2000, data_root
+
+# the .pt2 files the tests load are the ones they exported themselves (the torch backend refuses
+# untrusted ones: tests/runtime/test_security.py takes this away to check that)
+os.environ["EDGEFACE_TRUST_TORCH_FILES"] = "1"
 
 COMMITTED_FIXTURE_PACK = Path(__file__).parent / "runtime" / "fixture_pack"
 PORTRAIT = Path(__file__).resolve().parents[1] / "edgeface" / "runtime" / "assets" / "portrait.jpg"

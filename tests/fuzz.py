@@ -1,7 +1,8 @@
-"""Fuzz the two inputs edgeface takes from strangers: image files and model packs.
+"""Fuzz the inputs edgeface takes from strangers: image files, video files, model packs (with
+OpenVINO companions) and the labels files `edgeface evaluate` reads.
 
-    python tests/fuzz.py --images 10000 --packs 1000 --report fuzz.json     # the long run
-    python tests/fuzz.py --images 300 --packs 30                            # what CI runs (tests/test_fuzz.py)
+    python tests/fuzz.py --images 7000 --videos 1000 --packs 1500 --labels 500 --report fuzz.json  # the long run
+    python tests/fuzz.py --images 300 --packs 30                                  # what CI runs (tests/test_fuzz.py)
 
 Cases run in batches, each batch in a fresh worker process watched by this one. A case counts as
   refused    an EdgefaceError (the contract: a clear error naming the problem),
@@ -56,9 +57,65 @@ def seed_images() -> list[bytes]:
              cv2.imencode(".webp", base)[1].tobytes(),
              hostile.with_jpeg_orientation(hostile.jpeg(base), 6),
              hostile.with_png_orientation(hostile.png(base), 8),
-             hostile.jpeg(base) + b"trailer" * 50]
+             hostile.jpeg(base) + b"trailer" * 50,
+             cv2.imencode(".webp", base, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),  # lossless VP8L
+             hostile.webp_lossless_bomb(), hostile.os2_bmp(base),
+             cv2.imencode(".bmp", cv2.cvtColor(base, cv2.COLOR_BGR2BGRA))[1].tobytes(),  # 32-bit BMP
+             cv2.imencode(".bmp", cv2.cvtColor(base, cv2.COLOR_BGR2GRAY))[1].tobytes(),  # 8-bit palette BMP
+             hostile.jpeg(base)[:2] + b"\xff" * 20000 + hostile.jpeg(base)[2:]]  # fill bytes before a marker
     seeds += [b for name, b in hostile.bombs(base).items() if name != "png_20000x20000"]
     return seeds
+
+
+def seed_videos() -> list[tuple[str, bytes]]:
+    """Small videos (suffix, bytes), and the same declaring absurd frame sizes in their containers."""
+    sys.path.insert(0, str(HERE))
+    import hostile
+
+    small = hostile.avi()
+    return [(".avi", small), (".avi", hostile.avi_declaring(small, 20000, 20000)),
+            (".avi", hostile.avi_declaring(small, 65535, 1)), (".avi", hostile.avi_declaring(small, 0, 0))]
+
+
+def video_case(seeds: list, rng: random.Random) -> dict:
+    suffix, data = rng.choice(seeds)
+    if rng.random() < 0.7:
+        data = mutate_bytes(data, rng)
+    return {"kind": "video", "suffix": suffix, "data": data.hex()}
+
+
+def seed_labels() -> bytes:
+    """A two-photo AFLW2000-3D labels.npz (the layout `edgeface evaluate` reads)."""
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    np.savez(buf, names=np.array(["a.jpg", "b.jpg"]), points68_2d=rng.uniform(0, 100, (2, 68, 2)).astype(np.float32),
+             roi_box=np.array([[0, 0, 100, 100]] * 2, np.float32),
+             pose_pitch_yaw_roll_radians=np.zeros((2, 3), np.float32), identity=np.array([1, 2]),
+             split=np.array(["dev", "dev"]))
+    return buf.getvalue()
+
+
+def labels_case(seed: bytes, rng: random.Random) -> dict:
+    import io
+
+    import numpy as np
+
+    if rng.random() < 0.5:
+        return {"kind": "labels", "data": mutate_bytes(seed, rng).hex()}
+    # a well-formed archive with a field of the wrong shape, kind or length
+    arrays = dict(np.load(io.BytesIO(seed)))
+    key = rng.choice(sorted(arrays))
+    arrays[key] = rng.choice([np.zeros(0), np.zeros((3, 68, 2)), np.array(["x"]), np.full(2, np.nan),
+                              np.zeros((2, 7)), np.array(5), np.arange(2 ** 20, dtype=np.uint8)])
+    if rng.random() < 0.3:
+        del arrays[key]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return {"kind": "labels", "data": buf.getvalue().hex()}
 
 
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
@@ -122,7 +179,9 @@ def pack_case(manifest: dict, rng: random.Random) -> dict:
             else:
                 parent[key] = rng.choice(WEIRD_VALUES)
     elif action < 0.7:
-        special = rng.choice(["absolute", "dotdot", "symlink_out", "dev_zero", "fifo", "directory"])
+        special = rng.choice(["absolute", "dotdot", "symlink_out", "dev_zero", "fifo", "directory", "ov_no_bin",
+                              "ov_decoy_bin", "ov_bin_out", "ov_bin_tampered", "ov_bin_tampered_rehash",
+                              "onnx_external"])
     elif action < 0.8:
         special = rng.choice(["flip_model", "flip_model_rehash", "truncate_model_rehash"])
     elif action < 0.9:
@@ -173,8 +232,46 @@ class Worker:
             image = self.edgeface.load_image(bytes.fromhex(case["data"]))
             if image.shape[0] * image.shape[1] <= 4_000_000:
                 assert _finite_faces(self.rec(image))
+        elif case["kind"] == "video":
+            self.run_video(case)
+        elif case["kind"] == "labels":
+            self.run_labels(case)
         else:
             self.run_pack(case)
+
+    def run_video(self, case: dict) -> None:
+        """The CLI's reading of a video: its container checked, then up to 3 frames tracked."""
+        from edgeface.cli.run_video import open_capture
+
+        path = self.scratch / f"video{case['suffix']}"
+        path.write_bytes(bytes.fromhex(case["data"]))
+        capture = open_capture(str(path))
+        try:
+            tracker = self.rec.tracker()
+            for k in range(3):
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                assert _finite_faces(tracker(frame, timestamp=k / 10))
+        finally:
+            capture.release()
+
+    def run_labels(self, case: dict) -> None:
+        """What `edgeface evaluate` reads of a labels file: the AFLW2000-3D and labelled-photo readers."""
+        from edgeface.tools.datasets import Aflw2000
+        from edgeface.tools.evaluate_faces import LabelledPhotos, folder_pairs
+
+        folder = self.scratch / "labels"
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / "labels.npz").write_bytes(bytes.fromhex(case["data"]))
+        (folder / "pairs.npz").write_bytes(bytes.fromhex(case["data"]))
+        data = Aflw2000.load(folder)
+        assert len(data.subset(slice(0, 1))) == 1
+        photos = LabelledPhotos.load(folder, "dev", ("identity",))
+        try:
+            folder_pairs(photos)
+        except self.edgeface.EdgefaceError:
+            pass  # the labels read; the pairs file (the same bytes) is not a pairs file
 
     def run_pack(self, case: dict) -> None:
         import hashlib
@@ -187,6 +284,40 @@ class Worker:
                 os.link(f, pack / f.name)  # a hard link is a regular file of the pack
         text = case["text"]
         special = case.get("special")
+        backend = "onnx"
+        if special and special.startswith("ov_"):
+            backend = "openvino"
+            data = json.loads(text)
+            entry = next(e for e in data["files"] if e["format"] == "openvino" and e["precision"] == "fp32")
+            weights = pack / entry["companions"][0]
+            if special == "ov_no_bin":
+                entry.pop("companions")
+                entry["sha256"] = hashlib.sha256((pack / entry["path"]).read_bytes()).hexdigest()
+            elif special == "ov_decoy_bin":
+                (pack / "decoy.bin").write_bytes(b"\x00" * 64)
+                entry["companions"] = ["decoy.bin"]
+            elif special == "ov_bin_out":
+                weights.unlink()
+                weights.symlink_to(self.pristine / weights.name)
+            else:
+                body = bytearray(weights.read_bytes())
+                weights.unlink()
+                body[random.Random(case["seed"]).randrange(len(body))] ^= 0x55
+                weights.write_bytes(bytes(body))
+                if special.endswith("rehash"):
+                    entry["sha256"] = hashlib.sha256((pack / entry["path"]).read_bytes() + bytes(body)).hexdigest()
+            text, special = json.dumps(data), None
+        elif special == "onnx_external":
+            import onnx
+
+            data = json.loads(text)
+            entry = next(e for e in data["files"] if e["format"] == "onnx" and e["precision"] == "fp32")
+            model = onnx.load(str(self.pristine / entry["path"]))
+            (pack / entry["path"]).unlink()
+            onnx.save_model(model, str(pack / entry["path"]), save_as_external_data=True, location="weights.data",
+                            size_threshold=0)
+            entry["sha256"] = hashlib.sha256((pack / entry["path"]).read_bytes()).hexdigest()
+            text, special = json.dumps(data), None
         if special:
             data = json.loads(text)
             entry = next(e for e in data["files"] if e["format"] == "onnx" and e["precision"] == "fp32")
@@ -221,7 +352,7 @@ class Worker:
                     entry["sha256"] = hashlib.sha256(bytes(body)).hexdigest()
             text = json.dumps(data)
         (pack / "edgeface.json").write_text(text, encoding="utf-8", errors="surrogatepass")
-        rec = self.edgeface.Reconstructor("onnx", model=pack, precision="fp32")
+        rec = self.edgeface.Reconstructor(backend, model=pack, precision="fp32")
         faces = rec(self.photo, boxes=[[40, 30, 120, 130]])
         assert _finite_faces(faces), "a pack that loaded gave non-finite answers"
 
@@ -272,7 +403,7 @@ def worker_main(cases_file: Path, progress_file: Path, scratch: Path, hang_secon
 
 def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seconds: float = 2.0,
              stall_seconds: float = 60.0, memory_mb: float = 500.0, progress: bool = True,
-             extra_cases: list[dict] = ()) -> dict:
+             extra_cases: list[dict] = (), videos: int = 0, labels: int = 0) -> dict:
     """Run the cases; a summary with counts per outcome and the unclean cases (at most 20 kept)."""
     from edgeface.runtime.pack import DEFAULT_PACK
 
@@ -280,6 +411,12 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
     seeds = seed_images()
     manifest = json.loads((DEFAULT_PACK / "edgeface.json").read_text())
     cases = [image_case(seeds, rng) for _ in range(images)] + [pack_case(manifest, rng) for _ in range(packs)]
+    if videos:
+        video_seeds = seed_videos()
+        cases += [video_case(video_seeds, rng) for _ in range(videos)]
+    if labels:
+        label_seed = seed_labels()
+        cases += [labels_case(label_seed, rng) for _ in range(labels)]
     cases += list(extra_cases)
     kinds = sorted({c["kind"] for c in cases} | {"image", "pack"})
     counts = {k: {o: 0 for o in ("ok", "refused", "exception", "hang", "crash", "memory")} for k in kinds}
@@ -334,7 +471,8 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
                                 "case": chunk[culprit]})
             position += culprit + 1
     bad = sum(n for kind in counts.values() for o, n in kind.items() if o not in CLEAN)
-    return {"images": images, "packs": packs, "seed": seed, "counts": counts, "unclean": bad,
+    return {"images": images, "videos": videos, "packs": packs, "labels": labels, "seed": seed, "counts": counts,
+            "unclean": bad,
             "slowest_seconds": slowest, "largest_case_mb": largest, "examples": unclean}
 
 
@@ -356,6 +494,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--packs", type=int, default=1000)
+    parser.add_argument("--videos", type=int, default=0)
+    parser.add_argument("--labels", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=200, help="cases per worker process")
     parser.add_argument("--hang-seconds", type=float, default=2.0)
@@ -363,7 +503,8 @@ def main(argv=None) -> int:
     parser.add_argument("--report", default=None, help="write the summary (with unclean cases) to this JSON file")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    result = campaign(args.images, args.packs, args.seed, args.batch, args.hang_seconds, memory_mb=args.memory_mb)
+    result = campaign(args.images, args.packs, args.seed, args.batch, args.hang_seconds, memory_mb=args.memory_mb,
+                      videos=args.videos, labels=args.labels)
     result["wall_seconds"] = round(time.monotonic() - start, 1)
     summary = {k: v for k, v in result.items() if k != "examples"}
     print(json.dumps(summary, indent=1))

@@ -89,3 +89,52 @@ def bombs(photo: np.ndarray) -> dict[str, bytes]:
         "png_9000x9000_tiny": png_bomb(9000, 9000, data_bytes=1000),
         "jpeg_9000x9000_4kb": with_jpeg_size(small_jpeg, 9000, 9000),
     }
+
+
+def webp_lossless_bomb(width: int = 10000, height: int = 10000) -> bytes:
+    """A tiny VP8L (lossless) WebP of one flat colour whose header declares `width` x `height`:
+    flat lossless WebP compresses a whole 100 Mpx image into a few KB (issue 35, finding 15)."""
+    small = cv2.imencode(".webp", np.full((16, 16, 3), 90, np.uint8), [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    assert small[12:16] == b"VP8L"
+    bits = struct.unpack_from("<I", small, 21)[0]
+    bits = (bits & ~0x0FFFFFFF) | ((width - 1) & 0x3FFF) | (((height - 1) & 0x3FFF) << 14)
+    return small[:21] + struct.pack("<I", bits) + small[25:]
+
+
+def os2_bmp(image: np.ndarray) -> bytes:
+    """A 24-bit OS/2 1.x bitmap (BITMAPCOREHEADER: 12 bytes, 16-bit width and height)."""
+    h, w = image.shape[:2]
+    stride = (w * 3 + 3) & ~3
+    rows = b"".join(image[y].tobytes() + b"\x00" * (stride - w * 3) for y in range(h - 1, -1, -1))
+    header = struct.pack("<IHHHH", 12, w, h, 1, 24)
+    offset = 14 + len(header)
+    return b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + header + rows
+
+
+def avi(frames: int = 3, size: tuple[int, int] = (64, 48), path=None) -> bytes:
+    """A small MJPG AVI made by OpenCV (the seed of the video cases)."""
+    import os
+    import tempfile
+
+    fd, name = tempfile.mkstemp(suffix=".avi")
+    os.close(fd)
+    try:
+        writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+        y, x = np.mgrid[0:size[1], 0:size[0]]
+        for k in range(frames):
+            writer.write(np.stack([x * 3 + k, y * 3, (x + y) * 2], -1).astype(np.uint8))
+        writer.release()
+        with open(name, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(name)
+
+
+def avi_declaring(data: bytes, width: int, height: int) -> bytes:
+    """The AVI with its main header (avih) and stream format (strf) declaring another frame size."""
+    out = bytearray(data)
+    avih = out.index(b"avih") + 8
+    struct.pack_into("<II", out, avih + 32, width, height)
+    strf = out.index(b"strf") + 8
+    struct.pack_into("<ii", out, strf + 4, width, height)
+    return bytes(out)

@@ -177,7 +177,7 @@ def test_the_branch_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
     recipe, rerun = _run_to_export(recipe_file, tmp_path)
     pack = recipe.product("export")
     assert read_manifest(pack).data["training"]["network"]["attribute_branch"]["width"] == 32
-    state = torch.load(recipe.product("branch"), weights_only=False)
+    state = torch.load(recipe.product("branch"), weights_only=True)
     assert state["attribute_branch"]["celeba_photos"] == 30 and state["attribute_branch"]["epochs"] == 2
     # everything but the branch is the release's network, unchanged
     from edgeface.train.morphable import MorphableModel

@@ -113,9 +113,9 @@ def test_the_eyelid_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
     recipe, rerun = _run_to_export(recipe_file, tmp_path)
     pack = recipe.product("export")
     assert read_manifest(pack).data["training"]["network"]["attribute_branch"]["eyelids"]["width"] == 32
-    state = torch.load(recipe.product("eyelids"), weights_only=False)
+    state = torch.load(recipe.product("eyelids"), weights_only=True)
     assert state["eyelids"]["crops"] == 48 and state["eyelids"]["views"] == 3
-    assert torch.load(recipe.folder("eyelids") / "eyelids_last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(recipe.folder("eyelids") / "eyelids_last.pt", weights_only=True)["epoch"] == 1
     report = json.loads((recipe.folder("eyelids") / "eyelids.json").read_text())
     assert report["held_out_crops"] == 12 and {"before", "after"} <= set(report)
     released = pack_model(recipe.product("release"), MorphableModel.load(None)).state_dict()

@@ -408,8 +408,8 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
     Recipe(path, tmp_path / "run", tiny).run(stop_after="export", start_at="student", progress=said.append)
     assert "[student] train" in said and "[export] export" in said and not any("done before" in s for s in said)
     # the heads stage moved only the CelebA attribute rows and the age row
-    student = torch.load(recipe.product("student"), weights_only=False)["model"]["head.weight"]
-    heads = torch.load(recipe.product("heads"), weights_only=False)["model"]["head.weight"]
+    student = torch.load(recipe.product("student"), weights_only=True)["model"]["head.weight"]
+    heads = torch.load(recipe.product("heads"), weights_only=True)["model"]["head.weight"]
     changed = torch.nonzero((student - heads).abs().amax(1) > 0).flatten()
     assert set(changed.tolist()) <= set(range(99, 99 + 40)) | {99 + 47} and len(changed) > 10
     with pytest.raises(ValueError, match="no stage 'nope'"):

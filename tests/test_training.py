@@ -70,7 +70,7 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
     rec = edgeface.Reconstructor("onnx", model=pack)
     crops = np.random.default_rng(0).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
     out = rec.model(crops)
-    state = torch.load(best, weights_only=False)
+    state = torch.load(best, weights_only=True)
     from edgeface.train.morphable import MorphableModel
 
     net = trainer.load_checkpoint(best, MorphableModel.load(ict), "cpu")
@@ -397,7 +397,7 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
     peak = lrs.index(max(lrs))
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 1e-3
     assert set(sizes) == {(128, 112), (128, 128)}
-    assert torch.load(best, weights_only=False)["config"]["input_size"] == 112
+    assert torch.load(best, weights_only=True)["config"]["input_size"] == 112
 
 
 def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, data_dir, tmp_path):
@@ -412,14 +412,14 @@ def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, da
                         "steps_per_epoch": 3}}
     ict = data_dir / "ict_facekit.npz"
     start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
-    before = torch.load(start, weights_only=False)["model"]
+    before = torch.load(start, weights_only=True)["model"]
     statistics = [k for k in before if k.endswith(("running_mean", "running_var"))]
     weights = [k for k in before if k.endswith("weight") and before[k].dim() == 4]
     assert statistics and weights
     for freeze in (True, False):
         run = {**config, "train": {**config["train"], "freeze_batchnorm": freeze}}
         trainer.train(run, tmp_path / str(freeze), ict_path=ict, device="cpu", init_path=start)
-        after = torch.load(tmp_path / str(freeze) / "last.pt", weights_only=False)["model"]
+        after = torch.load(tmp_path / str(freeze) / "last.pt", weights_only=True)["model"]
         assert all(torch.equal(before[k], after[k]) for k in statistics) == freeze
         assert not all(torch.equal(before[k], after[k]) for k in weights)
 
@@ -437,11 +437,11 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
                         "steps_per_epoch": 3, "freeze_batchnorm": True}}
     ict = data_dir / "ict_facekit.npz"
     start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
-    before = torch.load(start, weights_only=False)["model"]
+    before = torch.load(start, weights_only=True)["model"]
     below = tuple(f"backbone.features.{i}." for i in range(7))
     run = {**config, "train": {**config["train"], "frozen": list(below)}}
     trainer.train(run, tmp_path / "continued", ict_path=ict, device="cpu", init_path=start)
-    after = torch.load(tmp_path / "continued" / "last.pt", weights_only=False)["model"]
+    after = torch.load(tmp_path / "continued" / "last.pt", weights_only=True)["model"]
     kept = [k for k in before if k.startswith(below)]
     assert kept and all(torch.equal(before[k], after[k]) for k in kept)
     assert not torch.equal(before["backbone.features.7.block.0.0.weight"], after["backbone.features.7.block.0.0.weight"])

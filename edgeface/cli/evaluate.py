@@ -11,6 +11,17 @@ from .common import add_model_options, dev_root, reconstructor, report
 HELP = "accuracy on a labelled dataset (AFLW2000-3D layout)"
 
 
+def positive(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def add_arguments(ev) -> None:
     ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification",
                                                                 "eyes"])
@@ -26,7 +37,7 @@ def add_arguments(ev) -> None:
     ev.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                     help="a second pass cropped from the first pass's landmarks, as the SDK runs by default "
                     "(--no-refine: one pass)")
-    ev.add_argument("--limit", type=int, default=None, help="first N images only")
+    ev.add_argument("--limit", type=positive, default=None, help="first N images only (N >= 1)")
     ev.add_argument("--compare", default=None, metavar="PACK", help="also run this model pack on the same photos "
                     "and report the difference (--model minus PACK) with a paired-bootstrap 95 %% interval: balanced "
                     "NME (aflw2000, ROI crops), identity-verification EER (celeba, verification)")

@@ -34,6 +34,10 @@ def run(args) -> int:
             print(f"  {name:9s} not installed: pip install 'edgeface[{spec.extra}]'")
     print("detectors: " + ", ".join(f"{n}{' (default)' if n == detectors.DEFAULT else ''}" for n in detectors.DETECTORS))
     pack = Path(args.model) if args.model else DEFAULT_PACK
+    if args.model and not (is_pack(pack) or pack.is_file()):
+        from ..runtime.errors import ModelError
+
+        raise ModelError(f"no model pack at {args.model}: expected a directory with edgeface.json, or that file")
     if is_pack(pack) or pack.is_file():
         m = read_manifest(pack)
         print(f"model {m.name} ({m.purpose}) at {m.root}: topology {m.topology}, input {m.input_size}px")

@@ -7,16 +7,18 @@ from pathlib import Path
 
 from ..runtime.errors import EdgefaceError
 from .common import EXIT_OK, EXIT_PARTIAL, add_model_options, reconstructor
+from .outputs import Outputs, display, safe_text
 
 HELP = "reconstruct faces in an image, a folder of images, or a video"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+#: what a folder's images are collected by: the formats edgeface.runtime.image decodes
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
-#: Output file names are cut to fit common file systems' 255-byte limit, with the suffix they get.
-MAX_STEM_BYTES = 180
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="image file, folder of images, video file, or camera (0, 1, ... or /dev/videoN)")
+    p.add_argument("input", nargs="?", default=None,
+                   help="image file, folder of images, video file, or camera (0, 1, ... or /dev/videoN); "
+                   "left out: the real photo shipped with the package (edgeface.sample_image_path())")
     p.add_argument("--out", default="edgeface_out", help="output folder (default: edgeface_out)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                    help="images: a second pass cropped from the first pass's landmarks (default; --no-refine: one pass)")
@@ -31,10 +33,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from .run_video import is_camera
 
+    if args.input is None:
+        from .. import sample_image_path
+
+        args.input = str(sample_image_path())
+        print(f"no input given: running on the packaged sample photo {args.input}")
+    for flag, value in (("input", args.input), ("--out", args.out)):
+        if not value.strip():
+            raise EdgefaceError(f"{flag} is empty: name a file or folder ('.' for the current folder)")
     source = Path(args.input)
     camera = is_camera(args.input) and not source.exists()
     if not source.exists() and not camera:
-        raise EdgefaceError(f"input not found: {source} (a camera is named by its index, such as 0, or /dev/videoN)")
+        raise EdgefaceError(f"input not found: {display(source)} (a camera is named by its index, such as 0, "
+                            "or /dev/videoN)")
     if args.frames is not None and args.frames < 1:
         raise EdgefaceError(f"--frames must be 1 or more, not {args.frames}")
     out = writable_folder(Path(args.out))
@@ -44,7 +55,7 @@ def run(args) -> int:
     paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) \
         if source.is_dir() else [source]
     if not paths:
-        raise EdgefaceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
+        raise EdgefaceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {display(source)}")
     return reconstruct_images(rec, paths, out)
 
 
@@ -63,52 +74,42 @@ def writable_folder(out: Path) -> Path:
     return out
 
 
-def output_stems(paths: list[Path]) -> dict[Path, str]:
-    """A distinct, short enough file-name stem per input: photo.jpg and photo.png in one folder
-    become photo_jpg and photo_png (names compared case-blind, as some file systems do)."""
-    import hashlib
-
-    def short(stem: str, path: Path) -> str:
-        if len(stem.encode("utf-8")) <= MAX_STEM_BYTES:
-            return stem
-        tag = hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:8]
-        return stem.encode("utf-8")[:MAX_STEM_BYTES - 9].decode("utf-8", "ignore") + "~" + tag
-
-    stems = {p: short(p.stem, p) for p in paths}
-    counts: dict[str, int] = {}
-    for stem in stems.values():
-        counts[stem.casefold()] = counts.get(stem.casefold(), 0) + 1
-    for p, stem in stems.items():
-        if counts[stem.casefold()] > 1:
-            stems[p] = short(f"{p.stem}_{p.suffix.lstrip('.')}", p)
-    return stems
-
-
 def reconstruct_images(rec, paths: list[Path], out: Path) -> int:
     import cv2
 
     from ..runtime.image import load_image
     from ..runtime.results import draw
 
+    outputs = Outputs(out, paths)
+
+    def png(image):
+        def write(path):
+            if not cv2.imwrite(str(path), image):
+                raise OSError(f"OpenCV could not write {display(path)}")
+        return write
+
     skipped = 0
-    for path, stem in output_stems(paths).items():
+    for path, stem in outputs.stems.items():
         try:
             image = load_image(path)
             faces = rec(image)
         except EdgefaceError as error:
-            print(f"{path}: skipped: {error}", file=sys.stderr)
+            print(f"{display(path)}: skipped: {error}", file=sys.stderr)
             skipped += 1
             continue
         overlay = draw(image, faces)
-        for i, face in enumerate(faces):
-            face.save_json(out / f"{stem}_face{i}.json")
-            face.save_obj(out / f"{stem}_face{i}.obj")
-        if not cv2.imwrite(str(out / f"{stem}_overlay.png"), overlay):
-            raise EdgefaceError(f"cannot write {out / f'{stem}_overlay.png'}")
+        try:
+            for i, face in enumerate(faces):
+                outputs.write(outputs.path(stem, f"_face{i}.json"), face.save_json)
+                outputs.write(outputs.path(stem, f"_face{i}.obj"), face.save_obj)
+            outputs.write(outputs.path(stem, "_overlay.png"), png(overlay))
+        except OSError as error:
+            raise EdgefaceError(f"cannot write the results of {display(path)} to {display(out)}: "
+                                f"{error.strerror or error}") from None
         summary = ", ".join(f"face {i}: yaw {f.pose.yaw:+.0f} pitch {f.pose.pitch:+.0f} roll {f.pose.roll:+.0f}"
                             for i, f in enumerate(faces)) or "no face found"
-        print(f"{path}: {summary}")
-    print(f"{rec!r}; results for {len(paths) - skipped} of {len(paths)} images in {out}")
+        print(f"{display(path)}: {summary}")
+    print(f"{rec!r}; results for {len(paths) - skipped} of {len(paths)} images in {display(out)}")
     if skipped:
         print(f"edgeface: {skipped} of {len(paths)} images skipped (see above)", file=sys.stderr)
         return EXIT_PARTIAL
@@ -119,9 +120,10 @@ def track_video(rec, name: str, out: Path, frames: int | None, show: bool | None
     """Track through a video or a camera (edgeface.cli.run_video): an overlay video and tracks.json."""
     from . import run_video as video
 
-    stem = "camera" + name.rsplit("/", 1)[-1] if video.is_camera(name) and not Path(name).is_file() \
-        else output_stems([Path(name)])[Path(name)]
-    done, declared, summary = video.run(rec, name, out, stem, rec.options.max_faces, frames, show)
+    camera = video.is_camera(name) and not Path(name).is_file()
+    outputs = Outputs(out, [] if camera else [Path(name)])
+    stem = "camera" + safe_text(name.rsplit("/", 1)[-1]) if camera else outputs.stems[Path(name)]
+    done, declared, summary = video.run(rec, name, outputs, stem, rec.options.max_faces, frames, show)
     print(f"{name}: {done} frames at {summary['fps']:.1f} fps, {summary['tracks']} tracks, detector ran on "
           f"{summary['detector_runs']}; overlay {summary['overlay_codec']}; results in {out}")
     if done == 0:

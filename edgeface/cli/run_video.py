@@ -19,7 +19,9 @@ import cv2
 import numpy as np
 
 from ..runtime.errors import EdgefaceError
+from ..runtime.image import MAX_PIXELS
 from ..runtime.results import draw
+from .outputs import Outputs, display
 
 
 def is_camera(name: str) -> bool:
@@ -27,10 +29,29 @@ def is_camera(name: str) -> bool:
 
 
 def open_capture(name: str) -> cv2.VideoCapture:
+    """The capture of a camera or video, refused before its first frame is read when the stream
+    declares frames over the image limit (edgeface.runtime.image.MAX_PIXELS)."""
+    from ..runtime.container import declared_frame_sizes
+
+    if not is_camera(name) or Path(name).is_file():
+        try:
+            declared = declared_frame_sizes(name)
+        except OSError as error:
+            raise EdgefaceError(f"cannot read video {display(name)}: {error.strerror or error}") from None
+        for width, height in declared:
+            if width * height > MAX_PIXELS:
+                raise EdgefaceError(f"{display(name)} declares frames of {width}x{height} pixels, over the limit "
+                                    f"of {MAX_PIXELS:,} (refused before decoding)")
     capture = cv2.VideoCapture(int(name) if name.isdigit() else name)
     if not capture.isOpened():
         what = "camera" if is_camera(name) else "video"
-        raise EdgefaceError(f"cannot open {what} {name}" + (" (is it connected, and free?)" if what == "camera" else ""))
+        raise EdgefaceError(f"cannot open {what} {display(name)}" +
+                            (" (is it connected, and free?)" if what == "camera" else ""))
+    width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    if width * height > MAX_PIXELS:
+        capture.release()
+        raise EdgefaceError(f"{display(name)} declares frames of {width:.0f}x{height:.0f} pixels, over the limit of "
+                            f"{MAX_PIXELS:,}")
     return capture
 
 
@@ -89,9 +110,14 @@ def face_record(face) -> dict:
             "pose": {"yaw": round(face.pose.yaw, 2), "pitch": round(face.pose.pitch, 2), "roll": round(face.pose.roll, 2)}}
 
 
-def run(rec, name: str, out: Path, stem: str, max_faces: int | None = None, frames: int | None = None,
+def run(rec, name: str, outputs: Outputs, stem: str, max_faces: int | None = None, frames: int | None = None,
         show: bool | None = None) -> tuple[int, int, dict]:
-    """Track through `name`; returns (frames done, frames the container declares (0 if unknown), summary)."""
+    """Track through `name`; returns (frames done, frames the container declares (0 if unknown), summary).
+    Both files are written under temporary names and renamed into place at the end, whatever
+    ends the run (the last frame, --frames, Ctrl-C or an error): tracks.json is then always a
+    complete JSON document."""
+    import os
+    import tempfile
     from tqdm import tqdm
 
     camera = is_camera(name)
@@ -102,47 +128,54 @@ def run(rec, name: str, out: Path, stem: str, max_faces: int | None = None, fram
     total = min(declared, frames) if declared and frames else (frames or declared or None)
     tracker = rec.tracker(max_faces=max_faces, fps=fps)
     show = camera and _window() if show is None else show and _window()
-    writer, index, ids, last, closed = None, 0, set(), 0.0, False
-    tracks_path = out / f"{stem}_tracks.json"
+    writer, index, ids, last = None, 0, set(), 0.0
+    targets = {kind: outputs.path(stem, kind) for kind in ("_tracks.json", "_overlay.mp4")}
+    temporary = {}
+    for kind, target in targets.items():
+        fd, temporary[kind] = tempfile.mkstemp(prefix=".edgeface-", suffix=target.suffix, dir=outputs.out)
+        os.close(fd)
     start = time.monotonic()
     bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, disable=None)
+    tracks = open(temporary["_tracks.json"], "w", encoding="utf-8")
     try:
-        with open(tracks_path, "w", encoding="utf-8") as tracks:
-            tracks.write(json.dumps({"source": name, "fps": fps, "model": rec.manifest.name})[:-1] + ', "frames": [\n')
-            while frames is None or index < frames:
-                ok, frame = capture.read()
-                if not ok:
+        tracks.write(json.dumps({"source": display(name), "fps": fps,
+                                 "model": rec.manifest.name})[:-1] + ', "frames": [\n')
+        while frames is None or index < frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            t = time.monotonic() - start if camera else index / fps
+            last = t if index == 0 else max(t, last + 1e-3)  # a camera clock may repeat a reading
+            faces = tracker(frame, timestamp=last)
+            overlay = draw(frame, faces, attributes=0)
+            if writer is None:
+                writer = OverlayWriter(Path(temporary["_overlay.mp4"]), fps, (frame.shape[1], frame.shape[0]))
+            writer.write(overlay)
+            ids.update(f.track_id for f in faces)
+            tracks.write(("" if index == 0 else ",\n") + json.dumps(
+                {"frame": index, "time": round(last, 4), "faces": [face_record(f) for f in faces]}))
+            index += 1
+            bar.update(1)
+            if show:
+                cv2.imshow("edgeface", overlay)
+                if cv2.waitKey(1) & 0xFF == ord("q"):
                     break
-                t = time.monotonic() - start if camera else index / fps
-                last = t if index == 0 else max(t, last + 1e-3)  # a camera clock may repeat a reading
-                faces = tracker(frame, timestamp=last)
-                overlay = draw(frame, faces, attributes=0)
-                if writer is None:
-                    writer = OverlayWriter(out / f"{stem}_overlay.mp4", fps, (frame.shape[1], frame.shape[0]))
-                writer.write(overlay)
-                ids.update(f.track_id for f in faces)
-                tracks.write(("" if index == 0 else ",\n") + json.dumps(
-                    {"frame": index, "time": round(last, 4), "faces": [face_record(f) for f in faces]}))
-                index += 1
-                bar.update(1)
-                if show:
-                    cv2.imshow("edgeface", overlay)
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        break
-            tracks.write("\n]}\n")
-            closed = True
     except KeyboardInterrupt:
         pass  # a camera stops here; the files are closed below and stay valid
     finally:
+        tracks.write("\n]}\n")
+        tracks.close()
         bar.close()
         capture.release()
         if writer is not None:
             writer.close()
         if show:
             cv2.destroyAllWindows()
-    if not closed and tracks_path.exists():  # stopped early (Ctrl-C): still a valid JSON document
-        with open(tracks_path, "a", encoding="utf-8") as tracks:
-            tracks.write("\n]}\n")
+        os.replace(temporary["_tracks.json"], targets["_tracks.json"])
+        if writer is not None:
+            os.replace(temporary["_overlay.mp4"], targets["_overlay.mp4"])
+        else:
+            os.unlink(temporary["_overlay.mp4"])
     summary = {"frames": index, "fps": fps, "tracks": len(ids), "detector_runs": tracker.detector_runs,
                "overlay_codec": writer.codec if writer else None}
     return index, declared, summary

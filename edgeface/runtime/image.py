@@ -31,6 +31,8 @@ MAX_PIXELS = 100_000_000
 #: Larger files are refused before they are read.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 FORMATS = "JPEG, PNG, BMP or WebP"
+#: the most pixels a WebP file may declare per byte it holds
+WEBP_PIXELS_PER_BYTE = 4096
 
 
 def load_image(image, color: str = "bgr") -> np.ndarray:
@@ -175,8 +177,13 @@ def probe(data: bytes, name: str = "image") -> Header:
         if data[:8] == b"\x89PNG\r\n\x1a\n":
             return _probe_png(data, name)
         if data[:2] == b"BM" and len(data) >= 26:
+            # OS/2 1.x headers (12 bytes) hold 16-bit sizes, and OpenCV decodes their pixels wrongly
+            # (a 24-bit file comes back as one grey channel): refused rather than misread
+            if struct.unpack_from("<I", data, 14)[0] == 12:
+                raise ImageError(f"cannot decode {name}: OS/2 1.x bitmaps are not supported (save it as a "
+                                 "Windows BMP, PNG or JPEG)")
             width, height = struct.unpack_from("<ii", data, 18)
-            return Header("BMP", width, abs(height), min_bytes=(width * abs(height)) // 256)
+            return Header("BMP", width, abs(height), min_bytes=(max(width, 0) * abs(height)) // 256)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return _probe_webp(data, name)
     except struct.error:
@@ -189,6 +196,9 @@ _JPEG_ARITHMETIC = {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 # In entropy-coded data a 0xFF byte is followed by 0x00 (stuffing) or a restart marker; anything
 # else starts the next segment.
 _JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Between segments: standalone markers (TEM, restarts) and fill bytes, any number, then the next
+# segment's marker; possessive, so a file of a million fill bytes is walked at C speed, once.
+_JPEG_SEGMENT = re.compile(rb"(?:\xff++[\x01\xd0-\xd7])*+\xff++([^\xff\x01\xd0-\xd7])")
 
 
 def _probe_jpeg(data: bytes, name: str) -> Header:
@@ -198,16 +208,13 @@ def _probe_jpeg(data: bytes, name: str) -> Header:
             raise ImageError(f"image file is truncated (its end-of-image marker is missing): {name}")
         if data[pos] != 0xFF:
             raise ImageError(f"cannot decode {name}: a JPEG segment does not start with a marker")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
+        found = _JPEG_SEGMENT.match(data, pos)
+        if found is None:
+            raise ImageError(f"image file is truncated (its end-of-image marker is missing): {name}")
+        pos, marker = found.end() - 2, found.group(1)[0]
         if marker == 0xD9:
             end = pos + 2
             break
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            pos += 2
-            continue
         if pos + 4 > len(data):
             raise ImageError(f"image file is truncated (its end-of-image marker is missing): {name}")
         length = struct.unpack_from(">H", data, pos + 2)[0]
@@ -270,7 +277,9 @@ def _probe_webp(data: bytes, name: str) -> Header:
         width, height = (v & 0x3FFF for v in struct.unpack_from("<HH", data, 26))
     else:
         raise ImageError(f"cannot decode {name}: unknown WebP chunk {chunk!r}")
-    return Header("WebP", width, height)
+    # neither WebP coder packs a photo below a byte per 4,096 pixels; a 4 KB file that declares
+    # 100 megapixels is a decompression bomb
+    return Header("WebP", width, height, min_bytes=(width * height) // WEBP_PIXELS_PER_BYTE)
 
 
 def _exif_orientation(tiff: bytes) -> int:

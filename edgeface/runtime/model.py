@@ -6,11 +6,13 @@ backend (edgeface.runtime.backends).
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from . import backends
 from .errors import BackendNotInstalledError, ModelError, OptionError
-from .pack import MAX_MODEL_BYTES, OUTPUT_NAMES, Manifest, ModelFile, check_pack_file, file_digest
+from .pack import MAX_MODEL_BYTES, OUTPUT_NAMES, Manifest, ModelFile, check_pack_file, read_pack_file
 
 
 def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -39,11 +41,18 @@ class Model:
         size = sum(check_pack_file(manifest, path) for path in (self.file.path, *self.file.companions))
         if size > MAX_MODEL_BYTES:
             raise ModelError(f"model file {self.file.path} is {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,}")
-        if file_digest(self.file.path, *self.file.companions) != self.file.sha256:
+        # read once, hash what was read, and hand the backend those bytes: it opens no file itself
+        content = read_pack_file(manifest, self.file.path)
+        companions = {path.name: read_pack_file(manifest, path) for path in self.file.companions}
+        digest = hashlib.sha256(content)
+        for data in companions.values():
+            digest.update(data)
+        if digest.hexdigest() != self.file.sha256:
             raise ModelError(f"model file {self.file.path} does not match its manifest's sha256: "
                              "the file is corrupt or belongs to another model")
         try:
-            self.backend = backends.load(self.backend_name, self.file.path, num_threads)
+            self.backend = backends.load(self.backend_name, backends.ModelBytes(self.file.path.name, content, companions),
+                                         num_threads)
         except BackendNotInstalledError:
             raise
         except Exception as error:  # the backends' own exceptions have no common base
@@ -59,7 +68,8 @@ class Model:
         if backend == "auto":
             present = backends.installed()
             order = backends.AUTO_ORDER["int8" if precision == "int8" else "fp32"]
-            for name in order + tuple(n for n in backends.BACKENDS if n not in order):
+            rest = tuple(n for n in backends.BACKENDS if n not in order and n not in backends.UNSAFE)
+            for name in order + rest:
                 fmt = backends.BACKENDS[name].file_format
                 if name in present and manifest.precisions(fmt) and (
                         precision == "auto" or precision in manifest.precisions(fmt)):
@@ -113,6 +123,9 @@ class Model:
                 raise ModelError(f"{where}: output {out!r} has shape {shape}, the manifest implies "
                                  f"{m.output_shapes[out]}: file and manifest do not belong together")
             file_quant = b.outputs[i].quantization
+            if b.outputs[i].dtype in ("int8", "uint8") and file_quant is None and out not in f.output_quantization:
+                raise ModelError(f"{where}: output {out!r} is {b.outputs[i].dtype} but neither the file nor the "
+                                 "manifest gives its quantization (scale, zero point)")
             if file_quant is not None and out in f.output_quantization:
                 if not np.allclose(file_quant[0], f.output_quantization[out][0], rtol=1e-5) or \
                         file_quant[1] != f.output_quantization[out][1]:
@@ -164,7 +177,16 @@ class Model:
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         if crops.ndim != 4 or crops.shape[1:] != (self.manifest.input_size, self.manifest.input_size, 3):
             raise OptionError(f"crops must be (N, {self.manifest.input_size}, {self.manifest.input_size}, 3) uint8")
-        outputs = self.postprocess(self.backend.run(self.preprocess(crops)))
+        batch = self.preprocess(crops)
+        try:
+            raw = self.backend.run(batch)
+        except MemoryError:
+            raise ModelError(f"model file {self.file.path.name} ran out of memory on a batch of {len(crops)}") from None
+        except Exception as error:  # the backends' own exceptions have no common base
+            text = str(error).strip()
+            raise ModelError(f"{self.backend_name} could not run {self.file.path.name}: {type(error).__name__}: "
+                             f"{text.splitlines()[0][:300] if text else ''}") from None
+        outputs = self.postprocess(raw)
         broken = [name for name, value in outputs.items() if not np.isfinite(value).all()]
         if broken:
             # a damaged file whose hash was rewritten to match, or an export gone wrong: never pass NaN on

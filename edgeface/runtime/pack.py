@@ -169,13 +169,17 @@ class Manifest:
 
     def _whole(self, value, field: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self._error(field, f"must be a whole number in {low}..{high}, not {value!r}")
+            raise self._error(field, f"must be a whole number in {low}..{high}, not {_shown(value)}")
         return value
 
     def _real(self, value, field: str, positive: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or \
-                (positive and value <= 0):
-            raise self._error(field, f"must be a finite{' positive' if positive else ''} number, not {value!r}")
+        try:  # a float32 value: an integer of 400 digits is not one
+            number = float(np.float32(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                else float("nan")
+        except OverflowError:
+            number = float("nan")
+        if not np.isfinite(number) or (positive and number <= 0):
+            raise self._error(field, f"must be a finite{' positive' if positive else ''} number, not {_shown(value)}")
         return float(value)
 
     def _reals(self, value, field: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -183,10 +187,12 @@ class Manifest:
             array = np.asarray(value)
         except ValueError:  # ragged rows
             array = np.zeros(0)
-        if array.shape != shape or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+        with np.errstate(over="ignore"):
+            single = array.astype(np.float32) if array.dtype.kind in "iuf" else None
+        if array.shape != shape or single is None or not np.isfinite(single).all():
             what = " x ".join(str(n) for n in shape)
-            raise self._error(field, f"must be {what} finite numbers, not {_shown(value)}")
-        return array.astype(np.float32)
+            raise self._error(field, f"must be {what} finite numbers (in float32's range), not {_shown(value)}")
+        return single
 
     def _indices(self, value, field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
         """Whole-number point indices in 0..num_points-1 (of `shape`, when given)."""
@@ -327,8 +333,8 @@ def read_manifest(model=None) -> Manifest:
     raw = _read_regular(manifest_path, MAX_MANIFEST_BYTES, "manifest")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as bad:
-        raise ModelError(f"manifest {manifest_path} is not valid JSON: {bad}") from None
+    except (UnicodeDecodeError, ValueError) as bad:  # ValueError: JSON errors, and integers of over 4,300 digits
+        raise ModelError(f"manifest {manifest_path} is not valid JSON: {_shown(str(bad), 200)}") from None
     except RecursionError:
         raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels") from None
     if not isinstance(data, dict):
@@ -388,6 +394,18 @@ def check_pack_file(manifest: Manifest, path: Path) -> int:
     if not stat.S_ISREG(info.st_mode):
         raise ModelError(f"model file {path} is not a regular file")
     return info.st_size
+
+
+def read_pack_file(manifest: Manifest, path: Path) -> bytes:
+    """The bytes of a file the manifest lists (checked as `check_pack_file` checks it)."""
+    size = check_pack_file(manifest, path)
+    if size > MAX_MODEL_BYTES:
+        raise ModelError(f"model file {path} is {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,}")
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_MODEL_BYTES + 1)
+    except OSError as error:
+        raise ModelError(f"cannot read model file {path}: {error.strerror or error}") from None
 
 
 # -- the schema: a small validator for the part of JSON Schema that pack.schema.json uses --------

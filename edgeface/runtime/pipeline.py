@@ -256,17 +256,24 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
 
 
+#: at most this many caller boxes a call: each costs a crop and a network pass
+MAX_BOXES = 256
+
+
 def check_boxes(boxes, image_shape) -> np.ndarray:
-    """(N, 4) float32 boxes; one box may be given as (4,). Refuses what would give a wrong answer
-    in silence: another shape, empty or non-finite boxes, boxes off the image or absurdly large."""
+    """(N, 4) float32 boxes, a copy (no face shares memory with the caller's array); one box may be
+    given as (4,). Refuses what would give a wrong answer in silence: another shape, empty or
+    non-finite boxes, boxes off the image or absurdly large, more than MAX_BOXES."""
     try:
-        arr = np.asarray(boxes, dtype=np.float32)
-    except (ValueError, TypeError):
-        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {boxes!r}") from None
+        arr = np.array(boxes, dtype=np.float32, copy=True)
+    except (ValueError, TypeError, OverflowError):
+        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {_shown(boxes)}") from None
     if arr.ndim == 1 and arr.shape[0] in (0, 4):
         arr = arr.reshape(-1, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got shape {arr.shape}")
+    if len(arr) > MAX_BOXES:
+        raise OptionError(f"{len(arr)} boxes in one call; at most {MAX_BOXES} (call again for more)")
     bad = ~np.isfinite(arr).all(1) | (arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1])
     if bad.any():
         raise OptionError(f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
@@ -292,3 +299,8 @@ def area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
     # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
     half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
     return resample.warp_affine(small, half.affine(size), size, size)
+
+
+def _shown(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

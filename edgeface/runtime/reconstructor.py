@@ -12,6 +12,10 @@ from .pipeline import Pipeline, check_boxes
 from .results import Face
 
 
+#: more network threads than this is a mistake, not a speed-up (each is an OS thread)
+MAX_THREADS = 64
+
+
 @dataclass
 class ReconstructorOptions:
     """Everything `Reconstructor` can be told; `Reconstructor.create(options)` takes one of these.
@@ -46,11 +50,14 @@ class ReconstructorOptions:
     def __post_init__(self):
         if not isinstance(self.backend, str):
             raise OptionError(f"backend must be a name such as 'auto' or 'onnx', not {self.backend!r}")
+        if not isinstance(self.detector, str) or (self.detector != "auto" and self.detector not in detectors.DETECTORS):
+            raise OptionError(f"unknown detector {self.detector!r}; choose one of {sorted(detectors.DETECTORS)} or 'auto'")
         if not isinstance(self.precision, str):
             raise OptionError(f"precision must be 'auto', 'fp32', 'fp16' or 'int8', not {self.precision!r}")
         if self.num_threads is not None and (isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int)
-                                             or self.num_threads < 1):
-            raise OptionError(f"num_threads must be a positive whole number or None, not {self.num_threads!r}")
+                                             or not 1 <= self.num_threads <= MAX_THREADS):
+            raise OptionError(f"num_threads must be a whole number from 1 to {MAX_THREADS}, or None, "
+                              f"not {self.num_threads!r}")
         if self.max_faces is not None and (isinstance(self.max_faces, bool) or not isinstance(self.max_faces, int)
                                            or self.max_faces < 1):
             raise OptionError(f"max_faces must be a positive whole number or None (all faces), not {self.max_faces!r}")

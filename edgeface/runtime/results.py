@@ -169,7 +169,14 @@ def draw(image: np.ndarray, faces, dense: bool = True, axes: bool = True, attrib
     grey where hidden), 68 landmarks (green), pose axes (x red, y green, z blue), optionally its
     mesh as a wireframe, and its top `attributes` on labels kept inside the image; `legend` adds
     a key to the colours in the top-left corner."""
-    out = np.ascontiguousarray(image).copy()
+    from .image import load_image
+
+    out = load_image(image).copy()  # refuses what is not an (H, W, 3) uint8 image, by name
+    faces = list(faces)
+    for k, face in enumerate(faces):
+        values = (face.box, face.dense, face.landmarks, face.pose.rotation)
+        if not all(np.isfinite(np.asarray(v, np.float64)).all() for v in values):
+            raise OptionError(f"face {k} has non-finite box, points or pose: there is nothing to draw")
     for face in faces:
         scale = max(1, round(max(face.box[2] - face.box[0], face.box[3] - face.box[1]) / 150))
         x1, y1, x2, y2 = (int(round(v)) for v in face.box)

@@ -53,6 +53,19 @@ class OneEuroFilter:
         return self._x.astype(np.float32)
 
 
+#: Frames closer in time than this (seconds) are refused: a filter's speed over a shorter step is
+#: not a number (0 then 5e-324 s gave NaN landmarks for every later frame)
+MIN_STEP = 1e-6
+
+
+def _shown(value, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 #: Past this offset (fraction of the crop side; or this log size ratio) the face has moved too far
 #: for its crop: crop it again in the same frame, and restart its smoothing (a cut or a jump).
 REFRAME = 0.12
@@ -131,6 +144,8 @@ class Tracker:
                 raise OptionError(f"{name} must be a finite number > 0, not {value!r}")
         if not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
             raise OptionError(f"beta must be a finite number >= 0, not {beta!r}")
+        if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or not 0 <= min_size < math.inf:
+            raise OptionError(f"min_size must be a finite number of pixels >= 0, not {_shown(min_size)}")
         self.rec = reconstructor
         self.pipeline = reconstructor.pipeline
         self.max_faces, self.smoothing, self.fps = max_faces, smoothing, float(fps)
@@ -212,13 +227,17 @@ class Tracker:
             t = self._frame / self.fps
             # after timestamped frames, untimed ones continue one frame period later
             return t if self._last_time is None or t > self._last_time else self._last_time + 1.0 / self.fps
+        try:
+            seconds = float(timestamp)
+        except (OverflowError, TypeError, ValueError):
+            seconds = math.nan
         if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(timestamp):
-            raise OptionError(f"timestamp must be a finite number of seconds, not {timestamp!r}")
-        if self._last_time is not None and timestamp <= self._last_time:
-            raise OptionError(f"timestamp {timestamp} s does not follow the previous frame's {self._last_time} s: "
-                              "timestamps must increase (call reset() to start another video)")
-        return float(timestamp)
+                or not math.isfinite(seconds):
+            raise OptionError(f"timestamp must be a finite number of seconds, not {_shown(timestamp)}")
+        if self._last_time is not None and seconds < self._last_time + MIN_STEP:
+            raise OptionError(f"timestamp {seconds} s does not follow the previous frame's {self._last_time} s by at "
+                              f"least {MIN_STEP} s: timestamps must increase (call reset() to start another video)")
+        return seconds
 
     def _detect_new(self, image, tracked: list[Face]) -> list[tuple[_Track, Face]]:
         """New tracks for detected faces not yet tracked, each cropped twice: from its detector box,

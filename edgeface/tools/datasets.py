@@ -17,6 +17,39 @@ from ..runtime.errors import EdgefaceError
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0001))
 
 
+def read_npz(path, what: str = "labels") -> dict:
+    """Every array of an .npz file (never a pickled object), or an EdgefaceError naming the file."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise EdgefaceError(f"{what} file {path} does not exist") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, AttributeError) as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise EdgefaceError(f"{what} file {path} is not a readable .npz of plain arrays: {first}") from None
+
+
+def check_fields(labels: dict, path, fields: dict) -> dict:
+    """Refuse labels that lack a field, or whose field is not one row per photo of the named kind
+    and shape: `fields` maps a name to (dtype kinds, shape after the row axis; None = any)."""
+    n = len(labels["names"]) if "names" in labels and labels["names"].ndim == 1 else None
+    if n is None:
+        raise EdgefaceError(f"{path} must hold `names`, one file name per photo")
+    for name, (kinds, rest) in fields.items():
+        if name not in labels:
+            raise EdgefaceError(f"{path} lacks {name}")
+        value = labels[name]
+        if value.ndim == 0 or len(value) != n or value.dtype.kind not in kinds or \
+                (rest is not None and value.shape[1:] != rest):
+            want = f"({n}{''.join(f', {d}' for d in (rest or ()))})"
+            raise EdgefaceError(f"{path}: {name} must be {want} of kind {kinds!r}, not {value.shape} {value.dtype}")
+        if value.dtype.kind == "f" and not np.isfinite(value).all() and name != "points68":
+            raise EdgefaceError(f"{path}: {name} holds values that are not finite")
+    return labels
+
+
 def data_root(explicit=None) -> Path | None:
     """The data folder: `explicit`, else $EDGEFACE_DATA, else ../shared/data beside a source checkout."""
     if explicit:
@@ -43,7 +76,11 @@ class Aflw2000:
         labels_path = root / "labels.npz"
         if not labels_path.exists():
             raise EdgefaceError(f"{root} is not an AFLW2000-3D folder: {labels_path} is missing")
-        labels = np.load(labels_path)
+        labels = check_fields(read_npz(labels_path), labels_path, {
+            "names": ("U", ()), "points68_2d": ("f", (68, 2)), "roi_box": ("f", (4,)),
+            "pose_pitch_yaw_roll_radians": ("f", (3,))})
+        if not len(labels["names"]):
+            raise EdgefaceError(f"{labels_path} lists no photos")
         return cls(root, labels["names"], labels["points68_2d"].astype(np.float32),
                    labels["roi_box"].astype(np.float32), labels["pose_pitch_yaw_roll_radians"].astype(np.float32))
 

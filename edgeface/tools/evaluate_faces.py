@@ -33,11 +33,13 @@ class LabelledPhotos:
         path = root / "labels.npz"
         if not path.is_file() or not (root / "images").is_dir():
             raise EdgefaceError(f"{root} is not a labelled photo folder: it needs images/ and labels.npz")
-        with np.load(path) as data:
-            labels = {k: data[k] for k in data.files}
-        missing = [k for k in required if k not in labels]
-        if missing:
-            raise EdgefaceError(f"{path} lacks {', '.join(missing)}")
+        from .datasets import check_fields, read_npz
+
+        labels = read_npz(path)
+        fields = {k: ("U" if k == "names" else "iufbU", None) for k in ("names", *required)}
+        if "split" in labels:
+            fields["split"] = ("U", ())
+        check_fields(labels, path, fields)
         if split is not None and "split" in labels:
             rows = labels["split"] == split
             if not rows.any():
@@ -45,6 +47,8 @@ class LabelledPhotos:
                                     f"(it has {sorted(set(labels['split'].tolist()))})")
             n = len(labels["names"])
             labels = {k: (v[rows] if v.shape[:1] == (n,) else v) for k, v in labels.items()}
+        if not len(labels["names"]):
+            raise EdgefaceError(f"{path} lists no photos")
         return cls(root, labels["names"], labels)
 
     def __len__(self) -> int:
@@ -255,11 +259,14 @@ def folder_pairs(photos: LabelledPhotos) -> tuple[np.ndarray | None, np.ndarray 
     pairs_path = photos.root / "pairs.npz"
     if not pairs_path.is_file():
         return None, None
-    with np.load(pairs_path) as d:
-        if "pairs" not in d.files or "is_same" not in d.files:
-            raise EdgefaceError(f"{pairs_path} must hold pairs (P, 2) and is_same (P,)")
-        pairs, is_same = d["pairs"], d["is_same"]
-    if pairs.ndim != 2 or pairs.shape[1] != 2 or len(is_same) != len(pairs) or pairs.dtype.kind not in "iu" or \
+    from .datasets import read_npz
+
+    d = read_npz(pairs_path, "pairs")
+    if "pairs" not in d or "is_same" not in d:
+        raise EdgefaceError(f"{pairs_path} must hold pairs (P, 2) and is_same (P,)")
+    pairs, is_same = d["pairs"], d["is_same"]
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or is_same.ndim != 1 or len(is_same) != len(pairs) or \
+            pairs.dtype.kind not in "iu" or is_same.dtype.kind not in "biu" or not len(pairs) or \
             pairs.min(initial=0) < 0 or pairs.max(initial=0) >= len(photos):
         raise EdgefaceError(f"{pairs_path}: pairs must be (P, 2) indices of the {len(photos)} photos, "
                             "with one is_same per pair")

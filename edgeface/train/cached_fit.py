@@ -8,6 +8,8 @@ from typing import Callable
 
 import torch
 
+from . import checkpoints
+
 
 def fit_resumable(module: torch.nn.Module, rows: int, loss_of: Callable[[torch.Tensor], torch.Tensor],
                   checkpoint: Path, name: str, epochs: int, batch: int, lr: float, weight_decay: float,
@@ -21,7 +23,7 @@ def fit_resumable(module: torch.nn.Module, rows: int, loss_of: Callable[[torch.T
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch)
     first = 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = checkpoints.read(checkpoint)
         module.load_state_dict(state[name])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["schedule"])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import checkpoints
+
 
 @torch.no_grad()
 def features(model, photos, views: int = 2, batch: int = 64, desc: str = "features", layers=None,
@@ -82,7 +84,7 @@ def refit(checkpoint, out, celeba, utkface, l2: float = 1e-3, views: int = 2) ->
     from .sources import CELEBA_ATTRIBUTES
     from .trainer import load_checkpoint
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = checkpoints.read(checkpoint)
     model = load_checkpoint(checkpoint, MorphableModel.load(None), "cpu")
     fc, fu = features(model, celeba, views, desc="CelebA"), features(model, utkface, views, desc="UTKFace")
     labels_c = np.tile(celeba.labels["attributes"][celeba.rows].astype(np.float64), (views, 1))

@@ -1,6 +1,9 @@
 """Inference backends: one small module each, behind the `Backend` protocol.
 
-A backend knows how to load one model file and run a batch through it; nothing else.
+A backend knows how to load one model file and run a batch through it; nothing else. It is handed
+the file's bytes (`ModelBytes`), already checked against the manifest's sha256, and never opens a
+file itself: a file the manifest does not name and hash (an OpenVINO weights file left out of
+`companions`, an ONNX external-data file) cannot be read.
 Pre-processing, (de)quantization, output naming and decoding are shared (`edgeface.runtime.model`),
 so every backend gives the same answer for the same input.
 
@@ -46,6 +49,15 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
+class ModelBytes:
+    """A model file's bytes and its companions' (by file name), as the manifest listed and hashed them."""
+
+    name: str
+    content: bytes
+    companions: dict
+
+
+@dataclass(frozen=True)
 class BackendSpec:
     name: str
     module: str  # edgeface.runtime.backends.<module>
@@ -66,9 +78,12 @@ BACKENDS: dict[str, BackendSpec] = {
 }
 
 AUTO_ORDER = {
-    "fp32": ("tflite", "onnx", "openvino", "torch"),
+    "fp32": ("tflite", "onnx", "openvino"),
     "int8": ("tflite", "onnx", "openvino"),
 }
+#: backends whose files can run code when loaded (a .pt2 is unpickled): never chosen by `auto`,
+#: and loaded only for a caller who trusts the pack (SECURITY.md)
+UNSAFE = ("torch",)
 
 
 def importable(module: str) -> bool:
@@ -95,8 +110,8 @@ def require(name: str) -> BackendSpec:
     return spec
 
 
-def load(name: str, path, num_threads: int | None) -> Backend:
-    """Create backend `name` for the model file at `path`."""
+def load(name: str, model: ModelBytes, num_threads: int | None) -> Backend:
+    """Create backend `name` for a model file's checked bytes."""
     spec = require(name)
     module = importlib.import_module(f"{__name__}.{spec.module}")
-    return module.load(path, num_threads=num_threads)
+    return module.load(model, num_threads=num_threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from . import TensorInfo
+from . import ModelBytes, TensorInfo
 
 name = "onnx"
 file_format = "onnx"
@@ -21,7 +21,7 @@ class OnnxBackend:
     name = name
     file_format = file_format
 
-    def __init__(self, path, num_threads: int | None = None):
+    def __init__(self, model: ModelBytes, num_threads: int | None = None):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if num_threads:
@@ -30,7 +30,10 @@ class OnnxBackend:
         # Spinning threads burn a core while idle between frames; on 2-core boards that
         # slows the camera and detector threads more than it speeds up the network.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        if model.companions:
+            raise ValueError("an ONNX file takes no companion files (external data is not accepted)")
+        # from bytes: a graph that names external data files cannot reach them
+        self._session = ort.InferenceSession(model.content, options, providers=["CPUExecutionProvider"])
         self.inputs = [_info(n) for n in self._session.get_inputs()]
         self.outputs = [_info(n) for n in self._session.get_outputs()]
         self._input_name = self.inputs[0].name
@@ -39,5 +42,5 @@ class OnnxBackend:
         return self._session.run(None, {self._input_name: batch})
 
 
-def load(path, num_threads: int | None = None) -> OnnxBackend:
-    return OnnxBackend(path, num_threads)
+def load(model: ModelBytes, num_threads: int | None = None) -> OnnxBackend:
+    return OnnxBackend(model, num_threads)

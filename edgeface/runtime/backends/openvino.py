@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 
-from . import TensorInfo
+from . import ModelBytes, TensorInfo
 
 name = "openvino"
 file_format = "openvino"
@@ -30,15 +30,20 @@ class OpenVinoBackend:
     name = name
     file_format = file_format
 
-    def __init__(self, path, num_threads: int | None = None):
+    def __init__(self, model: ModelBytes, num_threads: int | None = None):
         core = ov.Core()
         # On CPUs with bf16 support OpenVINO runs float layers in bf16 unless told otherwise;
         # that moves points by ~0.5 % of the crop. Quantized layers still run in int8.
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
-        model = core.read_model(str(path))
-        self._compiled = core.compile_model(model, "CPU", config)
+        weights = model.name.rsplit(".", 1)[0] + ".bin"
+        if list(model.companions) != [weights]:
+            raise ValueError(f"an OpenVINO file needs exactly its weights {weights!r} listed (and hashed) in the "
+                             f"manifest's companions; listed: {list(model.companions)}")
+        # from memory: the IR's weights are the listed, hashed bytes and nothing else on disk
+        network = core.read_model(model.content, ov.Tensor(np.frombuffer(model.companions[weights], np.uint8)))
+        self._compiled = core.compile_model(network, "CPU", config)
         self._request = self._compiled.create_infer_request()
         self.inputs = [_info(p) for p in self._compiled.inputs]
         self.outputs = [_info(p) for p in self._compiled.outputs]
@@ -48,5 +53,5 @@ class OpenVinoBackend:
         return [np.array(result[port]) for port in self._compiled.outputs]
 
 
-def load(path, num_threads: int | None = None) -> OpenVinoBackend:
-    return OpenVinoBackend(path, num_threads)
+def load(model: ModelBytes, num_threads: int | None = None) -> OpenVinoBackend:
+    return OpenVinoBackend(model, num_threads)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import TensorInfo
+from . import ModelBytes, TensorInfo
 
 name = "tflite"
 file_format = "tflite"
@@ -32,8 +32,15 @@ class TfliteBackend:
     name = name
     file_format = file_format
 
-    def __init__(self, path, num_threads: int | None = None):
-        self._interpreter = _interpreter_class()(model_path=str(path), num_threads=num_threads)
+    def __init__(self, model, num_threads: int | None = None):
+        """`model`: a pack file's checked bytes (ModelBytes), or the path of a file of the package."""
+        if isinstance(model, ModelBytes):
+            if model.companions:
+                raise ValueError("a TFLite file takes no companion files")
+            self._content = model.content  # the interpreter reads from this buffer: keep it alive
+            self._interpreter = _interpreter_class()(model_content=self._content, num_threads=num_threads)
+        else:
+            self._interpreter = _interpreter_class()(model_path=str(model), num_threads=num_threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._outputs = self._interpreter.get_output_details()
@@ -66,5 +73,5 @@ class TfliteBackend:
         return self._run_once(batch)
 
 
-def load(path, num_threads: int | None = None) -> TfliteBackend:
-    return TfliteBackend(path, num_threads)
+def load(model: ModelBytes, num_threads: int | None = None) -> TfliteBackend:
+    return TfliteBackend(model, num_threads)

@@ -1,10 +1,24 @@
-"""PyTorch backend, for development: runs an exported program (.pt2, torch.export)."""
+"""PyTorch backend, for development: runs an exported program (.pt2, torch.export).
+
+Loading a .pt2 unpickles it, and a pickle can run code: this backend is never chosen by `auto`
+and loads only when the caller trusts the pack (`EDGEFACE_TRUST_TORCH_FILES=1`, SECURITY.md).
+"""
 from __future__ import annotations
+
+import io
+import os
 
 import numpy as np
 import torch
 
-from . import TensorInfo
+from . import ModelBytes, TensorInfo
+
+#: the environment variable that says the caller trusts the .pt2 files it loads
+TRUST = "EDGEFACE_TRUST_TORCH_FILES"
+
+
+class UntrustedFile(PermissionError):
+    """A .pt2 file was to be loaded without the caller's trust."""
 
 name = "torch"
 file_format = "torch"
@@ -14,10 +28,13 @@ class TorchBackend:
     name = name
     file_format = file_format
 
-    def __init__(self, path, num_threads: int | None = None):
+    def __init__(self, model: ModelBytes, num_threads: int | None = None):
+        if os.environ.get(TRUST) != "1":
+            raise UntrustedFile(f"loading a .pt2 file can run code from it; the torch backend is for development: "
+                                f"set {TRUST}=1 to load files you made yourself")
         if num_threads:
             torch.set_num_threads(num_threads)
-        program = torch.export.load(str(path))
+        program = torch.export.load(io.BytesIO(model.content))
         self._module = program.module()
         placeholder = next(n for n in program.graph.nodes
                            if n.op == "placeholder" and n.name in program.graph_signature.user_inputs)
@@ -37,5 +54,5 @@ class TorchBackend:
         return [t.numpy() for t in result]
 
 
-def load(path, num_threads: int | None = None) -> TorchBackend:
-    return TorchBackend(path, num_threads)
+def load(model: ModelBytes, num_threads: int | None = None) -> TorchBackend:
+    return TorchBackend(model, num_threads)

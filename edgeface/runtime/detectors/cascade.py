@@ -32,7 +32,7 @@ class Cascade:
         """How many detector runs this frame takes at most (1 for a small photo with a face)."""
         h, w = image.shape[:2]
         shrink = min(1.0, self.tiled_up_to / max(w, h))
-        return 2 + len(self.tiles(round(w * shrink), round(h * shrink)))
+        return 2 + len(self.tiles(*_shrunk(w, h, shrink)))
 
     def tiles(self, w: int, h: int) -> list[tuple[int, int, int, int]]:
         if max(w, h) <= self.tile_above:
@@ -59,8 +59,7 @@ class Cascade:
         # tiles look for faces small in the frame, so they never need more than `tiled_up_to`
         # pixels of it: a larger frame is shrunk first (and costs no more tiles than 1080p)
         shrink = min(1.0, self.tiled_up_to / max(w, h))
-        small = image if shrink == 1.0 else cv2.resize(image, (round(w * shrink), round(h * shrink)),
-                                                      interpolation=cv2.INTER_AREA)
+        small = image if shrink == 1.0 else cv2.resize(image, _shrunk(w, h, shrink), interpolation=cv2.INTER_AREA)
         sh, sw = small.shape[:2]
         for x1, y1, x2, y2 in self.tiles(sw, sh):
             shift = np.array([x1, y1], np.float32)
@@ -70,6 +69,11 @@ class Cascade:
                     if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= self.tile_face_max * self.tile]
             found += self._recalibrated(part, self.second)
         return _merge(found, self.iou_threshold)
+
+
+def _shrunk(w: int, h: int, shrink: float) -> tuple[int, int]:
+    """A frame's size shrunk, never below one pixel a side (a 4000x1 strip stays 1920x1, not 1920x0)."""
+    return max(1, round(w * shrink)), max(1, round(h * shrink))
 
 
 def _merge(found: list[Detection], iou_threshold: float) -> list[Detection]:
