@@ -7,8 +7,13 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
 
 - `release`: a released pack taken from git history (`git`: commit, `path`: pack folder), the
   starting network when the previous stage's checkpoints are not at hand;
+- `teachers`: each teacher run once over every training photo of AFLW, CelebA and UTKFace and
+  cached (`train.teachers`; `sets`, `teachers`, `workers`, `cache`: the folder, default
+  .shards/teachers), resumable;
 - `prepare`: the training shards that are missing: the AFLW crops packed, and the runtime's crop of
-  every CelebA and UTKFace photo (`sources.frame`, run with the `model` stage's pack);
+  every CelebA and UTKFace photo (`sources.frame`, run with the `model` stage's pack; with
+  `"frames": "teachers"`, cut by the pack's crop rule from the landmark teacher's points of the
+  `teachers` stage instead, `sources.frame_from_teachers`; `limit`: the first AFLW crops only);
 - `train`: `edgeface train` with the base config deep-merged with the stage's `config`;
   `init` and `teacher` name earlier stages (their pack or checkpoint);
 - `heads`: a training stage's checkpoint with its attribute and age rows refitted on its frozen
@@ -37,7 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("release", "prepare", "train", "heads", "attribute-branch", "eyelid-branch", "export", "align-landmarks",
+KINDS = ("release", "teachers", "prepare", "train", "heads", "attribute-branch", "eyelid-branch", "export", "align-landmarks",
          "identity-metric", "int8")
 
 
@@ -146,6 +151,15 @@ class Recipe:
             (out / name).write_bytes(blob.stdout)
         return out
 
+    def _teachers(self, stage: dict) -> Path:
+        from ..train.teachers import SETS, TEACHERS, teach
+
+        cache = ROOT / stage.get("cache", ".shards/teachers")
+        counts = teach(_training_data(), cache, stage.get("sets", SETS), stage.get("teachers", TEACHERS),
+                       workers=stage.get("workers", 2), limit=stage.get("limit"))
+        print(json.dumps(counts), flush=True)
+        return cache
+
     def _prepare(self, stage: dict) -> Path:
         from ..train.data import pack
         from ..train.sources import frame
@@ -153,10 +167,19 @@ class Recipe:
         root = _training_data()
         shards = ROOT / stage.get("shards", ".shards")
         if not (shards / "aflw_train.npz").exists():
-            pack(root / "aflw_train", shards / "aflw_train.npz")
+            pack(root / "aflw_train", shards / "aflw_train.npz", limit=stage.get("limit"))
         model = self.product(stage["model"]) if stage.get("model") else None
         for name in ("celeba", "utkface"):
-            if not (shards / f"{name}_frames.npz").exists():
+            if (shards / f"{name}_frames.npz").exists():
+                continue
+            if stage.get("frames") == "teachers":  # from the landmark teacher's 68 points (`teachers` stage)
+                from ..runtime.pack import read_manifest
+                from ..train.sources import frame_from_teachers
+
+                manifest = read_manifest(model)
+                frame_from_teachers(root / name, self.product(stage["teachers"]) / f"{name}.npz",
+                                    shards / f"{name}_frames.npz", manifest.crop_scale, manifest.crop_shift_y)
+            else:
                 frame(root / name, shards / f"{name}_frames.npz", backend="onnx", model=model,
                       precision="fp32" if model else None)
         return shards

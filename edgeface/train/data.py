@@ -250,11 +250,13 @@ if __name__ == "__main__":
 # ---- in-batch hybrid-task training: one example format for real and synthetic samples -----------
 def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, visible=None, pose=None,
             expression=None, identity=None, attributes=None, attribute_mask=None, identity_id=-1,
-            points68=None, weight68=None, age=None, young=None, num_points=520, num_attributes=22) -> dict:
+            points68=None, weight68=None, age=None, young=None, teacher68=None, teacher_pose=None,
+            teacher_age=None, teacher_female=None, descriptor=None, num_points=520, num_attributes=22) -> dict:
     """A training example with every label slot present; `has_*` masks say which are real, so a
     batch can mix datasets and each sample contributes only the losses it has labels for.
     `attribute_mask` says which attributes are labelled (all, when `attributes` is given alone);
-    `weight68` weighs each of the 68 points (0 where its position is unknown)."""
+    `weight68` weighs each of the 68 points (0 where its position is unknown). The `teacher*`
+    slots and `descriptor` hold cached teachers' answers (`train.teachers`)."""
     f = np.float32
 
     def slot(value, shape):
@@ -279,6 +281,11 @@ def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, v
     out["age"], out["has_age"] = slot(age, ())
     out["young"], out["has_young"] = slot(young, ())
     out["identity_id"] = np.int64(identity_id)
+    out["teacher68"], out["has_teacher68"] = slot(teacher68, (68, 2))
+    out["teacher_pose"], out["has_teacher_pose"] = slot(teacher_pose, (3,))
+    out["teacher_age"], out["has_teacher_age"] = slot(teacher_age, ())
+    out["teacher_female"], out["has_teacher_female"] = slot(teacher_female, ())
+    out["descriptor"], out["has_descriptor"] = slot(descriptor, (128,))
     return out
 
 

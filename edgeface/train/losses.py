@@ -106,3 +106,23 @@ def sir(identity: torch.Tensor, ids: torch.Tensor, margin: float):
     off = ~torch.eye(len(labels), dtype=torch.bool, device=x.device)
     push = torch.relu(margin - gaps[off]).pow(2).mean()
     return pull, push
+
+
+def relational(identity: torch.Tensor, descriptors: torch.Tensor, has: torch.Tensor):
+    """Make the pairwise cosine similarities of the identity coefficients (centred on the batch's
+    mean, as the runtime's embedding centres them) follow those of a teacher's face descriptors,
+    over the pairs of samples that both have a descriptor (`has`): mean squared difference."""
+    keep = has > 0
+    if keep.sum() < 2:
+        return identity.sum() * 0.0
+    x, d = identity[keep], descriptors[keep]
+    x = torch.nn.functional.normalize(x - x.mean(0, keepdim=True), dim=-1)
+    d = torch.nn.functional.normalize(d - d.mean(0, keepdim=True), dim=-1)
+    off = ~torch.eye(len(x), dtype=torch.bool, device=x.device)
+    return ((x @ x.t() - d @ d.t())[off]).pow(2).mean()
+
+
+def soft_binary(logits: torch.Tensor, probability: torch.Tensor, has: torch.Tensor):
+    """Cross-entropy of logits against a teacher's probabilities, where the sample has them."""
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, probability.clamp(0.0, 1.0), reduction="none")
+    return masked_mean(bce, has)

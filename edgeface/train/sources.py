@@ -60,6 +60,44 @@ def degrade(crop: np.ndarray, rng) -> np.ndarray:
     return crop
 
 
+#: a mirrored face's (pitch, yaw, roll): yaw and roll change sign
+POSE_FLIP = np.array([1.0, -1.0, -1.0], np.float32)
+
+
+class TeacherAnswers:
+    """A set's cached teacher answers (`train.teachers`), mapped into a training crop: the 3DDFA_V2
+    points and pose, Cydral's age and gender, dlib's descriptor, each only where it was run."""
+
+    def __init__(self, path, names: np.ndarray):
+        d = np.load(path)
+        if not np.array_equal(d["names"], names):
+            raise ValueError(f"{path} was made for another copy of the set (names differ)")
+        self.points, self.pose = d["landmarks68"], d["pose"]
+        self.age, self.female, self.descriptor = d["age"], d["female"], d["descriptor"]
+        self.flip = flip68()
+
+    def answers(self, row: int, m: np.ndarray, size: int, flipped: bool) -> dict:
+        """`data.example` keyword arguments for photo row `row` cut by the affine `m` into a crop of
+        `size` pixels (mirrored after the cut when `flipped`)."""
+        out = {}
+        points = self.points[row]
+        if np.isfinite(points).all():
+            uv = (points @ m[:, :2].T + m[:, 2] + 0.5) / size
+            pose = self.pose[row]
+            if flipped:
+                uv, pose = uv[self.flip] * [-1, 1] + [1, 0], pose * POSE_FLIP
+            out["teacher68"], out["teacher_pose"] = uv, pose
+        if np.isfinite(self.female[row]):
+            out["teacher_age"], out["teacher_female"] = float(self.age[row]), float(self.female[row])
+        if np.isfinite(self.descriptor[row]).all():
+            out["descriptor"] = self.descriptor[row]
+        return out
+
+
+def teacher_answers(path, names) -> TeacherAnswers | None:
+    return TeacherAnswers(path, names) if path else None
+
+
 class Aflw68Examples:
     """AFLW crops with 68 MERL-RAV points where they exist (21 AFLW points and yaw always).
 
@@ -67,9 +105,11 @@ class Aflw68Examples:
     an object count half."""
 
     def __init__(self, shard: AflwShard, labels68_path, size: int, crop_scale: float, seed: int = 0,
-                 augment: bool = True):
+                 augment: bool = True, teachers=None):
         self.training = AflwTraining(shard, size, crop_scale, augment=augment, seed=seed)
         d = np.load(labels68_path)
+        #: cached teacher answers (`teachers`: the set's cache file), rows as the labels' rows
+        self.teachers = teacher_answers(teachers, d["names"])
         rows = shard.indices
         self.has68 = d["has68"][rows]
         self.points68 = np.nan_to_num(d["points68"][rows].astype(np.float32), nan=0.0)
@@ -100,24 +140,27 @@ class Aflw68Examples:
         to_crop = lambda p: (p @ m[:, :2].T + m[:, 2] + 0.5) / t.size  # noqa: E731
         uv21, uv68 = to_crop(points), to_crop(self.points68[i])
         weight68 = self.weight68[i] if self.has68[i] else np.zeros(68, np.float32)
-        if t.augment and rng.random() < 0.5:
+        flipped = bool(t.augment and rng.random() < 0.5)
+        if flipped:
             crop = crop[:, ::-1]
             uv21, visible = uv21[AFLW_FLIP] * [-1, 1] + [1, 0], visible[AFLW_FLIP]
             uv68, weight68 = uv68[self.flip] * [-1, 1] + [1, 0], weight68[self.flip]
             yaw = -yaw
+        taught = self.teachers.answers(t.shard.indices[i], m, t.size, flipped) if self.teachers else {}
         return example(np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)), points21=uv21,
                        visible21=visible.astype(np.float32), yaw=yaw,
                        points68=uv68 if self.has68[i] else None, weight68=weight68,
-                       num_attributes=len(ATTRIBUTES))
+                       num_attributes=len(ATTRIBUTES), **taught)
 
 
 class FramedPhotos:
     """Photos of a labelled folder (`images/`, `labels.npz`) cut at the runtime's crop of each face
     (`frames`: (N, 3) x0, y0, size in photo pixels, from `frame`), jittered and degraded."""
 
-    def __init__(self, root, frames_path, split: str, size: int, seed: int = 0):
+    def __init__(self, root, frames_path, split: str, size: int, seed: int = 0, teachers=None):
         self.root, self.size, self.seed = Path(root), size, seed
         self.labels = dict(np.load(self.root / "labels.npz"))
+        self.teachers = teacher_answers(teachers, self.labels["names"])
         frames = np.load(frames_path)
         if not np.array_equal(frames["names"], self.labels["names"]):
             raise ValueError(f"{frames_path} was framed for another copy of {self.root} (names differ)")
@@ -130,6 +173,16 @@ class FramedPhotos:
 
     def crop(self, i: int, augment: bool = True) -> tuple[np.ndarray, bool]:
         """(S, S, 3) BGR crop of sample i, and whether it was mirrored."""
+        image, flipped, _ = self.cut(i, augment)
+        return image, flipped
+
+    def taught(self, i: int, augment: bool = True) -> tuple[np.ndarray, dict]:
+        """(3, S, S) RGB crop of sample i and its teacher answers as `example` keyword arguments."""
+        image, flipped, m = self.cut(i, augment)
+        return image, self.teachers.answers(self.rows[i], m, self.size, flipped) if self.teachers else {}
+
+    def cut(self, i: int, augment: bool = True) -> tuple[np.ndarray, bool, np.ndarray]:
+        """The crop of sample i, whether it was mirrored, and the affine that cut it."""
         row = self.rows[i]
         image = cv2.imread(str(self.root / "images" / str(self.labels["names"][row])), cv2.IMREAD_COLOR)
         x0, y0, side = (float(v) for v in self.crops[row])
@@ -143,14 +196,14 @@ class FramedPhotos:
             crop = degrade(crop, rng)
             if rng.random() < 0.5:
                 crop, flipped = crop[:, ::-1], True
-        return np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)), flipped
+        return np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)), flipped, m
 
 
 class CelebaExamples(FramedPhotos):
     """CelebA training photos: the 40 attributes and the person (for SIR), nothing geometric."""
 
-    def __init__(self, root, frames_path, size: int, seed: int = 0, split: str = "train"):
-        super().__init__(root, frames_path, split, size, seed)
+    def __init__(self, root, frames_path, size: int, seed: int = 0, split: str = "train", teachers=None):
+        super().__init__(root, frames_path, split, size, seed, teachers)
         names = [str(n) for n in self.labels["attribute_names"]]
         if tuple(names) != CELEBA_ATTRIBUTES:
             raise ValueError(f"{self.root}: attribute names are not CelebA's 40 in CelebA's order")
@@ -160,7 +213,7 @@ class CelebaExamples(FramedPhotos):
         self.groups = [np.flatnonzero(ids == p) for p in people[counts >= 2]]
 
     def __getitem__(self, i):
-        image, _ = self.crop(i)
+        image, taught = self.taught(i)
         row = self.rows[i]
         attributes = np.zeros(len(ATTRIBUTES), np.float32)
         attributes[:40] = self.labels["attributes"][row]
@@ -168,7 +221,7 @@ class CelebaExamples(FramedPhotos):
         mask[:40] = 1.0
         return example(image, attributes=attributes, attribute_mask=mask, young=float(attributes[39]),
                        identity_id=CELEBA_ID_OFFSET + int(self.labels["identity"][row]),
-                       num_attributes=len(ATTRIBUTES))
+                       num_attributes=len(ATTRIBUTES), **taught)
 
 
 class UtkfaceExamples(FramedPhotos):
@@ -178,14 +231,14 @@ class UtkfaceExamples(FramedPhotos):
     MALE = CELEBA_ATTRIBUTES.index("Male")
 
     def __getitem__(self, i):
-        image, _ = self.crop(i)
+        image, taught = self.taught(i)
         row = self.rows[i]
         attributes = np.zeros(len(ATTRIBUTES), np.float32)
         attributes[self.MALE] = float(self.labels["gender"][row] == 0)
         mask = np.zeros(len(ATTRIBUTES), np.float32)
         mask[self.MALE] = 1.0
         return example(image, attributes=attributes, attribute_mask=mask, age=float(self.labels["age"][row]),
-                       num_attributes=len(ATTRIBUTES))
+                       num_attributes=len(ATTRIBUTES), **taught)
 
 
 def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
@@ -215,6 +268,30 @@ def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, names=names, crop=crops, detected=detected)
     print(f"{out}: {detected.mean():.1%} of {len(names)} photos framed from a detection")
+    return out
+
+
+def frame_from_teachers(root, cache, out, crop_scale: float, shift_y: float = 0.0) -> Path:
+    """The crop of every photo the landmark teacher answered (`train.teachers`), by the runtime's
+    crop rule from the box of its 68 points: the framing of a refined second pass, which the AFLW
+    crops are cut by too. Rows it did not answer (dev photos: no teacher runs there) get the whole
+    photo; `detected` marks the teacher's rows."""
+    from edgeface.runtime.geometry import square_crop
+    from edgeface.runtime.image import probe
+
+    root, out = Path(root), Path(out)
+    names = np.load(root / "labels.npz")["names"]
+    points = TeacherAnswers(cache, names).points
+    crops, taught = np.zeros((len(names), 3), np.float32), np.isfinite(points).all((1, 2))
+    for k in range(len(names)):
+        if taught[k]:
+            crop = square_crop(np.concatenate([points[k].min(0), points[k].max(0)]), crop_scale, shift_y)
+            crops[k] = (crop.x0, crop.y0, crop.size)
+        else:  # the whole photo: its size from the header alone
+            header = probe((root / "images" / str(names[k])).read_bytes(), str(names[k]))
+            crops[k] = (0.0, 0.0, float(max(header.width, header.height)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, names=names, crop=crops, detected=taught)
     return out
 
 

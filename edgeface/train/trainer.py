@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..runtime.pack import is_pack
-from . import losses, topology
+from . import checkpoints, losses, topology
 from .data import AflwShard, AflwTraining, photometric
 from .data import holdout_split  # noqa: F401 (the stages' split, importable from here as before)
 from .facemodel import FaceModel, FlipAveraged, Refined
@@ -52,7 +52,7 @@ def normalise(images01: torch.Tensor) -> torch.Tensor:
 
 
 def load_checkpoint(path, morphable: MorphableModel, device) -> FaceModel:
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = checkpoints.read(path, map_location=device)
     model = build_model(state["config"], morphable).to(device)
     model.load_state_dict(state["model"])
     model.input_size = state["config"]["input_size"]
@@ -91,7 +91,7 @@ def init_from(model: FaceModel, path, device) -> tuple[int, int]:
     """Start from another run's weights: every tensor whose name and shape match, and the leading rows
     of the head (pose, identity and expression come first in it, so a checkpoint without the
     attribute and visibility outputs still gives the rest). Returns (tensors taken, tensors in model)."""
-    source = torch.load(path, map_location=device, weights_only=False)["model"]
+    source = checkpoints.read(path, map_location=device)["model"]
     target = model.state_dict()
     taken = 0
     for name, value in source.items():
@@ -174,7 +174,7 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
         optimizer, max_lr=t["lr"], total_steps=t["epochs"] * len(batches), pct_start=0.05)
     start, best, spent = 0, float("inf"), 0.0
     if resume and (out_dir / "last.pt").exists():
-        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
+        state = checkpoints.read(out_dir / "last.pt", map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
@@ -225,7 +225,8 @@ def train(config: dict, out_dir: Path, ict_path=None, shard_path=None, resume: b
                 scheduler.step()
             totals += [loss.item(), terms.get("landmarks", 0.0)]
             steps += 1
-            shown = ("landmarks", "landmarks68", "dense", "attributes", "age", "sir_pull", "sir_push")
+            shown = ("landmarks", "landmarks68", "teacher68", "dense", "attributes", "age", "teacher_gender",
+                     "relational", "sir_pull", "sir_push")
             bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{terms[k]:.3f}" for k in shown if k in terms})
         totals /= max(1, steps)
         val = evaluate_sparse(model, val_loader, device) if val_loader is not None else float("nan")
@@ -281,7 +282,7 @@ def _mixed_data(config: dict, ict_path):
         count = min(count, a.get("limit") or count)
         train_idx, val_idx = holdout_split(count, a["val_fraction"], t["seed"])
         parts.append(Aflw68Examples(AflwShard(a["shard"], train_idx), root / a["labels68"], size,
-                                    config["crop_scale"], seed=t["seed"]))
+                                    config["crop_scale"], seed=t["seed"], teachers=a.get("teachers")))
         shares.append(a["per_batch"]), groups.append(None), group.append(1)
         val_set = AflwTraining(AflwShard(a["shard"], val_idx), config["input_size"], config["crop_scale"], augment=False)
         val_loader = torch.utils.data.DataLoader(val_set, batch_size=t["batch_size"], num_workers=t["workers"],
@@ -292,12 +293,13 @@ def _mixed_data(config: dict, ict_path):
                                                    worker_init_fn=_worker_init, multiprocessing_context=_worker_context(config))
     if "celeba" in src:
         c = src["celeba"]
-        celeba = CelebaExamples(root / c["root"], c["frames"], size, seed=t["seed"])
+        celeba = CelebaExamples(root / c["root"], c["frames"], size, seed=t["seed"], teachers=c.get("teachers"))
         parts.append(celeba)
         shares.append(c["per_batch"]), groups.append(celeba.groups), group.append(c.get("group", 2))
     if "utkface" in src:
         u = src["utkface"]
-        parts.append(UtkfaceExamples(root / u["root"], u["frames"], "train", size, seed=t["seed"]))
+        parts.append(UtkfaceExamples(root / u["root"], u["frames"], "train", size, seed=t["seed"],
+                                     teachers=u.get("teachers")))
         shares.append(u["per_batch"]), groups.append(None), group.append(1)
     if "synthetic" in src:
         y = src["synthetic"]
@@ -403,6 +405,8 @@ class HybridLoss:
             positive_rate = [rates[n]["positive_rate"] for n in rates]
         self.positive_rate = torch.as_tensor(np.asarray(positive_rate, np.float32), device=device)
         self.model = model
+        names = list(model.attribute_names or []) if model.attribute_head else []
+        self.male = names.index("Male") if "Male" in names else None
 
     def __call__(self, outputs, batch, teacher_outputs=None):
         dense, pose, identity, expression, attributes, visibility = outputs
@@ -434,6 +438,17 @@ class HybridLoss:
             terms["age"] = losses.age(years, batch["age"], batch["has_age"])
             terms["young"] = losses.young(years, batch["young"], batch["has_young"])
         terms["sir_pull"], terms["sir_push"] = losses.sir(identity, batch["identity_id"], w.get("sir_margin", 3.0))
+        # cached teachers' answers (train.teachers), on the real photos that have them
+        if "teacher68" in batch:
+            all68 = batch["has_teacher68"][:, None].expand(-1, 68)
+            terms["teacher68"] = losses.landmarks68(dense, self.landmarks68, batch["teacher68"], all68)
+            terms["teacher_pose"] = losses.pose_angles(pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"])
+            terms["relational"] = losses.relational(identity, batch["descriptor"], batch["has_descriptor"])
+            if years is not None:
+                terms["teacher_age"] = losses.age(years, batch["teacher_age"], batch["has_teacher_age"])
+            if self.male is not None:
+                terms["teacher_gender"] = losses.soft_binary(attributes[:, self.male], 1.0 - batch["teacher_female"],
+                                                             batch["has_teacher_female"])
         if teacher_outputs is not None:
             t_dense, t_pose, t_identity, t_expression, t_attributes, _ = teacher_outputs
             d = self.d
