@@ -216,6 +216,10 @@ class Worker:
         if not self.pristine.exists():
             shutil.copytree(DEFAULT_PACK, self.pristine)
         self.rec = edgeface.Reconstructor("onnx", precision="fp32")
+        # made before the cases are timed: the shipped ONNX file with its weights in an external file
+        manifest = json.loads((self.pristine / "edgeface.json").read_text())
+        self._external_onnx(next(e["path"] for e in manifest["files"] if e["format"] == "onnx"
+                                 and e["precision"] == "fp32"))
         self.photo = np.zeros((160, 160, 3), np.uint8)
         self.photo[40:120, 50:110] = 180
 
@@ -273,6 +277,18 @@ class Worker:
         except self.edgeface.EdgefaceError:
             pass  # the labels read; the pairs file (the same bytes) is not a pairs file
 
+    def _external_onnx(self, name: str) -> Path:
+        """The shipped ONNX file re-saved with its weights in an external file (made once)."""
+        folder = self.scratch / "external"
+        if not folder.exists():
+            import onnx
+
+            folder.mkdir()
+            model = onnx.load(str(self.pristine / name))
+            onnx.save_model(model, str(folder / name), save_as_external_data=True, location="weights.data",
+                            size_threshold=0)
+        return folder
+
     def run_pack(self, case: dict) -> None:
         import hashlib
 
@@ -286,8 +302,12 @@ class Worker:
         special = case.get("special")
         backend = "onnx"
         if special and special.startswith("ov_"):
+            # the committed fixture pack: the same OpenVINO file layout, a network small enough to
+            # compile well inside the hang limit (the shipped one takes about a second)
             backend = "openvino"
-            data = json.loads(text)
+            shutil.rmtree(pack)
+            shutil.copytree(HERE / "runtime" / "fixture_pack", pack)
+            data = json.loads((pack / "edgeface.json").read_text())
             entry = next(e for e in data["files"] if e["format"] == "openvino" and e["precision"] == "fp32")
             weights = pack / entry["companions"][0]
             if special == "ov_no_bin":
@@ -308,14 +328,12 @@ class Worker:
                     entry["sha256"] = hashlib.sha256((pack / entry["path"]).read_bytes() + bytes(body)).hexdigest()
             text, special = json.dumps(data), None
         elif special == "onnx_external":
-            import onnx
-
             data = json.loads(text)
             entry = next(e for e in data["files"] if e["format"] == "onnx" and e["precision"] == "fp32")
-            model = onnx.load(str(self.pristine / entry["path"]))
+            external = self._external_onnx(entry["path"])
             (pack / entry["path"]).unlink()
-            onnx.save_model(model, str(pack / entry["path"]), save_as_external_data=True, location="weights.data",
-                            size_threshold=0)
+            for f in external.iterdir():
+                os.link(f, pack / f.name)
             entry["sha256"] = hashlib.sha256((pack / entry["path"]).read_bytes()).hexdigest()
             text, special = json.dumps(data), None
         if special:

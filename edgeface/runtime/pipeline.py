@@ -25,6 +25,9 @@ POSE_MIRROR_SIGN = np.array([1.0, -1.0, -1.0, -1.0, 1.0, 1.0], np.float32)
 POSE_MIRROR_OFFSET = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0], np.float32)
 #: A face box may reach past the photo (a close selfie), but not by this factor of its longer side.
 MAX_BOX_TO_IMAGE = 16
+#: A network's points lie in and near the crop it was shown (a profile's hidden jaw a fraction of
+#: the crop outside); this many crop sizes from the crop's centre is a damaged file, not a face.
+MAX_POINTS_FROM_CROP = 4.0
 
 
 class Pipeline:
@@ -111,11 +114,16 @@ class Pipeline:
         """decode for a batch's outputs, refusing answers that overflowed."""
         faces = [self.decode(outputs, i, crop, box, score)
                  for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
-        for face in faces:
+        for face, crop in zip(faces, crops):
             if not (np.isfinite(face.dense).all() and np.isfinite(face.pose.scale)
                     and np.isfinite(face.pose.translation).all()):
                 raise ModelError(f"model file {self.model.file.path.name} gave points or a pose too large for "
                                  "the image (overflow): the file's weights are damaged")
+            # points are answered in the crop's frame; a working network keeps them near it
+            inside = (face.dense[:, :2] - np.array([crop.x0, crop.y0], np.float32)) / crop.size
+            if np.abs(inside - 0.5).max() > MAX_POINTS_FROM_CROP:
+                raise ModelError(f"model file {self.model.file.path.name} gave points {MAX_POINTS_FROM_CROP} crop "
+                                 "sizes or more from the face's crop: the file's weights are damaged")
         return faces
 
     def reconstruct(self, image, boxes, scores, landmark_boxes) -> list[Face]:

@@ -390,3 +390,20 @@ def test_draw_refuses_what_it_cannot_draw(fixture_pack):
     face.dense[0, 0] = np.nan
     with pytest.raises(edgeface.OptionError, match="non-finite"):
         edgeface.draw(image, [face])
+
+
+def test_a_network_answering_points_far_from_its_crop_is_a_model_error(fixture_pack, monkeypatch):
+    """Found by the fuzz campaign: a tampered OpenVINO weights file, rehashed, answered finite but
+    absurd points, and the refine crop made from them overflowed inside the area shrink."""
+    from edgeface.runtime.image import load_image
+
+    rec = edgeface.Reconstructor("onnx", model=fixture_pack)
+    run, dense = rec.model.backend.run, rec.model._output_index[0]
+
+    def absurd(batch):
+        out = run(batch)
+        out[dense] = out[dense] * 1e12
+        return out
+    monkeypatch.setattr(rec.model.backend, "run", absurd)
+    with pytest.raises(edgeface.ModelError, match="crop sizes or more"):
+        rec(load_image(_portrait_bytes()), boxes=[[100, 80, 300, 330]])
