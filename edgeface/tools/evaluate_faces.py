@@ -36,10 +36,14 @@ class LabelledPhotos:
         from .datasets import check_fields, read_npz
 
         labels = read_npz(path)
-        fields = {k: ("U" if k == "names" else "iufbU", None) for k in ("names", *required)}
+        # per-photo fields: one row each; `*_names` (attribute_names, race_names): one name per column or code
+        fields = {k: ("U" if k == "names" else "iufbU", None) for k in ("names", *required) if not k.endswith("_names")}
         if "split" in labels:
             fields["split"] = ("U", ())
         check_fields(labels, path, fields)
+        for key in [k for k in (*required, *labels) if k.endswith("_names")]:
+            if key not in labels or labels[key].ndim != 1 or labels[key].dtype.kind != "U":
+                raise EdgefaceError(f"{path} must hold {key}, one name each")
         if split is not None and "split" in labels:
             rows = labels["split"] == split
             if not rows.any():

@@ -407,3 +407,20 @@ def test_a_network_answering_points_far_from_its_crop_is_a_model_error(fixture_p
     monkeypatch.setattr(rec.model.backend, "run", absurd)
     with pytest.raises(edgeface.ModelError, match="crop sizes or more"):
         rec(load_image(_portrait_bytes()), boxes=[[100, 80, 300, 330]])
+
+
+def test_labelled_photo_folders_keep_their_name_lists(tmp_path):
+    """Per-photo fields are checked row by row; `attribute_names` and `race_names` hold one name a
+    column or code (the CelebA and UTKFace layouts), and a malformed one is refused by name."""
+    from edgeface.tools.evaluate_faces import LabelledPhotos
+
+    (tmp_path / "images").mkdir()
+    names = np.array(["a.jpg", "b.jpg", "c.jpg"])
+    fields = dict(names=names, attributes=np.zeros((3, 40), np.int8), identity=np.array([1, 1, 2]),
+                  split=np.array(["dev", "dev", "train"]))
+    np.savez(tmp_path / "labels.npz", attribute_names=np.array([f"a{k}" for k in range(40)]), **fields)
+    photos = LabelledPhotos.load(tmp_path, "dev", ("attributes", "attribute_names", "identity"))
+    assert len(photos) == 2 and photos.labels["attribute_names"].shape == (40,)
+    np.savez(tmp_path / "labels.npz", attribute_names=np.zeros((2, 2)), **fields)
+    with pytest.raises(edgeface.EdgefaceError, match="attribute_names"):
+        LabelledPhotos.load(tmp_path, "dev", ("attributes", "attribute_names", "identity"))
