@@ -424,3 +424,25 @@ def test_labelled_photo_folders_keep_their_name_lists(tmp_path):
     np.savez(tmp_path / "labels.npz", attribute_names=np.zeros((2, 2)), **fields)
     with pytest.raises(edgeface.EdgefaceError, match="attribute_names"):
         LabelledPhotos.load(tmp_path, "dev", ("attributes", "attribute_names", "identity"))
+
+
+def test_a_labels_archive_with_an_unsupported_zip_feature_is_refused(tmp_path):
+    """Found by the 10,000-case fuzz run: a mutated labels.npz whose zip entry sets the 'compressed
+    patched data' flag made zipfile raise NotImplementedError."""
+    import io
+    import zipfile
+
+    from edgeface.tools.datasets import read_npz
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, names=np.array(["a.jpg"]))
+    data = bytearray(buf.getvalue())
+    for start in (0, data.find(b"PK\x01\x02")):  # the local header's and the central directory's flags
+        at = start + (6 if start == 0 else 8)
+        data[at] |= 0x20
+    (tmp_path / "labels.npz").write_bytes(bytes(data))
+    with pytest.raises(edgeface.EdgefaceError, match="not a readable .npz"):
+        read_npz(tmp_path / "labels.npz")
+    with pytest.raises(NotImplementedError):  # what zipfile itself says of it
+        with zipfile.ZipFile(tmp_path / "labels.npz") as z:
+            z.read(z.namelist()[0])
