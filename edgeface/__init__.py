@@ -11,7 +11,7 @@ from .runtime.reconstructor import Reconstructor, ReconstructorOptions
 from .runtime.results import Face, Mesh, Pose, draw
 from .runtime.video import OneEuroFilter, Tracker
 
-__version__ = "0.1.0"
+__version__ = "0.5.0"
 
 
 def sample_image_path():
