@@ -200,6 +200,8 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
                          teachers=[t for t in stage["teachers"] if t in kinds])
         if stage["run"] == "prepare":
             stage.update(shards=str(shards), limit=400)
+        if stage["run"] == "eyelid-branch":
+            stage.update(shards=str(shards), fit={"epochs": 1, "views": 2, "batch": 32, "lr": 0.002, "limit": 64})
         if stage["run"] == "export":
             stage["formats"] = ["onnx"]
         if stage["name"] == "student":
@@ -217,7 +219,7 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
     argv = ["--recipe", str(recipe_path), "--out", str(out), "--stop-after", "export", "--set", json.dumps(tiny)]
     assert recipe_main(argv) == 0
     recipe = Recipe(recipe_path, out)
-    for stage in ("release", "teachers", "prepare", "student", "export"):
+    for stage in ("release", "teachers", "prepare", "student", "eyelids", "export"):
         assert recipe.done(stage) is not None, stage
     assert recipe.done("align") is None  # stopped where told
     cache = np.load(tmp_path / "teachers" / "celeba.npz")
