@@ -120,8 +120,7 @@ def _mp4_boxes(f, start: int, end: int, sizes: list, depth: int) -> None:
                 if w or h:
                     sizes.append((w >> 16, h >> 16))
         elif kind == b"stsd":
-            f.seek(body + 8)  # version, flags, entry count
-            entry_pos = body + 8
+            entry_pos = body + 8  # after version, flags and the entry count
             while entry_pos + 36 <= box_end:
                 f.seek(entry_pos)
                 entry = f.read(36)

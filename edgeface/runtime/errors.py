@@ -28,3 +28,13 @@ class DetectorError(EdgefaceError):
 class OptionError(EdgefaceError, ValueError):
     """An argument or option is not one edgeface accepts (an unknown backend or precision, a
     negative max_faces, boxes of the wrong shape, a video timestamp that goes back)."""
+
+
+def shown(value, limit: int = 80) -> str:
+    """A value for an error message: its repr, cut short (a matrix would fill the screen); an
+    integer too long for repr (over 4,300 digits) is named by its type."""
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"<{type(value).__name__} too long to print>"
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -38,10 +38,11 @@ class Model:
                  num_threads: int | None = None):
         self.manifest = manifest
         self.backend_name, self.file = self._choose(manifest, backend, precision)
+        # every file checked before any is read (inside the pack, regular, within the limit together);
+        # then read once, hash what was read, and hand the backend those bytes: it opens no file itself
         size = sum(check_pack_file(manifest, path) for path in (self.file.path, *self.file.companions))
         if size > MAX_MODEL_BYTES:
             raise ModelError(f"model file {self.file.path} is {size:,} bytes, over the limit of {MAX_MODEL_BYTES:,}")
-        # read once, hash what was read, and hand the backend those bytes: it opens no file itself
         content = read_pack_file(manifest, self.file.path)
         companions = {path.name: read_pack_file(manifest, path) for path in self.file.companions}
         digest = hashlib.sha256(content)

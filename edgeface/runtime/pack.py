@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, shown
 
 MANIFEST_NAME = "edgeface.json"
 SCHEMA_VERSION = 1
@@ -169,7 +169,7 @@ class Manifest:
 
     def _whole(self, value, field: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self._error(field, f"must be a whole number in {low}..{high}, not {_shown(value)}")
+            raise self._error(field, f"must be a whole number in {low}..{high}, not {shown(value)}")
         return value
 
     def _real(self, value, field: str, positive: bool = False) -> float:
@@ -179,7 +179,7 @@ class Manifest:
         except OverflowError:
             number = float("nan")
         if not np.isfinite(number) or (positive and number <= 0):
-            raise self._error(field, f"must be a finite{' positive' if positive else ''} number, not {_shown(value)}")
+            raise self._error(field, f"must be a finite{' positive' if positive else ''} number, not {shown(value)}")
         return float(value)
 
     def _reals(self, value, field: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -191,7 +191,7 @@ class Manifest:
             single = array.astype(np.float32) if array.dtype.kind in "iuf" else None
         if array.shape != shape or single is None or not np.isfinite(single).all():
             what = " x ".join(str(n) for n in shape)
-            raise self._error(field, f"must be {what} finite numbers (in float32's range), not {_shown(value)}")
+            raise self._error(field, f"must be {what} finite numbers (in float32's range), not {shown(value)}")
         return single
 
     def _indices(self, value, field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -334,7 +334,7 @@ def read_manifest(model=None) -> Manifest:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as bad:  # ValueError: JSON errors, and integers of over 4,300 digits
-        raise ModelError(f"manifest {manifest_path} is not valid JSON: {_shown(str(bad), 200)}") from None
+        raise ModelError(f"manifest {manifest_path} is not valid JSON: {shown(str(bad), 200)}") from None
     except RecursionError:
         raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels") from None
     if not isinstance(data, dict):
@@ -343,11 +343,6 @@ def read_manifest(model=None) -> Manifest:
         raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels")
     return Manifest(data, manifest_path.parent)
 
-
-def _shown(value, limit: int = 80) -> str:
-    """A value for an error message: its repr, cut short (a matrix would fill the screen)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_regular(path: Path) -> bool:

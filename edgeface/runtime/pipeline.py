@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from . import detectors, resample
-from .errors import EdgefaceError, ModelError, OptionError
+from .errors import EdgefaceError, ModelError, OptionError, shown
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .model import Model
 from .pack import Manifest
@@ -275,7 +275,7 @@ def check_boxes(boxes, image_shape) -> np.ndarray:
     try:
         arr = np.array(boxes, dtype=np.float32, copy=True)
     except (ValueError, TypeError, OverflowError):
-        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {_shown(boxes)}") from None
+        raise OptionError(f"boxes must be an (N, 4) array of x1, y1, x2, y2, got {shown(boxes)}") from None
     if arr.ndim == 1 and arr.shape[0] in (0, 4):
         arr = arr.reshape(-1, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
@@ -307,8 +307,3 @@ def area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
     # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
     half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
     return resample.warp_affine(small, half.affine(size), size, size)
-
-
-def _shown(value, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."

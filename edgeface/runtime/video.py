@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .detectors import from_landmark_box
-from .errors import OptionError
+from .errors import OptionError, shown
 from .geometry import euler_to_matrix
 from .image import load_image
 from .pipeline import landmarks
@@ -56,15 +56,6 @@ class OneEuroFilter:
 #: Frames closer in time than this (seconds) are refused: a filter's speed over a shorter step is
 #: not a number (0 then 5e-324 s gave NaN landmarks for every later frame)
 MIN_STEP = 1e-6
-
-
-def _shown(value, limit: int = 60) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer too long to print
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit] + "..."
-
 
 #: Past this offset (fraction of the crop side; or this log size ratio) the face has moved too far
 #: for its crop: crop it again in the same frame, and restart its smoothing (a cut or a jump).
@@ -145,7 +136,7 @@ class Tracker:
         if not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
             raise OptionError(f"beta must be a finite number >= 0, not {beta!r}")
         if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or not 0 <= min_size < math.inf:
-            raise OptionError(f"min_size must be a finite number of pixels >= 0, not {_shown(min_size)}")
+            raise OptionError(f"min_size must be a finite number of pixels >= 0, not {shown(min_size)}")
         self.rec = reconstructor
         self.pipeline = reconstructor.pipeline
         self.max_faces, self.smoothing, self.fps = max_faces, smoothing, float(fps)
@@ -233,7 +224,7 @@ class Tracker:
             seconds = math.nan
         if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(seconds):
-            raise OptionError(f"timestamp must be a finite number of seconds, not {_shown(timestamp)}")
+            raise OptionError(f"timestamp must be a finite number of seconds, not {shown(timestamp)}")
         if self._last_time is not None and seconds < self._last_time + MIN_STEP:
             raise OptionError(f"timestamp {seconds} s does not follow the previous frame's {self._last_time} s by at "
                               f"least {MIN_STEP} s: timestamps must increase (call reset() to start another video)")

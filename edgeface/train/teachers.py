@@ -64,9 +64,9 @@ def first_box(name: str, labels: dict, row: int, image: np.ndarray) -> np.ndarra
     if name == "aflw":
         from .data import crop_labels, face_box_from_aflw
 
-        points, visible, yaw = crop_labels(labels)
-        if visible[row].sum() >= 3:
-            return np.asarray(face_box_from_aflw(points[row], visible[row], yaw[row]), np.float64)
+        points, visible, yaw = crop_labels({k: labels[k][row] for k in ("points21", "visible", "yaw_degrees")})
+        if visible.sum() >= 3:
+            return np.asarray(face_box_from_aflw(points, visible, yaw), np.float64)
     h, w = image.shape[:2]
     side = 0.62 * min(w, h)
     cx, cy = 0.5 * w, 0.55 * h
@@ -120,12 +120,11 @@ class LandmarkTeacher:
         return points.astype(np.float32), pose
 
 
-def _dlib_rect(points68: np.ndarray):
-    """A dlib rectangle around a face from its 68 points (the size dlib's own detector gives)."""
-    import dlib
-
+def _pixel_box(points68: np.ndarray) -> tuple[int, int, int, int]:
+    """The whole-pixel box (left, top, right, bottom) of a face's 68 points: where both dlib-based
+    teachers place their 5-point alignment (about the box dlib's own detector gives)."""
     (x1, y1), (x2, y2) = points68.min(0), points68.max(0)
-    return dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2)))
+    return int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2))
 
 
 class AgeGenderTeacher:
@@ -144,9 +143,7 @@ class AgeGenderTeacher:
 
     def __call__(self, image_bgr: np.ndarray, points68: np.ndarray) -> tuple[float, float]:
         rgb = np.ascontiguousarray(image_bgr[..., ::-1])
-        (x1, y1), (x2, y2) = points68.min(0), points68.max(0)
-        box = [(int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2)))]
-        faces = self.frontend.extract(rgb, box)
+        faces = self.frontend.extract(rgb, [_pixel_box(points68)])
         if not faces:
             return float("nan"), float("nan")
         gender = self.gender.probabilities([faces[0].gender_chip])[0]
@@ -172,7 +169,9 @@ class IdentityTeacher:
 
     def __call__(self, image_bgr: np.ndarray, points68: np.ndarray) -> np.ndarray:
         rgb = np.ascontiguousarray(image_bgr[..., ::-1])
-        shape = self.predictor(rgb, _dlib_rect(points68))
+        import dlib
+
+        shape = self.predictor(rgb, dlib.rectangle(*_pixel_box(points68)))
         return np.asarray(self.encoder.compute_face_descriptor(rgb, shape, 0, 0.25), np.float32)
 
 
