@@ -7,6 +7,7 @@ calls `run_crops` from there. Every decoding rule of the network's outputs lives
 """
 from __future__ import annotations
 
+import bisect
 import threading
 
 import numpy as np
@@ -68,11 +69,7 @@ class Pipeline:
         size = self.manifest.input_size
         out = np.empty((len(crops), size, size, 3), np.uint8)
         for i, crop in enumerate(crops):
-            if crop.size > 2 * size:
-                # a bilinear warp has no area filter: pre-shrink the region so sampling does not alias
-                out[i] = area_crop(image, crop, size)
-            else:
-                out[i] = resample.warp_affine(image, crop.affine(size), size, size)
+            resample.crop(image, crop.x0, crop.y0, crop.size, size, out=out[i])
         return out
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -115,15 +112,7 @@ class Pipeline:
         faces = [self.decode(outputs, i, crop, box, score)
                  for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
         for face, crop in zip(faces, crops):
-            if not (np.isfinite(face.dense).all() and np.isfinite(face.pose.scale)
-                    and np.isfinite(face.pose.translation).all()):
-                raise ModelError(f"model file {self.model.file.path.name} gave points or a pose too large for "
-                                 "the image (overflow): the file's weights are damaged")
-            # points are answered in the crop's frame; a working network keeps them near it
-            inside = (face.dense[:, :2] - np.array([crop.x0, crop.y0], np.float32)) / crop.size
-            if np.abs(inside - 0.5).max() > MAX_POINTS_FROM_CROP:
-                raise ModelError(f"model file {self.model.file.path.name} gave points {MAX_POINTS_FROM_CROP} crop "
-                                 "sizes or more from the face's crop: the file's weights are damaged")
+            self.check_points(face.dense, crop, np.isfinite(face.pose.scale) and np.isfinite(face.pose.translation).all())
         return faces
 
     def reconstruct(self, image, boxes, scores, landmark_boxes) -> list[Face]:
@@ -134,7 +123,8 @@ class Pipeline:
         crops = [self.crop_for(b) for b in landmark_boxes]
         outputs = self.infer(self.cut(image, crops))
         if self.refine:
-            crops = [self.crop_for_face(f) for f in self.faces(outputs, crops, boxes, scores)]
+            # the second crop needs only the first answer's landmark box, not a decoded face
+            crops = [self.crop_for(self.answer_box(outputs, i, crop)) for i, crop in enumerate(crops)]
             outputs = two_looks(outputs, self.infer(self.cut(image, crops)))
         return self.faces(outputs, crops, boxes, scores)
 
@@ -154,6 +144,24 @@ class Pipeline:
 
     def crop_for_face(self, face: Face) -> Crop:
         return self.crop_for(self.face_box(face))
+
+    def answer_box(self, outputs: dict, i: int, crop: Crop) -> np.ndarray:
+        """`face_box` of the i-th answer of a batch, read from the outputs without decoding the face
+        (its points checked as `faces` checks a face's)."""
+        points = crop.to_image(outputs["dense"][i][self.manifest.landmarks68])
+        self.check_points(points, crop)
+        return landmark_box(points)
+
+    def check_points(self, points: np.ndarray, crop: Crop, pose_finite: bool = True) -> None:
+        """Refuse answers that overflowed, or points that no working network puts where they are."""
+        if not (np.isfinite(points).all() and pose_finite):
+            raise ModelError(f"model file {self.model.file.path.name} gave points or a pose too large for "
+                             "the image (overflow): the file's weights are damaged")
+        # points are answered in the crop's frame; a working network keeps them near it
+        inside = (points[:, :2] - np.array([crop.x0, crop.y0], np.float32)) / crop.size
+        if np.abs(inside - 0.5).max() > MAX_POINTS_FROM_CROP:
+            raise ModelError(f"model file {self.model.file.path.name} gave points {MAX_POINTS_FROM_CROP} crop "
+                             "sizes or more from the face's crop: the file's weights are damaged")
 
 
 #: Outputs that refine reads from both crops of a face, averaged; the others come from the second
@@ -205,8 +213,18 @@ def landmark_weights_at(manifest: Manifest, yaw_degrees: float) -> np.ndarray:
     """(68, K) weights of the pack's landmark definition for a head at this yaw (degrees)."""
     if manifest.landmark_yaw is None:
         return manifest.landmark_weights
-    mix = yaw_mixing(np.array([yaw_degrees], np.float64), manifest.landmark_yaw)[0]
-    return np.einsum("a,ajk->jk", mix, manifest.landmark_weights_by_yaw).astype(np.float32)
+    anchors = manifest.landmark_yaw
+    weights = manifest.landmark_weights_by_yaw
+    if len(anchors) == 1:
+        return weights[0]
+    # yaw_mixing for one head, in scalars: two neighbouring anchors, mixed linearly (the float64
+    # sum of their two terms is einsum's over all anchors, whose other terms are exact zeros)
+    yaw = min(max(float(yaw_degrees), float(anchors[0])), float(anchors[-1]))
+    j = min(max(bisect.bisect_left(anchors.tolist(), yaw) - 1, 0), len(anchors) - 2)
+    f = (yaw - float(anchors[j])) / (float(anchors[j + 1]) - float(anchors[j]))
+    total = (1.0 - f) * weights[j].astype(np.float64)
+    total += f * weights[j + 1].astype(np.float64)
+    return total.astype(np.float32)
 
 
 def landmarks(manifest: Manifest, dense: np.ndarray, yaw_degrees: float = 0.0) -> np.ndarray:
@@ -295,15 +313,3 @@ def check_boxes(boxes, image_shape) -> np.ndarray:
         raise OptionError(f"box {arr[np.flatnonzero(huge)[0]].tolist()} is over {MAX_BOX_TO_IMAGE} times the "
                           f"{w}x{h} image's longer side: not a face in this image")
     return arr
-
-
-def area_crop(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
-    """Area-shrink the crop region at full resolution (black outside the image), then warp."""
-    x0, y0 = int(np.floor(crop.x0)), int(np.floor(crop.y0))
-    side = int(np.ceil(crop.size + (crop.x0 - x0)))
-    sub = Crop(crop.x0 - x0, crop.y0 - y0, crop.size)
-    scale = 2 * size / crop.size
-    small = resample.resize_area_window(image, x0, y0, side, side, scale)
-    # resize maps pixel centres: x_small = (x + 0.5) * scale - 0.5
-    half = Crop((sub.x0 + 0.5) * scale - 0.5, (sub.y0 + 0.5) * scale - 0.5, sub.size * scale)
-    return resample.warp_affine(small, half.affine(size), size, size)

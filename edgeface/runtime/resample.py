@@ -1,16 +1,25 @@
 """The crop arithmetic, defined once: the Python runtime runs it and the Kotlin core
-(android_demo/core, `CropCutter`) implements the same operations in the same order, so both feed
-the network the same bytes whatever OpenCV is installed. OpenCV's own kernels changed their
-rounding between releases (5.0 -> 5.1 moved a crop byte), which is why the crop is not theirs.
+(android_demo/core, `CropCutter`) implements the same operations in the same order.
 
-Bilinear warp: the inverse map in double (OpenCV's invertAffineTransform), then source
-coordinates and interpolation in float32, rounded half to even, black outside the image.
-Area shrink: OpenCV's INTER_AREA tables for a non-integer factor, accumulated in float32.
+The network's crop of an axis-aligned square (x0, y0, side) into S x S pixels (`crop`):
+- anti-aliasing first, where the crop is more than twice S: the region around the crop, on a grid
+  of whole pixels that `crop_window` fixes, halved k = 2^m times by averaging 2x2 blocks in
+  integers, (a + b + c + d + 2) >> 2, black outside the image, until at most two of its pixels
+  fall on one crop pixel;
+- then one bilinear warp onto the S x S crop, black outside.
+Both steps run in OpenCV (INTER_AREA at exactly one half, warpAffine INTER_LINEAR) because they are
+ten times faster there than in numpy. The halving is exact in every OpenCV release and in Kotlin;
+the warp's rounding differs between OpenCV releases (5.0 -> 5.1 moved a crop byte) and from the
+Kotlin core's float32 warp (`warp_affine` below, its definition) by at most one grey level, which
+tests/runtime/test_resample.py pins for the installed OpenCV.
+
+Bilinear warp (`warp_affine`, the definition the Kotlin core runs): the inverse map in double
+(OpenCV's invertAffineTransform), then source coordinates and interpolation in float32, rounded
+half to even, black outside the image.
 """
 from __future__ import annotations
 
-import math
-
+import cv2
 import numpy as np
 
 _F32 = np.float32
@@ -55,80 +64,85 @@ def warp_affine(image: np.ndarray, m, width: int, height: int) -> np.ndarray:
     return np.clip(np.rint(v), 0, 255).astype(np.uint8)
 
 
-def _area_taps(source: int, dest: int, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """(dest, K) source indices and float32 weights of each output pixel, zero-padded
-    (OpenCV's computeResizeAreaTab): a leading partial tap, whole taps, a trailing partial tap."""
-    fsx1 = np.arange(dest, dtype=np.float64) * step
-    fsx2 = fsx1 + step
-    cell = np.minimum(step, source - fsx1)
-    sx2 = np.minimum(np.floor(fsx2), source - 1).astype(np.int64)
-    sx1 = np.minimum(np.ceil(fsx1), sx2).astype(np.int64)
-    lead = sx1 - fsx1 > 1e-3
-    trail = fsx2 - sx2 > 1e-3
-    whole = sx2 - sx1
-    k = int((lead + whole + trail).max(initial=1))
-    column = np.arange(k)[None, :]
-    # column j of row i is tap number j; the whole taps start after the lead tap, if any
-    source_index = (sx1 - lead)[:, None] + column
-    weight = np.where(column < whole[:, None] + lead[:, None], 1.0 / cell[:, None], 0.0)
-    weight = np.where(lead[:, None] & (column == 0), ((sx1 - fsx1) / cell)[:, None], weight)
-    last = lead + whole
-    trailing = trail[:, None] & (column == last[:, None])
-    weight = np.where(trailing, (np.minimum(np.minimum(fsx2 - sx2, 1.0), cell) / cell)[:, None], weight)
-    used = column < (last + trail)[:, None]
-    return np.where(used, source_index, 0), np.where(used, weight, 0.0).astype(_F32)
+#: A crop more than this many times the network's input is halved first (anti-aliasing).
+MAX_WARP_FACTOR = 2.0
 
 
-def resize_area(image: np.ndarray, scale: float) -> np.ndarray:
-    """Shrink by `scale` < 1 with area averaging (cv2.resize(..., fx=scale, fy=scale, INTER_AREA))."""
+def halvings(side: float, size: int) -> int:
+    """How many times the region of a crop of `side` pixels is halved before its warp to `size`:
+    the fewest that leave at most MAX_WARP_FACTOR source pixels per crop pixel."""
+    m = 0
+    while side / (size * 2 ** m) > MAX_WARP_FACTOR:
+        m += 1
+    return m
+
+
+def crop_window(x0: float, y0: float, side: float, k: int) -> tuple[int, int, int]:
+    """The whole-pixel square (left, top, width) that a crop of `side` at (x0, y0) halved k times
+    reads: one halved pixel of margin beyond the crop on each side for the bilinear taps, its
+    width a multiple of k, its corner on the image's grid of k x k blocks (so that a face moving
+    by a pixel moves the blocks by nothing or by one whole block, never re-phases them)."""
+    left = (int(np.floor(x0)) // k - 1) * k
+    top = (int(np.floor(y0)) // k - 1) * k
+    blocks = max(int(np.ceil((x0 + side - left) / k)), int(np.ceil((y0 + side - top) / k)))
+    return left, top, (blocks + 2) * k
+
+
+def window(image: np.ndarray, left: int, top: int, width: int, height: int) -> np.ndarray:
+    """The width x height region of `image` at (left, top), black outside it (a view when inside)."""
     h, w = image.shape[:2]
-    return resize_area_window(image, 0, 0, w, h, scale)
+    if left >= 0 and top >= 0 and left + width <= w and top + height <= h:
+        return image[top:top + height, left:left + width]
+    out = np.zeros((height, width) + image.shape[2:], image.dtype)
+    cx0, cy0, cx1, cy1 = max(left, 0), max(top, 0), min(left + width, w), min(top + height, h)
+    if cx1 > cx0 and cy1 > cy0:
+        out[cy0 - top:cy1 - top, cx0 - left:cx1 - left] = image[cy0:cy1, cx0:cx1]
+    return out
 
 
-def resize_area_window(image: np.ndarray, x0: int, y0: int, width: int, height: int, scale: float) -> np.ndarray:
-    """`resize_area` of the width x height window at (x0, y0) of the image padded with black,
-    without building the padding: a face box far larger than the photo costs the photo's size.
-
-    Taps are added in order, one at a time in float32. Taps on the padding would add exact zeros,
-    as do the zero-weight ones that fill the tap tables, so they are dropped: the sums are those of
-    a loop over each pixel's own taps."""
-    h, w = image.shape[:2]
-    dw, dh = round(width * scale), round(height * scale)
-    x_index, x_weight = _area_taps(width, dw, 1.0 / scale)
-    y_index, y_weight = _area_taps(height, dh, 1.0 / scale)
-    # window -> image coordinates; taps outside the image get weight 0
-    x_index, y_index = x_index + x0, y_index + y0
-    x_weight = np.where((x_index >= 0) & (x_index < w), x_weight, _F32(0))
-    y_weight = np.where((y_index >= 0) & (y_index < h), y_weight, _F32(0))
-    x_index, x_weight = _compact(x_index, x_weight)
-    y_index, y_weight = _compact(y_index, y_weight)
-    top, bottom = max(y0, 0), min(y0 + height, h)
-    if bottom <= top:
-        return np.zeros((dh, dw) + image.shape[2:], np.uint8)
-    channels = image.shape[2] if image.ndim == 3 else 1
-    # rows of pixels as flat (x, channel) lanes: each tap is one gather and one multiply into a
-    # reused buffer, the same float32 operations in the same order as a loop over each pixel
-    strip = image[top:bottom].reshape(bottom - top, w * channels)
-    x_index = np.clip(x_index, 0, w - 1)
-    y_index = np.clip(y_index, top, bottom - 1) - top
-    lanes = (x_index.T[:, :, None] * channels + np.arange(channels)).reshape(x_index.shape[1], dw * channels)
-    lane_weight = np.repeat(x_weight.T, channels, axis=1)
-    rows = np.zeros((bottom - top, dw * channels), _F32)
-    tap = np.empty_like(rows)
-    for k in range(lanes.shape[0]):
-        np.multiply(np.take(strip, lanes[k], axis=1), lane_weight[k], out=tap, dtype=_F32, casting="unsafe")
-        rows += tap
-    out = np.zeros((dh, dw * channels), _F32)
-    tap = np.empty_like(out)
-    for k in range(y_index.shape[1]):
-        np.multiply(np.take(rows, y_index[:, k], axis=0), y_weight[:, k, None], out=tap)
-        out += tap
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape((dh, dw) + image.shape[2:])
+def _on_image(start: int, length: int, n: int, k: int) -> tuple[int, int]:
+    """The whole k-blocks of [start, start + length) that reach into [0, n): (first pixel, length)."""
+    first = start + max(0, -start) // k * k
+    end = start + -(-(min(start + length, n) - start) // k) * k
+    return first, max(end - first, 0)
 
 
-def _compact(index: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's non-zero taps moved to the front in their order, and the all-zero columns cut."""
-    order = np.argsort(weight == 0, axis=1, kind="stable")
-    width = max(int((weight != 0).sum(1).max(initial=0)), 1)
-    order = order[:, :width]
-    return np.take_along_axis(index, order, 1), np.take_along_axis(weight, order, 1)
+def halve(image: np.ndarray) -> np.ndarray:
+    """(2H, 2W, C) uint8 -> (H, W, C): each 2x2 block's (a + b + c + d + 2) >> 2 (OpenCV's
+    INTER_AREA at exactly one half, which tests/runtime/test_resample.py holds to this)."""
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def crop(image: np.ndarray, x0: float, y0: float, side: float, size: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(size, size, 3) uint8: the square crop (x0, y0, side) of `image` (pixel centres at integer
+    coordinates, the crop's outer edges at x0 and x0 + side), black outside the image."""
+    if out is None:
+        out = np.empty((size, size) + image.shape[2:], np.uint8)
+    m = halvings(side, size)
+    f = side / size
+    if m == 0:
+        source, k, left, top = image, 1, 0, 0
+    else:
+        k = 2 ** m
+        left, top, width = crop_window(x0, y0, side, k)
+        # only the blocks that hold image pixels are built and halved: the rest is black, which
+        # is also what the warp reads outside its source (a face box far larger than the photo
+        # costs the photo's size)
+        h, w = image.shape[:2]
+        left, cols = _on_image(left, width, w, k)
+        top, rows = _on_image(top, width, h, k)
+        if cols == 0 or rows == 0:
+            out[...] = 0
+            return out
+        source = window(image, left, top, cols, rows)
+        for _ in range(m):
+            source = halve(source)
+    # the crop pixel o's centre sits at x0 + (o + 0.5) f in the image (Crop.affine), and the halved
+    # pixel u's at left + k u + (k - 1) / 2
+    s, shift = k / f, (k - 1) / 2.0
+    matrix = np.array([[s, 0.0, (left + shift - x0) / f - 0.5],
+                       [0.0, s, (top + shift - y0) / f - 0.5]], np.float64)
+    cv2.warpAffine(source, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out

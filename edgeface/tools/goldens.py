@@ -32,7 +32,7 @@ def _save(folder: Path, **arrays) -> None:
 
 def _cases(images: list[np.ndarray]):
     """(name, image, how the crop box is made) for each kind of crop a port must cut."""
-    yield "full", images[0], 0.0  # crop larger than twice the input: the area path
+    yield "full", images[0], 0.0  # crop larger than twice the input: the halving path
     small = cv2.resize(images[1 % len(images)], None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
     yield "small", small, 0.0  # crop under twice the input: one bilinear warp
     yield "edge", images[2 % len(images)], -0.8  # crop running off the left edge: black fill

@@ -1,43 +1,94 @@
-"""The crop's area shrink against its definition, one pixel at a time: the tap tables, the weights, the
-image's edges and the rounding (Python and the Kotlin core must cut the same bytes)."""
+"""The crop against its definition (edgeface/runtime/resample.py), which the Kotlin core implements:
+the halving exact in the installed OpenCV, the warp within one grey level of the float32 definition
+(the difference between OpenCV releases, pinned here for the installed one), the geometry of every
+number of halvings, and faces far larger than the photo."""
+import cv2
 import numpy as np
 import pytest
 
 from edgeface.runtime import resample
+from edgeface.runtime.geometry import Crop
 
 
-def _by_definition(image, x0, y0, width, height, scale):
-    """`resize_area_window` written as the loop its docstring describes, one pixel at a time."""
-    h, w = image.shape[:2]
-    dw, dh = round(width * scale), round(height * scale)
-    x_index, x_weight = resample._area_taps(width, dw, 1.0 / scale)
-    y_index, y_weight = resample._area_taps(height, dh, 1.0 / scale)
-    f32 = np.float32
-    out = np.zeros((dh, dw, image.shape[2]), np.uint8)
-    for oy in range(dh):
-        for ox in range(dw):
-            for c in range(image.shape[2]):
-                total = f32(0)
-                for sy, wy in zip(y_index[oy] + y0, y_weight[oy]):
-                    if wy == 0 or not 0 <= sy < h:
-                        continue
-                    row = f32(0)
-                    for sx, wx in zip(x_index[ox] + x0, x_weight[ox]):
-                        if wx != 0 and 0 <= sx < w:
-                            row = f32(row + f32(image[sy, sx, c]) * wx)
-                    total = f32(total + wy * row)
-                out[oy, ox, c] = np.clip(np.rint(total), 0, 255)
-    return out
+def _halve_by_definition(image):
+    blocks = image.astype(np.int32).reshape(image.shape[0] // 2, 2, image.shape[1] // 2, 2, -1).sum((1, 3))
+    return ((blocks + 2) >> 2).astype(np.uint8)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_area_shrink_is_its_definition(seed):
+def _crop_by_definition(image, x0, y0, side, size):
+    """The crop as the Kotlin core computes it: the same window and halvings, the float32 warp."""
+    m = resample.halvings(side, size)
+    f = side / size
+    if m == 0:
+        return resample.warp_affine(image, Crop(x0, y0, side).affine(size), size, size)
+    k = 2 ** m
+    left, top, width = resample.crop_window(x0, y0, side, k)
+    left, cols = resample._on_image(left, width, image.shape[1], k)
+    top, rows = resample._on_image(top, width, image.shape[0], k)
+    if cols == 0 or rows == 0:
+        return np.zeros((size, size, 3), np.uint8)
+    source = resample.window(image, left, top, cols, rows)
+    for _ in range(m):
+        source = _halve_by_definition(source)
+    shift = (k - 1) / 2
+    matrix = [[k / f, 0.0, (left + shift - x0) / f - 0.5], [0.0, k / f, (top + shift - y0) / f - 0.5]]
+    return resample.warp_affine(source, matrix, size, size)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_halving_is_exact_in_the_installed_opencv(seed):
     rng = np.random.default_rng(seed)
-    h, w = (int(v) for v in rng.integers(6, 40, 2))
+    h, w = (2 * int(v) for v in rng.integers(1, 200, 2))
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    side = int(rng.integers(8, 60))
-    # windows inside the image, over its edges and partly off it
-    x0, y0 = int(rng.integers(-side // 2, w)), int(rng.integers(-side // 2, h))
-    scale = float(rng.uniform(0.15, 0.95))
-    got = resample.resize_area_window(image, x0, y0, side, side, scale)
-    np.testing.assert_array_equal(got, _by_definition(image, x0, y0, side, side, scale))
+    np.testing.assert_array_equal(resample.halve(image), _halve_by_definition(image))
+
+
+def test_crop_is_within_one_grey_level_of_its_definition():
+    """OpenCV's warp rounds its float32 coordinates differently from the definition (and OpenCV 5.1
+    from 5.0): at most one grey level, on a small share of the bytes."""
+    rng = np.random.default_rng(0)
+    differing, total, worst = 0, 0, 0
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8), (5, 5), 1.5)
+    for _ in range(60):
+        side = float(np.exp(rng.uniform(np.log(20), np.log(3000))))
+        x0, y0 = float(rng.uniform(-side, 400)), float(rng.uniform(-side, 300))
+        got = resample.crop(photo, x0, y0, side, 112).astype(int)
+        expected = _crop_by_definition(photo, x0, y0, side, 112).astype(int)
+        difference = np.abs(got - expected)
+        worst = max(worst, int(difference.max()))
+        differing += int((difference > 0).sum())
+        total += difference.size
+    assert worst <= 1, f"OpenCV {cv2.__version__}: the crop differs from its definition by {worst} grey levels"
+    assert differing / total < 0.02, f"OpenCV {cv2.__version__}: {differing / total:.2%} of crop bytes differ"
+
+
+@pytest.mark.parametrize("side", [60.0, 200.0, 300.7, 500.2, 1100.0, 2500.0])
+def test_crop_samples_where_the_crop_says(side):
+    """A ramp image's crop reads the ramp at each crop pixel's centre, x0 + (o + 0.5) side / S,
+    whatever the number of halvings (their rounding adds at most a quarter of a grey level each)."""
+    n = 3000
+    ramp = np.zeros((n, n, 3), np.uint8)
+    ramp[..., 0] = ((np.arange(n) * 250 // n)[None, :]).astype(np.uint8)
+    ramp[..., 1] = ((np.arange(n) * 250 // n)[:, None]).astype(np.uint8)
+    x0, y0, size = 37.3, 51.9, 112
+    got = resample.crop(ramp, x0, y0, side, size).astype(float)
+    centres = np.arange(size) + 0.5
+    expected_x = np.floor((x0 + centres * side / size) * 250 / n)
+    expected_y = np.floor((y0 + centres * side / size) * 250 / n)
+    inner = slice(4, size - 4)
+    # the floor of a ramp averages half a level below the ramp; the crop's mean error sits near it
+    assert abs((got[56, inner, 0] - expected_x[inner]).mean()) < 1.0
+    assert abs((got[inner, 56, 1] - expected_y[inner]).mean()) < 1.0
+
+
+def test_a_face_far_larger_than_the_photo_costs_the_photo():
+    """A box 16 times the photo (the largest accepted) builds only the blocks on the photo."""
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    side = 16 * 300.0
+    got = resample.crop(photo, -side / 2, -side / 2, side, 112)
+    expected = _crop_by_definition(photo, -side / 2, -side / 2, side, 112)
+    assert np.abs(got.astype(int) - expected).max() <= 1
+    # the photo is the crop's pixels 56-63 across and 56-61 down (it starts at the crop's centre)
+    assert got[:55].max() == 0 and got[63:].max() == 0 and got[:, :55].max() == 0 and got[:, 65:].max() == 0
+    assert got[57:60, 57:62].min() > 0

@@ -132,6 +132,19 @@ class CoreTest {
     }
 
     @Test
+    fun halvingRoundsBlocksAndALargeCropOfAFlatImageStaysFlat() {
+        val image = RgbImage(2, 2, byteArrayOf(0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0))
+        assertEquals(1, CropCutter.halve(image)[0, 0, 0])  // (0 + 1 + 1 + 0 + 2) shr 2
+        val flat = RgbImage(400, 300, ByteArray(400 * 300 * 3) { 77 })
+        // 280 px into 28: halved three times; inside the image every crop pixel is the flat value
+        val cut = CropCutter.cut(flat, Crop(50.3, 10.6, 280.0), 28)
+        assertTrue((0 until 28 * 28 * 3).all { cut.pixels[it] == 77.toByte() })
+        // a crop running off the image is black there
+        val edge = CropCutter.cut(flat, Crop(-140.0, 10.0, 280.0), 28)
+        assertEquals(0, edge[2, 14, 0]); assertEquals(77, edge[25, 14, 0])
+    }
+
+    @Test
     fun oneEuroHoldsAConstantAndRestartsWhenTimeGoesBack() {
         val f = OneEuroFilter()
         repeat(10) { assertEquals(5f, f.filter(floatArrayOf(5f), it * 0.1)[0], 1e-6f) }
