@@ -54,6 +54,8 @@ class BlazeFace:
         self.name = name
         self.to_landmarks = to_landmarks
         self.min_score = threshold if min_score is None else float(min_score)
+        p = min(max(self.min_score, 1e-12), 1.0 - 1e-12)
+        self._min_logit = np.log(p / (1.0 - p)) - 1e-3
         self.iou_threshold = iou_threshold
         self._anchors = _anchors(self.size, strides, per_layer)
         from .. import backends
@@ -107,11 +109,13 @@ class BlazeFace:
         """The network's outputs for a canvas letterboxed by (scale, px, py) -> detections in the image."""
         raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in outputs}
         regress, logits = raw[16], raw[1][:, 0]
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
-        keep = np.flatnonzero(scores >= self.min_score)
+        # the sigmoid only where it can pass: anchors a little under the threshold's logit are scored
+        near = np.flatnonzero(logits >= self._min_logit)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[near], -50.0, 50.0)))
+        keep = near[scores >= self.min_score]
         if keep.size == 0:
             return []
-        reg, anchors, scores = regress[keep] / self.size, self._anchors[keep], scores[keep]
+        reg, anchors, scores = regress[keep] / self.size, self._anchors[keep], scores[scores >= self.min_score]
         centre = reg[:, :2] + anchors
         half = reg[:, 2:4] / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1) * self.size
@@ -123,9 +127,13 @@ class BlazeFace:
         return _weighted_nms(boxes, scores, keypoints, self.iou_threshold)
 
 
+#: (1, 256, 1) float32 (v - 127.5) / 127.5 of every byte: `input_tensor` by lookup, to the bit
+_INPUT_TABLE = ((np.arange(256, dtype=np.uint8).astype(np.float32) - 127.5) / 127.5).reshape(1, 256, 1)
+
+
 def input_tensor(canvas: np.ndarray) -> np.ndarray:
     """(1, S, S, 3) float32 RGB in [-1, 1] from a BGR canvas: what the network takes."""
-    return np.ascontiguousarray((canvas[None, ..., ::-1].astype(np.float32) - 127.5) / 127.5)
+    return cv2.LUT(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB), _INPUT_TABLE)[None]
 
 
 def _weighted_nms(boxes, scores, keypoints, iou_threshold) -> list[Detection]:
