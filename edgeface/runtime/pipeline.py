@@ -55,7 +55,7 @@ class Pipeline:
 
     def detect(self, image: np.ndarray) -> list[detectors.Detection]:
         """Faces at least `min_face_size` across, largest first, at most `max_faces`."""
-        found = [d for d in self.detector(image)
+        found = [d for d in self.detector(image, enough=self.max_faces, min_size=self.min_face_size)
                  if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face_size]
         found.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return found[: self.max_faces]

@@ -117,3 +117,33 @@ def test_the_default_costs_one_pass_on_a_photo_with_a_face(face_image):
     det.first = lambda image: calls.append("first") or first(image)
     det.second = lambda image: calls.append("second") or []
     assert det(face_image) and calls == ["first"]
+
+
+def test_a_large_frame_costs_one_pass_when_the_caller_keeps_the_faces_found(face_image):
+    """`Reconstructor(max_faces=1)` on a 1080p frame: the short-range model found the one face kept,
+    so neither the back model nor its tiles run; asked for more, or for larger faces, they do."""
+    import edgeface
+
+    frame = np.full((1080, 1920, 3), 128, np.uint8)
+    frame[:450, :450] = face_image
+    rec = edgeface.Reconstructor(max_faces=1)
+    det = rec.pipeline.detector
+    calls = []
+
+    class Counted:
+        def __init__(self, model, name):
+            self.model, self.name = model, name
+
+        def __call__(self, image):
+            calls.append(self.name)
+            return self.model(image)
+
+        def __getattr__(self, attribute):
+            return getattr(self.model, attribute)
+
+    det.first, det.second = Counted(det.first, "first"), Counted(det.second, "second")
+    assert len(rec(frame)) == 1 and calls == ["first"]
+    calls.clear()
+    assert det(frame, enough=2) and calls[0] == "first" and calls.count("second") > 1
+    calls.clear()
+    assert det(frame, enough=1, min_size=1000) is not None and "second" in calls

@@ -28,7 +28,10 @@ class Detector(Protocol):
     size: int  # input side in pixels (a crop of this side is what `Tracker` verifies a track on)
     to_landmarks: tuple[float, float]  # this detector's box -> 68-landmark box (`to_landmark_box`)
 
-    def __call__(self, image: np.ndarray) -> list[Detection]: ...
+    def __call__(self, image: np.ndarray, enough: int | None = None, min_size: float = 0.0) -> list[Detection]:
+        """Faces in `image`. `enough`: the caller keeps at most this many faces of at least
+        `min_size` pixels, so a detector of several passes may stop once it has found them."""
+        ...
 
     def to_landmark_box(self, box) -> np.ndarray: ...
 

@@ -101,7 +101,7 @@ class BlazeFace:
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         return canvas, scale, px, py
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
+    def __call__(self, image: np.ndarray, enough: int | None = None, min_size: float = 0.0) -> list[Detection]:
         canvas, scale, px, py = self.preprocess(image)
         return self.decode(self.forward(canvas), scale, px, py)
 

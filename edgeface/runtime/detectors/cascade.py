@@ -3,7 +3,8 @@ whole frame and on overlapping tiles where a frame is large enough to hold faces
 cannot see (README, "Face detection", has the table by face and frame size that chose this).
 
 A photo whose face the short-range model finds, and which is no larger than `whole_above`, costs
-one short-range run, as before. Boxes from every pass are put in the short-range model's
+one short-range run, as before; so does any frame where the caller keeps at most `enough` faces and
+the short-range model found that many (`Reconstructor(max_faces=1)`). Boxes from every pass are put in the short-range model's
 calibration (through each model's 68-landmark box) and merged by non-maximum suppression.
 """
 from __future__ import annotations
@@ -50,11 +51,14 @@ class Cascade:
         return [Detection(from_landmark_box(to_landmark_box(d.box, source.to_landmarks), self.to_landmarks),
                           d.score, d.keypoints) for d in detections]
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
+    def __call__(self, image: np.ndarray, enough: int | None = None, min_size: float = 0.0) -> list[Detection]:
         found = list(self.first(image))
         h, w = image.shape[:2]
         if found and max(w, h) <= self.whole_above:
             return found
+        if enough is not None and sum(min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= min_size
+                                      for d in found) >= enough:
+            return found  # the caller keeps no more faces than these: the other passes cannot add one
         found += self._recalibrated(self.second(image), self.second)
         # tiles look for faces small in the frame, so they never need more than `tiled_up_to`
         # pixels of it: a larger frame is shrunk first (and costs no more tiles than 1080p)
