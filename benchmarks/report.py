@@ -1,5 +1,5 @@
-"""Accuracy/latency report: `python benchmarks/report.py` writes docs/benchmarks.md and
-docs/latency_vs_nme.png from one run.
+"""Network accuracy/latency report: `python benchmarks/report.py` writes docs/network_benchmarks.md and
+docs/latency_vs_nme.png from one run (end to end against MediaPipe: benchmarks/end_to_end.py, docs/benchmarks.md).
 
 It runs the pytest-benchmark suite (benchmarks/, JSON output) and `edgeface evaluate` for every
 installed backend x precision of the shipped model, then tabulates latency (with ratios to
@@ -149,9 +149,9 @@ def main(argv=None) -> int:
         size = sum(p.stat().st_size for p in (f.path, *f.companions))
         lines.append(f"| `{f.path.name}` | {f.format} | {f.precision} | {size / 1e6:.2f} |")
     lines += ["", "![latency against accuracy](latency_vs_nme.png)", ""]
-    (out / "benchmarks.md").write_text("\n".join(lines))
+    (out / "network_benchmarks.md").write_text("\n".join(lines))
     plot(points, peer.get("t1"), out / "latency_vs_nme.png")
-    print(f"wrote {out / 'benchmarks.md'} and {out / 'latency_vs_nme.png'}")
+    print(f"wrote {out / 'network_benchmarks.md'} and {out / 'latency_vs_nme.png'}")
     return 0
 
 

@@ -42,6 +42,11 @@ def run(args) -> int:
           "emulated or virtualised machines time differently from the device itself")
     print(bench.table(results))
     result = {"machine": platform.machine(), "results": results}
+    if not args.filter:
+        result["stages_ms"] = bench.stages(model=args.model, rounds=3 if args.quick else 5)
+        print("\nwhere a photo's and a video frame's time goes (the default backend, 1 thread; "
+              "'other' is the Python between stages):")
+        print(bench.split_table(result["stages_ms"]))
     if args.steadiness:
         from ..runtime.reconstructor import Reconstructor
         from ..tools import steadiness

@@ -168,6 +168,112 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
     return out
 
 
+#: The stages of a photo in the order the pipeline runs them; `split` times each.
+STAGES = ("detect", "crop", "encode", "network", "decode")
+
+
+class _Stopwatch:
+    """Milliseconds spent in each stage, summed over calls until `take`."""
+
+    def __init__(self):
+        self.spent = dict.fromkeys(STAGES, 0.0)
+
+    def wrap(self, stage: str, fn):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[stage] += (time.perf_counter() - start) * 1e3
+        return timed
+
+    def take(self) -> dict[str, float]:
+        spent, self.spent = self.spent, dict.fromkeys(STAGES, 0.0)
+        return spent
+
+
+class _Timed:
+    """A detector whose calls are timed; its other attributes are the detector's."""
+
+    def __init__(self, detector, timed_call):
+        self._detector, self._call = detector, timed_call
+
+    def __call__(self, image, **options):
+        return self._call(image, **options)
+
+    def __getattr__(self, name):
+        return getattr(self._detector, name)
+
+
+def split(run: Callable[[], object], rec, calls: int, rounds: int = 3) -> dict[str, float]:
+    """Median milliseconds per call of `run` (a photo through `rec`, or a frame through its tracker)
+    spent in each stage, and in all (`total`; `other` is the Python between stages). The stages are
+    timed by wrapping the pipeline's own methods on this one instance, so what runs is the
+    pipeline's code path unchanged; the wrappers cost about a microsecond a call."""
+    pipeline, model = rec.pipeline, rec.model
+    watch = _Stopwatch()
+    # an instance attribute shadows the method: the pipeline's calls to self.cut etc. go through it
+    originals = {"cut": pipeline.cut, "infer": pipeline.infer, "faces": pipeline.faces,
+                 "answer_box": pipeline.answer_box}
+    stage_of = {"cut": "crop", "infer": "network", "faces": "decode", "answer_box": "decode"}
+    for name, fn in originals.items():
+        setattr(pipeline, name, watch.wrap(stage_of[name], fn))
+    preprocess = model.preprocess
+    model.preprocess = watch.wrap("encode", preprocess)
+    detector = pipeline.detector  # every detector run, the tracker's checks of its crops included
+    pipeline._detector = _Timed(detector, watch.wrap("detect", detector))
+    try:
+        per_round = []
+        for _ in range(rounds):
+            watch.take()
+            start = time.perf_counter()
+            for _ in range(calls):
+                run()
+            total = (time.perf_counter() - start) * 1e3 / calls
+            spent = {k: v / calls for k, v in watch.take().items()}
+            spent["network"] -= spent["encode"]  # the encoding runs inside infer
+            spent["total"] = total
+            spent["other"] = total - sum(spent[k] for k in STAGES)
+            per_round.append(spent)
+    finally:
+        for name in originals:
+            delattr(pipeline, name)
+        del model.preprocess
+        pipeline._detector = detector
+    return {k: float(np.median([r[k] for r in per_round])) for k in per_round[0]}
+
+
+def stages(model=None, rounds: int = 5, calls: int = 20) -> dict[str, dict[str, float]]:
+    """`split` of a photo (`sample_image`) with the default settings and with refine=False, and of a
+    tracked video frame (the same photo repeated), on the default backend with one thread."""
+    import cv2
+
+    from ..runtime.reconstructor import Reconstructor
+
+    cv2.setNumThreads(1)
+    image = sample_image()
+    out = {}
+    for name, refine in (("photo, default (refine)", True), ("photo, refine=False", False)):
+        rec = Reconstructor(model=model, num_threads=1, refine=refine)
+        rec(image)
+        out[name] = split(lambda rec=rec: rec(image), rec, calls, rounds)
+    rec = Reconstructor(model=model, num_threads=1)
+    tracker = rec.tracker(max_faces=1)
+    for _ in range(10):
+        tracker(image)
+    out["video frame (tracker)"] = split(lambda: tracker(image), rec, calls * 5, rounds)
+    return out
+
+
+def split_table(rows: dict[str, dict[str, float]]) -> str:
+    """Plain-text table of `split` results, one row per named run."""
+    keys = (*STAGES, "other", "total")
+    lines = [f"{'ms per call':28s} " + " ".join(f"{k:>8s}" for k in keys)]
+    for name, spent in rows.items():
+        lines.append(f"{name:28s} " + " ".join(f"{spent[k]:8.3f}" for k in keys))
+    return "\n".join(lines)
+
+
 def time_case(case: Case, min_seconds: float = 1.0, min_rounds: int = 20, warmup: int = 10) -> dict:
     fn = case.make()
     result = None

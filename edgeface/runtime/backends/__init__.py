@@ -8,7 +8,7 @@ Pre-processing, (de)quantization, output naming and decoding are shared (`edgefa
 so every backend gives the same answer for the same input.
 
 `auto` takes the first installed backend of `AUTO_ORDER` that has a file of the requested
-precision: fastest first by single-image latency (docs/benchmarks.md), TFLite first for int8
+precision: fastest first by single-image latency (docs/network_benchmarks.md), TFLite first for int8
 because its int8 kernels are the mobile path (docs/experiments.md, "Runtime defaults").
 """
 from __future__ import annotations
