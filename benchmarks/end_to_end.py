@@ -67,6 +67,30 @@ class MediaPipe:
         self.process.wait(timeout=30)
 
 
+def crop_costs(rec, photo: np.ndarray, rounds: int) -> dict[str, float]:
+    """Milliseconds per crop (`Pipeline.cut`, one face) from the photo, at its face, and from a 4K
+    frame at several face sizes: the crop reads the face's region, not the frame."""
+    from edgeface.runtime.geometry import Crop
+
+    pipeline = rec.pipeline
+    face = rec(photo)[0]
+    cases = {"450 px photo, its face": (photo, pipeline.crop_for_face(face))}
+    frame = np.ascontiguousarray(np.tile(photo, (5, 9, 1))[:2160, :3840])
+    for side in (300, 600, 1000, 1500):
+        cases[f"3840x2160 frame, {side} px crop"] = (frame, Crop(1200.3, 300.7, float(side)))
+    out = {}
+    for name, (image, crop) in cases.items():
+        pipeline.cut(image, [crop])
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(50):
+                pipeline.cut(image, [crop])
+            times.append((time.perf_counter() - start) * 1e3 / 50)
+        out[name] = float(np.median(times))
+    return out
+
+
 def detector_costs(rec, photo: np.ndarray, rounds: int) -> dict[str, dict]:
     """Milliseconds per call of the default detector (the cascade) by frame: the photo; the same
     size with no face (grey), where the second model runs too; and frames of 720p, 1080p and 4K
@@ -120,6 +144,15 @@ def markdown(version, chosen, peer_version, cpu, args, count, median, ratio, fou
               "found a face.", "", "| frame | ms | passes | faces |", "| --- | --- | --- | --- |"]
     for name, d in detection.items():
         lines.append(f"| {name} | {d['ms']:.2f} | {d['passes']} | {d['faces']} |")
+    return "\n".join(lines) + "\n"
+
+
+def crops_markdown(crops: dict[str, float]) -> str:
+    lines = ["", "## What the crop costs", "",
+             "One face's crop into the network's 112 px input (`Pipeline.cut`): the region of a face more "
+             "than twice the input is halved by 2x2 averages, then warped (edgeface/runtime/resample.py); "
+             "its cost follows the face's size, not the frame's.", "", "| crop | ms |", "| --- | --- |"]
+    lines += [f"| {name} | {ms:.3f} |" for name, ms in crops.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -222,6 +255,7 @@ def main(argv=None) -> int:
     stages = {k: {s: v / len(photos) for s, v in spent.items()} for k, spent in stages.items()}
     stages["video frame (tracker)"] = bench.split(lambda: tracker(photos[0]), tracked, args.frames, args.rounds)
     detection = detector_costs(default, photos[0], args.rounds)
+    crops = crop_costs(default, photos[0], args.rounds)
     cpu = ", ".join(cpu_features()) or "unknown"
     print(f"edgeface {edgeface.__version__} ({chosen}, 1 thread) against MediaPipe "
           f"{peer.version['ready']}, both on core {args.core} of {platform.machine()} (CPU features: {cpu}); "
@@ -232,20 +266,23 @@ def main(argv=None) -> int:
         print(f"{name:40s} {median[name]:10.2f} {shown}")
     print(f"faces found: edgeface {found['edgeface']}/{len(photos)}, MediaPipe {found.get('mediapipe')}/{len(photos)}")
     print(bench.split_table(stages))
+    for name, ms in crops.items():
+        print(f"crop, {name:30s} {ms:8.3f} ms")
     print(f"{'the detector (cascade), by frame':36s} {'ms':>8s} {'passes':>7s} {'faces':>6s}")
     for name, d in detection.items():
         print(f"{name:36s} {d['ms']:8.2f} {d['passes']:7d} {d['faces']:6d}")
     if args.markdown:
         command = "python benchmarks/end_to_end.py " + " ".join(argv if argv is not None else sys.argv[1:])
         Path(args.markdown).write_text(markdown(edgeface.__version__, chosen, peer.version["ready"], cpu, args,
-                                                len(photos), median, ratio, found, stages, detection, command))
+                                                len(photos), median, ratio, found, stages, detection, command)
+                                       + crops_markdown(crops))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "edgeface": edgeface.__version__, "mediapipe": peer.version["ready"], "model_file": chosen, "machine": platform.machine(), "cpu_features": cpu_features(),
             "core": args.core, "photos": len(photos), "rounds": args.rounds, "frames": args.frames,
             "median_ms": median, "ratio_to_mediapipe": ratio, "rounds_ms": times, "found": found,
-            "stages_ms": stages, "detector": detection}, indent=1))
+            "stages_ms": stages, "detector": detection, "crop_ms": crops}, indent=1))
     return 0
 
 

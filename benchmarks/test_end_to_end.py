@@ -29,3 +29,10 @@ def test_the_page_has_every_case_and_stage():
                                median, ratio, {"edgeface": 1, "mediapipe": 1}, stages, detection, "python x")
     assert "| photo, edgeface default (refine) | 6.00 | 0.75x |" in page
     assert "| photo, default (refine) |" in page and "| photo with a face | 2.00 | 1 | 1 |" in page
+
+
+def test_crop_costs_cover_a_photo_and_a_4k_frame():
+    costs = end_to_end.crop_costs(edgeface.Reconstructor(num_threads=1), bench.sample_image(), rounds=1)
+    assert "450 px photo, its face" in costs and "3840x2160 frame, 1500 px crop" in costs
+    assert all(ms > 0 for ms in costs.values())
+    assert "| 450 px photo, its face |" in end_to_end.crops_markdown(costs)
