@@ -168,6 +168,9 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default="auto", help="auto: int8 where the CPU has an int8 dot product")
     parser.add_argument("--model", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--cases-only", action="store_true",
+                        help="only the side-by-side cases (no stage split, crop or detector tables): runs against "
+                             "older edgeface versions, e.g. PYTHONPATH=<a checkout of one>")
     parser.add_argument("--markdown", default=None, help="also write the tables as a page (docs/benchmarks.md)")
     args = parser.parse_args(argv)
     if not args.mediapipe_python:
@@ -250,12 +253,15 @@ def main(argv=None) -> int:
                  "video": "video frame, MediaPipe FaceMesh"}
     ratio = {name: median[name] / median[peer_case[name.split()[0]]] for name in median
              if peer_case[name.split()[0]] in median}
-    stages = {"photo, default (refine)": bench.split(lambda: [default(p) for p in photos], default, 1, args.rounds),
-              "photo, refine=False": bench.split(lambda: [one_pass(p) for p in photos], one_pass, 1, args.rounds)}
-    stages = {k: {s: v / len(photos) for s, v in spent.items()} for k, spent in stages.items()}
-    stages["video frame (tracker)"] = bench.split(lambda: tracker(photos[0]), tracked, args.frames, args.rounds)
-    detection = detector_costs(default, photos[0], args.rounds)
-    crops = crop_costs(default, photos[0], args.rounds)
+    if args.cases_only:
+        stages, detection, crops = {}, {}, {}
+    else:
+        stages = {"photo, default (refine)": bench.split(lambda: [default(p) for p in photos], default, 1, args.rounds),
+                  "photo, refine=False": bench.split(lambda: [one_pass(p) for p in photos], one_pass, 1, args.rounds)}
+        stages = {k: {s: v / len(photos) for s, v in spent.items()} for k, spent in stages.items()}
+        stages["video frame (tracker)"] = bench.split(lambda: tracker(photos[0]), tracked, args.frames, args.rounds)
+        detection = detector_costs(default, photos[0], args.rounds)
+        crops = crop_costs(default, photos[0], args.rounds)
     cpu = ", ".join(cpu_features()) or "unknown"
     print(f"edgeface {edgeface.__version__} ({chosen}, 1 thread) against MediaPipe "
           f"{peer.version['ready']}, both on core {args.core} of {platform.machine()} (CPU features: {cpu}); "
@@ -265,7 +271,8 @@ def main(argv=None) -> int:
         shown = f"{ratio[name]:12.2f}x" if name in ratio else ""
         print(f"{name:40s} {median[name]:10.2f} {shown}")
     print(f"faces found: edgeface {found['edgeface']}/{len(photos)}, MediaPipe {found.get('mediapipe')}/{len(photos)}")
-    print(bench.split_table(stages))
+    if stages:
+        print(bench.split_table(stages))
     for name, ms in crops.items():
         print(f"crop, {name:30s} {ms:8.3f} ms")
     print(f"{'the detector (cascade), by frame':36s} {'ms':>8s} {'passes':>7s} {'faces':>6s}")
