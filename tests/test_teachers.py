@@ -231,3 +231,27 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
     manifest = read_manifest(recipe.product("export"))
     assert manifest.find_file("onnx", "fp32") is not None
     assert recipe_main(argv) == 0  # everything done before: nothing reruns
+
+
+
+def test_a_turned_crop_turns_the_teachers_pose_with_it():
+    """The in-plane turn of a training crop (`jitter`, up to 0.5 rad) turns the head the crop shows:
+    points projected with the turned pose land where the crop's affine puts the photo's points
+    (found by issue 33's pose regression: 0.5.0's teacher poses ignored the turn)."""
+    from edgeface.runtime.geometry import euler_to_matrix
+    from edgeface.train.data import crop_matrix
+    from edgeface.train.sources import turned_pose
+
+    rng = np.random.default_rng(0)
+    head = rng.normal(size=(68, 3))
+    for _ in range(20):
+        pose = rng.uniform([-0.6, -1.2, -0.6], [0.6, 1.2, 0.6]).astype(np.float32)
+        rotated = head @ euler_to_matrix(*pose).T.astype(np.float64)
+        photo = np.array([200.0, 150.0]) + 40.0 * np.stack([rotated[:, 0], -rotated[:, 1]], 1)
+        m = crop_matrix((210.0, 160.0), 180.0, float(rng.uniform(-0.5, 0.5)), 120)
+        in_crop = photo @ m[:, :2].T + m[:, 2]
+        turned = head @ euler_to_matrix(*turned_pose(pose, m)).T.astype(np.float64)
+        scale = np.linalg.norm(m[0, :2]) * 40.0
+        expected = scale * np.stack([turned[:, 0], -turned[:, 1]], 1)
+        np.testing.assert_allclose(in_crop - in_crop.mean(0), expected - expected.mean(0), atol=1e-3)
+    assert turned_pose(pose, crop_matrix((210.0, 160.0), 180.0, 0.0, 120)) is pose  # no turn, no change

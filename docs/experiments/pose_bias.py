@@ -1,6 +1,6 @@
 """Issue 33: is the head pose's regression (0.4.3 5.8 deg -> 0.5.0 6.2 deg MAE) a constant bias? The
 signed error of each angle on AFLW2000-3D dev (our own network on our dev set, crops from the
-benchmark's boxes, one pass, ONNX fp32), for any number of packs.
+benchmark's boxes, two passes as `edgeface evaluate` runs, ONNX fp32), for any number of packs.
 
     python docs/experiments/pose_bias.py PACK [PACK ...]
 """
@@ -14,7 +14,7 @@ from edgeface.tools.evaluate import aflw2000_angles
 
 
 def signed_errors(pack: str, dataset) -> np.ndarray:
-    rec = edgeface.Reconstructor("onnx", model=pack, precision="fp32", refine=False)
+    rec = edgeface.Reconstructor("onnx", model=pack, precision="fp32")
     errors = np.full((len(dataset), 3), np.nan)
     for i in range(len(dataset)):
         faces = rec(str(dataset.image_path(i)), boxes=[dataset.roi_box[i]])

@@ -11,11 +11,13 @@ $EDGEFACE_DATA (research-only data, never packed into the repository).
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..runtime.geometry import euler_to_matrix, matrix_to_euler
 from . import topology
 from .data import AflwShard, AflwTraining, crop_matrix, example, jitter
 
@@ -83,7 +85,7 @@ class TeacherAnswers:
         points = self.points[row]
         if np.isfinite(points).all():
             uv = (points @ m[:, :2].T + m[:, 2] + 0.5) / size
-            pose = self.pose[row]
+            pose = turned_pose(self.pose[row], m)
             if flipped:
                 uv, pose = uv[self.flip] * [-1, 1] + [1, 0], pose * POSE_FLIP
             out["teacher68"], out["teacher_pose"] = uv, pose
@@ -92,6 +94,19 @@ class TeacherAnswers:
         if np.isfinite(self.descriptor[row]).all():
             out["descriptor"] = self.descriptor[row]
         return out
+
+
+def turned_pose(pose: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """A photo's head pose (pitch, yaw, roll; radians) as the crop cut by the affine `m` shows it.
+    The crop turns the photo by phi in plane (`jitter`), so it shows the head turned too: in
+    edgeface.runtime.geometry's convention (image point = t + s ((R X)_x, -(R X)_y)) a crop turned by
+    phi shows Rz(-phi) R, whose roll is the photo's plus phi and whose pitch and yaw mix by phi."""
+    phi = math.atan2(m[1, 0], m[0, 0])
+    if phi == 0.0:
+        return pose
+    c, s = math.cos(-phi), math.sin(-phi)
+    turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return np.asarray(matrix_to_euler(turn @ euler_to_matrix(*pose).astype(np.float64)), np.float32)
 
 
 def teacher_answers(path, names) -> TeacherAnswers | None:
