@@ -280,6 +280,7 @@ def main(argv=None) -> int:
         print(f"{name:36s} {d['ms']:8.2f} {d['passes']:7d} {d['faces']:6d}")
     if args.markdown:
         command = "python benchmarks/end_to_end.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = command.replace(args.mediapipe_python, "<mediapipe env>/bin/python")
         Path(args.markdown).write_text(markdown(edgeface.__version__, chosen, peer.version["ready"], cpu, args,
                                                 len(photos), median, ratio, found, stages, detection, command)
                                        + crops_markdown(crops))
