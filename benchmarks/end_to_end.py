@@ -50,7 +50,7 @@ class MediaPipe:
     def _answer(self) -> dict:
         line = self.process.stdout.readline()
         if not line:
-            raise SystemExit(f"the MediaPipe worker stopped (is mediapipe installed for that Python?)")
+            raise SystemExit("the MediaPipe worker stopped (is mediapipe installed for that Python?)")
         answer = json.loads(line)
         if "error" in answer:
             raise SystemExit(f"the MediaPipe worker: {answer['error']}")

@@ -1,7 +1,8 @@
 """The crop's area shrink before and after it was vectorised over flat pixel lanes (aacbefc):
 the same bytes on random windows, and the time on the benchmark portrait's face window.
 
-    python docs/experiments/area_shrink_speed.py      (needs the git history: the old code comes from 59fe44f)
+    python docs/experiments/area_shrink_speed.py      (needs the git history: the old code comes from 59fe44f,
+                                                       the new from 77a18ce, the last commit with that shrink)
 """
 from __future__ import annotations
 
@@ -12,23 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.runtime import resample
 from edgeface.tools.bench import interleaved, sample_image
 
 
-def previous_resample():
-    source = subprocess.run(["git", "show", "59fe44f:edgeface/runtime/resample.py"], check=True,
+def resample_at(commit: str):
+    source = subprocess.run(["git", "show", f"{commit}:edgeface/runtime/resample.py"], check=True,
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]).stdout
-    path = Path(tempfile.mkdtemp()) / "previous_resample.py"
+    path = Path(tempfile.mkdtemp()) / f"resample_{commit}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("previous_resample", path)
+    spec = importlib.util.spec_from_file_location(f"resample_{commit}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def main() -> None:
-    old = previous_resample()
+    old, resample = resample_at("59fe44f"), resample_at("77a18ce")
     rng = np.random.default_rng(1)
     differing = 0
     for _ in range(500):

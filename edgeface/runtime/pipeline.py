@@ -112,7 +112,8 @@ class Pipeline:
         faces = [self.decode(outputs, i, crop, box, score)
                  for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
         for face, crop in zip(faces, crops):
-            self.check_points(face.dense, crop, np.isfinite(face.pose.scale) and np.isfinite(face.pose.translation).all())
+            pose_finite = np.isfinite(face.pose.scale) and np.isfinite(face.pose.translation).all()
+            self.check_points(face.dense, crop, pose_finite)
         return faces
 
     def reconstruct(self, image, boxes, scores, landmark_boxes) -> list[Face]:

@@ -209,7 +209,7 @@ def split(run: Callable[[], object], rec, calls: int, rounds: int = 3) -> dict[s
     """Median milliseconds per call of `run` (a photo through `rec`, or a frame through its tracker)
     spent in each stage, and in all (`total`; `other` is the Python between stages). The stages are
     timed by wrapping the pipeline's own methods on this one instance, so what runs is the
-    pipeline's code path unchanged; the wrappers cost about a microsecond a call."""
+    pipeline's code path unchanged; the wrappers' own time is counted in their stages."""
     pipeline, model = rec.pipeline, rec.model
     watch = _Stopwatch()
     # an instance attribute shadows the method: the pipeline's calls to self.cut etc. go through it

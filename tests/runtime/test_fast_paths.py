@@ -80,3 +80,17 @@ def test_the_stage_timer_splits_a_photo_and_leaves_the_pipeline_as_it_was(face_i
     assert "preprocess" not in vars(rec.model)
     assert not isinstance(rec.pipeline.detector, bench._Timed)
     np.testing.assert_array_equal(rec(face_image)[0].landmarks, before.landmarks)
+
+
+def test_the_landmark_weights_for_one_head_are_yaw_mixings_to_the_bit():
+    """`landmark_weights_at` mixes two anchors in scalars (the per-face path); `yaw_mixing` is the
+    rule the export fits with: the same float32 weights at every yaw, anchors and ends included."""
+    from edgeface.runtime.pipeline import landmark_weights_at, yaw_mixing
+
+    manifest = edgeface.Reconstructor().pipeline.manifest
+    if manifest.landmark_yaw is None:
+        pytest.skip("the default pack has one landmark definition")
+    for yaw in [*np.linspace(-120.0, 120.0, 481), *manifest.landmark_yaw, 1e-9, -1e-9]:
+        mix = yaw_mixing(np.array([yaw], np.float64), manifest.landmark_yaw)[0]
+        expected = np.einsum("a,ajk->jk", mix, manifest.landmark_weights_by_yaw).astype(np.float32)
+        assert landmark_weights_at(manifest, float(yaw)).tobytes() == expected.tobytes(), yaw

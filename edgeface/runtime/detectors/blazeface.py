@@ -112,10 +112,11 @@ class BlazeFace:
         # the sigmoid only where it can pass: anchors a little under the threshold's logit are scored
         near = np.flatnonzero(logits >= self._min_logit)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[near], -50.0, 50.0)))
-        keep = near[scores >= self.min_score]
+        passed = scores >= self.min_score
+        keep, scores = near[passed], scores[passed]
         if keep.size == 0:
             return []
-        reg, anchors, scores = regress[keep] / self.size, self._anchors[keep], scores[scores >= self.min_score]
+        reg, anchors = regress[keep] / self.size, self._anchors[keep]
         centre = reg[:, :2] + anchors
         half = reg[:, 2:4] / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1) * self.size
