@@ -450,3 +450,29 @@ def test_head_refit_learns_linear_attributes_and_age():
     years = 30 + 8 * x[:, 3]
     wa, ba = fit_age(x, years, 35.0, 20.0, l2=1e-6)
     assert np.abs(35 + 20 * (x @ wa + ba) - years).mean() < 1.0
+
+
+def test_pose_rotation_loss_is_the_angle_between_poses_and_has_no_gimbal_lock():
+    from edgeface.runtime.geometry import euler_to_matrix, matrix_to_euler
+    from edgeface.train import losses
+
+    rng = np.random.default_rng(1)
+    poses = rng.uniform([-0.6, -1.4, -0.6], [0.6, 1.4, 0.6], (16, 3))
+    got = losses.rotation(*torch.tensor(poses).unbind(-1)).numpy()
+    want = np.stack([euler_to_matrix(*p) for p in poses])
+    assert np.abs(got - want).max() < 1e-5
+    # a 0.1 rad turn about any axis costs 0.1
+    turn = np.array([[1, 0, 0], [0, np.cos(0.1), -np.sin(0.1)], [0, np.sin(0.1), np.cos(0.1)]])
+    turned = np.array([matrix_to_euler(turn @ euler_to_matrix(*p)) for p in poses])
+    value = losses.pose_rotation(torch.tensor(poses), torch.tensor(turned), torch.ones(16))
+    assert abs(float(value) - 0.1) < 1e-3
+    # near yaw 90 deg, pitch and roll trade places: their Euler angles differ by 0.8 rad, the rotations by 0.04
+    a, b = np.array([0.4, 1.55, 0.0]), np.array([0.0, 1.55, 0.4])
+    assert float(losses.pose_rotation(torch.tensor([a]), torch.tensor([b]), torch.ones(1))) < 0.05
+    # an unlabelled sample, and one beyond max_yaw, change nothing
+    pred, target = torch.tensor(poses[:3]), torch.tensor(turned[:3])
+    target[1, 1] = 1.3
+    _unlabelled_changes_nothing(lambda p, t, m: losses.pose_rotation(p, t, m), pred=pred, target=target,
+                                mask=torch.tensor([1.0, 0.0, 1.0]), unlabelled=1)
+    _unlabelled_changes_nothing(lambda p, t, m: losses.pose_rotation(p, t, m, max_yaw=1.0), pred=pred,
+                                target=target, mask=torch.ones(3), unlabelled=1)

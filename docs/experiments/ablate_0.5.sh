@@ -2,7 +2,9 @@
 # Issue 33, point 4: paired ablations of the 0.5.0 student at one budget (2,000 steps from 0.4.3, the same
 # seed, data order and schedule in every arm), each arm exported and scored on the dev sets with ONNX fp32,
 # two passes. Arms: full (the 0.5.0 recipe's losses), no landmark teacher (teacher68 and teacher_pose off),
-# no identity teacher (relational off), no attribute losses (CelebA's and the synthetic ones off).
+# no identity teacher (relational off), no attribute losses (CelebA's and the synthetic ones off); and two
+# arms for the pose (run with ABLATE_OUT=runs/ablate-0.5-turned, whose `full` has the turned teacher pose):
+# the teacher's pose compared as rotations (losses.pose_rotation), and that only where its yaw is under 60 deg.
 # The shared stages (release, teachers, prepare) are reused from runs/edgeface-0.5.0; the eyelid refit and
 # the dev-fitted alignment are skipped (neither is what an arm changes); the identity metric is refitted.
 # Usage: EDGEFACE_DATA=../shared/data taskset -c 1 bash docs/experiments/ablate_0.5.sh [arm ...]
@@ -17,6 +19,8 @@ declare -A SET=(
   [no-landmark-teacher]="{$BUDGET, \"loss\": {\"teacher68\": 0.0, \"teacher_pose\": 0.0}}"
   [no-identity-teacher]="{$BUDGET, \"loss\": {\"relational\": 0.0}}"
   [no-attributes]="{$BUDGET, \"loss\": {\"attributes\": 0.0, \"attributes_synthetic\": 0.0}}"
+  [pose-rotation]="{$BUDGET, \"loss\": {\"teacher_pose\": 0.0, \"teacher_pose_rotation\": 0.5}}"
+  [pose-rotation-frontal]="{$BUDGET, \"loss\": {\"teacher_pose\": 0.0, \"teacher_pose_rotation\": 0.5, \"teacher_pose_max_yaw\": 60}}"
 )
 ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(full no-landmark-teacher no-identity-teacher no-attributes)
 for arm in "${ARMS[@]}"; do

@@ -43,6 +43,30 @@ def pose_angles(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor):
     return masked_mean(per_sample, has)
 
 
+def rotation(pitch: torch.Tensor, yaw: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) rotations of edgeface.runtime.geometry.euler_to_matrix's convention (radians)."""
+    one, zero = torch.ones_like(pitch), torch.zeros_like(pitch)
+    cx, sx, cy, sy, cz, sz = (torch.cos(-pitch), torch.sin(-pitch), torch.cos(-yaw), torch.sin(-yaw),
+                              torch.cos(-roll), torch.sin(-roll))
+    rx = torch.stack([one, zero, zero, zero, cx, -sx, zero, sx, cx], -1).view(-1, 3, 3)
+    ry = torch.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).view(-1, 3, 3)
+    rz = torch.stack([cz, -sz, zero, sz, cz, zero, zero, zero, one], -1).view(-1, 3, 3)
+    return rz @ ry @ rx
+
+
+def pose_rotation(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor, max_yaw: float | None = None):
+    """Head pose compared as rotations, not as Euler angles: the chordal distance of the two
+    rotation matrices over sqrt 2, which is the angle between them (radians) for small angles and has
+    no gimbal lock, where a profile's pitch and roll trade places (3DDFA_V2's Euler angles swing by
+    tens of degrees near |yaw| 73 deg, docs/experiments.md). `max_yaw` (radians) drops targets whose
+    yaw is beyond it."""
+    chord = torch.linalg.matrix_norm(rotation(*pred.unbind(-1)) - rotation(*target.unbind(-1)))
+    per_sample = chord / 2 ** 0.5
+    if max_yaw is not None:
+        has = has * (target[:, 1].abs() < max_yaw).float()
+    return masked_mean(per_sample, has)
+
+
 def coefficients(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor, l1: bool = False):
     err = (pred - target).abs() if l1 else (pred - target).pow(2)
     return masked_mean(err.mean(-1), has)

@@ -443,6 +443,11 @@ class HybridLoss:
             all68 = batch["has_teacher68"][:, None].expand(-1, 68)
             terms["teacher68"] = losses.landmarks68(dense, self.landmarks68, batch["teacher68"], all68)
             terms["teacher_pose"] = losses.pose_angles(pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"])
+            if w.get("teacher_pose_rotation"):
+                limit = w.get("teacher_pose_max_yaw")
+                terms["teacher_pose_rotation"] = losses.pose_rotation(
+                    pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"],
+                    None if limit is None else float(np.radians(limit)))
             terms["relational"] = losses.relational(identity, batch["descriptor"], batch["has_descriptor"])
             if years is not None:
                 terms["teacher_age"] = losses.age(years, batch["teacher_age"], batch["has_teacher_age"])
