@@ -122,7 +122,7 @@ def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, s
 def trained_manifest(model, config: dict, card: dict) -> dict:
     """The manifest of a FaceModel trained with `config`; `card` adds training data, compute, licence."""
     from ..train import topology as topo_module
-    from ..train.trainer import MEAN, STD
+    from ..tools.conventions import MEAN, STD
 
     topo = topo_module.load()
     return {

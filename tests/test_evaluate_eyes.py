@@ -30,7 +30,8 @@ def test_the_held_out_crops_are_the_training_stages_validation_split(tmp_path):
     """What the evaluation reads from the labels is what the training stages hold out of their
     shard: the same rows, by the shard's own route (packed, usable crops, split)."""
     root = _need_aflw()
-    from edgeface.train.data import AflwShard, held_out_crops, holdout_split, pack
+    from edgeface.tools.conventions import held_out_crops, holdout_split
+    from edgeface.train.data import AflwShard, pack
 
     count = 400
     shard = AflwShard(pack(root, tmp_path / "shard.npz", limit=count))

@@ -76,7 +76,7 @@ def test_cache_rows_order_and_a_fresh_run(tmp_path):
 
 
 def test_teacher_never_sees_the_held_out_aflw_crops():
-    from edgeface.train.data import held_out_crops
+    from edgeface.tools.conventions import held_out_crops
     from edgeface.train.teachers import training_rows
 
     root = data_root()

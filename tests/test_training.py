@@ -281,25 +281,25 @@ def test_real_crops_frame_a_turned_head_as_the_runtime_does(data_dir):
     On synthetic faces, where both are known, the yaw-aware estimate lands near the 68 box where the
     yaw-free one is a face-size fraction off, and the constants still match the engine."""
     from edgeface.runtime.geometry import landmark_box
-    from edgeface.train import data
+    from edgeface.tools import conventions
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.synthetic import SyntheticConfig, SyntheticFaces
 
     engine = SyntheticFaces(MorphableModel.load(data_dir / "ict_facekit.npz"), SyntheticConfig(size=112), seed=7)
     samples = [engine.sample(i) for i in range(400)]
-    drift = data.core_box_drift(samples, engine.aflw21)
-    assert abs(drift["yaw_shift"] - data.YAW_SHIFT) < 0.03
+    drift = conventions.core_box_drift(samples, engine.aflw21)
+    assert abs(drift["yaw_shift"] - conventions.YAW_SHIFT) < 0.03
     owner = np.argmax(engine.aflw21, axis=1)
     errors = {True: [], False: []}
     for s in samples:
         yaw = s["pose"][1]
         visible = s["visible"][owner].astype(bool)
-        if abs(yaw) < np.radians(40) or visible[data.AFLW_CORE].sum() < 3:
+        if abs(yaw) < np.radians(40) or visible[conventions.AFLW_CORE].sum() < 3:
             continue
         truth = np.asarray(landmark_box(s["landmarks68"][:, :2]))
         size = 0.5 * ((truth[2] - truth[0]) + (truth[3] - truth[1]))
         for aware in (True, False):
-            box = data.face_box_from_aflw(s["points21"], visible, yaw if aware else 0.0)
+            box = conventions.face_box_from_aflw(s["points21"], visible, yaw if aware else 0.0)
             errors[aware].append(np.abs(0.5 * (box[0] + box[2] - truth[0] - truth[2])) / size)
     assert len(errors[True]) > 50
     assert np.mean(errors[True]) < 0.5 * np.mean(errors[False])

@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     from edgeface.train.data import AflwShard
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import Aflw68Examples
-    from edgeface.train.trainer import holdout_split, load_network
+    from edgeface.tools.conventions import holdout_split
+    from edgeface.train.trainer import load_network
 
     args = sys.argv[1:] if argv is None else argv
     pack, every = (args[0] if args else "edgeface/models/default"), int(args[1]) if len(args) > 1 else 4

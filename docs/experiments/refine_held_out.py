@@ -2,7 +2,7 @@
 
     python docs/experiments/refine_held_out.py [PACK]
 
-The AFLW training crops every training stage holds out (`train.data.held_out_crops`) that carry
+The AFLW training crops every training stage holds out (`tools.conventions.held_out_crops`) that carry
 MERL-RAV's 68 points, through the SDK end to end (default detector, ONNX fp32), one pass and
 refined: the 68-point error over the points labelled visible, normalised by the square root of
 the labelled box's area, by yaw bin and balanced over the bins. MERL-RAV's definition is not the
@@ -20,7 +20,7 @@ from edgeface.runtime.image import load_image
 from edgeface.tools.datasets import data_root
 from edgeface.tools.evaluate import nme_by_yaw, paired_difference
 from edgeface.tools.evaluate_faces import LabelledPhotos
-from edgeface.train.data import held_out_crops
+from edgeface.tools.conventions import held_out_crops
 
 
 def errors(rec, photos, points, state) -> np.ndarray:

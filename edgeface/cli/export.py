@@ -30,11 +30,10 @@ def add_arguments(ex) -> None:
 
 def run(args) -> int:
     require_train_extra("export")
-    from ..export import quantize
     from ..export.fp32 import export_checkpoint
-    from ..runtime.pack import is_pack, read_manifest
-    from ..tools.datasets import Aflw2000
-    from ..train.synthetic import held_out
+    from ..export.int8 import add_gated_int8
+    from ..export.quantize import gate_summary
+    from ..runtime.pack import is_pack
 
     formats = tuple(f.strip() for f in args.formats.split(","))
     precisions = tuple(p.strip() for p in args.precision.split(","))
@@ -49,37 +48,15 @@ def run(args) -> int:
         return EXIT_OK
     if not args.calibration:
         raise EdgefaceError("INT8 needs --calibration DIR (a folder of face crops at the model's input size)")
-    crops = quantize.load_calibration(args.calibration, read_manifest(args.out).input_size)
-    quantize.add_int8(args.out, crops, formats=formats)
     root = dev_root(args.gate_root, "--gate-root", "the INT8 gate needs the AFLW2000-3D dev set")
     ict = ict_file(args.ict, "the INT8 gate's held-out synthetic faces")
-    manifest = read_manifest(args.out)
-    synthetic = held_out(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y,
-                         count=quantize.GATE_SYNTHETIC_FACES)
-    result = quantize.gate(args.out, Aflw2000.load(root), formats, synthetic, _gate_celeba(args.gate_celeba, manifest))
-    failed = []
+    result = add_gated_int8(args.out, args.calibration, formats, root, ict, args.gate_celeba)
     for fmt, r in result.items():
-        print(quantize.gate_summary(fmt, r))
-        if not r["passed"]:
-            quantize.remove_int8(args.out, fmt)
-            failed.append(fmt)
+        print(gate_summary(fmt, r))
     if args.gate_json:
         Path(args.gate_json).write_text(json.dumps(result, indent=1))
+    failed = [fmt for fmt, r in result.items() if not r["passed"]]
     if failed:
         print(f"edgeface: error: INT8 {', '.join(failed)} failed the accuracy gate", file=sys.stderr)
         return EXIT_GATE_FAILED
     return EXIT_OK
-
-
-def _gate_celeba(explicit, manifest):
-    """CelebA dev photos for the INT8 gate, for a model with CelebA's attributes (None otherwise)."""
-    from ..tools.datasets import data_root
-    from ..tools.evaluate_faces import LabelledPhotos
-
-    if "5_o_Clock_Shadow" not in manifest.attribute_names:
-        return None
-    root = Path(explicit) if explicit else (data_root() / "celeba" if data_root() is not None else None)
-    if root is None or not root.exists():
-        raise EdgefaceError("the INT8 gate of a model with CelebA's attributes needs CelebA dev photos: "
-                            "pass --gate-celeba DIR or set EDGEFACE_DATA")
-    return LabelledPhotos.load(root, "dev", ("names", "attributes", "attribute_names", "identity"))

@@ -247,11 +247,17 @@ class Recipe:
         return pack
 
     def _align_landmarks(self, stage: dict) -> Path:
-        from . import main as cli
+        from ..export.landmarks import YAW_ANCHORS, align
+        from ..tools.datasets import Aflw2000
+        from .common import dev_root, ict_file
 
         pack = self.pack()
-        if cli(["align-landmarks", "--model", str(pack), *stage.get("args", [])]) != 0:
-            raise RuntimeError("align-landmarks failed")
+        dataset = Aflw2000.load(dev_root(None, "EDGEFACE_DATA", "the landmark alignment needs AFLW2000-3D dev"))
+        result = align(pack, dataset, ict_file(None, "the landmark alignment's neighbourhoods"),
+                       count=stage.get("neighbours", 16), backend=stage.get("backend", "onnx"),
+                       anchors=list(stage.get("yaw_anchors", YAW_ANCHORS)))
+        print(f"two-fold balanced NME: ICT vertices {100 * result['two_fold_nme_balanced_fixed']:.2f} %, aligned "
+              f"{100 * result['two_fold_nme_balanced_aligned']:.2f} %", flush=True)
         return pack
 
     def _identity_metric(self, stage: dict) -> Path:
@@ -264,16 +270,21 @@ class Recipe:
         return pack
 
     def _int8(self, stage: dict) -> Path:
-        from . import main as cli
+        """INT8 files through the gate (`export.int8`); a file that fails is left out, as the stage intends."""
+        from ..export.int8 import add_gated_int8
+        from ..export.quantize import gate_summary
+        from .common import dev_root, ict_file
 
         pack = self.pack()
+        result = add_gated_int8(pack, ROOT / stage.get("calibration", "calibration_data"),
+                                tuple(stage.get("formats", ("onnx", "openvino", "tflite"))),
+                                dev_root(None, "EDGEFACE_DATA", "the INT8 gate needs the AFLW2000-3D dev set"),
+                                ict_file(None, "the INT8 gate's held-out synthetic faces"))
+        for fmt, r in result.items():
+            print(gate_summary(fmt, r), flush=True)
         gate = self.folder(stage["name"]) / "gate.json"
         gate.parent.mkdir(parents=True, exist_ok=True)
-        code = cli(["export", "--out", str(pack), "--formats", ",".join(stage.get("formats", ("onnx", "openvino", "tflite"))),
-                    "--precision", "int8", "--calibration", str(ROOT / stage.get("calibration", "calibration_data")),
-                    "--gate-json", str(gate), *stage.get("args", [])])
-        if code not in (0, 3):  # 3: a file failed the gate and was left out, as the stage intends
-            raise RuntimeError(f"the INT8 stage failed (exit {code})")
+        gate.write_text(json.dumps(result, indent=1))
         return pack
 
 

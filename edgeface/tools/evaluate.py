@@ -192,10 +192,10 @@ def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, pr
     (`labels68.npz`, the AFLW training folder's layout) through the SDK, its most confident face
     against each eye whose six points are all labelled visible. An eye opened under CLOSED_BELOW
     of its width counts as closed. With `held_out`, only the crops the training stages hold out
-    (`train.data.held_out_crops`). A photo without a face scores its eyes open (closure and
+    (`conventions.held_out_crops`). A photo without a face scores its eyes open (closure and
     blink 0) and leaves the opening correlation."""
     from ..runtime.errors import EdgefaceError
-    from ..train.data import held_out_crops
+    from .conventions import held_out_crops
     from .evaluate_faces import LabelledPhotos, roc_auc, run_photos
 
     photos = LabelledPhotos.load(root, None, ("names", "points21", "visible", "yaw_degrees"))

@@ -123,7 +123,8 @@ def train_eyelids(start, out_dir, config: dict, examples, epochs: int = 12, view
     Resumes from `out_dir/eyelids_last.pt` (saved every epoch) and reuses cached features."""
     from .cached_fit import fit_resumable
     from .morphable import MorphableModel
-    from .trainer import build_model, holdout_split, load_network
+    from ..tools.conventions import holdout_split
+    from .trainer import build_model, load_network
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

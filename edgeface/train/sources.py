@@ -2,7 +2,7 @@
 visibility states), CelebA (40 attributes, identities) and UTKFace (age, gender; ethnicity kept for
 the fairness report only). Each yields `data.example` dicts, so one batch mixes them all.
 
-Every crop is framed as the runtime frames a face: AFLW by its points (`data.face_box_from_aflw`),
+Every crop is framed as the runtime frames a face: AFLW by its points (`tools.conventions.face_box_from_aflw`),
 the aligned CelebA and UTKFace photos by the crop the runtime itself makes of them, detector first
 (`frame`, cached once per set, since those photos come pre-cropped around the face: a fixed crop
 would teach a framing the runtime never makes). Each set reads its own folder under
@@ -142,7 +142,8 @@ class Aflw68Examples:
         rng = np.random.default_rng((t.seed, self.epoch, i, 68))
         image = t.shard.image(i)
         points, visible, yaw = t.shard.labels(i)
-        from .data import AFLW_FLIP, face_box_from_aflw
+        from ..tools.conventions import face_box_from_aflw
+        from .data import AFLW_FLIP
 
         box = face_box_from_aflw(points, visible, yaw)
         centre, side, angle = 0.5 * (box[:2] + box[2:]), t.crop_scale * 0.5 * ((box[2] - box[0]) + (box[3] - box[1])), 0.0

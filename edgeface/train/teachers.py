@@ -50,7 +50,7 @@ def teachers_dir() -> Path:
 def training_rows(name: str, labels: dict) -> np.ndarray:
     """Rows of a set's labels that a teacher may run on: training photos only."""
     if name == "aflw":
-        from .data import held_out_crops
+        from ..tools.conventions import held_out_crops
 
         rows = np.ones(len(labels["names"]), bool)
         rows[held_out_crops(labels)] = False
@@ -62,7 +62,7 @@ def first_box(name: str, labels: dict, row: int, image: np.ndarray) -> np.ndarra
     """A first guess of the 68-landmark box: AFLW's from its 21 points, the aligned CelebA and
     UTKFace photos' from where their alignment puts the face (the teacher then iterates)."""
     if name == "aflw":
-        from .data import crop_labels, face_box_from_aflw
+        from ..tools.conventions import crop_labels, face_box_from_aflw
 
         points, visible, yaw = crop_labels({k: labels[k][row] for k in ("points21", "visible", "yaw_degrees")})
         if visible.sum() >= 3:

@@ -17,7 +17,7 @@ import torch
 from ..runtime.pack import is_pack
 from . import checkpoints, losses, topology
 from .data import AflwShard, AflwTraining, photometric
-from .data import holdout_split  # noqa: F401 (the stages' split, importable from here as before)
+from ..tools.conventions import MEAN, STD, holdout_split
 from .facemodel import FaceModel, FlipAveraged, Refined
 from .morphable import MorphableModel
 
@@ -43,11 +43,8 @@ def build_model(config: dict, morphable: MorphableModel) -> FaceModel:
                      age_head=config.get("age_head", False), attribute_branch=branch)
 
 
-#: the network's input normalisation (also written into every manifest)
-MEAN, STD = 0.5, 0.5
-
-
 def normalise(images01: torch.Tensor) -> torch.Tensor:
+    """The network's input normalisation (tools.conventions; export writes it into every manifest)."""
     return (images01 - MEAN) / STD
 
 
