@@ -119,22 +119,26 @@ def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, s
     return out
 
 
-def trained_manifest(model, config: dict, card: dict) -> dict:
-    """The manifest of a FaceModel trained with `config`; `card` adds training data, compute, licence."""
-    from ..train import topology as topo_module
+def trained_manifest(model, config, card: dict) -> dict:
+    """The manifest of a FaceModel trained with `config` (a TrainingConfig); `card` adds training data,
+    compute, licence."""
     from ..tools.conventions import MEAN, STD
+    from ..train import topology as topo_module
+    from ..train.config import TrainingConfig
+
+    config = TrainingConfig.coerce(config)
 
     topo = topo_module.load()
     return {
-        "name": config["name"],
+        "name": config.name,
         "purpose": card.get("purpose", "reconstruction"),
         "version": card.get("version", "0"),
-        "input": {"size": config["input_size"], "channels": "RGB", "mean": [MEAN] * 3, "std": [STD] * 3},
+        "input": {"size": config.input_size, "channels": "RGB", "mean": [MEAN] * 3, "std": [STD] * 3},
         # the crop rule, relative to the box of the face's 68 landmarks (edgeface.runtime.geometry.square_crop)
-        "crop": {"scale": config["crop_scale"], "shift_y": 0.0},
+        "crop": {"scale": config.crop_scale, "shift_y": 0.0},
         "topology": {"name": topo["name"], "version": topo["version"], "num_points": topo["num_points"],
                      "landmarks68": topo["landmarks68"], "triangles": topo["triangles"], "mirror": topo["mirror"]},
-        "identity_size": config["identity_size"],
+        "identity_size": config.identity_size,
         "expression_names": model.expression_names,
         "attribute_names": model.attribute_names,
         **({"age": {"column": len(model.attribute_names), "unit": "years"}} if getattr(model, "age_head", False) else {}),
@@ -143,7 +147,7 @@ def trained_manifest(model, config: dict, card: dict) -> dict:
         **{k: v for k, v in card.items() if k not in ("purpose", "version")},
         # what edgeface.train.recover needs to rebuild the torch network from the fp32 ONNX file
         "training": {**card.get("training", {}), "network": {
-            "backbone": config["backbone"],
+            "backbone": config.backbone,
             **({"attribute_branch": model.branch_config} if getattr(model, "branch_config", None) else {})}},
     }
 
@@ -175,10 +179,11 @@ def model_cost(net: torch.nn.Module, size: int) -> dict:
 def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None) -> Path:
     """Checkpoint (trainer's best.pt) -> fp32 model pack with its manifest."""
     from ..train.morphable import MorphableModel
-    from ..train.trainer import load_checkpoint
+    from ..train.build import checkpoint_config, load_checkpoint
 
     state = checkpoints.read(checkpoint)
     model = load_checkpoint(checkpoint, MorphableModel.load(ict), "cpu")
-    manifest = trained_manifest(model, state["config"], card or {})
-    manifest["cost"] = model_cost(model, state["config"]["input_size"])
+    config = checkpoint_config(state, checkpoint)
+    manifest = trained_manifest(model, config, card or {})
+    manifest["cost"] = model_cost(model, config.input_size)
     return write_pack(model, out_dir, manifest, formats=formats)

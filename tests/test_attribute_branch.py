@@ -41,7 +41,7 @@ def _randomised(model, seed=0):
 
 def test_the_branch_answers_its_attributes_and_age_and_nothing_geometric(morphable):
     from edgeface.train.sources import CELEBA_ATTRIBUTES
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     plain = _randomised(build_model(CONFIG, morphable))
     branched, _, before, after, described = _grown(plain, {**CONFIG, "attribute_branch": BRANCH}, "branch", morphable)
@@ -61,7 +61,7 @@ def _grown(plain, config: dict, part: str, morphable):
     """`plain`'s network grown by a part (its module's name), the rest loaded from `plain` and the
     part randomised; random crops, plain's and the grown network's outputs on them, and the part's
     answers."""
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     grown = build_model(config, morphable)
     # the gathers that route answers to their columns belong to the grown network
@@ -77,7 +77,7 @@ def _grown(plain, config: dict, part: str, morphable):
 
 
 def test_the_branch_refuses_attributes_the_network_lacks(morphable):
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     with pytest.raises(ValueError, match="Has_Tail"):
         build_model({**CONFIG, "attribute_branch": {**BRANCH, "attributes": ["Male", "Has_Tail"]}}, morphable)
@@ -118,7 +118,7 @@ def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_pat
     from edgeface.export.fp32 import trained_manifest, write_pack
     from edgeface.runtime.pack import read_manifest
     from edgeface.train.recover import pack_model
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     config = {**CONFIG, "attribute_branch": branch}
     model = _randomised(build_model(config, morphable))

@@ -17,7 +17,7 @@ EYELIDS = {**BRANCH, "eyelids": {"width": 8}}
 
 def test_the_eyelid_branch_answers_the_eyelids_and_eye_closure_and_nothing_else(morphable):  # noqa: F811
     from edgeface.train.facemodel import EYE_CLOSED, EYELID_SHAPES
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     plain = _randomised(build_model({**CONFIG, "attribute_branch": BRANCH}, morphable))
     eyed, x, before, after, eyes = _grown(plain, {**CONFIG, "attribute_branch": EYELIDS}, "eyelids", morphable)
@@ -60,7 +60,7 @@ def test_an_eyelid_branch_needs_the_closure_attributes(morphable):  # noqa: F811
 
 def test_the_eyelid_loss_sees_only_the_labels_a_crop_has(morphable):  # noqa: F811
     from edgeface.train.eyelid_branch import eye_labels, eyelid_loss
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     model = _randomised(build_model({**CONFIG, "attribute_branch": EYELIDS}, morphable))
     g = torch.Generator().manual_seed(0)

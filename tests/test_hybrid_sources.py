@@ -77,7 +77,7 @@ def test_hybrid_loss_runs_every_term_and_an_empty_source_adds_nothing():
     """The trainer's loss on a batch where one sample has no labels at all: its outputs get no
     gradient from any supervised term (the priors apply to everyone)."""
     root = _need("ict_facekit.npz")
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.train.data import example
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import ATTRIBUTES
@@ -85,8 +85,8 @@ def test_hybrid_loss_runs_every_term_and_an_empty_source_adds_nothing():
     config = {"backbone": "mobilenetv2_050", "input_size": 64, "crop_scale": 1.4, "identity_size": 8,
               "attributes": "celeba", "age_head": True, "visibility_head": True,
               "loss": {"landmarks68": 1.0, "attributes": 1.0, "age": 1.0, "young": 1.0, "sir_pull": 1.0, "sir_push": 1.0}}
-    model = trainer.build_model(config, MorphableModel.load(root / "ict_facekit.npz"))
-    loss = trainer.HybridLoss(config, model, "cpu", positive_rate=np.full(len(ATTRIBUTES), 0.3))
+    model = build.build_model(config, MorphableModel.load(root / "ict_facekit.npz"))
+    loss = objective.HybridLoss(config, model, "cpu", positive_rate=np.full(len(ATTRIBUTES), 0.3))
     img = np.zeros((3, 64, 64), np.uint8)
     mask = np.zeros(len(ATTRIBUTES), np.float32)
     mask[:40] = 1
@@ -236,7 +236,7 @@ def age_pack(tmp_path_factory):
     root = _need("ict_facekit.npz")
     from edgeface.export.fp32 import export_checkpoint
     from edgeface.train.morphable import MorphableModel
-    from edgeface.train.trainer import build_model
+    from edgeface.train.build import build_model
 
     config = {"name": "age-test", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
               "identity_size": 40, "attributes": "celeba", "age_head": True, "visibility_head": True}
@@ -468,7 +468,7 @@ def test_pose_rotation_loss_is_the_angle_between_poses_and_has_no_gimbal_lock():
     assert abs(float(value) - 0.1) < 1e-3
     # near yaw 90 deg, pitch and roll trade places: their Euler angles differ by 0.8 rad, the rotations by 0.04
     a, b = np.array([0.4, 1.55, 0.0]), np.array([0.0, 1.55, 0.4])
-    assert float(losses.pose_rotation(torch.tensor([a]), torch.tensor([b]), torch.ones(1))) < 0.05
+    assert float(losses.pose_rotation(torch.tensor(a[None]), torch.tensor(b[None]), torch.ones(1))) < 0.05
     # an unlabelled sample, and one beyond max_yaw, change nothing
     pred, target = torch.tensor(poses[:3]), torch.tensor(turned[:3])
     target[1, 1] = 1.3

@@ -46,7 +46,7 @@ def test_augmented_points_follow_the_image(shard):
 
 def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_path):
     import edgeface
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.export.fp32 import export_checkpoint
 
     config = {"name": "test", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40,
@@ -73,9 +73,9 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
     state = torch.load(best, weights_only=True)
     from edgeface.train.morphable import MorphableModel
 
-    net = trainer.load_checkpoint(best, MorphableModel.load(ict), "cpu")
+    net = build.load_checkpoint(best, MorphableModel.load(ict), "cpu")
     with torch.no_grad():
-        x = trainer.normalise(torch.from_numpy(crops[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 255)
+        x = build.normalise(torch.from_numpy(crops[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 255)
         ref = net(x)[0].numpy()
     np.testing.assert_allclose(out["dense"], ref, atol=1e-4)
     assert state["config"]["name"] == "test"
@@ -153,7 +153,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     """A tiny in-batch hybrid run: AFLW and synthetic samples in every batch, all loss terms finite,
     and the exported pack carries the attribute and visibility heads."""
     import edgeface
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.export.fp32 import export_checkpoint
 
     config = {"name": "hybrid", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
@@ -166,12 +166,13 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
                        "visibility": 0.05, "attributes": 0.05, "sir_pull": 0.01, "sir_push": 0.01,
                        "identity_prior": 0.001, "expression_prior": 0.001}}
     ict = data_dir / "ict_facekit.npz"
-    train_set, batches, _ = trainer._data(config, None, ict, "cpu")
+    data = wiring.training_data(wiring.TrainingConfig.from_dict(config), ict)
+    train_set, batches = data.dataset, data.batches
     batch = torch.utils.data.default_collate([train_set[i] for i in next(iter(batches))])
     assert batch["has_dense"].sum() == 8 and batch["has_points21"].sum() == 8
-    model = trainer.build_model(config, __import__("edgeface.train.morphable", fromlist=["x"]).MorphableModel.load(ict))
-    images = trainer.normalise(batch["image"].float() / 255)
-    loss, terms = trainer.HybridLoss(config, model, "cpu")(model(images), batch)
+    model = build.build_model(config, __import__("edgeface.train.morphable", fromlist=["x"]).MorphableModel.load(ict))
+    images = build.normalise(batch["image"].float() / 255)
+    loss, terms = objective.HybridLoss(config, model, "cpu")(model(images), batch)
     expected = {"landmarks", "yaw", "dense", "pose", "identity", "expression", "visibility", "attributes",
                 "sir_pull", "sir_push", "identity_prior", "expression_prior"}
     assert expected <= set(terms) and all(np.isfinite(v) for v in terms.values()) and torch.isfinite(loss)
@@ -188,7 +189,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
 def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
     """`distill.only_without_3d_labels`: a network's answers teach only on the crops that lack 3D labels
     (real AFLW), so where synthetic ground truth exists it alone decides; without it, everywhere."""
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.train.morphable import MorphableModel
 
     config = {"name": "pseudo", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
@@ -199,19 +200,20 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
                         "steps_per_epoch": 1},
               "loss": {"landmarks": 1.0}, "distill": {"dense": 1.0}}
     ict = data_dir / "ict_facekit.npz"
-    train_set, batches, _ = trainer._data(config, None, ict, "cpu")
+    data = wiring.training_data(wiring.TrainingConfig.from_dict(config), ict)
+    train_set, batches = data.dataset, data.batches
     batch = torch.utils.data.default_collate([train_set[i] for i in next(iter(batches))])
     labelled = batch["has_dense"].bool()
     assert labelled.any() and (~labelled).any()
-    model = trainer.build_model(config, MorphableModel.load(ict)).eval()
+    model = build.build_model(config, MorphableModel.load(ict)).eval()
     with torch.no_grad():
-        outputs = model(trainer.normalise(batch["image"].float() / 255))
+        outputs = model(build.normalise(batch["image"].float() / 255))
 
     def distilled(only_without_3d_labels, moved):
         teacher = [o.clone() for o in outputs]
         teacher[0][moved] += 0.05  # the pseudo-label's points sit 0.05 of the crop away on these samples
         distill = {"dense": 1.0, "only_without_3d_labels": only_without_3d_labels}
-        loss = trainer.HybridLoss({**config, "distill": distill}, model, "cpu")
+        loss = objective.HybridLoss({**config, "distill": distill}, model, "cpu")
         return loss(outputs, batch, teacher)[1]["distill_dense"]
 
     moved = 0.05 * 3 ** 0.5
@@ -223,18 +225,18 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
 def test_fine_tuning_starts_from_a_checkpoint_without_the_new_heads(data_dir, tmp_path):
     """--init takes every matching tensor of an older run, and the head rows it had (pose, identity,
     expression), while the new attribute and visibility rows keep their fresh initialisation."""
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.train.morphable import MorphableModel
 
     morphable = MorphableModel.load(data_dir / "ict_facekit.npz")
     base = {"backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40}
-    old = trainer.build_model(base, morphable)
+    old = build.build_model(base, morphable)
     with torch.no_grad():
         old.head.weight.normal_()
     torch.save({"model": old.state_dict(), "config": base}, tmp_path / "old.pt")
-    new = trainer.build_model({**base, "attribute_head": True, "visibility_head": True}, morphable)
+    new = build.build_model({**base, "attribute_head": True, "visibility_head": True}, morphable)
     fresh_extra = new.head.weight[old.head.weight.shape[0]:].clone()
-    taken, total = trainer.init_from(new, tmp_path / "old.pt", "cpu")
+    taken, total = build.init_from(new, tmp_path / "old.pt", "cpu")
     assert taken == len(old.state_dict()) and total == len(new.state_dict())
     rows = old.head.weight.shape[0]
     assert new.head.weight.shape[0] > rows
@@ -248,14 +250,14 @@ def test_flip_averaged_teacher_answers_a_mirrored_crop_with_the_mirrored_face(da
     """The self-distillation teacher is flip-equivariant where the mirror map is mutual (all 68
     landmarks): its answer for a mirrored crop, mapped back, is its answer for the crop. A single
     pass of the same network is not, so the averaging is what makes it so."""
-    from edgeface.train import topology, trainer
+    from edgeface.train import build, objective, topology, trainer, wiring
     from edgeface.train.facemodel import FlipAveraged
     from edgeface.train.morphable import MorphableModel
 
     torch.manual_seed(0)
     config = {"backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40,
               "attribute_head": True, "visibility_head": True}
-    model = trainer.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
+    model = build.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
     with torch.no_grad():
         model.head.weight.normal_(std=0.05)  # a network whose answer depends on the picture
     mirror = np.asarray(topology.load()["mirror"])
@@ -374,7 +376,7 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
     """A wall-clock schedule ends the run when its minutes are spent, whatever the epoch count; with
     `render_size` the crops are made at the teacher's size, the teacher sees them so and the
     student shrunk to its own input."""
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
     loss = {"landmarks": 1.0, "yaw": 0.1, "identity_prior": 0.001, "expression_prior": 0.001}
     base = {"crop_scale": 1.4, "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
@@ -385,7 +387,7 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
                                        "seed": 0, "steps_per_epoch": 1}}, tmp_path / "teacher", ict_path=ict,
                             device="cpu")
     sizes = []
-    resized = trainer.resized
+    resized = build.resized
     monkeypatch.setattr(trainer, "resized", lambda x, size: sizes.append((x.shape[-1], size)) or resized(x, size))
     student = {**base, "name": "s", "backbone": "mobilenetv2_050", "input_size": 112, "render_size": 128,
                "train": {"epochs": 1000, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
@@ -403,7 +405,7 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
 def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, data_dir, tmp_path):
     """`train.freeze_batchnorm`: a fine-tune at a small batch leaves every running mean and variance
     as the starting checkpoint had them, and still moves the convolutions."""
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
     config = {"name": "frozen", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
               "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
@@ -428,7 +430,7 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
     """`train.frozen`: a continuation that keeps the backbone below a branch's tap leaves those
     parameters exactly as it started (batch-norm statistics frozen too), while the layers above and
     the head move; a list that freezes everything is refused by name."""
-    from edgeface.train import trainer
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
     config = {"name": "frozen", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
               "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},

@@ -15,7 +15,7 @@ import torch
 from edgeface.export.fp32 import model_cost
 from edgeface.tools import bench
 from edgeface.train.morphable import MorphableModel
-from edgeface.train.trainer import load_checkpoint
+from edgeface.train.build import load_checkpoint
 
 
 class Trunk(torch.nn.Module):

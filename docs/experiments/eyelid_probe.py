@@ -21,7 +21,7 @@ import torch
 def collect(model, examples, rows, batch: int = 128) -> dict:
     from edgeface.tools.evaluate import eye_aperture, eyes_seen
     from edgeface.tools.progress import tqdm
-    from edgeface.train.trainer import normalise
+    from edgeface.train.build import normalise
 
     out = {"trunk": [], "branch": [], "map": [], "opening": [], "seen": []}
     flip = examples.flip
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import Aflw68Examples
     from edgeface.tools.conventions import holdout_split
-    from edgeface.train.trainer import load_network
+    from edgeface.train.build import load_network
 
     args = sys.argv[1:] if argv is None else argv
     pack = args[0] if args else "edgeface/models/default"

@@ -26,7 +26,7 @@ def cached(model, examples, rows, flips: bool, batch: int = 128, desc: str = "ey
     """Pooled features, the branch's answers and the labelled eye points of the crops `rows` (and
     their mirror images when `flips`)."""
     from edgeface.tools.progress import tqdm
-    from edgeface.train.trainer import normalise
+    from edgeface.train.build import normalise
 
     feats, targets, weights = [], [], []
     eye = np.array(EYE_POINTS)
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import Aflw68Examples
     from edgeface.tools.conventions import holdout_split
-    from edgeface.train.trainer import load_network
+    from edgeface.train.build import load_network
 
     args = sys.argv[1:] if argv is None else argv
     pack, every = (args[0] if args else "edgeface/models/default"), int(args[1]) if len(args) > 1 else 4

@@ -2,7 +2,7 @@ import sys, numpy as np, torch
 from pathlib import Path
 sys.path.insert(0, ".")  # run from the repository root
 from edgeface.train.sources import CelebaExamples, UtkfaceExamples, CELEBA_ATTRIBUTES
-from edgeface.train.trainer import load_checkpoint, normalise
+from edgeface.train.build import load_checkpoint, normalise
 from edgeface.train.morphable import MorphableModel
 from edgeface.train.heads import fit_logistic
 from tqdm import tqdm

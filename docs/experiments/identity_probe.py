@@ -17,7 +17,7 @@ from edgeface.tools.evaluate_faces import vector_verification
 from edgeface.tools.progress import tqdm
 from edgeface.train.morphable import MorphableModel
 from edgeface.train.sources import CelebaExamples
-from edgeface.train.trainer import load_network, normalise
+from edgeface.train.build import load_network, normalise
 
 
 @torch.no_grad()

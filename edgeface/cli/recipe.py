@@ -35,11 +35,12 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import subprocess
 import time
 from pathlib import Path
+
+from ..train.config import ConfigError, TrainingConfig, merged, need
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("release", "teachers", "prepare", "train", "heads", "attribute-branch", "eyelid-branch", "export", "align-landmarks",
@@ -53,19 +54,6 @@ def _training_data() -> Path:
     if root is None:
         raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
     return root
-
-
-def merged(base: dict, overrides: dict) -> dict:
-    """`base` with `overrides` laid over it, nested objects merged key by key (a null removes a key)."""
-    out = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 class Recipe:
@@ -82,6 +70,8 @@ class Recipe:
         for s in self.data["stages"]:
             if s.get("run") not in KINDS:
                 raise ValueError(f"{self.path}: stage {s['name']!r} runs {s.get('run')!r}; known: {', '.join(KINDS)}")
+        # every training configuration is checked now, before any stage spends hours
+        self.configs = {s["name"]: self.stage_config(s) for s in self.stages if "config" in s}
 
     @property
     def stages(self) -> list[dict]:
@@ -101,10 +91,11 @@ class Recipe:
             raise RuntimeError(f"stage {name!r} has not run yet")
         return Path(done["product"])
 
-    def stage_config(self, stage: dict) -> dict:
+    def stage_config(self, stage: dict) -> TrainingConfig:
+        """The base config with the stage's `config` and the recipe's overrides laid over it, checked."""
         config = merged(merged(self.base, stage.get("config", {})), self.overrides)
         config.setdefault("name", f"{self.data['name']}-{stage['name']}")
-        return config
+        return TrainingConfig.from_dict(config, f"{self.path}: stage {stage['name']!r}: config")
 
     def pack(self) -> Path:
         """The pack the recipe's last export writes into (align-landmarks and int8 work on it)."""
@@ -195,14 +186,20 @@ class Recipe:
         return out / stage.get("checkpoint", "last.pt")
 
     @staticmethod
-    def _training_photos(config: dict):
+    def _training_photos(config: TrainingConfig):
         """The CelebA and UTKFace training photos a stage's config names, at its input size."""
         from ..train.sources import CelebaExamples, UtkfaceExamples
 
         root = _training_data()
-        src, size = config["sources"], config["input_size"]
-        return (CelebaExamples(root / src["celeba"]["root"], src["celeba"]["frames"], size),
-                UtkfaceExamples(root / src["utkface"]["root"], src["utkface"]["frames"], "train", size))
+        src, size = config.sources, config.input_size
+        if src is None or src.celeba is None or src.utkface is None:
+            raise ConfigError(f"{config.name}: sources.celeba and sources.utkface name the training photos")
+        c, u = src.celeba, src.utkface
+        why = "the branch's training photos"
+        return (CelebaExamples(root / need(c.root, "sources.celeba.root", why), need(c.frames, "sources.celeba.frames", why),
+                               size),
+                UtkfaceExamples(root / need(u.root, "sources.utkface.root", why),
+                                need(u.frames, "sources.utkface.frames", why), "train", size))
 
     def _heads(self, stage: dict) -> Path:
         from ..train.heads import refit
@@ -232,8 +229,8 @@ class Recipe:
         shard = ROOT / stage.get("shards", ".shards") / "aflw_train.npz"
         if not shard.exists():
             pack(root / "aflw_train", shard)
-        examples = Aflw68Examples(AflwShard(shard), root / "aflw_train" / "labels68.npz", config["input_size"],
-                                  config["crop_scale"], augment=False)
+        examples = Aflw68Examples(AflwShard(shard), root / "aflw_train" / "labels68.npz", config.input_size,
+                                  config.crop_scale, augment=False)
         return train_eyelids(self.product(stage["start"]), self.folder(stage["name"]), config, examples,
                              **stage.get("fit", {}))
 

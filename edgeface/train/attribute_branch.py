@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import TrainingConfig
 from .facemodel import AGE_OFFSET, AGE_SCALE
 
 
@@ -56,19 +57,20 @@ def branch_loss(out: torch.Tensor, attributes: torch.Tensor, age: torch.Tensor, 
     return loss
 
 
-def train_branch(start, out_dir, config: dict, celeba, utkface, epochs: int = 20, views: int = 4,
+def train_branch(start, out_dir, config: TrainingConfig | dict, celeba, utkface, epochs: int = 20, views: int = 4,
                  batch: int = 256, lr: float = 2e-3, weight_decay: float = 1e-3, age_weight: float = 0.5,
                  seed: int = 0, progress=print) -> Path:
-    """`start` (a pack folder or a checkpoint) with an attribute branch (`config["attribute_branch"]`)
+    """`start` (a pack folder or a checkpoint) with an attribute branch (`config.attribute_branch`)
     trained on its frozen trunk -> `out_dir/branch.pt`, a checkpoint of the whole network.
     Resumes from `out_dir/branch_last.pt` (saved every epoch) and reuses cached features."""
     from .cached_fit import fit_resumable
     from .morphable import MorphableModel
-    from .trainer import build_model, load_network
+    from .build import build_model, load_network
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     morphable = MorphableModel.load(None)
+    config = TrainingConfig.coerce(config)
     model = build_model(config, morphable)
     missing, unexpected = model.load_state_dict(load_network(start, morphable, "cpu").state_dict(), strict=False)
     if unexpected or any(not k.startswith("branch") for k in missing):
@@ -92,7 +94,7 @@ def train_branch(start, out_dir, config: dict, celeba, utkface, epochs: int = 20
                   out / "branch_last.pt", "branch", epochs, batch, lr, weight_decay, seed, progress=progress)
     model.eval()
     path = out / "branch.pt"
-    torch.save({"config": config, "model": model.state_dict(),
+    torch.save({"config": config.to_dict(), "model": model.state_dict(),
                 "attribute_branch": {"start": str(start), "celeba_photos": len(celeba), "utkface_photos": len(utkface),
                                      "views": views, "epochs": epochs, "batch": batch, "lr": lr}}, path)
     return path

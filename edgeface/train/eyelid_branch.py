@@ -22,6 +22,7 @@ import torch
 from ..tools.evaluate import CLOSED_BELOW, EYE_POINTS, eye_aperture, eye_opening, eyes_seen
 from ..tools.evaluate_faces import roc_auc
 from . import topology
+from .config import TrainingConfig
 from .facemodel import EYELID_SHAPES
 
 #: crop units per unit of the point loss (1 % of the crop, 1.1 px at 112)
@@ -43,7 +44,7 @@ def cache_views(model, examples, rows, views: int, batch: int = 128, desc: str =
     answers, and the eye labels. View 0 is the crop as the shard frames it, view 1 its mirror
     image, the others jittered, degraded and randomly mirrored copies."""
     from ..tools.progress import tqdm
-    from .trainer import normalise
+    from .build import normalise
 
     out = {k: [] for k in ("tap", "raw", "described", "points", "weight", "closed")}
     for view in range(views):
@@ -114,21 +115,22 @@ def measure(model, data: dict, answers: torch.Tensor | None = None, batch: int =
             "closed_auc": roc_auc(logits[seen][shut], logits[seen][~shut]) if shut.any() else None}
 
 
-def train_eyelids(start, out_dir, config: dict, examples, epochs: int = 12, views: int = 4, batch: int = 128,
+def train_eyelids(start, out_dir, config: TrainingConfig | dict, examples, epochs: int = 12, views: int = 4, batch: int = 128,
                   lr: float = 2e-3, weight_decay: float = 1e-2, holdout: float = 0.03, limit: int | None = None,
                   seed: int = 0, progress=print) -> Path:
     """`start` (a pack folder or a checkpoint with an attribute branch) with an eyelid branch
-    (`config["attribute_branch"]["eyelids"]`) trained on its frozen trunk -> `out_dir/eyelids.pt`.
+    (`config.attribute_branch.eyelids`) trained on its frozen trunk -> `out_dir/eyelids.pt`.
     `examples`: Aflw68Examples; crops without 68 points and the `holdout` split are not trained on.
     Resumes from `out_dir/eyelids_last.pt` (saved every epoch) and reuses cached features."""
     from .cached_fit import fit_resumable
     from .morphable import MorphableModel
     from ..tools.conventions import holdout_split
-    from .trainer import build_model, load_network
+    from .build import build_model, load_network
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     morphable = MorphableModel.load(None)
+    config = TrainingConfig.coerce(config)
     model = build_model(config, morphable)
     if model.eyelids is None:
         raise ValueError("the stage's config has no attribute_branch.eyelids")
@@ -179,7 +181,7 @@ def train_eyelids(start, out_dir, config: dict, examples, epochs: int = 12, view
               "before": measure(model, held, head_answers(model, held)), "after": measure(model, held)}
     (out / "eyelids.json").write_text(json.dumps(report, indent=1))
     path = out / "eyelids.pt"
-    torch.save({"config": config, "model": model.state_dict(),
+    torch.save({"config": config.to_dict(), "model": model.state_dict(),
                 "eyelids": {"start": str(start), "crops": int(len(train_rows)), "views": views, "epochs": epochs,
                             "batch": batch, "lr": lr, "held_out": report}}, path)
     return path

@@ -22,7 +22,7 @@ def features(model, photos, views: int = 2, batch: int = 64, desc: str = "featur
     copies (`FramedPhotos.crop`, augmentation drawn for epochs `first_epoch` + view), mirrored half
     the time. `layers`: what to run (default: the backbone's pooled features)."""
     from ..tools.progress import tqdm
-    from .trainer import normalise
+    from .build import normalise
 
     model.eval()
     layers = model.backbone if layers is None else layers
@@ -82,7 +82,7 @@ def refit(checkpoint, out, celeba, utkface, l2: float = 1e-3, views: int = 2) ->
     from .facemodel import AGE_OFFSET, AGE_SCALE
     from .morphable import MorphableModel
     from .sources import CELEBA_ATTRIBUTES
-    from .trainer import load_checkpoint
+    from .build import load_checkpoint
 
     state = checkpoints.read(checkpoint)
     model = load_checkpoint(checkpoint, MorphableModel.load(None), "cpu")
