@@ -8,6 +8,7 @@ stdin: `photos` times FaceMesh in static-image mode (BlazeFace and the mesh ever
 photo; `frames N` times N calls in video mode (tracking) on the first photo repeated. It inherits
 the driver's CPU affinity, so both sides run on the same core.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,16 @@ def main() -> int:
     from pathlib import Path
 
     network = Path(mp.__file__).parent / "modules" / "face_landmark" / "face_landmark.tflite"
-    print(json.dumps({"ready": mp.__version__, "opencv": cv2.__version__,
-                      "face_landmark": str(network) if network.exists() else None}), flush=True)
+    print(
+        json.dumps(
+            {
+                "ready": mp.__version__,
+                "opencv": cv2.__version__,
+                "face_landmark": str(network) if network.exists() else None,
+            }
+        ),
+        flush=True,
+    )
     for line in sys.stdin:
         words = line.split()
         if not words:

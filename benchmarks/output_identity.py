@@ -8,6 +8,7 @@ Only the public API is used (`edgeface.Reconstructor`, `Tracker`), so the same s
 sides of a move. Every array of every face is stored: detected (the default cascade), from caller
 boxes, flip-averaged, refined, and a tracked sequence, on each installed backend's fp32 and int8 file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,23 @@ def _face_arrays(prefix: str, faces) -> dict[str, np.ndarray]:
     out = {f"{prefix}/count": np.array(len(faces))}
     for k, f in enumerate(faces):
         p = f"{prefix}/{k}"
-        out.update({f"{p}/box": f.box, f"{p}/score": np.float32(f.score), f"{p}/landmarks": f.landmarks,
-                    f"{p}/dense": f.dense, f"{p}/identity": f.identity, f"{p}/visibility": f.visibility,
-                    f"{p}/rotation": f.pose.rotation, f"{p}/translation": f.pose.translation,
-                    f"{p}/angles": np.array([f.pose.yaw, f.pose.pitch, f.pose.roll, f.pose.scale]),
-                    f"{p}/expression": np.array(list(f.expression.values())),
-                    f"{p}/attributes": np.array(list(f.attributes.values())),
-                    f"{p}/age_crop": np.array([-1.0 if f.age is None else f.age, *f.crop]),
-                    f"{p}/triangles": f.mesh.triangles})
+        out.update(
+            {
+                f"{p}/box": f.box,
+                f"{p}/score": np.float32(f.score),
+                f"{p}/landmarks": f.landmarks,
+                f"{p}/dense": f.dense,
+                f"{p}/identity": f.identity,
+                f"{p}/visibility": f.visibility,
+                f"{p}/rotation": f.pose.rotation,
+                f"{p}/translation": f.pose.translation,
+                f"{p}/angles": np.array([f.pose.yaw, f.pose.pitch, f.pose.roll, f.pose.scale]),
+                f"{p}/expression": np.array(list(f.expression.values())),
+                f"{p}/attributes": np.array(list(f.attributes.values())),
+                f"{p}/age_crop": np.array([-1.0 if f.age is None else f.age, *f.crop]),
+                f"{p}/triangles": f.mesh.triangles,
+            }
+        )
     return out
 
 
@@ -58,7 +68,11 @@ def write(path: Path, root: Path, limit: int) -> None:
         tracker = plain.tracker(max_faces=None)
         for step in range(60):  # a slow pan over one photo, then a cut to others
             image = images[0] if step < 40 else images[step % len(images)]
-            shift = np.float32([[1, 0, step * 0.7], [0, 1, step * 0.3]]) if step < 40 else np.float32([[1, 0, 0], [0, 1, 0]])
+            shift = (
+                np.float32([[1, 0, step * 0.7], [0, 1, step * 0.3]])
+                if step < 40
+                else np.float32([[1, 0, 0], [0, 1, 0]])
+            )
             frame = cv2.warpAffine(image, shift, (image.shape[1], image.shape[0]))
             arrays.update(_face_arrays(f"{tag}/tracked/{step}", tracker(frame)))
         print(f"{tag}: {len(images)} photos", file=sys.stderr)
@@ -69,12 +83,17 @@ def write(path: Path, root: Path, limit: int) -> None:
 def compare(a_path: Path, b_path: Path) -> int:
     a, b = np.load(a_path), np.load(b_path)
     missing = sorted(set(a.files) ^ set(b.files))
-    differing = [k for k in a.files if k in b.files and
-                 (a[k].dtype != b[k].dtype or a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes())]
+    differing = [
+        k
+        for k in a.files
+        if k in b.files and (a[k].dtype != b[k].dtype or a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes())
+    ]
     for k in (missing + differing)[:20]:
         print(f"differs: {k}")
-    print(f"{len(a.files)} arrays in {a_path.name}, {len(b.files)} in {b_path.name}: {len(missing)} present in "
-          f"one only, {len(differing)} differ in bits")
+    print(
+        f"{len(a.files)} arrays in {a_path.name}, {len(b.files)} in {b_path.name}: {len(missing)} present in "
+        f"one only, {len(differing)} differ in bits"
+    )
     return 1 if missing or differing else 0
 
 
@@ -91,7 +110,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "compare":
         return compare(args.a, args.b)
-    root = args.root or (Path(os.environ["EDGEFACE_DATA"]) / "aflw2000_dev" if os.environ.get("EDGEFACE_DATA") else None)
+    root = args.root or (
+        Path(os.environ["EDGEFACE_DATA"]) / "aflw2000_dev" if os.environ.get("EDGEFACE_DATA") else None
+    )
     if root is None or not (root / "labels.npz").exists():
         parser.error("no AFLW2000-3D folder: pass --root DIR or set EDGEFACE_DATA")
     write(args.out, root, args.limit)

@@ -6,6 +6,7 @@ installed backend x precision of the shipped model, then tabulates latency (with
 MediaPipe's face-landmark network, when the `bench` extra is installed), accuracy and model cost,
 and plots network latency against balanced NME. `--benchmark-json FILE` reuses an earlier run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_benchmarks(json_path: Path, quick: bool) -> None:
-    args = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-q", "--benchmark-only",
-            f"--benchmark-json={json_path}", "-p", "no:cacheprovider"]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "benchmarks"),
+        "-q",
+        "--benchmark-only",
+        f"--benchmark-json={json_path}",
+        "-p",
+        "no:cacheprovider",
+    ]
     args += ["--benchmark-min-rounds=5", "--benchmark-max-time=0.2" if quick else "--benchmark-max-time=1.0"]
     subprocess.run(args, check=True, cwd=ROOT)
 
@@ -32,9 +42,9 @@ def run_benchmarks(json_path: Path, quick: bool) -> None:
 def evaluate_all(root) -> list[dict]:
     import edgeface
     from edgeface.runtime import backends
+    from edgeface.runtime.pack import read_manifest
     from edgeface.tools.datasets import Aflw2000
     from edgeface.tools.evaluate import evaluate_landmarks
-    from edgeface.runtime.pack import read_manifest
 
     dataset = Aflw2000.load(root)
     manifest = read_manifest()
@@ -72,23 +82,49 @@ def plot(points, peer_ms, path: Path) -> None:
         y = y_lo + (y_hi - y_lo) * k / 5
         _, py = to_px(0, y)
         cv2.putText(img, f"{y:.1f}", (m - 40, py + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "network latency, batch 1, 1 thread (ms)", (w // 2 - 150, h - 20), cv2.FONT_HERSHEY_SIMPLEX,
-                0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "balanced NME (%), AFLW2000-3D dev", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        img,
+        "network latency, batch 1, 1 thread (ms)",
+        (w // 2 - 150, h - 20),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.5,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
+    cv2.putText(
+        img, "balanced NME (%), AFLW2000-3D dev", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+    )
     if peer_ms:
         px, _ = to_px(peer_ms, y_lo)
         for y in range(m, h - m, 12):
             cv2.line(img, (px, y), (px, y + 6), (0, 0, 220), 1)
-        cv2.putText(img, "MediaPipe face_landmark", (px + 5, m + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 220), 1,
-                    cv2.LINE_AA)
-        cv2.putText(img, "(468 points: no 68-point NME)", (px + 5, m + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 220), 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            "MediaPipe face_landmark",
+            (px + 5, m + 12),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 220),
+            1,
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            img,
+            "(468 points: no 68-point NME)",
+            (px + 5, m + 28),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 220),
+            1,
+            cv2.LINE_AA,
+        )
     for k, (label, ms, nme) in enumerate(points):
         px, py = to_px(ms, nme * 100)
         cv2.circle(img, (px, py), 5, (200, 100, 0), -1, cv2.LINE_AA)
-        cv2.putText(img, label, (px + 8, py - 6 - 14 * (k % 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            img, label, (px + 8, py - 6 - 14 * (k % 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1, cv2.LINE_AA
+        )
     cv2.imwrite(str(path), img)
 
 
@@ -101,8 +137,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from edgeface import __version__
     from edgeface.cli.common import cpu_features
-    from edgeface.tools.datasets import data_root
     from edgeface.runtime.pack import read_manifest
+    from edgeface.tools.datasets import data_root
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,33 +154,58 @@ def main(argv=None) -> int:
     manifest = read_manifest()
 
     peer = {name.split("/")[3]: ms for name, ms in median.items() if name.startswith("network/mediapipe")}
-    lines = [f"# edgeface benchmarks: {manifest.name}", "",
-             f"Made by `python benchmarks/report.py` (edgeface {__version__}, Python {platform.python_version()}, "
-             f"{platform.machine()}, CPU features: {', '.join(cpu_features()) or 'unknown'}). Medians of "
-             "pytest-benchmark rounds; ratios are to MediaPipe's face_landmark.tflite run through the same LiteRT "
-             "interpreter with the same thread count.", "",
-             "## Latency", "", "| case | median ms | vs MediaPipe network |", "| --- | --- | --- |"]
+    lines = [
+        f"# edgeface benchmarks: {manifest.name}",
+        "",
+        f"Made by `python benchmarks/report.py` (edgeface {__version__}, Python {platform.python_version()}, "
+        f"{platform.machine()}, CPU features: {', '.join(cpu_features()) or 'unknown'}). Medians of "
+        "pytest-benchmark rounds; ratios are to MediaPipe's face_landmark.tflite run through the same LiteRT "
+        "interpreter with the same thread count.",
+        "",
+        "## Latency",
+        "",
+        "| case | median ms | vs MediaPipe network |",
+        "| --- | --- | --- |",
+    ]
     for name, ms in sorted(median.items()):
         parts = name.split("/")
         ratio = ""
-        if parts[0] == "network" and "mediapipe" not in name and len(parts) > 4 and parts[3] in peer and parts[4] == "b1":
+        if (
+            parts[0] == "network"
+            and "mediapipe" not in name
+            and len(parts) > 4
+            and parts[3] in peer
+            and parts[4] == "b1"
+        ):
             ratio = f"{ms / peer[parts[3]]:.2f}x"
         lines.append(f"| `{name}` | {ms:.3f} | {ratio} |")
-    lines += ["", "## Accuracy (AFLW2000-3D dev, 500 images, ROI crops)", "",
-              "| backend | precision | NME 0-30 | 30-60 | 60-90 | balanced | mean | pose MAE (deg) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Accuracy (AFLW2000-3D dev, 500 images, ROI crops)",
+        "",
+        "| backend | precision | NME 0-30 | 30-60 | 60-90 | balanced | mean | pose MAE (deg) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     points = []
     for r in accuracy:
-        lines.append(f"| {r['backend']} | {r['precision']} | {100 * r['nme_0_30']:.2f} % | {100 * r['nme_30_60']:.2f} % | "
-                     f"{100 * r['nme_60_90']:.2f} % | {100 * r['nme_balanced']:.2f} % | {100 * r['nme_mean']:.2f} % | "
-                     f"{r['pose_mae_deg']:.2f} |")
+        lines.append(
+            f"| {r['backend']} | {r['precision']} | {100 * r['nme_0_30']:.2f} % | {100 * r['nme_30_60']:.2f} % | "
+            f"{100 * r['nme_60_90']:.2f} % | {100 * r['nme_balanced']:.2f} % | {100 * r['nme_mean']:.2f} % | "
+            f"{r['pose_mae_deg']:.2f} |"
+        )
         key = f"network/{r['backend']}/{r['precision']}/t1/b1"
         if key in median:
             points.append((f"{r['backend']} {r['precision']}", median[key], r["nme_balanced"]))
     cost = manifest.data.get("cost", {})
-    lines += ["", "## Model cost", "",
-              f"Parameters: {cost.get('parameters', 0):,}; multiply-adds per face: {cost.get('macs', 0):,}.", "",
-              "| file | format | precision | size (MB) |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Model cost",
+        "",
+        f"Parameters: {cost.get('parameters', 0):,}; multiply-adds per face: {cost.get('macs', 0):,}.",
+        "",
+        "| file | format | precision | size (MB) |",
+        "| --- | --- | --- | --- |",
+    ]
     for f in manifest.files:
         size = sum(p.stat().st_size for p in (f.path, *f.companions))
         lines.append(f"| `{f.path.name}` | {f.format} | {f.precision} | {size / 1e6:.2f} |")

@@ -1,12 +1,13 @@
 """benchmarks/end_to_end.py's own parts, without MediaPipe: what the detector costs by frame (the
 passes its README table states) and the page it writes. The side-by-side run itself needs MediaPipe's
 environment: `python benchmarks/end_to_end.py --mediapipe-python <env>/bin/python`."""
+
 import argparse
+
+import end_to_end
 
 import edgeface
 from edgeface.tools import bench
-
-import end_to_end
 
 
 def test_detector_costs_say_how_many_passes_each_frame_takes():
@@ -25,8 +26,20 @@ def test_the_page_has_every_case_and_stage():
     median = {"photo, edgeface default (refine)": 6.0, "photo, MediaPipe FaceMesh": 8.0}
     ratio = {k: v / 8.0 for k, v in median.items()}
     detection = {"photo with a face": {"ms": 2.0, "passes": 1, "faces": 1}}
-    page = end_to_end.markdown("0.5.0", "tflite fp32", "0.10.14", "avx2", argparse.Namespace(core=0, rounds=1), 1,
-                               median, ratio, {"edgeface": 1, "mediapipe": 1}, stages, detection, "python x")
+    page = end_to_end.markdown(
+        "0.5.0",
+        "tflite fp32",
+        "0.10.14",
+        "avx2",
+        argparse.Namespace(core=0, rounds=1),
+        1,
+        median,
+        ratio,
+        {"edgeface": 1, "mediapipe": 1},
+        stages,
+        detection,
+        "python x",
+    )
     assert "| photo, edgeface default (refine) | 6.00 | 0.75x |" in page
     assert "| photo, default (refine) |" in page and "| photo with a face | 2.00 | 1 | 1 |" in page
 

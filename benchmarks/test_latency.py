@@ -5,11 +5,12 @@ pre/post-processing, one photo end to end, a video frame in tracking mode, and M
 face-landmark network and FaceMesh pipeline where the `bench` extra installed them. Each case
 also checks its output, so the short CI run (few rounds) still tests every installed backend.
 """
+
 import pytest
 
 from edgeface.runtime import backends
-from edgeface.tools import bench
 from edgeface.runtime.pack import DEFAULT_PACK, MANIFEST_NAME
+from edgeface.tools import bench
 
 CASES = bench.cases() if (DEFAULT_PACK / MANIFEST_NAME).exists() else []
 

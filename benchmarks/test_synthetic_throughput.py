@@ -4,6 +4,7 @@ Times one process rendering labelled 128x128 samples (what each writer worker do
 writer runs one such process per core (`edgeface synthesize write --workers N`). samples/s per
 process is in the report's extra_info.
 """
+
 import numpy as np
 import pytest
 

@@ -3,6 +3,7 @@ face, side by side (docs/images/astronaut.jpg).
 
     python docs/make_readme_picture.py
 """
+
 from pathlib import Path
 
 import cv2

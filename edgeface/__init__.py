@@ -1,10 +1,11 @@
 """edgeface: single-image 3D face reconstruction for edge devices.
 
-    import edgeface
-    rec = edgeface.Reconstructor("auto")      # or "tflite", "onnx", "openvino"
-    for face in rec("photo.jpg"):
-        print(face.pose.yaw, face.landmarks.shape, face.attributes)
+import edgeface
+rec = edgeface.Reconstructor("auto")      # or "tflite", "onnx", "openvino"
+for face in rec("photo.jpg"):
+    print(face.pose.yaw, face.landmarks.shape, face.attributes)
 """
+
 from .runtime.errors import BackendNotInstalledError, DetectorError, EdgefaceError, ImageError, ModelError, OptionError
 from .runtime.image import load_image
 from .runtime.reconstructor import Reconstructor, ReconstructorOptions
@@ -26,8 +27,24 @@ def sample_image():
     """The shipped real photo (`sample_image_path`) as a (512, 512, 3) uint8 BGR array."""
     return load_image(sample_image_path())
 
+
 __all__ = [
-    "Reconstructor", "ReconstructorOptions", "load_image", "Face", "Mesh", "Pose", "draw", "Tracker", "OneEuroFilter",
-    "EdgefaceError", "ImageError", "ModelError", "BackendNotInstalledError", "DetectorError",
-    "OptionError", "sample_image", "sample_image_path", "__version__",
+    "Reconstructor",
+    "ReconstructorOptions",
+    "load_image",
+    "Face",
+    "Mesh",
+    "Pose",
+    "draw",
+    "Tracker",
+    "OneEuroFilter",
+    "EdgefaceError",
+    "ImageError",
+    "ModelError",
+    "BackendNotInstalledError",
+    "DetectorError",
+    "OptionError",
+    "sample_image",
+    "sample_image_path",
+    "__version__",
 ]

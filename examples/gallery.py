@@ -6,6 +6,7 @@
 README's picture is made by the first line: edgeface's own synthetic portraits (rendered from
 ICT-FaceKit, MIT), because the dev photos are research-only and are not committed.
 """
+
 import argparse
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def tile(image: np.ndarray, side: int) -> np.ndarray:
     small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     out = np.full((side, side, 3), 255, np.uint8)
     y, x = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
-    out[y:y + small.shape[0], x:x + small.shape[1]] = small
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
     return out
 
 
@@ -42,7 +43,7 @@ def main() -> int:
         for face in faces:
             print(f"{path.name}: {face!r}")
         drawn = edgeface.draw(image, faces, mesh=True, dense=False, attributes=2, legend=False)
-        tiles.append(tile(np.concatenate([image, drawn], axis=1), 2 * args.side)[args.side // 2: -args.side // 2])
+        tiles.append(tile(np.concatenate([image, drawn], axis=1), 2 * args.side)[args.side // 2 : -args.side // 2])
     gallery = np.concatenate(tiles, axis=0) if tiles else np.zeros((1, 1, 3), np.uint8)
     if not cv2.imwrite(args.out, gallery):
         raise SystemExit(f"cannot write {args.out}")

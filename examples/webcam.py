@@ -5,6 +5,7 @@
 
 Press q in the window (or Ctrl-C) to stop. CI runs it on a synthesised clip instead of a camera.
 """
+
 import argparse
 import time
 
@@ -32,7 +33,10 @@ def main() -> int:
                 break
             faces = tracker(frame)  # frames timed at the capture's nominal rate
             overlay = edgeface.draw(frame, faces, attributes=2)
-            print(f"frame {count}: " + ("; ".join(f"track {f.track_id} yaw {f.pose.yaw:+.0f}" for f in faces) or "no face"))
+            print(
+                f"frame {count}: "
+                + ("; ".join(f"track {f.track_id} yaw {f.pose.yaw:+.0f}" for f in faces) or "no face")
+            )
             if args.out:
                 if writer is None:
                     writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), 30, overlay.shape[1::-1])

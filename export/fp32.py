@@ -5,9 +5,9 @@ The network takes (N, 3, S, S) float32 normalised RGB and returns a tuple in the
 output names to the file's tensor names; `write_pack` hashes the files and writes the manifest.
 Quantized (int8) variants are added by export/ (issue: INT8 export) with the same manifest.
 """
+
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -33,9 +33,16 @@ class _Nhwc(torch.nn.Module):
 
 def export_onnx(net, size: int, path: Path) -> dict:
     sample = torch.zeros(2, 3, size, size)
-    torch.onnx.export(net, (sample,), str(path), input_names=["image"], output_names=list(OUTPUT_NAMES),
-                      dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}},
-                      opset_version=18, dynamo=False)
+    torch.onnx.export(
+        net,
+        (sample,),
+        str(path),
+        input_names=["image"],
+        output_names=list(OUTPUT_NAMES),
+        dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}},
+        opset_version=18,
+        dynamo=False,
+    )
     return {"layout": "NCHW", "outputs": {n: n for n in OUTPUT_NAMES}}
 
 
@@ -136,19 +143,33 @@ def trained_manifest(model, config, card: dict) -> dict:
         "input": {"size": config.input_size, "channels": "RGB", "mean": [MEAN] * 3, "std": [STD] * 3},
         # the crop rule, relative to the box of the face's 68 landmarks (edgeface.runtime.geometry.square_crop)
         "crop": {"scale": config.crop_scale, "shift_y": 0.0},
-        "topology": {"name": topo["name"], "version": topo["version"], "num_points": topo["num_points"],
-                     "landmarks68": topo["landmarks68"], "triangles": topo["triangles"], "mirror": topo["mirror"]},
+        "topology": {
+            "name": topo["name"],
+            "version": topo["version"],
+            "num_points": topo["num_points"],
+            "landmarks68": topo["landmarks68"],
+            "triangles": topo["triangles"],
+            "mirror": topo["mirror"],
+        },
         "identity_size": config.identity_size,
         "expression_names": model.expression_names,
         "attribute_names": model.attribute_names,
-        **({"age": {"column": len(model.attribute_names), "unit": "years"}} if getattr(model, "age_head", False) else {}),
+        **(
+            {"age": {"column": len(model.attribute_names), "unit": "years"}}
+            if getattr(model, "age_head", False)
+            else {}
+        ),
         **({"gender": {"attribute": "Male"}} if "Male" in model.attribute_names else {}),
         "pose_translation": "image position of the neutral face's centroid",
         **{k: v for k, v in card.items() if k not in ("purpose", "version")},
         # what edgeface.train.recover needs to rebuild the torch network from the fp32 ONNX file
-        "training": {**card.get("training", {}), "network": {
-            "backbone": config.backbone,
-            **({"attribute_branch": model.branch_config} if getattr(model, "branch_config", None) else {})}},
+        "training": {
+            **card.get("training", {}),
+            "network": {
+                "backbone": config.backbone,
+                **({"attribute_branch": model.branch_config} if getattr(model, "branch_config", None) else {}),
+            },
+        },
     }
 
 
@@ -167,8 +188,11 @@ def model_cost(net: torch.nn.Module, size: int) -> dict:
     hooks += [m.register_forward_hook(linear) for m in net.modules() if isinstance(m, torch.nn.Linear)]
     decoder = getattr(net, "decoder", None)
     if decoder is not None:
-        hooks.append(decoder.register_forward_hook(
-            lambda m, inputs, out: macs.__setitem__(0, macs[0] + out.numel() * sum(i.shape[1] for i in inputs))))
+        hooks.append(
+            decoder.register_forward_hook(
+                lambda m, inputs, out: macs.__setitem__(0, macs[0] + out.numel() * sum(i.shape[1] for i in inputs))
+            )
+        )
     with torch.no_grad():
         net.eval()(torch.zeros(1, 3, size, size))
     for h in hooks:
@@ -178,8 +202,8 @@ def model_cost(net: torch.nn.Module, size: int) -> dict:
 
 def export_checkpoint(checkpoint, out_dir, formats=FORMATS, ict=None, card=None) -> Path:
     """Checkpoint (trainer's best.pt) -> fp32 model pack with its manifest."""
-    from ..train.morphable import MorphableModel
     from ..train.build import checkpoint_config, load_checkpoint
+    from ..train.morphable import MorphableModel
 
     state = checkpoints.read(checkpoint)
     model = load_checkpoint(checkpoint, MorphableModel.load(ict), "cpu")

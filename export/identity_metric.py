@@ -6,6 +6,7 @@ fp32 file, the default detector and two passes). How much to regularise the with
 covariance is chosen by cross-validation over those people, so CelebA dev, which the evaluate mode
 scores, plays no part in the fit.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,9 @@ REGULARISATION = (0.01, 0.03, 0.1, 0.3, 1.0)
 FOLDS = 2
 
 
-def within_person_whitening(coefficients: np.ndarray, person: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+def within_person_whitening(
+    coefficients: np.ndarray, person: np.ndarray, ridge: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(mean, whitening): the inverse square root of the covariance of each person's coefficients
     about that person's mean (people with one photo only move the overall mean), with `ridge` times
     its mean variance added to the diagonal."""
@@ -41,8 +44,9 @@ def within_person_whitening(coefficients: np.ndarray, person: np.ndarray, ridge:
     return mean, (vectors / np.sqrt(values)) @ vectors.T
 
 
-def cross_validated(coefficients: np.ndarray, person: np.ndarray, ridges=REGULARISATION, folds: int = FOLDS,
-                    seed: int = 0) -> dict[float, dict]:
+def cross_validated(
+    coefficients: np.ndarray, person: np.ndarray, ridges=REGULARISATION, folds: int = FOLDS, seed: int = 0
+) -> dict[float, dict]:
     """Each ridge's verification EER and ROC AUC on held-out people, averaged over `folds` splits
     by person (the metric fitted on the others; the pairs as `evaluate --dataset celeba` draws them)."""
     from ..tools.evaluate_faces import vector_verification
@@ -68,8 +72,12 @@ def fit(coefficients: np.ndarray, person: np.ndarray, ridges=REGULARISATION) -> 
     scores = cross_validated(coefficients, person, ridges)
     ridge = min(scores, key=lambda r: (round(scores[r]["eer"], 4), -scores[r]["roc_auc"]))
     mean, whitening = within_person_whitening(coefficients, person, ridge)
-    return {"mean": mean, "whitening": whitening, "ridge": ridge,
-            "cross_validation": {str(r): s for r, s in scores.items()}}
+    return {
+        "mean": mean,
+        "whitening": whitening,
+        "ridge": ridge,
+        "cross_validation": {str(r): s for r, s in scores.items()},
+    }
 
 
 def fit_pack(pack, celeba_root, backend: str = "onnx", limit: int | None = None, progress: bool = True) -> dict:
@@ -87,9 +95,20 @@ def fit_pack(pack, celeba_root, backend: str = "onnx", limit: int | None = None,
     result = fit(coefficients, photos.labels["identity"][found])
     people = len(np.unique(photos.labels["identity"][found]))
     manifest = PackManifest.open(pack)
-    manifest.set_identity_metric(result["mean"], result["whitening"], fitted_on=(
-        f"CelebA train: {int(found.sum())} photos of {people} people, end to end ({backend} fp32, two passes); "
-        f"ridge {result['ridge']} chosen by {FOLDS}-fold cross-validation over people"))
+    manifest.set_identity_metric(
+        result["mean"],
+        result["whitening"],
+        fitted_on=(
+            f"CelebA train: {int(found.sum())} photos of {people} people, end to end ({backend} fp32, two passes); "
+            f"ridge {result['ridge']} chosen by {FOLDS}-fold cross-validation over people"
+        ),
+    )
     manifest.save()
-    return {"photos": int(found.sum()), "missed": int((~found).sum()), "people": people,
-            "ridge": result["ridge"], "cross_validation": result["cross_validation"], "pack": str(Path(pack))}
+    return {
+        "photos": int(found.sum()),
+        "missed": int((~found).sum()),
+        "people": people,
+        "ridge": result["ridge"],
+        "cross_validation": result["cross_validation"],
+        "pack": str(Path(pack)),
+    }

@@ -1,6 +1,7 @@
 """INT8 files for a pack, each through the accuracy gate: the one path that both
 `edgeface export --precision int8` and a recipe's `int8` stage take. A file that fails the gate is
 removed from the pack; the caller decides what a failure means (the CLI exits 3, a recipe goes on)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,7 @@ from pathlib import Path
 from ..runtime.errors import EdgefaceError
 
 
-def add_gated_int8(pack, calibration, formats: tuple[str, ...], gate_root: Path, ict: Path,
-                   gate_celeba=None) -> dict:
+def add_gated_int8(pack, calibration, formats: tuple[str, ...], gate_root: Path, ict: Path, gate_celeba=None) -> dict:
     """Quantize the pack's fp32 files with the crops in `calibration`, then gate each INT8 file on
     AFLW2000-3D dev (`gate_root`), held-out synthetic faces (ICT-FaceKit at `ict`) and, for a model
     with CelebA's attributes, CelebA dev (`gate_celeba`, default $EDGEFACE_DATA/celeba). Returns the
@@ -22,8 +22,9 @@ def add_gated_int8(pack, calibration, formats: tuple[str, ...], gate_root: Path,
     crops = quantize.load_calibration(calibration, read_manifest(pack).input_size)
     quantize.add_int8(pack, crops, formats=formats)
     manifest = read_manifest(pack)
-    synthetic = held_out(ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y,
-                         count=quantize.GATE_SYNTHETIC_FACES)
+    synthetic = held_out(
+        ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y, count=quantize.GATE_SYNTHETIC_FACES
+    )
     result = quantize.gate(pack, Aflw2000.load(gate_root), formats, synthetic, _gate_celeba(gate_celeba, manifest))
     for fmt, r in result.items():
         if not r["passed"]:
@@ -40,6 +41,8 @@ def _gate_celeba(explicit, manifest):
         return None
     root = Path(explicit) if explicit else (data_root() / "celeba" if data_root() is not None else None)
     if root is None or not root.exists():
-        raise EdgefaceError("the INT8 gate of a model with CelebA's attributes needs CelebA dev photos: "
-                            "pass --gate-celeba DIR or set EDGEFACE_DATA")
+        raise EdgefaceError(
+            "the INT8 gate of a model with CelebA's attributes needs CelebA dev photos: "
+            "pass --gate-celeba DIR or set EDGEFACE_DATA"
+        )
     return LabelledPhotos.load(root, "dev", ("names", "attributes", "attribute_names", "identity"))

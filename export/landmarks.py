@@ -9,16 +9,15 @@ least squares on half of the benchmark and checked on the other half. The model'
 untouched; the definition goes into the pack's manifest (`topology.landmark_weights`), and every
 runtime (Python, Kotlin) reads it from there.
 """
-from __future__ import annotations
 
-from pathlib import Path
+from __future__ import annotations
 
 import numpy as np
 
-from ..tools.datasets import Aflw2000
-from ..tools.evaluate import names_digest, nme_by_yaw, predict_faces
 from ..runtime.pack import PackManifest, read_manifest
 from ..runtime.pipeline import yaw_mixing
+from ..tools.datasets import Aflw2000
+from ..tools.evaluate import names_digest, nme_by_yaw, predict_faces
 
 #: Images at even positions of the dataset fit the definition; odd ones are held out.
 FIT_PARITY = 0
@@ -162,14 +161,16 @@ def align(pack, dataset: Aflw2000, ict, count: int = 16, backend: str = "onnx", 
     held_out = np.empty(len(dataset))  # each image scored by the fold that did not fit on it
     for fold, (fit_mask, test_mask) in enumerate((halves, halves[::-1])):
         fitted.append(fit(dense[fit_mask], truth[fit_mask], candidates, yaw[fit_mask], anchors, KEPT_LANDMARKS))
-        held_out[test_mask] = nme(landmarks(dense[test_mask], candidates, fitted[-1], yaw[test_mask], anchors),
-                                  truth[test_mask])
+        held_out[test_mask] = nme(
+            landmarks(dense[test_mask], candidates, fitted[-1], yaw[test_mask], anchors), truth[test_mask]
+        )
         report[f"fold{fold}_fixed"] = nme_by_yaw(fixed[test_mask], bins[test_mask])
         report[f"fold{fold}_aligned"] = nme_by_yaw(held_out[test_mask], bins[test_mask])
     report["held_out_nme"] = held_out.tolist()
     for kind in ("fixed", "aligned"):
-        report[f"two_fold_nme_balanced_{kind}"] = float(np.mean(
-            [report[f"fold{f}_{kind}"]["nme_balanced"] for f in (0, 1)]))
+        report[f"two_fold_nme_balanced_{kind}"] = float(
+            np.mean([report[f"fold{f}_{kind}"]["nme_balanced"] for f in (0, 1)])
+        )
     manifest = PackManifest.open(pack)
     if len(anchors) == 1:
         points, kept = compact(candidates, fitted[0][0])
@@ -178,14 +179,25 @@ def align(pack, dataset: Aflw2000, ict, count: int = 16, backend: str = "onnx", 
         # `weights` stays a complete definition (the one for a frontal head) for readers without by_yaw
         frontal = np.einsum("a,ajk->jk", yaw_mixing(np.zeros(1), anchors)[0], fitted[0])
         points, per_anchor = compact(candidates, np.concatenate([fitted[0], frontal[None]]))
-        definition = {"points": points, "weights": per_anchor[-1],
-                      "by_yaw": {"yaw_degrees": list(anchors), "weights": per_anchor[:-1]}}
-    manifest.set_landmark_definition({
-        **definition,
-        "alignment": {"dataset": dataset.root.name, "names_sha256": names_digest(dataset.names),
-                      "fit_parity": FIT_PARITY, "n_fit": int(halves[0].sum()), "neighbours": count,
-                      "yaw_anchors": list(anchors),
-                      "held_out_nme_balanced_fixed": report["fold0_fixed"]["nme_balanced"],
-                      "held_out_nme_balanced_aligned": report["fold0_aligned"]["nme_balanced"]}})
+        definition = {
+            "points": points,
+            "weights": per_anchor[-1],
+            "by_yaw": {"yaw_degrees": list(anchors), "weights": per_anchor[:-1]},
+        }
+    manifest.set_landmark_definition(
+        {
+            **definition,
+            "alignment": {
+                "dataset": dataset.root.name,
+                "names_sha256": names_digest(dataset.names),
+                "fit_parity": FIT_PARITY,
+                "n_fit": int(halves[0].sum()),
+                "neighbours": count,
+                "yaw_anchors": list(anchors),
+                "held_out_nme_balanced_fixed": report["fold0_fixed"]["nme_balanced"],
+                "held_out_nme_balanced_aligned": report["fold0_aligned"]["nme_balanced"],
+            },
+        }
+    )
     manifest.save()  # only a definition that passes the runtime's own checks is written
     return report

@@ -27,7 +27,6 @@ Calibration crops are images already cut by the runtime's crop rule at the model
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -36,7 +35,6 @@ import numpy as np
 
 from ..runtime.model import Model
 from ..runtime.pack import PackManifest, read_manifest
-
 from ..tools.progress import tqdm
 
 #: name fragments of the quantized part in each format's graph: the backbone and the branches'
@@ -48,6 +46,7 @@ QUANTIZED_TFLITE = ".*(_backbone|_(branch|eyelids)/torch.nn.modules.container.Se
 def _quantized(name: str) -> bool:
     """Whether an ONNX node or OpenVINO op of this name belongs to the quantized part."""
     return any(f in name for f in QUANTIZED_ONNX)
+
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -68,8 +67,9 @@ def load_calibration(folder, size: int, limit: int = 300) -> np.ndarray:
     return np.stack(crops)
 
 
-def make_calibration_dir(aflw_shard, out, count: int = 300, size: int = 112, crop_scale: float = 1.4,
-                         seed: int = 0) -> Path:
+def make_calibration_dir(
+    aflw_shard, out, count: int = 300, size: int = 112, crop_scale: float = 1.4, seed: int = 0
+) -> Path:
     """Write `count` AFLW crops, cut by the runtime's crop rule, as PNGs (research-only data:
     keep the folder out of the repository)."""
     from ..train.data import AflwShard, AflwTraining
@@ -86,7 +86,7 @@ def make_calibration_dir(aflw_shard, out, count: int = 300, size: int = 112, cro
 
 
 def _inputs(model: Model, crops: np.ndarray) -> list[np.ndarray]:
-    return [model.preprocess(crops[i:i + 1]) for i in range(len(crops))]
+    return [model.preprocess(crops[i : i + 1]) for i in range(len(crops))]
 
 
 def quantize_tflite(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
@@ -138,12 +138,19 @@ def tflite_entry(path: Path, outputs: dict) -> dict:
     inp = interp.get_input_details()[0]
     if np.dtype(inp["dtype"]).kind == "i":
         scale, zero = inp["quantization"]
-        entry["input_quantization"] = {"dtype": np.dtype(inp["dtype"]).name, "scale": float(scale), "zero_point": int(zero)}
+        entry["input_quantization"] = {
+            "dtype": np.dtype(inp["dtype"]).name,
+            "scale": float(scale),
+            "zero_point": int(zero),
+        }
     by_name = {d["name"]: d for d in interp.get_output_details()}
-    quantized = {k: by_name[v]["quantization"] for k, v in entry["outputs"].items()
-                 if np.dtype(by_name[v]["dtype"]).kind == "i"}
+    quantized = {
+        k: by_name[v]["quantization"] for k, v in entry["outputs"].items() if np.dtype(by_name[v]["dtype"]).kind == "i"
+    }
     if quantized:
-        entry["output_quantization"] = {k: {"scale": float(q[0]), "zero_point": int(q[1])} for k, q in quantized.items()}
+        entry["output_quantization"] = {
+            k: {"scale": float(q[0]), "zero_point": int(q[1])} for k, q in quantized.items()
+        }
     return entry
 
 
@@ -158,8 +165,11 @@ def take_int8_input(path: Path) -> bool:
     graph = model.subgraphs[0]
     (source,) = graph.inputs
     users = [op for op in graph.operators if source in op.inputs]
-    if len(users) != 1 or flatbuffer_utils.get_builtin_code_from_operator_code(
-            model.operatorCodes[users[0].opcodeIndex]) != schema.BuiltinOperator.QUANTIZE:
+    if (
+        len(users) != 1
+        or flatbuffer_utils.get_builtin_code_from_operator_code(model.operatorCodes[users[0].opcodeIndex])
+        != schema.BuiltinOperator.QUANTIZE
+    ):
         return False
     quantize = users[0]
     target = int(quantize.outputs[0])
@@ -192,12 +202,20 @@ def quantize_onnx(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32.file.path), str(prepared), skip_symbolic_shape=True)
         outside = [n.name for n in onnx.load(str(prepared)).graph.node if not _quantized(n.name)]
-        quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        nodes_to_exclude=outside,
-                        reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        # ORT 1.32's bias-scale adjustment fails on per-channel weights (ValueError on an
-                        # array truth value); with 7-bit weights the int32 bias has headroom anyway.
-                        extra_options={"QDQDisableWeightAdjustForInt32Bias": True})
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            nodes_to_exclude=outside,
+            reduce_range=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            # ORT 1.32's bias-scale adjustment fails on per-channel weights (ValueError on an
+            # array truth value); with 7-bit weights the int32 bias has headroom anyway.
+            extra_options={"QDQDisableWeightAdjustForInt32Bias": True},
+        )
     return {"layout": "NCHW", "outputs": dict(fp32.file.outputs)}
 
 
@@ -210,18 +228,26 @@ def quantize_openvino(fp32: Model, out_path: Path, crops: np.ndarray) -> dict:
     model = ov.Core().read_model(str(fp32.file.path))
     dataset = nncf.Dataset(_inputs(fp32, crops))
     outside = [op.get_friendly_name() for op in model.get_ordered_ops() if not _quantized(op.get_friendly_name())]
-    quantized = nncf.quantize(model, dataset, subset_size=len(crops),
-                              ignored_scope=nncf.IgnoredScope(names=outside, validate=False),
-                              advanced_parameters=AdvancedQuantizationParameters(
-                                  overflow_fix=OverflowFix.ENABLE,
-                                  # global ranges, as for TFLite (see _global_ranges)
-                                  activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX))
+    quantized = nncf.quantize(
+        model,
+        dataset,
+        subset_size=len(crops),
+        ignored_scope=nncf.IgnoredScope(names=outside, validate=False),
+        advanced_parameters=AdvancedQuantizationParameters(
+            overflow_fix=OverflowFix.ENABLE,
+            # global ranges, as for TFLite (see _global_ranges)
+            activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
+        ),
+    )
     ov.save_model(quantized, str(out_path), compress_to_fp16=False)
     return {"layout": "NCHW", "outputs": dict(fp32.file.outputs), "companions": [out_path.with_suffix(".bin").name]}
 
 
-QUANTIZERS = {"tflite": ("tflite", quantize_tflite, ".tflite"), "onnx": ("onnx", quantize_onnx, ".onnx"),
-              "openvino": ("openvino", quantize_openvino, ".xml")}
+QUANTIZERS = {
+    "tflite": ("tflite", quantize_tflite, ".tflite"),
+    "onnx": ("onnx", quantize_onnx, ".onnx"),
+    "openvino": ("openvino", quantize_openvino, ".xml"),
+}
 
 
 def add_int8(pack, crops: np.ndarray, formats=("tflite", "onnx", "openvino"), stem: str = "model") -> list[str]:
@@ -241,8 +267,15 @@ def register_int8(pack, fmt: str, path: Path, info: dict) -> None:
     """List an int8 file in the pack's manifest, replacing the format's old int8 entry."""
     info = dict(info)
     manifest = PackManifest.open(pack)
-    manifest.add_file(path, fmt, "int8", info.pop("outputs"), layout=info.pop("layout", None),
-                      companions=info.pop("companions", ()), **info)
+    manifest.add_file(
+        path,
+        fmt,
+        "int8",
+        info.pop("outputs"),
+        layout=info.pop("layout", None),
+        companions=info.pop("companions", ()),
+        **info,
+    )
     manifest.save()
 
 
@@ -288,10 +321,16 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, 
     attributes: mean attribute accuracy may drop by MAX_CELEBA_ATTRIBUTE_DROP, the identity
     verification EER rise by MAX_EER_RISE."""
     import edgeface
+
     from ..runtime.detectors import to_landmark_box
-    from ..tools.evaluate import (AFLW2000_ROI_TO_LANDMARKS, evaluate_synthetic, predict_faces, summarise_landmarks,
-                            synthetic_outputs)
     from ..runtime.image import load_image
+    from ..tools.evaluate import (
+        AFLW2000_ROI_TO_LANDMARKS,
+        evaluate_synthetic,
+        predict_faces,
+        summarise_landmarks,
+        synthetic_outputs,
+    )
 
     report = {}
     manifest = read_manifest(pack)
@@ -317,40 +356,61 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, 
         pairs = max(len(dataset) * len(flips), 1)
         flip_limit = max(MAX_ATTRIBUTE_FLIPS, jitter_flips / pairs)
         rise = b["nme_balanced"] / a["nme_balanced"] - 1.0
-        r = {"fp32_nme_balanced": a["nme_balanced"], "int8_nme_balanced": b["nme_balanced"],
-             "nme_rise_relative": rise, "attribute_flips": sum(flips.values()) / pairs,
-             "attribute_flips_by_name": {k: v / max(len(dataset), 1) for k, v in flips.items()},
-             "fp32_attribute_flips_1px_shift": jitter_flips / pairs, "attribute_flip_limit": flip_limit}
+        r = {
+            "fp32_nme_balanced": a["nme_balanced"],
+            "int8_nme_balanced": b["nme_balanced"],
+            "nme_rise_relative": rise,
+            "attribute_flips": sum(flips.values()) / pairs,
+            "attribute_flips_by_name": {k: v / max(len(dataset), 1) for k, v in flips.items()},
+            "fp32_attribute_flips_1px_shift": jitter_flips / pairs,
+            "attribute_flip_limit": flip_limit,
+        }
         passed = rise <= MAX_NME_RISE and r["attribute_flips"] <= flip_limit
         if synthetic is not None:
             samples, names = synthetic
             oa, ob = synthetic_outputs(fp32.model, samples), synthetic_outputs(int8.model, samples)
-            sa, sb = evaluate_synthetic(fp32.model, samples, names, outputs=oa), \
-                evaluate_synthetic(int8.model, samples, names, outputs=ob)
+            sa, sb = (
+                evaluate_synthetic(fp32.model, samples, names, outputs=oa),
+                evaluate_synthetic(int8.model, samples, names, outputs=ob),
+            )
             truth = np.stack([s["attributes"] for s in samples]).astype(bool)
             drops, failing = {}, []
             for k, name in enumerate(manifest.attribute_names):
                 if name in names:
-                    drops[name], fails = attribute_drop(truth[:, list(names).index(name)], oa["attributes"][:, k],
-                                                        ob["attributes"][:, k])
+                    drops[name], fails = attribute_drop(
+                        truth[:, list(names).index(name)], oa["attributes"][:, k], ob["attributes"][:, k]
+                    )
                     if fails:
                         failing.append(name)
-            r.update({"synthetic_fp32_nme_balanced": sa["nme_balanced"], "synthetic_int8_nme_balanced": sb["nme_balanced"],
-                      "synthetic_nme_rise_relative": sb["nme_balanced"] / sa["nme_balanced"] - 1.0,
-                      "synthetic_attribute_accuracy_drop": drops, "synthetic_attributes_failing": failing})
+            r.update(
+                {
+                    "synthetic_fp32_nme_balanced": sa["nme_balanced"],
+                    "synthetic_int8_nme_balanced": sb["nme_balanced"],
+                    "synthetic_nme_rise_relative": sb["nme_balanced"] / sa["nme_balanced"] - 1.0,
+                    "synthetic_attribute_accuracy_drop": drops,
+                    "synthetic_attributes_failing": failing,
+                }
+            )
             passed = passed and r["synthetic_nme_rise_relative"] <= MAX_NME_RISE and not failing
         if celeba is not None:
             from ..tools.evaluate_faces import evaluate_celeba
 
             ca, cb = evaluate_celeba(fp32, celeba, progress=False), evaluate_celeba(int8, celeba, progress=False)
-            r.update({"celeba_fp32_attribute_accuracy": ca["attribute_accuracy_mean"],
-                      "celeba_int8_attribute_accuracy": cb["attribute_accuracy_mean"],
-                      "celeba_attribute_accuracy_drop": ca["attribute_accuracy_mean"] - cb["attribute_accuracy_mean"],
-                      "celeba_fp32_eer": ca.get("verification_eer", float("nan")),
-                      "celeba_int8_eer": cb.get("verification_eer", float("nan"))})
+            r.update(
+                {
+                    "celeba_fp32_attribute_accuracy": ca["attribute_accuracy_mean"],
+                    "celeba_int8_attribute_accuracy": cb["attribute_accuracy_mean"],
+                    "celeba_attribute_accuracy_drop": ca["attribute_accuracy_mean"] - cb["attribute_accuracy_mean"],
+                    "celeba_fp32_eer": ca.get("verification_eer", float("nan")),
+                    "celeba_int8_eer": cb.get("verification_eer", float("nan")),
+                }
+            )
             r["celeba_eer_rise"] = r["celeba_int8_eer"] - r["celeba_fp32_eer"]
-            passed = passed and r["celeba_attribute_accuracy_drop"] <= MAX_CELEBA_ATTRIBUTE_DROP \
+            passed = (
+                passed
+                and r["celeba_attribute_accuracy_drop"] <= MAX_CELEBA_ATTRIBUTE_DROP
                 and not r["celeba_eer_rise"] > MAX_EER_RISE
+            )
         r["passed"] = bool(passed)
         report[fmt] = r
     return report
@@ -358,21 +418,29 @@ def gate(pack, dataset, formats=("tflite", "onnx", "openvino"), synthetic=None, 
 
 def gate_summary(fmt: str, r: dict) -> str:
     """One line on a format's gate result (`gate`'s report): each check, its figure, its limit, the verdict."""
-    parts = [f"balanced NME AFLW2000 {100 * r['fp32_nme_balanced']:.2f} % -> {100 * r['int8_nme_balanced']:.2f} % "
-             f"({100 * r['nme_rise_relative']:+.1f} %; limit +{100 * MAX_NME_RISE:.0f} %)"]
+    parts = [
+        f"balanced NME AFLW2000 {100 * r['fp32_nme_balanced']:.2f} % -> {100 * r['int8_nme_balanced']:.2f} % "
+        f"({100 * r['nme_rise_relative']:+.1f} %; limit +{100 * MAX_NME_RISE:.0f} %)"
+    ]
     if "synthetic_nme_rise_relative" in r:
         worst = max(r["synthetic_attribute_accuracy_drop"].values(), default=0.0)
-        parts.append(f"synthetic {100 * r['synthetic_fp32_nme_balanced']:.2f} % -> "
-                     f"{100 * r['synthetic_int8_nme_balanced']:.2f} % ({100 * r['synthetic_nme_rise_relative']:+.1f} %), "
-                     f"worst attribute accuracy drop {100 * worst:+.1f} points (limit {100 * MAX_ATTRIBUTE_DROP:.0f} "
-                     f"beyond noise; failing: {', '.join(r['synthetic_attributes_failing']) or 'none'})")
-    parts.append(f"flips on photos {100 * r['attribute_flips']:.2f} % (limit {100 * r['attribute_flip_limit']:.2f} %: "
-                 f"1 % or fp32's own under a 1 px box shift, {100 * r['fp32_attribute_flips_1px_shift']:.2f} %)")
+        parts.append(
+            f"synthetic {100 * r['synthetic_fp32_nme_balanced']:.2f} % -> "
+            f"{100 * r['synthetic_int8_nme_balanced']:.2f} % ({100 * r['synthetic_nme_rise_relative']:+.1f} %), "
+            f"worst attribute accuracy drop {100 * worst:+.1f} points (limit {100 * MAX_ATTRIBUTE_DROP:.0f} "
+            f"beyond noise; failing: {', '.join(r['synthetic_attributes_failing']) or 'none'})"
+        )
+    parts.append(
+        f"flips on photos {100 * r['attribute_flips']:.2f} % (limit {100 * r['attribute_flip_limit']:.2f} %: "
+        f"1 % or fp32's own under a 1 px box shift, {100 * r['fp32_attribute_flips_1px_shift']:.2f} %)"
+    )
     if "celeba_eer_rise" in r:
-        parts.append(f"CelebA dev attribute accuracy {100 * r['celeba_fp32_attribute_accuracy']:.2f} -> "
-                     f"{100 * r['celeba_int8_attribute_accuracy']:.2f} % (limit -{100 * MAX_CELEBA_ATTRIBUTE_DROP:.0f} "
-                     f"point), identity EER {r['celeba_fp32_eer']:.3f} -> {r['celeba_int8_eer']:.3f} (limit "
-                     f"+{MAX_EER_RISE})")
+        parts.append(
+            f"CelebA dev attribute accuracy {100 * r['celeba_fp32_attribute_accuracy']:.2f} -> "
+            f"{100 * r['celeba_int8_attribute_accuracy']:.2f} % (limit -{100 * MAX_CELEBA_ATTRIBUTE_DROP:.0f} "
+            f"point), identity EER {r['celeba_fp32_eer']:.3f} -> {r['celeba_int8_eer']:.3f} (limit "
+            f"+{MAX_EER_RISE})"
+        )
     verdict = "passed" if r["passed"] else "FAILED, removed from the pack"
     return f"INT8 gate {fmt:9s} " + "; ".join(parts) + f": {verdict}"
 

@@ -1,5 +1,6 @@
 """Run the shipped INT8 models on given crops and save what they produce (the same script on x86-64
 and, under qemu, on aarch64; tests/test_aarch64.py compares the two). Needs only the runtime."""
+
 import platform
 import sys
 
@@ -23,11 +24,14 @@ def main(crops_path: str, out_path: str, reference_faces: int = 2) -> None:
 
     tflite = Model(manifest, "tflite", "int8", num_threads=1)
     for i in range(reference_faces):
-        interpreter = Interpreter(model_path=str(tflite.file.path), num_threads=1,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-                                  experimental_preserve_all_tensors=True)
+        interpreter = Interpreter(
+            model_path=str(tflite.file.path),
+            num_threads=1,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+            experimental_preserve_all_tensors=True,
+        )
         interpreter.allocate_tensors()
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tflite.preprocess(crops[i:i + 1]))
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tflite.preprocess(crops[i : i + 1]))
         interpreter.invoke()
         for detail in interpreter.get_output_details():
             saved[f"reference/{i}/output/{detail['name']}"] = interpreter.get_tensor(detail["index"])

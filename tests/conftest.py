@@ -2,6 +2,7 @@
 fixture pack is committed, the face is the package's synthetic portrait. Tests that need the data
 folder, torch or platform tools are marked `data`, `train` or `platform` and skip, saying why,
 where those are absent."""
+
 import os
 import shutil
 from importlib.util import find_spec

@@ -7,6 +7,7 @@ so the runtime tests need no torch; only `network()` and `build()` import it. It
 template placed exactly as the crop rule expects the 68 landmarks (so geometry is checkable),
 plus a small image-dependent term (so backend parity is checked on values that vary).
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,13 +20,15 @@ POINTS = 520
 IDENTITY = 8
 ATTRIBUTES = ["Smiling", "Eyes_Closed", "Big_Nose", "Wide_Face"]
 CROP_SCALE = 1.5
-ARKIT = ("browDown_L browDown_R browInnerUp_L browInnerUp_R browOuterUp_L browOuterUp_R cheekPuff_L cheekPuff_R "
-         "cheekSquint_L cheekSquint_R eyeBlink_L eyeBlink_R eyeLookDown_L eyeLookDown_R eyeLookIn_L eyeLookIn_R "
-         "eyeLookOut_L eyeLookOut_R eyeLookUp_L eyeLookUp_R eyeSquint_L eyeSquint_R eyeWide_L eyeWide_R jawForward "
-         "jawLeft jawOpen jawRight mouthClose mouthDimple_L mouthDimple_R mouthFrown_L mouthFrown_R mouthFunnel "
-         "mouthLeft mouthLowerDown_L mouthLowerDown_R mouthPress_L mouthPress_R mouthPucker mouthRight "
-         "mouthRollLower mouthRollUpper mouthShrugLower mouthShrugUpper mouthSmile_L mouthSmile_R mouthStretch_L "
-         "mouthStretch_R mouthUpperUp_L mouthUpperUp_R noseSneer_L noseSneer_R").split()
+ARKIT = (
+    "browDown_L browDown_R browInnerUp_L browInnerUp_R browOuterUp_L browOuterUp_R cheekPuff_L cheekPuff_R "
+    "cheekSquint_L cheekSquint_R eyeBlink_L eyeBlink_R eyeLookDown_L eyeLookDown_R eyeLookIn_L eyeLookIn_R "
+    "eyeLookOut_L eyeLookOut_R eyeLookUp_L eyeLookUp_R eyeSquint_L eyeSquint_R eyeWide_L eyeWide_R jawForward "
+    "jawLeft jawOpen jawRight mouthClose mouthDimple_L mouthDimple_R mouthFrown_L mouthFrown_R mouthFunnel "
+    "mouthLeft mouthLowerDown_L mouthLowerDown_R mouthPress_L mouthPress_R mouthPucker mouthRight "
+    "mouthRollLower mouthRollUpper mouthShrugLower mouthShrugUpper mouthSmile_L mouthSmile_R mouthStretch_L "
+    "mouthStretch_R mouthUpperUp_L mouthUpperUp_R noseSneer_L noseSneer_R"
+).split()
 
 
 def template() -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +69,13 @@ def network():
             self.register_buffer("template", torch.from_numpy(points))
             self.register_buffer("pose_offset", torch.tensor([0.0, 0.0, 0.0, 0.5, 0.5, 0.05]))
             self.features = nn.Sequential(
-                nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                nn.Conv2d(3, 8, 3, 2, 1),
+                nn.ReLU(),
+                nn.Conv2d(8, 16, 3, 2, 1),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+            )
             self.dense = nn.Linear(16, POINTS * 3)
             self.pose = nn.Linear(16, 6)
             self.identity = nn.Linear(16, IDENTITY)
@@ -79,8 +87,14 @@ def network():
             f = self.features(x)
             dense = self.template + 0.01 * torch.tanh(self.dense(f)).view(-1, POINTS, 3)
             pose = 0.1 * torch.tanh(self.pose(f)) + self.pose_offset
-            return (dense, pose, self.identity(f), torch.sigmoid(self.expression(f)), self.attributes(f),
-                    self.visibility(f))
+            return (
+                dense,
+                pose,
+                self.identity(f),
+                torch.sigmoid(self.expression(f)),
+                self.attributes(f),
+                self.visibility(f),
+            )
 
     return FixtureNet()
 
@@ -93,8 +107,13 @@ def manifest() -> dict:
         "version": "0",
         "input": {"size": SIZE, "channels": "RGB", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
         "crop": {"scale": CROP_SCALE, "shift_y": 0.0},
-        "topology": {"name": "test-template", "version": 1, "num_points": POINTS,
-                     "landmarks68": list(range(68)), "triangles": triangles.tolist()},
+        "topology": {
+            "name": "test-template",
+            "version": 1,
+            "num_points": POINTS,
+            "landmarks68": list(range(68)),
+            "triangles": triangles.tolist(),
+        },
         "identity_size": IDENTITY,
         "expression_names": ARKIT,
         "attribute_names": ATTRIBUTES,

@@ -14,6 +14,7 @@ Cases run in batches, each batch in a fresh worker process watched by this one. 
              (Linux: VmHWM, reset before each case).
 Only `refused` and `ok` are clean. The exit status is 1 when any case is not clean.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ STARTUP_SECONDS = 300
 
 # -- the cases ---------------------------------------------------------------------------------
 
+
 def seed_images() -> list[bytes]:
     """Valid files of every format and flavour the reader handles, to mutate."""
     import cv2
@@ -48,21 +50,25 @@ def seed_images() -> list[bytes]:
     y, x = np.mgrid[0:96, 0:128]
     base = np.stack([x * 2, y * 2, (x + y)], -1).astype(np.uint8)
     base = (base + rng.integers(0, 30, base.shape)).astype(np.uint8)
-    seeds = [hostile.jpeg(base), hostile.png(base),
-             cv2.imencode(".jpg", base, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes(),
-             cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_BGR2GRAY))[1].tobytes(),
-             cv2.imencode(".png", base.astype(np.uint16) * 257)[1].tobytes(),
-             cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_BGR2BGRA))[1].tobytes(),
-             cv2.imencode(".bmp", base)[1].tobytes(),
-             cv2.imencode(".webp", base)[1].tobytes(),
-             hostile.with_jpeg_orientation(hostile.jpeg(base), 6),
-             hostile.with_png_orientation(hostile.png(base), 8),
-             hostile.jpeg(base) + b"trailer" * 50,
-             cv2.imencode(".webp", base, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),  # lossless VP8L
-             hostile.webp_lossless_bomb(), hostile.os2_bmp(base),
-             cv2.imencode(".bmp", cv2.cvtColor(base, cv2.COLOR_BGR2BGRA))[1].tobytes(),  # 32-bit BMP
-             cv2.imencode(".bmp", cv2.cvtColor(base, cv2.COLOR_BGR2GRAY))[1].tobytes(),  # 8-bit palette BMP
-             hostile.jpeg(base)[:2] + b"\xff" * 20000 + hostile.jpeg(base)[2:]]  # fill bytes before a marker
+    seeds = [
+        hostile.jpeg(base),
+        hostile.png(base),
+        cv2.imencode(".jpg", base, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes(),
+        cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_BGR2GRAY))[1].tobytes(),
+        cv2.imencode(".png", base.astype(np.uint16) * 257)[1].tobytes(),
+        cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_BGR2BGRA))[1].tobytes(),
+        cv2.imencode(".bmp", base)[1].tobytes(),
+        cv2.imencode(".webp", base)[1].tobytes(),
+        hostile.with_jpeg_orientation(hostile.jpeg(base), 6),
+        hostile.with_png_orientation(hostile.png(base), 8),
+        hostile.jpeg(base) + b"trailer" * 50,
+        cv2.imencode(".webp", base, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),  # lossless VP8L
+        hostile.webp_lossless_bomb(),
+        hostile.os2_bmp(base),
+        cv2.imencode(".bmp", cv2.cvtColor(base, cv2.COLOR_BGR2BGRA))[1].tobytes(),  # 32-bit BMP
+        cv2.imencode(".bmp", cv2.cvtColor(base, cv2.COLOR_BGR2GRAY))[1].tobytes(),  # 8-bit palette BMP
+        hostile.jpeg(base)[:2] + b"\xff" * 20000 + hostile.jpeg(base)[2:],
+    ]  # fill bytes before a marker
     seeds += [b for name, b in hostile.bombs(base).items() if name != "png_20000x20000"]
     return seeds
 
@@ -73,8 +79,12 @@ def seed_videos() -> list[tuple[str, bytes]]:
     import hostile
 
     small = hostile.avi()
-    return [(".avi", small), (".avi", hostile.avi_declaring(small, 20000, 20000)),
-            (".avi", hostile.avi_declaring(small, 65535, 1)), (".avi", hostile.avi_declaring(small, 0, 0))]
+    return [
+        (".avi", small),
+        (".avi", hostile.avi_declaring(small, 20000, 20000)),
+        (".avi", hostile.avi_declaring(small, 65535, 1)),
+        (".avi", hostile.avi_declaring(small, 0, 0)),
+    ]
 
 
 def video_case(seeds: list, rng: random.Random) -> dict:
@@ -92,10 +102,15 @@ def seed_labels() -> bytes:
 
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
-    np.savez(buf, names=np.array(["a.jpg", "b.jpg"]), points68_2d=rng.uniform(0, 100, (2, 68, 2)).astype(np.float32),
-             roi_box=np.array([[0, 0, 100, 100]] * 2, np.float32),
-             pose_pitch_yaw_roll_radians=np.zeros((2, 3), np.float32), identity=np.array([1, 2]),
-             split=np.array(["dev", "dev"]))
+    np.savez(
+        buf,
+        names=np.array(["a.jpg", "b.jpg"]),
+        points68_2d=rng.uniform(0, 100, (2, 68, 2)).astype(np.float32),
+        roi_box=np.array([[0, 0, 100, 100]] * 2, np.float32),
+        pose_pitch_yaw_roll_radians=np.zeros((2, 3), np.float32),
+        identity=np.array([1, 2]),
+        split=np.array(["dev", "dev"]),
+    )
     return buf.getvalue()
 
 
@@ -109,8 +124,17 @@ def labels_case(seed: bytes, rng: random.Random) -> dict:
     # a well-formed archive with a field of the wrong shape, kind or length
     arrays = dict(np.load(io.BytesIO(seed)))
     key = rng.choice(sorted(arrays))
-    arrays[key] = rng.choice([np.zeros(0), np.zeros((3, 68, 2)), np.array(["x"]), np.full(2, np.nan),
-                              np.zeros((2, 7)), np.array(5), np.arange(2 ** 20, dtype=np.uint8)])
+    arrays[key] = rng.choice(
+        [
+            np.zeros(0),
+            np.zeros((3, 68, 2)),
+            np.array(["x"]),
+            np.full(2, np.nan),
+            np.zeros((2, 7)),
+            np.array(5),
+            np.arange(2**20, dtype=np.uint8),
+        ]
+    )
     if rng.random() < 0.3:
         del arrays[key]
     buf = io.BytesIO()
@@ -128,7 +152,7 @@ def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
         elif kind < 0.55 and data:  # an interesting value
             data[at] = rng.choice([0x00, 0xFF, 0x7F, 0x80, 0xD9, 0xD8, 0xC0, 0xDA])
         elif kind < 0.70:  # a header field made huge or zero
-            data[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff", b"\x00\x01"])
+            data[at : at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff", b"\x00\x01"])
         elif kind < 0.80:  # cut
             data = data[:at]
         elif kind < 0.90:  # splice a copy of one part elsewhere
@@ -136,7 +160,7 @@ def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
             where = rng.randrange(len(data) + 1)
             data[where:where] = data[at:end]
         else:  # delete a run
-            del data[at:at + rng.randrange(1, 32)]
+            del data[at : at + rng.randrange(1, 32)]
     return bytes(data)
 
 
@@ -144,8 +168,29 @@ def image_case(seeds: list[bytes], rng: random.Random) -> dict:
     return {"kind": "image", "data": mutate_bytes(rng.choice(seeds), rng).hex()}
 
 
-WEIRD_VALUES = [None, True, -1, 0, 1, 2 ** 63, 1e308, -1e308, float("nan"), float("inf"), "", "x" * 1000,
-                "/etc/passwd", "../../etc/passwd", "/dev/zero", [], [[]], {}, {"a": 1}, [1, 2, 3], -0.0]
+WEIRD_VALUES = [
+    None,
+    True,
+    -1,
+    0,
+    1,
+    2**63,
+    1e308,
+    -1e308,
+    float("nan"),
+    float("inf"),
+    "",
+    "x" * 1000,
+    "/etc/passwd",
+    "../../etc/passwd",
+    "/dev/zero",
+    [],
+    [[]],
+    {},
+    {"a": 1},
+    [1, 2, 3],
+    -0.0,
+]
 
 
 def _paths(value, prefix=""):
@@ -179,9 +224,22 @@ def pack_case(manifest: dict, rng: random.Random) -> dict:
             else:
                 parent[key] = rng.choice(WEIRD_VALUES)
     elif action < 0.7:
-        special = rng.choice(["absolute", "dotdot", "symlink_out", "dev_zero", "fifo", "directory", "ov_no_bin",
-                              "ov_decoy_bin", "ov_bin_out", "ov_bin_tampered", "ov_bin_tampered_rehash",
-                              "onnx_external"])
+        special = rng.choice(
+            [
+                "absolute",
+                "dotdot",
+                "symlink_out",
+                "dev_zero",
+                "fifo",
+                "directory",
+                "ov_no_bin",
+                "ov_decoy_bin",
+                "ov_bin_out",
+                "ov_bin_tampered",
+                "ov_bin_tampered_rehash",
+                "onnx_external",
+            ]
+        )
     elif action < 0.8:
         special = rng.choice(["flip_model", "flip_model_rehash", "truncate_model_rehash"])
     elif action < 0.9:
@@ -189,18 +247,21 @@ def pack_case(manifest: dict, rng: random.Random) -> dict:
         text = json.dumps(data)
         return {"kind": "pack", "text": text[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}", "special": None}
     else:
-        return {"kind": "pack", "text": mutate_bytes(json.dumps(data).encode(), rng).decode("utf-8", "replace"),
-                "special": None}
+        return {
+            "kind": "pack",
+            "text": mutate_bytes(json.dumps(data).encode(), rng).decode("utf-8", "replace"),
+            "special": None,
+        }
     return {"kind": "pack", "text": json.dumps(data), "special": special, "seed": rng.randrange(1 << 30)}
 
 
 # -- running one case (in the worker) ------------------------------------------------------------
 
+
 def _finite_faces(faces) -> bool:
     import numpy as np
 
-    return all(np.isfinite(f.dense).all() and np.isfinite(f.landmarks).all() and np.isfinite(f.pose.yaw)
-               for f in faces)
+    return all(np.isfinite(f.dense).all() and np.isfinite(f.landmarks).all() and np.isfinite(f.pose.yaw) for f in faces)
 
 
 class Worker:
@@ -218,19 +279,25 @@ class Worker:
         self.rec = edgeface.Reconstructor("onnx", precision="fp32")
         # made before the cases are timed: the shipped ONNX file with its weights in an external file
         manifest = json.loads((self.pristine / "edgeface.json").read_text())
-        self._external_onnx(next(e["path"] for e in manifest["files"] if e["format"] == "onnx"
-                                 and e["precision"] == "fp32"))
+        self._external_onnx(
+            next(e["path"] for e in manifest["files"] if e["format"] == "onnx" and e["precision"] == "fp32")
+        )
         self.photo = np.zeros((160, 160, 3), np.uint8)
         self.photo[40:120, 50:110] = 180
 
     def run(self, case: dict) -> None:
         if case["kind"] == "selftest":  # the harness's own check that it sees each kind of failure
-            import numpy as np
             import signal
 
-            {"segfault": lambda: os.kill(os.getpid(), signal.SIGSEGV), "slow": lambda: time.sleep(2.5),
-             "stall": lambda: time.sleep(3600), "raise": lambda: 1 / 0,
-             "allocate": lambda: np.ones(600 * 2 ** 20, np.uint8)[::4096].sum()}[case["do"]]()
+            import numpy as np
+
+            {
+                "segfault": lambda: os.kill(os.getpid(), signal.SIGSEGV),
+                "slow": lambda: time.sleep(2.5),
+                "stall": lambda: time.sleep(3600),
+                "raise": lambda: 1 / 0,
+                "allocate": lambda: np.ones(600 * 2**20, np.uint8)[::4096].sum(),
+            }[case["do"]]()
             return
         if case["kind"] == "image":
             image = self.edgeface.load_image(bytes.fromhex(case["data"]))
@@ -285,8 +352,9 @@ class Worker:
 
             folder.mkdir()
             model = onnx.load(str(self.pristine / name))
-            onnx.save_model(model, str(folder / name), save_as_external_data=True, location="weights.data",
-                            size_threshold=0)
+            onnx.save_model(
+                model, str(folder / name), save_as_external_data=True, location="weights.data", size_threshold=0
+            )
         return folder
 
     def run_pack(self, case: dict) -> None:
@@ -361,7 +429,7 @@ class Worker:
                 body = bytearray(model.read_bytes())
                 model.unlink()  # do not write through the hard link into the pristine copy
                 if special.startswith("truncate"):
-                    body = body[:rng.randrange(len(body))]
+                    body = body[: rng.randrange(len(body))]
                 else:
                     for _ in range(rng.choice([1, 10, 100])):
                         body[rng.randrange(len(body))] ^= 0xFF
@@ -412,16 +480,37 @@ def worker_main(cases_file: Path, progress_file: Path, scratch: Path, hang_secon
                 outcome = "memory"
             if outcome in CLEAN and seconds > hang_seconds:
                 outcome = "hang"
-            progress.write(json.dumps({"done": i, "outcome": outcome, "seconds": round(seconds, 4),
-                                       "grown_mb": round(grown_mb, 1), "detail": detail}) + "\n")
+            progress.write(
+                json.dumps(
+                    {
+                        "done": i,
+                        "outcome": outcome,
+                        "seconds": round(seconds, 4),
+                        "grown_mb": round(grown_mb, 1),
+                        "detail": detail,
+                    }
+                )
+                + "\n"
+            )
     return 0
 
 
 # -- the campaign (in the parent) ----------------------------------------------------------------
 
-def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seconds: float = 2.0,
-             stall_seconds: float = 60.0, memory_mb: float = 500.0, progress: bool = True,
-             extra_cases: list[dict] = (), videos: int = 0, labels: int = 0) -> dict:
+
+def campaign(
+    images: int,
+    packs: int,
+    seed: int = 0,
+    batch: int = 200,
+    hang_seconds: float = 2.0,
+    stall_seconds: float = 60.0,
+    memory_mb: float = 500.0,
+    progress: bool = True,
+    extra_cases: list[dict] = (),
+    videos: int = 0,
+    labels: int = 0,
+) -> dict:
     """Run the cases; a summary with counts per outcome and the unclean cases (at most 20 kept)."""
     from edgeface.runtime.pack import DEFAULT_PACK
 
@@ -444,14 +533,25 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
         tmp = Path(tmp)
         position = 0
         while position < len(cases):
-            chunk = cases[position:position + batch]
+            chunk = cases[position : position + batch]
             cases_file, progress_file = tmp / "cases.jsonl", tmp / "progress.jsonl"
             cases_file.write_text("".join(json.dumps(c) + "\n" for c in chunk))
             progress_file.write_text("")
             env = {**os.environ, "EDGEFACE_FUZZ_MEMORY_MB": str(memory_mb), "OMP_NUM_THREADS": "1"}
-            worker = subprocess.Popen([sys.executable, __file__, "--worker", str(cases_file), str(progress_file),
-                                       str(tmp), str(hang_seconds)], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            worker = subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(cases_file),
+                    str(progress_file),
+                    str(tmp),
+                    str(hang_seconds),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             seen, last_change = 0, time.monotonic()
             while worker.poll() is None:
                 time.sleep(0.05)
@@ -485,13 +585,23 @@ def campaign(images: int, packs: int, seed: int = 0, batch: int = 200, hang_seco
             counts[chunk[culprit]["kind"]][outcome] += 1
             bar(1)
             if len(unclean) < 20:
-                unclean.append({"outcome": outcome, "returncode": worker.returncode, "stderr": stderr,
-                                "case": chunk[culprit]})
+                unclean.append(
+                    {"outcome": outcome, "returncode": worker.returncode, "stderr": stderr, "case": chunk[culprit]}
+                )
             position += culprit + 1
     bad = sum(n for kind in counts.values() for o, n in kind.items() if o not in CLEAN)
-    return {"images": images, "videos": videos, "packs": packs, "labels": labels, "seed": seed, "counts": counts,
-            "unclean": bad,
-            "slowest_seconds": slowest, "largest_case_mb": largest, "examples": unclean}
+    return {
+        "images": images,
+        "videos": videos,
+        "packs": packs,
+        "labels": labels,
+        "seed": seed,
+        "counts": counts,
+        "unclean": bad,
+        "slowest_seconds": slowest,
+        "largest_case_mb": largest,
+        "examples": unclean,
+    }
 
 
 def _bar(total: int, show: bool):
@@ -521,8 +631,16 @@ def main(argv=None) -> int:
     parser.add_argument("--report", default=None, help="write the summary (with unclean cases) to this JSON file")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    result = campaign(args.images, args.packs, args.seed, args.batch, args.hang_seconds, memory_mb=args.memory_mb,
-                      videos=args.videos, labels=args.labels)
+    result = campaign(
+        args.images,
+        args.packs,
+        args.seed,
+        args.batch,
+        args.hang_seconds,
+        memory_mb=args.memory_mb,
+        videos=args.videos,
+        labels=args.labels,
+    )
     result["wall_seconds"] = round(time.monotonic() - start, 1)
     summary = {k: v for k, v in result.items() if k != "examples"}
     print(json.dumps(summary, indent=1))

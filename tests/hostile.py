@@ -1,5 +1,6 @@
 """Hostile and awkward image files, built byte by byte: decompression bombs, EXIF-rotated photos,
 files with trailers. Shared by the image tests, the fuzz harness and the refusal benchmark."""
+
 from __future__ import annotations
 
 import struct
@@ -24,7 +25,7 @@ def png(image: np.ndarray) -> bytes:
 def with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
     """The JPEG with its frame header (SOF0) declaring another size; the scan data is unchanged."""
     pos = data.index(b"\xff\xc0")
-    return data[:pos + 5] + struct.pack(">HH", height, width) + data[pos + 9:]
+    return data[: pos + 5] + struct.pack(">HH", height, width) + data[pos + 9 :]
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -120,7 +121,7 @@ def avi(frames: int = 3, size: tuple[int, int] = (64, 48), path=None) -> bytes:
     os.close(fd)
     try:
         writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
-        y, x = np.mgrid[0:size[1], 0:size[0]]
+        y, x = np.mgrid[0 : size[1], 0 : size[0]]
         for k in range(frames):
             writer.write(np.stack([x * 3 + k, y * 3, (x + y) * 2], -1).astype(np.uint8))
         writer.release()

@@ -4,6 +4,7 @@
 EDGEFACE_PLATFORM_TESTS=required, which turns a missing tool into a failure instead of a skip, so
 CI cannot pass by skipping the Android and aarch64 checks.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,11 @@ def require(what: str, found) -> None:
 
 
 def kotlinc() -> Path | None:
-    for candidate in (os.environ.get("KOTLINC"), REPO / "android_demo" / "node_modules" / "kotlin-compiler" / "bin" / "kotlinc",
-                      shutil.which("kotlinc")):
+    for candidate in (
+        os.environ.get("KOTLINC"),
+        REPO / "android_demo" / "node_modules" / "kotlin-compiler" / "bin" / "kotlinc",
+        shutil.which("kotlinc"),
+    ):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
@@ -72,8 +76,19 @@ def pip_for_aarch64() -> list[str]:
     import sys
 
     platforms = [arg for tag in AARCH64_PLATFORMS for arg in ("--platform", tag)]
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary=:all:", *platforms,
-            "--python-version", "3.11", "--implementation", "cp"]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--only-binary=:all:",
+        *platforms,
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+    ]
 
 
 def aarch64_userland(cache: Path) -> Path:
@@ -93,13 +108,30 @@ def aarch64_userland(cache: Path) -> Path:
         return root
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
-    subprocess.run(["mmdebstrap", "--quiet", "--mode=auto", "--variant=extract", "--architectures=arm64",
-                    f"--include={','.join(AARCH64_DEBS)}", AARCH64_SUITE, str(root), "http://deb.debian.org/debian"],
-                   check=True, capture_output=True, timeout=1200)
+    subprocess.run(
+        [
+            "mmdebstrap",
+            "--quiet",
+            "--mode=auto",
+            "--variant=extract",
+            "--architectures=arm64",
+            f"--include={','.join(AARCH64_DEBS)}",
+            AARCH64_SUITE,
+            str(root),
+            "http://deb.debian.org/debian",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=1200,
+    )
     pins = cache / "pins.txt"
     pins.write_text("\n".join(AARCH64_PINS) + "\n")
-    subprocess.run([*pip_for_aarch64(), "--target", str(root / "opt" / "wheels"), "--constraint", str(pins), *requirements],
-                   check=True, capture_output=True, timeout=1800)
+    subprocess.run(
+        [*pip_for_aarch64(), "--target", str(root / "opt" / "wheels"), "--constraint", str(pins), *requirements],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
     shutil.copy(shutil.which("qemu-aarch64-static"), root / "usr" / "bin" / "qemu-aarch64-static")
     stamp.write_text(key)
     return root

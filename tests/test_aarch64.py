@@ -6,6 +6,7 @@ graph (the float head and decoder within float rounding); with the default XNNPA
 round requantization differently per architecture, within a small tolerance. ONNX Runtime within
 float tolerance. Emulated timings say nothing about a device's speed and are printed as such.
 """
+
 import os
 import shutil
 import subprocess
@@ -13,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from platform_tools import REPO, aarch64_userland, pip_for_aarch64, require, run_as_root
 
 pytestmark = pytest.mark.platform
@@ -31,12 +31,20 @@ def userland(tmp_path_factory):
     # This checkout as a user gets it: a wheel (models and detector files inside), installed with
     # pip for aarch64, fresh each run (the userland and its dependencies are cached).
     wheels = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     (wheel,) = wheels.glob("edgeface-*.whl")
     shutil.rmtree(root / "opt" / "edgeface", ignore_errors=True)
-    subprocess.run([*pip_for_aarch64(), "--no-deps", "--target", str(root / "opt" / "edgeface"), str(wheel)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [*pip_for_aarch64(), "--no-deps", "--target", str(root / "opt" / "edgeface"), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     shutil.copy(PROBE, root / "opt" / "edgeface" / PROBE.name)
     return root
 
@@ -58,16 +66,26 @@ def both(userland, dev_set, installed_backends, tmp_path_factory):
 
     rec = edgeface.Reconstructor("tflite", precision="int8")
     picks = range(0, len(dev_set), max(1, len(dev_set) // 8))
-    crops = np.concatenate([rec.pipeline.cut(edgeface.load_image(dev_set.image_path(k)),
-                                    [rec.pipeline.crop_for(landmark_box(dev_set.points68[k]))]) for k in picks])
+    crops = np.concatenate(
+        [
+            rec.pipeline.cut(
+                edgeface.load_image(dev_set.image_path(k)), [rec.pipeline.crop_for(landmark_box(dev_set.points68[k]))]
+            )
+            for k in picks
+        ]
+    )
     work = userland / "opt" / "io"
     work.mkdir(exist_ok=True)
     np.save(work / "crops.npy", crops)
     arm = emulated(userland, f"/opt/edgeface/{PROBE.name}", "/opt/io/crops.npy", "/opt/io/aarch64.npz")
     assert arm.returncode == 0, arm.stderr[-4000:]
     here = tmp_path_factory.mktemp("x86") / "x86.npz"
-    subprocess.run([sys.executable, str(PROBE), str(work / "crops.npy"), str(here)], check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(
+        [sys.executable, str(PROBE), str(work / "crops.npy"), str(here)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return np.load(work / "aarch64.npz"), np.load(here)
 
 
@@ -110,7 +128,10 @@ def test_tflite_int8_with_default_kernels_stays_close(both):
     room for other faces."""
     arm, x86 = both
     moved = np.linalg.norm(arm["tflite/dense"][..., :2] - x86["tflite/dense"][..., :2], axis=-1)
-    print(f"\nTFLite INT8 (XNNPACK) aarch64 vs x86-64, 520 points: mean {moved.mean():.3%}, max {moved.max():.3%} of the crop")
+    print(
+        f"\nTFLite INT8 (XNNPACK) aarch64 vs x86-64, 520 points: mean {moved.mean():.3%}, "
+        f"max {moved.max():.3%} of the crop"
+    )
     assert moved.mean() < 0.005 and moved.max() < 0.02
     # Orientation compared as rotations: near pitch or roll of +-80 degrees the Euler angles are close
     # to their singularity, where one face's 0.5 degree turn read 2.5 degrees of pitch and roll (0.3.0).
@@ -156,7 +177,9 @@ def test_cli_runs_unchanged(userland):
     launch = "import sys; from edgeface.cli import main; sys.exit(main())"
     info = emulated(userland, "-c", launch, "info")
     assert info.returncode == 0, info.stderr[-3000:]
-    assert "Linux aarch64" in info.stdout and "tflite    installed" in info.stdout and "onnx      installed" in info.stdout
+    assert (
+        "Linux aarch64" in info.stdout and "tflite    installed" in info.stdout and "onnx      installed" in info.stdout
+    )
     bench = emulated(userland, "-c", launch, "benchmark", "--quick", "--threads", "1", "--filter", "network/")
     assert bench.returncode == 0, bench.stderr[-3000:]
     rows = [line for line in bench.stdout.splitlines() if line.startswith("network/")]

@@ -1,6 +1,7 @@
 """The attribute branch (0.4.1): it answers the appearance attributes and age from its own layers,
 leaves every geometric output as it was, learns only from labels a photo has, travels in the pack
 so that the network can be recovered from its ONNX file, and its recipe stage runs and resumes."""
+
 import json
 
 import numpy as np
@@ -13,8 +14,16 @@ from edgeface.tools.datasets import data_root  # noqa: E402
 pytestmark = pytest.mark.train
 
 BRANCH = {"tap": 7, "width": 16, "attributes": "celeba"}
-CONFIG = {"name": "branch-test", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
-          "identity_size": 40, "attributes": "celeba", "age_head": True, "visibility_head": True}
+CONFIG = {
+    "name": "branch-test",
+    "backbone": "mobilenetv2_050",
+    "input_size": 112,
+    "crop_scale": 1.4,
+    "identity_size": 40,
+    "attributes": "celeba",
+    "age_head": True,
+    "visibility_head": True,
+}
 
 
 def _need(*parts):
@@ -40,8 +49,8 @@ def _randomised(model, seed=0):
 
 
 def test_the_branch_answers_its_attributes_and_age_and_nothing_geometric(morphable):
-    from edgeface.train.sources import CELEBA_ATTRIBUTES
     from edgeface.train.build import build_model
+    from edgeface.train.sources import CELEBA_ATTRIBUTES
 
     plain = _randomised(build_model(CONFIG, morphable))
     branched, _, before, after, described = _grown(plain, {**CONFIG, "attribute_branch": BRANCH}, "branch", morphable)
@@ -66,7 +75,8 @@ def _grown(plain, config: dict, part: str, morphable):
     grown = build_model(config, morphable)
     # the gathers that route answers to their columns belong to the grown network
     missing, unexpected = grown.load_state_dict(
-        {k: v for k, v in plain.state_dict().items() if not k.endswith("_order")}, strict=False)
+        {k: v for k, v in plain.state_dict().items() if not k.endswith("_order")}, strict=False
+    )
     new = [k for k in missing if not k.endswith("_order")]
     assert not unexpected and new and all(k.startswith(part + ".") for k in new)
     _randomised(getattr(grown, part), seed=1)
@@ -89,9 +99,9 @@ def test_the_branch_loss_sees_only_the_labels_a_photo_has():
     g = torch.Generator().manual_seed(0)
     out = torch.randn(4, 41, generator=g).requires_grad_(True)
     attributes = (torch.rand(4, 40, generator=g) > 0.5).float()
-    attributes[1] = float("nan")          # a UTKFace photo: gender only
+    attributes[1] = float("nan")  # a UTKFace photo: gender only
     attributes[1, 20] = 1.0
-    attributes[3] = float("nan")          # no attribute at all
+    attributes[3] = float("nan")  # no attribute at all
     age = torch.tensor([float("nan"), 30.0, float("nan"), float("nan")])
     loss = branch_loss(out, attributes, age, age_weight=0.5)
     loss.backward()
@@ -107,8 +117,10 @@ def test_the_branch_loss_sees_only_the_labels_a_photo_has():
     moved[3] += 5.0
     assert torch.allclose(branch_loss(moved, other, age, 0.5), loss.detach())
     # no age anywhere: the attribute term alone
-    assert torch.allclose(branch_loss(out.detach(), attributes, torch.full((4,), float("nan")), 0.5),
-                          branch_loss(out.detach()[:, :40], attributes, age, 0.5))
+    assert torch.allclose(
+        branch_loss(out.detach(), attributes, torch.full((4,), float("nan")), 0.5),
+        branch_loss(out.detach()[:, :40], attributes, age, 0.5),
+    )
 
 
 @pytest.mark.parametrize("branch", [BRANCH, {**BRANCH, "eyelids": {"width": 8}}], ids=["attributes", "eyelids"])
@@ -117,8 +129,8 @@ def test_a_pack_with_a_branch_is_recovered_from_its_onnx_file(morphable, tmp_pat
 
     from edgeface.export.fp32 import trained_manifest, write_pack
     from edgeface.runtime.pack import read_manifest
-    from edgeface.train.recover import pack_model
     from edgeface.train.build import build_model
+    from edgeface.train.recover import pack_model
 
     config = {**CONFIG, "attribute_branch": branch}
     model = _randomised(build_model(config, morphable))
@@ -150,10 +162,11 @@ def test_the_branch_recipe_runs_to_its_export_and_resumes(tmp_path, monkeypatch)
     root = _need("aflw_train/labels.npz", "celeba/labels.npz", "utkface/labels.npz", "ict_facekit.npz")
     import subprocess
 
+    from test_hybrid_sources import _subset_folder
+
     from edgeface.cli.recipe import ROOT
     from edgeface.runtime.pack import read_manifest
     from edgeface.train.recover import pack_model
-    from test_hybrid_sources import _subset_folder
 
     recipe_file = json.loads((ROOT / "recipes" / "edgeface-0.4.1.json").read_text())
     release = next(s for s in recipe_file["stages"] if s["run"] == "release")

@@ -1,4 +1,5 @@
 """Geometry-grounded attributes and the expression prior (ICT-FaceKit needed: EDGEFACE_DATA)."""
+
 import numpy as np
 import pytest
 
@@ -27,18 +28,21 @@ def _labels(model, weights, identity=None):
     return {k for k, v in attributes.label(points, kinds=("expression",)).items() if v}
 
 
-@pytest.mark.parametrize("weights, expected", [
-    ({}, set()),
-    ({"eyeBlink_L": 1, "eyeBlink_R": 1}, {"Eyes_Closed"}),
-    ({"eyeBlink_L": 1}, {"Left_Eye_Closed"}),
-    ({"eyeBlink_R": 1}, {"Right_Eye_Closed"}),
-    ({"jawOpen": 0.3}, {"Mouth_Slightly_Open"}),
-    ({"jawOpen": 1.0}, {"Mouth_Slightly_Open", "Mouth_Wide_Open"}),
-    ({"mouthSmile_L": 0.8, "mouthSmile_R": 0.8}, {"Smiling"}),
-    ({"browInnerUp_L": 0.8, "browInnerUp_R": 0.8, "browOuterUp_L": 0.7, "browOuterUp_R": 0.7}, {"Brows_Raised"}),
-    ({"browDown_L": 0.8, "browDown_R": 0.8}, {"Frowning"}),
-    ({"mouthPucker": 0.8}, {"Pursed_Lips"}),
-])
+@pytest.mark.parametrize(
+    "weights, expected",
+    [
+        ({}, set()),
+        ({"eyeBlink_L": 1, "eyeBlink_R": 1}, {"Eyes_Closed"}),
+        ({"eyeBlink_L": 1}, {"Left_Eye_Closed"}),
+        ({"eyeBlink_R": 1}, {"Right_Eye_Closed"}),
+        ({"jawOpen": 0.3}, {"Mouth_Slightly_Open"}),
+        ({"jawOpen": 1.0}, {"Mouth_Slightly_Open", "Mouth_Wide_Open"}),
+        ({"mouthSmile_L": 0.8, "mouthSmile_R": 0.8}, {"Smiling"}),
+        ({"browInnerUp_L": 0.8, "browInnerUp_R": 0.8, "browOuterUp_L": 0.7, "browOuterUp_R": 0.7}, {"Brows_Raised"}),
+        ({"browDown_L": 0.8, "browDown_R": 0.8}, {"Frowning"}),
+        ({"mouthPucker": 0.8}, {"Pursed_Lips"}),
+    ],
+)
 def test_each_expression_names_itself_and_nothing_else(model, weights, expected):
     assert _labels(model, weights) == expected
 

@@ -1,4 +1,5 @@
 """Evaluation statistics: the paired comparison of two models on the same images."""
+
 import json
 
 import numpy as np
@@ -23,8 +24,26 @@ def test_paired_difference_finds_a_shift_and_not_noise():
 
 def test_evaluate_compare_reports_the_paired_difference(fixture_pack, dev_set, tmp_path):
     path = tmp_path / "compare.json"
-    assert main(["evaluate", "--root", str(dev_set.root), "--model", str(fixture_pack), "--backend", "onnx",
-                 "--limit", "12", "--compare", str(fixture_pack), "--json", str(path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--root",
+                str(dev_set.root),
+                "--model",
+                str(fixture_pack),
+                "--backend",
+                "onnx",
+                "--limit",
+                "12",
+                "--compare",
+                str(fixture_pack),
+                "--json",
+                str(path),
+            ]
+        )
+        == 0
+    )
     result = json.loads(path.read_text())
     assert result["n_compared"] == 12
     assert result["nme_balanced_a"] == result["nme_balanced_b"] > 0 and result["difference"] == 0

@@ -1,5 +1,6 @@
 """`edgeface evaluate --dataset eyes`: closed eyes on real photos, end to end, on the AFLW crops
 that no training stage saw, scored against MERL-RAV's labelled eye openings."""
+
 import json
 
 import numpy as np
@@ -55,8 +56,26 @@ def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
     assert 0.1 < r["eye_opening_mean_open"] < 0.5
     # the CLI writes the same figures; a split it does not know is a user error, named
     out = tmp_path / "eyes.json"
-    assert cli(["evaluate", "--dataset", "eyes", "--root", str(root), "--limit", "40", "--backend", "onnx",
-                "--precision", "fp32", "--json", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--dataset",
+                "eyes",
+                "--root",
+                str(root),
+                "--limit",
+                "40",
+                "--backend",
+                "onnx",
+                "--precision",
+                "fp32",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["n_eyes"] == r["n_eyes"]
     assert cli(["evaluate", "--dataset", "eyes", "--root", str(root), "--split", "train"]) == 2
 

@@ -2,6 +2,7 @@
 wheel and one extra (versions from constraints.txt), then `edgeface info` and `edgeface run` on a
 real photo. The onnx extra also runs on OpenCV 5.1, whose TFLite importer lost ENGINE_CLASSIC: the
 detector runs on OpenCV there (no LiteRT), so this is where a vanished constant would show."""
+
 import json
 import os
 import subprocess
@@ -45,16 +46,20 @@ def test_extra_alone_installs_and_runs_a_photo(wheel, extra, opencv, dev_set, tm
     python = venv / "bin" / "python"
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
     env.pop("PYTHONPATH", None)
-    installed = _run([str(python), "-m", "pip", "install", "--quiet", "-c", str(constraints), f"{wheel}[{extra}]"],
-                     env=env)
+    installed = _run(
+        [str(python), "-m", "pip", "install", "--quiet", "-c", str(constraints), f"{wheel}[{extra}]"], env=env
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     edgeface = [str(venv / "bin" / "edgeface")]
 
     info = _run(edgeface + ["info"], env=env, cwd=tmp_path)
     assert info.returncode == 0, info.stderr[-3000:]
     lines = info.stdout.splitlines()
-    backends = {line.split()[0]: "installed (" in line for line in lines if line.startswith("  ") and
-                ("installed (" in line or "not installed" in line)}
+    backends = {
+        line.split()[0]: "installed (" in line
+        for line in lines
+        if line.startswith("  ") and ("installed (" in line or "not installed" in line)
+    }
     assert backends[extra] and sum(backends.values()) == 1, info.stdout
 
     photo = dev_set.image_path(0)

@@ -1,5 +1,6 @@
 """0.4's in-batch hybrid-task training: the real sources (AFLW-68, CelebA, UTKFace), the mixed
 batches, each loss's masking, the recovered pack, the age/gender outputs and the evaluate modes."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'edgeface[train]')")
 
-from edgeface.tools.datasets import data_root  # noqa: E402
 from edgeface.runtime.errors import EdgefaceError, ModelError  # noqa: E402
+from edgeface.tools.datasets import data_root  # noqa: E402
 
 pytestmark = pytest.mark.train
 
@@ -21,6 +22,7 @@ def _need(*parts):
 
 
 # ---- losses: a sample without a label contributes zero to that loss ---------------------------
+
 
 def _unlabelled_changes_nothing(loss_of, *, pred, target, mask, unlabelled: int):
     """The loss and its gradient must not see the unlabelled sample's target or prediction."""
@@ -43,8 +45,13 @@ def test_each_new_loss_ignores_samples_without_its_label():
     weight = torch.ones(3, 68)
     weight[1] = 0.0
     weight[2, :10] = 0.0  # a self-occluded far jaw on the third
-    value = _unlabelled_changes_nothing(lambda p, t, m: losses.landmarks68(p, indices, t, m), pred=dense,
-                                        target=torch.rand(3, 68, 2, generator=g), mask=weight, unlabelled=1)
+    value = _unlabelled_changes_nothing(
+        lambda p, t, m: losses.landmarks68(p, indices, t, m),
+        pred=dense,
+        target=torch.rand(3, 68, 2, generator=g),
+        mask=weight,
+        unlabelled=1,
+    )
     assert value > 0
 
     logits, target = torch.randn(3, 47, generator=g), (torch.rand(3, 47, generator=g) > 0.5).float()
@@ -62,8 +69,13 @@ def test_each_new_loss_ignores_samples_without_its_label():
     years, truth = torch.tensor([30.0, 50.0, 20.0]), torch.tensor([25.0, 0.0, 60.0])
     has = torch.tensor([1.0, 0.0, 1.0])
     _unlabelled_changes_nothing(losses.age, pred=years, target=truth, mask=has, unlabelled=1)
-    _unlabelled_changes_nothing(losses.young, pred=torch.tensor([60.0, 60.0, 10.0]), target=torch.tensor([1.0, 1.0, 0.0]),
-                                mask=has, unlabelled=1)
+    _unlabelled_changes_nothing(
+        losses.young,
+        pred=torch.tensor([60.0, 60.0, 10.0]),
+        target=torch.tensor([1.0, 1.0, 0.0]),
+        mask=has,
+        unlabelled=1,
+    )
     # Young: a young face at 25 and a not-young one at 50 are within the bounds and cost nothing
     assert float(losses.young(torch.tensor([25.0, 50.0]), torch.tensor([1.0, 0.0]), torch.ones(2))) == 0.0
 
@@ -82,19 +94,40 @@ def test_hybrid_loss_runs_every_term_and_an_empty_source_adds_nothing():
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import ATTRIBUTES
 
-    config = {"backbone": "mobilenetv2_050", "input_size": 64, "crop_scale": 1.4, "identity_size": 8,
-              "attributes": "celeba", "age_head": True, "visibility_head": True,
-              "loss": {"landmarks68": 1.0, "attributes": 1.0, "age": 1.0, "young": 1.0, "sir_pull": 1.0, "sir_push": 1.0}}
+    config = {
+        "backbone": "mobilenetv2_050",
+        "input_size": 64,
+        "crop_scale": 1.4,
+        "identity_size": 8,
+        "attributes": "celeba",
+        "age_head": True,
+        "visibility_head": True,
+        "loss": {"landmarks68": 1.0, "attributes": 1.0, "age": 1.0, "young": 1.0, "sir_pull": 1.0, "sir_push": 1.0},
+    }
     model = build.build_model(config, MorphableModel.load(root / "ict_facekit.npz"))
     loss = objective.HybridLoss(config, model, "cpu", positive_rate=np.full(len(ATTRIBUTES), 0.3))
     img = np.zeros((3, 64, 64), np.uint8)
     mask = np.zeros(len(ATTRIBUTES), np.float32)
     mask[:40] = 1
-    samples = [example(img, attributes=np.ones(len(ATTRIBUTES)), attribute_mask=mask, young=1.0, identity_id=3,
-                       num_attributes=len(ATTRIBUTES)),
-               example(img, num_attributes=len(ATTRIBUTES)),  # nothing labelled
-               example(img, points68=np.full((68, 2), 0.5), weight68=np.ones(68), age=40.0, identity_id=3,
-                       num_attributes=len(ATTRIBUTES))]
+    samples = [
+        example(
+            img,
+            attributes=np.ones(len(ATTRIBUTES)),
+            attribute_mask=mask,
+            young=1.0,
+            identity_id=3,
+            num_attributes=len(ATTRIBUTES),
+        ),
+        example(img, num_attributes=len(ATTRIBUTES)),  # nothing labelled
+        example(
+            img,
+            points68=np.full((68, 2), 0.5),
+            weight68=np.ones(68),
+            age=40.0,
+            identity_id=3,
+            num_attributes=len(ATTRIBUTES),
+        ),
+    ]
     batch = {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in samples[0]}
     model.eval()
     outputs = [o.detach().requires_grad_(True) for o in model(torch.zeros(3, 3, 64, 64))]
@@ -127,6 +160,7 @@ def test_mixed_batches_give_each_source_its_share_and_whole_people():
 
 # ---- loaders -------------------------------------------------------------------------------
 
+
 def test_aflw68_points_follow_the_crop_and_the_flip(tmp_path):
     root = _need("aflw_train/labels.npz", "aflw_train/labels68.npz", "ict_facekit.npz")
     from edgeface.train.data import AflwShard, pack
@@ -157,10 +191,10 @@ def test_aflw68_points_follow_the_crop_and_the_flip(tmp_path):
 
 def test_celeba_and_utkface_examples_carry_only_their_labels():
     root = _need("celeba/labels.npz", "utkface/labels.npz")
-    from edgeface.train.sources import ATTRIBUTES, CELEBA_ID_OFFSET, CelebaExamples, UtkfaceExamples, frame
-
     import tempfile
     from pathlib import Path
+
+    from edgeface.train.sources import ATTRIBUTES, CELEBA_ID_OFFSET, CelebaExamples, UtkfaceExamples, frame
 
     with tempfile.TemporaryDirectory() as tmp:
         out = {}
@@ -197,6 +231,7 @@ def test_celeba_and_utkface_examples_carry_only_their_labels():
 
 # ---- recovery, manifest, runtime -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("commit", ["e49be1e", "bd75bbf", "67bc217", None], ids=["0.3.0", "0.4.0", "0.4.1", "shipped"])
 def test_a_recovered_pack_computes_what_its_onnx_file_computes(tmp_path, commit):
     """Released packs (from git history, as the recipe's release stage takes them) back in torch:
@@ -207,17 +242,18 @@ def test_a_recovered_pack_computes_what_its_onnx_file_computes(tmp_path, commit)
 
     import onnxruntime as ort
 
-    from edgeface.train.morphable import MorphableModel
     from edgeface.cli.recipe import ROOT
     from edgeface.runtime.pack import DEFAULT_PACK
+    from edgeface.train.morphable import MorphableModel
     from edgeface.train.recover import pack_model
 
     for name in ("edgeface.json", "model_fp32.onnx"):
         if commit is None:
             (tmp_path / name).write_bytes((DEFAULT_PACK / name).read_bytes())
             continue
-        blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:edgeface/models/default/{name}"],
-                              capture_output=True)
+        blob = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{commit}:edgeface/models/default/{name}"], capture_output=True
+        )
         if blob.returncode:
             pytest.skip(f"the pack of {commit} is read from git history: this checkout has none")
         (tmp_path / name).write_bytes(blob.stdout)
@@ -235,11 +271,19 @@ def age_pack(tmp_path_factory):
     """An untrained network with the 0.4 head (CelebA's 40 + expression attributes, age), as ONNX."""
     root = _need("ict_facekit.npz")
     from edgeface.export.fp32 import export_checkpoint
-    from edgeface.train.morphable import MorphableModel
     from edgeface.train.build import build_model
+    from edgeface.train.morphable import MorphableModel
 
-    config = {"name": "age-test", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
-              "identity_size": 40, "attributes": "celeba", "age_head": True, "visibility_head": True}
+    config = {
+        "name": "age-test",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "attributes": "celeba",
+        "age_head": True,
+        "visibility_head": True,
+    }
     model = build_model(config, MorphableModel.load(root / "ict_facekit.npz"))
     with torch.no_grad():
         model.head.bias[model.core + len(model.attribute_names)] = 0.5  # 45 years
@@ -265,11 +309,14 @@ def test_age_and_gender_come_from_the_declared_columns(age_pack):
     assert abs(flipped(np.full((200, 200, 3), 128, np.uint8), boxes=[[50, 50, 150, 150]])[0].age - 45.0) < 1.0
 
 
-@pytest.mark.parametrize("field,value,problem", [
-    ("age", {"column": 3}, "age.column"),
-    ("age", [1], "age must be a JSON object"),
-    ("gender", {"attribute": "Wide_Face"}, "gender.attribute"),
-])
+@pytest.mark.parametrize(
+    "field,value,problem",
+    [
+        ("age", {"column": 3}, "age.column"),
+        ("age", [1], "age must be a JSON object"),
+        ("gender", {"attribute": "Wide_Face"}, "gender.attribute"),
+    ],
+)
 def test_manifest_age_and_gender_fields_are_checked(age_pack, tmp_path, field, value, problem):
     import shutil
 
@@ -285,6 +332,7 @@ def test_manifest_age_and_gender_fields_are_checked(age_pack, tmp_path, field, v
 
 
 # ---- evaluate modes ------------------------------------------------------------------------
+
 
 def test_evaluate_modes_on_a_few_photos(age_pack, tmp_path):
     root = _need("celeba/labels.npz", "utkface/labels.npz")
@@ -309,7 +357,9 @@ def test_evaluate_modes_on_a_few_photos(age_pack, tmp_path):
     for n in celeba.names:
         (folder / "images" / str(n)).symlink_to(root / "celeba" / "images" / str(n))
     np.savez(folder / "labels.npz", names=celeba.names, identity=np.arange(12) // 2)
-    np.savez(folder / "pairs.npz", pairs=np.array([[0, 1], [2, 3], [0, 5], [4, 9]]), is_same=np.array([1, 1, 0, 0], bool))
+    np.savez(
+        folder / "pairs.npz", pairs=np.array([[0, 1], [2, 3], [0, 5], [4, 9]]), is_same=np.array([1, 1, 0, 0], bool)
+    )
     v = ef.evaluate_verification(rec, ef.LabelledPhotos.load(folder, split=None), progress=False)
     assert v["n_pairs"] == 4 and set(v) >= {"eer", "roc_auc", "tar_at_far_0.01", "detected_fraction"}
     np.savez(folder / "pairs.npz", pairs=np.array([[0, 99]]), is_same=np.array([True]))
@@ -339,6 +389,7 @@ def test_verification_counts_a_missed_face_as_an_error():
 
 # ---- the recipe ------------------------------------------------------------------------------
 
+
 def _subset_folder(source, target, rows, extra=()):
     """A labelled folder holding some rows of another (images linked, labels cut)."""
     (target / "images").mkdir(parents=True)
@@ -355,11 +406,12 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
     root = _need("aflw_train/labels68.npz", "celeba/labels.npz", "utkface/labels.npz", "ict_facekit.npz")
     import subprocess
 
-    from edgeface.runtime.pack import read_manifest
     from edgeface.cli.recipe import ROOT, Recipe
+    from edgeface.runtime.pack import read_manifest
 
-    if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "e49be1ef241169d98f925f137272c7d122827405"],
-                      capture_output=True).returncode:
+    if subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", "e49be1ef241169d98f925f137272c7d122827405"], capture_output=True
+    ).returncode:
         pytest.skip("the release stage reads git history: this checkout has none")
     data = tmp_path / "data"
     _subset_folder(root / "aflw_train", data / "aflw_train", np.arange(80), extra=("labels68.npz",))
@@ -381,13 +433,17 @@ def test_a_recipe_runs_its_chain_resumes_and_reruns_a_stage(tmp_path, monkeypatc
         if stage["run"] == "train":
             for part in ("aflw", "celeba", "utkface"):
                 key = "shard" if part == "aflw" else "frames"
-                stage["config"]["sources"][part][key] = str(shards / (("aflw_train" if part == "aflw" else part + "_frames") + ".npz"))
+                stage["config"]["sources"][part][key] = str(
+                    shards / (("aflw_train" if part == "aflw" else part + "_frames") + ".npz")
+                )
         if stage["run"] == "export":
             stage["formats"] = ["onnx"]
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(recipe_file))
-    tiny = {"train": {"epochs": 1, "steps_per_epoch": 2, "workers": 0, "minutes": None},
-            "sources": {"synthetic": {"count": 64}}}
+    tiny = {
+        "train": {"epochs": 1, "steps_per_epoch": 2, "workers": 0, "minutes": None},
+        "sources": {"synthetic": {"count": 64}},
+    }
     said = []
     recipe = Recipe(path, tmp_path / "run", tiny)
     recipe.run(stop_after="export", progress=said.append)
@@ -424,6 +480,7 @@ def test_paired_eer_comparison_sees_a_better_model_and_not_itself():
     rng = np.random.default_rng(0)
     identity = np.repeat(np.arange(60), 2)
     centres = rng.normal(size=(60, 16))
+
     def unit(v):
         return v / np.linalg.norm(v)
 
@@ -431,7 +488,10 @@ def test_paired_eer_comparison_sees_a_better_model_and_not_itself():
     blurred = [SimpleNamespace(embedding=unit(centres[i] + 1.5 * rng.normal(size=16))) for i in identity]
     same = compare_verification(sharp, sharp, identity, resamples=300)
     assert same["eer_difference"] == 0 and same["eer_difference_ci95_low"] == same["eer_difference_ci95_high"] == 0
-    assert same["roc_auc_difference"] == 0 and same["roc_auc_difference_ci95_low"] == same["roc_auc_difference_ci95_high"] == 0
+    assert (
+        same["roc_auc_difference"] == 0
+        and same["roc_auc_difference_ci95_low"] == same["roc_auc_difference_ci95_high"] == 0
+    )
     better = compare_verification(sharp, blurred, identity, resamples=300)
     assert better["eer_a"] < better["eer_b"] and better["eer_difference_ci95_high"] < 0
     assert better["roc_auc_a"] > better["roc_auc_b"] and better["roc_auc_difference_ci95_low"] > 0
@@ -472,7 +532,17 @@ def test_pose_rotation_loss_is_the_angle_between_poses_and_has_no_gimbal_lock():
     # an unlabelled sample, and one beyond max_yaw, change nothing
     pred, target = torch.tensor(poses[:3]), torch.tensor(turned[:3])
     target[1, 1] = 1.3
-    _unlabelled_changes_nothing(lambda p, t, m: losses.pose_rotation(p, t, m), pred=pred, target=target,
-                                mask=torch.tensor([1.0, 0.0, 1.0]), unlabelled=1)
-    _unlabelled_changes_nothing(lambda p, t, m: losses.pose_rotation(p, t, m, max_yaw=1.0), pred=pred,
-                                target=target, mask=torch.ones(3), unlabelled=1)
+    _unlabelled_changes_nothing(
+        lambda p, t, m: losses.pose_rotation(p, t, m),
+        pred=pred,
+        target=target,
+        mask=torch.tensor([1.0, 0.0, 1.0]),
+        unlabelled=1,
+    )
+    _unlabelled_changes_nothing(
+        lambda p, t, m: losses.pose_rotation(p, t, m, max_yaw=1.0),
+        pred=pred,
+        target=target,
+        mask=torch.ones(3),
+        unlabelled=1,
+    )

@@ -1,5 +1,6 @@
 """The identity metric: fitted on some people, it must tell other people apart better than the plain
 cosine of the coefficients; the runtime applies the manifest's metric to every face's embedding."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 
 import edgeface
 from edgeface.export.identity_metric import REGULARISATION, cross_validated, fit, fit_pack, within_person_whitening
-from edgeface.runtime.pipeline import embed
 from edgeface.runtime.pack import PackManifest, read_manifest
+from edgeface.runtime.pipeline import embed
 from edgeface.runtime.results import Face
 from edgeface.tools.datasets import data_root
 from edgeface.tools.evaluate_faces import vector_verification
@@ -59,9 +60,19 @@ def test_a_fitted_metric_tells_new_people_apart_better_than_plain_cosine():
 
 def test_similarity_needs_embeddings_of_one_size():
     def face(embedding):
-        return Face(box=np.zeros(4), score=1.0, landmarks=np.zeros((68, 3)), dense=np.zeros((1, 3)), mesh=None,
-                    pose=None, identity=np.zeros(3), expression={}, attributes={}, visibility=np.zeros(1),
-                    embedding=embedding)
+        return Face(
+            box=np.zeros(4),
+            score=1.0,
+            landmarks=np.zeros((68, 3)),
+            dense=np.zeros((1, 3)),
+            mesh=None,
+            pose=None,
+            identity=np.zeros(3),
+            expression={},
+            attributes={},
+            visibility=np.zeros(1),
+            embedding=embedding,
+        )
 
     a, b = face(np.array([0.6, 0.8, 0.0])), face(np.array([0.0, 1.0, 0.0]))
     assert a.similarity(b) == pytest.approx(0.8) == b.similarity(a)
@@ -88,13 +99,16 @@ def test_the_runtime_applies_the_manifests_metric(pack_copy, face_image):
     assert face.to_dict()["embedding"] == pytest.approx(face.embedding.tolist())
 
 
-@pytest.mark.parametrize("metric, message", [
-    ({"mean": [0.0] * 8, "whitening": [[1.0] * 8] * 7}, "identity_metric.whitening must be 8 x 8 finite numbers"),
-    ({"mean": [0.0] * 8, "whitening": [[1.0] * 8] * 7 + [[1.0] * 3]}, "identity_metric.whitening must be 8 x 8"),
-    ({"mean": [0.0] * 7, "whitening": np.eye(8).tolist()}, "identity_metric.mean must be 8 finite numbers"),
-    ({"mean": [0.0] * 8}, "lacks the field 'whitening'"),
-    ({"mean": [float("nan")] * 8, "whitening": np.eye(8).tolist()}, "identity_metric.mean must be 8 finite"),
-])
+@pytest.mark.parametrize(
+    "metric, message",
+    [
+        ({"mean": [0.0] * 8, "whitening": [[1.0] * 8] * 7}, "identity_metric.whitening must be 8 x 8 finite numbers"),
+        ({"mean": [0.0] * 8, "whitening": [[1.0] * 8] * 7 + [[1.0] * 3]}, "identity_metric.whitening must be 8 x 8"),
+        ({"mean": [0.0] * 7, "whitening": np.eye(8).tolist()}, "identity_metric.mean must be 8 finite numbers"),
+        ({"mean": [0.0] * 8}, "lacks the field 'whitening'"),
+        ({"mean": [float("nan")] * 8, "whitening": np.eye(8).tolist()}, "identity_metric.mean must be 8 finite"),
+    ],
+)
 def test_a_wrong_identity_metric_is_refused_by_name(pack_copy, metric, message):
     path = pack_copy / "edgeface.json"
     data = json.loads(path.read_text())

@@ -1,4 +1,5 @@
 """Aligning the 68-landmark definition with AFLW2000-3D's annotations (edgeface.export.landmarks)."""
+
 import json
 import shutil
 
@@ -9,8 +10,8 @@ pytest.importorskip("torch")  # the alignment lives with the training tools
 
 import edgeface
 from edgeface import cli
-from edgeface.tools.datasets import Aflw2000
 from edgeface.export import landmarks as alignment
+from edgeface.tools.datasets import Aflw2000
 
 pytestmark = pytest.mark.train
 
@@ -62,7 +63,11 @@ def test_fit_recovers_a_definition_that_changes_with_yaw():
     np.testing.assert_allclose(fitted, planted, atol=3e-3)
     single = alignment.fit(dense, truth, candidates)
     residual = alignment.nme(alignment.landmarks(dense, candidates, single[0]), truth)
-    assert residual.mean() > 0.01 > alignment.nme(alignment.landmarks(dense, candidates, fitted, yaw, anchors), truth).mean()
+    assert (
+        residual.mean()
+        > 0.01
+        > alignment.nme(alignment.landmarks(dense, candidates, fitted, yaw, anchors), truth).mean()
+    )
 
 
 def test_compact_drops_negligible_weights_and_still_sums_to_one():
@@ -95,8 +100,22 @@ def test_align_landmarks_writes_a_definition_the_runtime_uses(fixture_pack, dev_
     # one pass, as the alignment reads the network
     before = evaluate_landmarks(edgeface.Reconstructor("onnx", model=pack, refine=False), small, progress=False)
     assert "nme_balanced_held_out" not in before
-    assert cli.main(["align-landmarks", "--model", str(pack), "--root", str(small.root), "--neighbours", "8",
-                     "--json", str(tmp_path / "align.json")]) == 0
+    assert (
+        cli.main(
+            [
+                "align-landmarks",
+                "--model",
+                str(pack),
+                "--root",
+                str(small.root),
+                "--neighbours",
+                "8",
+                "--json",
+                str(tmp_path / "align.json"),
+            ]
+        )
+        == 0
+    )
     assert "two-fold balanced NME" in capsys.readouterr().out
     manifest = json.loads((pack / "edgeface.json").read_text())
     info = manifest["topology"]["landmark_weights"]["alignment"]
@@ -114,8 +133,8 @@ def test_align_landmarks_writes_a_definition_the_runtime_uses(fixture_pack, dev_
 
 def _squared_error(rec, dataset):
     """Sum over the even (fitted) images of squared landmark error in units of face size."""
-    from edgeface.tools.evaluate import predict_faces
     from edgeface.runtime.geometry import landmark_box
+    from edgeface.tools.evaluate import predict_faces
 
     total = 0.0
     for i, face in enumerate(predict_faces(rec, dataset, progress=False)):
@@ -138,8 +157,24 @@ def test_align_landmarks_compares_two_packs_on_every_image_held_out(fixture_pack
     small = _small_dev_set(dev_set, tmp_path / "dev", 24)
     a = shutil.copytree(fixture_pack, tmp_path / "a")
     b = shutil.copytree(fixture_pack, tmp_path / "b")
-    assert cli.main(["align-landmarks", "--model", str(a), "--root", str(small.root), "--neighbours", "8",
-                     "--compare", str(b), "--json", str(tmp_path / "align.json")]) == 0
+    assert (
+        cli.main(
+            [
+                "align-landmarks",
+                "--model",
+                str(a),
+                "--root",
+                str(small.root),
+                "--neighbours",
+                "8",
+                "--compare",
+                str(b),
+                "--json",
+                str(tmp_path / "align.json"),
+            ]
+        )
+        == 0
+    )
     assert "difference +0.00 points" in capsys.readouterr().out
     report = json.loads((tmp_path / "align.json").read_text())
     held_out, bins = np.array(report["held_out_nme"]), small.yaw_bin()

@@ -9,6 +9,7 @@
 Export sits beside train: it reads trained networks (so it may import train), and train never imports
 export. Every import counts, at module level or inside a function. The contract is read from the
 source (ast), so it needs nothing installed."""
+
 from __future__ import annotations
 
 import ast
@@ -40,7 +41,9 @@ def layer(module: str) -> str | None:
     if parts[0] != "edgeface":
         return None
     part = parts[1] if len(parts) > 1 else ""
-    return {"tools": "tools", "train": "train", "export": "export", "cli": "cli", "__main__": "cli"}.get(part, "runtime")
+    return {"tools": "tools", "train": "train", "export": "export", "cli": "cli", "__main__": "cli"}.get(
+        part, "runtime"
+    )
 
 
 def imports(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
@@ -97,7 +100,8 @@ def test_planted_upward_imports_are_caught(tmp_path):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "__init__.py").write_text("")
     (tmp_path / "edgeface/runtime/planted.py").write_text(
-        "import numpy\nfrom . import pack\n\ndef f():\n    from ..train import trainer\n    import edgeface.cli\n")
+        "import numpy\nfrom . import pack\n\ndef f():\n    from ..train import trainer\n    import edgeface.cli\n"
+    )
     (tmp_path / "edgeface/train/planted.py").write_text("from ..export import fp32\nfrom ..tools import bench\n")
     (tmp_path / "export/planted.py").write_text("from ..train import trainer\nfrom ..cli import main\n")
     assert violations(tmp_path) == [

@@ -1,5 +1,6 @@
 """INT8 export on the fixture model: each format quantizes, loads through the runtime, stays close
 to fp32, and the gate removes a file that fails it."""
+
 import json
 import shutil
 from pathlib import Path
@@ -65,7 +66,6 @@ def test_gate_removes_a_failing_file(pack_copy, crops, dev_set, monkeypatch):
     assert not (pack_copy / "model_int8.onnx").exists()
 
 
-
 def test_tflite_int8_takes_int8_input_with_the_same_outputs(pack_copy, crops, tmp_path, monkeypatch):
     """Cutting the leading QUANTIZE op moves input quantization into the runtime (and the Android
     app) without changing a single output value."""
@@ -106,7 +106,10 @@ def test_tflite_int8_takes_int8_input_with_the_same_outputs(pack_copy, crops, tm
     for a, b in zip(expected, run(cut_path, by_op)[1]):
         np.testing.assert_array_equal(a, b)
     # The runtime quantizes exactly as the op did (the fixture's mean and std put every pixel on a tie).
-    assert x.dtype == np.int8 and (scale, zero) == (pytest.approx(cut_input["quantization"][0]), cut_input["quantization"][1])
+    assert x.dtype == np.int8 and (scale, zero) == (
+        pytest.approx(cut_input["quantization"][0]),
+        cut_input["quantization"][1],
+    )
     step = np.abs(x.astype(int) - by_op.astype(int))
     assert (step == 0).all(), f"{(step != 0).mean():.1%} of the input differs from the op's"
     # Black and white pixels both fit the int8 input: the calibrator's moving average would clip them.
@@ -145,13 +148,33 @@ def test_attribute_drop_fails_only_a_real_loss():
 def test_gate_summary_names_every_check_it_was_given():
     from edgeface.export import quantize
 
-    r = {"fp32_nme_balanced": 0.0464, "int8_nme_balanced": 0.0465, "nme_rise_relative": 0.002,
-         "attribute_flips": 0.003, "attribute_flip_limit": 0.01, "fp32_attribute_flips_1px_shift": 0.004,
-         "synthetic_fp32_nme_balanced": 0.05, "synthetic_int8_nme_balanced": 0.0503, "synthetic_nme_rise_relative": 0.006,
-         "synthetic_attribute_accuracy_drop": {"Smiling": 0.004}, "synthetic_attributes_failing": [],
-         "celeba_fp32_attribute_accuracy": 0.852, "celeba_int8_attribute_accuracy": 0.851,
-         "celeba_fp32_eer": 0.322, "celeba_int8_eer": 0.319, "celeba_eer_rise": -0.003, "passed": False}
+    r = {
+        "fp32_nme_balanced": 0.0464,
+        "int8_nme_balanced": 0.0465,
+        "nme_rise_relative": 0.002,
+        "attribute_flips": 0.003,
+        "attribute_flip_limit": 0.01,
+        "fp32_attribute_flips_1px_shift": 0.004,
+        "synthetic_fp32_nme_balanced": 0.05,
+        "synthetic_int8_nme_balanced": 0.0503,
+        "synthetic_nme_rise_relative": 0.006,
+        "synthetic_attribute_accuracy_drop": {"Smiling": 0.004},
+        "synthetic_attributes_failing": [],
+        "celeba_fp32_attribute_accuracy": 0.852,
+        "celeba_int8_attribute_accuracy": 0.851,
+        "celeba_fp32_eer": 0.322,
+        "celeba_int8_eer": 0.319,
+        "celeba_eer_rise": -0.003,
+        "passed": False,
+    }
     line = quantize.gate_summary("tflite", r)
-    for part in ("4.64 % -> 4.65 %", "synthetic 5.00 % -> 5.03 %", "+0.4 points", "flips on photos 0.30 %",
-                 "CelebA dev attribute accuracy 85.20 -> 85.10 %", "EER 0.322 -> 0.319", "FAILED, removed from the pack"):
+    for part in (
+        "4.64 % -> 4.65 %",
+        "synthetic 5.00 % -> 5.03 %",
+        "+0.4 points",
+        "flips on photos 0.30 %",
+        "CelebA dev attribute accuracy 85.20 -> 85.10 %",
+        "EER 0.322 -> 0.319",
+        "FAILED, removed from the pack",
+    ):
         assert part in line, (part, line)

@@ -1,6 +1,7 @@
 """A recipe's align-landmarks and int8 stages call the export functions (no argv through the CLI) and
 do exactly what `edgeface align-landmarks` and `edgeface export --precision int8` do, on the fixture
 model and a few AFLW2000-3D dev photos."""
+
 import json
 import shutil
 
@@ -53,10 +54,15 @@ def test_align_and_int8_stages_match_the_cli(fixture_pack, dev_set, tmp_path, mo
     run = tmp_path / "run"
     shutil.copytree(fixture_pack, run / "export" / "pack")
     (run / "export" / "done.json").write_text(json.dumps({"product": str(run / "export" / "pack")}))
-    recipe = {"name": "stages", "out": str(run), "stages": [
-        {"name": "export", "run": "export", "checkpoint": "none"},
-        {"name": "align", "run": "align-landmarks", "neighbours": 8},
-        {"name": "int8", "run": "int8", "calibration": str(calibration), "formats": ["onnx"]}]}
+    recipe = {
+        "name": "stages",
+        "out": str(run),
+        "stages": [
+            {"name": "export", "run": "export", "checkpoint": "none"},
+            {"name": "align", "run": "align-landmarks", "neighbours": 8},
+            {"name": "int8", "run": "int8", "calibration": str(calibration), "formats": ["onnx"]},
+        ],
+    }
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(recipe))
     said = []
@@ -65,13 +71,29 @@ def test_align_and_int8_stages_match_the_cli(fixture_pack, dev_set, tmp_path, mo
     # the same two steps through the CLI, on another copy of the fixture pack
     other = shutil.copytree(fixture_pack, tmp_path / "cli_pack")
     assert cli.main(["align-landmarks", "--model", str(other), "--neighbours", "8"]) == 0
-    code = cli.main(["export", "--out", str(other), "--formats", "onnx", "--precision", "int8",
-                     "--calibration", str(calibration), "--gate-json", str(tmp_path / "gate.json")])
+    code = cli.main(
+        [
+            "export",
+            "--out",
+            str(other),
+            "--formats",
+            "onnx",
+            "--precision",
+            "int8",
+            "--calibration",
+            str(calibration),
+            "--gate-json",
+            str(tmp_path / "gate.json"),
+        ]
+    )
     assert code in (0, 3)
     staged, direct = read_manifest(run / "export" / "pack"), read_manifest(other)
     assert staged.landmark_weights_by_yaw is not None  # the stage wrote a definition per yaw anchor
     np.testing.assert_array_equal(staged.landmark_points, direct.landmark_points)
     np.testing.assert_array_equal(staged.landmark_weights_by_yaw, direct.landmark_weights_by_yaw)
-    gate, cli_gate = json.loads((run / "int8" / "gate.json").read_text()), json.loads((tmp_path / "gate.json").read_text())
+    gate, cli_gate = (
+        json.loads((run / "int8" / "gate.json").read_text()),
+        json.loads((tmp_path / "gate.json").read_text()),
+    )
     assert set(gate) == {"onnx"} and gate == cli_gate
     assert (run / "export" / "pack" / "model_int8.onnx").exists() == gate["onnx"]["passed"]

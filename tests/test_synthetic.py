@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("numba", reason="the synthetic engine needs numba (pip install 'edgeface[train]')")
 
-from edgeface.tools.datasets import data_root  # noqa: E402
 from edgeface.runtime.geometry import matrix_to_euler  # noqa: E402
+from edgeface.tools.datasets import data_root  # noqa: E402
 from edgeface.train.raster import rasterize  # noqa: E402
 
 pytestmark = pytest.mark.train
@@ -50,8 +50,9 @@ def test_rasteriser_culls_back_faces_unless_two_sided():
 def test_rasteriser_interpolates_colour_across_a_triangle():
     xy = np.array([[0, 0], [0, 16], [16, 0]], np.float32)
     colour = np.array([[0.0], [1.0], [0.0]], np.float32)  # 1 at the bottom-left corner
-    image, _, tbuf = rasterize(xy, np.ones(3, np.float32), colour, np.array([[0, 1, 2]], np.int32),
-                               np.zeros(1, bool), 16, 16)
+    image, _, tbuf = rasterize(
+        xy, np.ones(3, np.float32), colour, np.array([[0, 1, 2]], np.int32), np.zeros(1, bool), 16, 16
+    )
     # the weight of corner (0, 16) is y / 16
     ii, jj = np.nonzero(tbuf >= 0)
     assert np.allclose(image[ii, jj, 0], (ii + 0.5) / 16, atol=1e-5)
@@ -133,7 +134,11 @@ def test_crops_follow_the_runtime_rule(clean_samples):
         lm = s["landmarks68"][:, :2]
         side = 0.5 * (np.ptp(lm[:, 0]) + np.ptp(lm[:, 1]))
         ratio = cfg.size / side
-        assert cfg.crop_scale * np.exp(-cfg.scale_jitter) - 1e-3 <= ratio <= cfg.crop_scale * np.exp(cfg.scale_jitter) + 1e-3
+        assert (
+            cfg.crop_scale * np.exp(-cfg.scale_jitter) - 1e-3
+            <= ratio
+            <= cfg.crop_scale * np.exp(cfg.scale_jitter) + 1e-3
+        )
         centre = 0.5 * (lm.min(0) + lm.max(0))
         assert (np.abs(centre - cfg.size / 2) <= cfg.centre_jitter * cfg.size * np.exp(cfg.scale_jitter) + 0.5).all()
 
@@ -182,8 +187,12 @@ def test_attribute_positive_rates_match_the_documented_ones(engine):
 
     rng = np.random.default_rng(3)
     n = 2000
-    flags = np.stack([engine.attributes(sample_identity(rng, 100), sample_expression(rng, engine.model.exp_names)[0])
-                      for _ in range(n)])
+    flags = np.stack(
+        [
+            engine.attributes(sample_identity(rng, 100), sample_expression(rng, engine.model.exp_names)[0])
+            for _ in range(n)
+        ]
+    )
     for k, name in enumerate(engine.attribute_names):
         p = engine.thresholds[name]["positive_rate"]
         sd = np.sqrt(max(p * (1 - p), 0.01) / n)
@@ -194,8 +203,15 @@ def test_shards_read_back_what_was_rendered(model, tmp_path):
     from edgeface.train.synthetic import SyntheticConfig, SyntheticFaces, SyntheticShards, SyntheticStream, write
 
     config = SyntheticConfig(size=96)
-    out = write(tmp_path / "synth", count=10, seed=2, config=config, shard_size=4, workers=1,
-                model_path=data_root() / "ict_facekit.npz")
+    out = write(
+        tmp_path / "synth",
+        count=10,
+        seed=2,
+        config=config,
+        shard_size=4,
+        workers=1,
+        model_path=data_root() / "ict_facekit.npz",
+    )
     data = SyntheticShards(out)
     assert len(data) == 10 and len(data.meta["shards"]) == 3
     direct = SyntheticStream(SyntheticFaces(model, config, seed=2), 10)
@@ -241,8 +257,9 @@ def test_synthetic_metrics_are_zero_for_a_perfect_model_and_grow_with_error(clea
         def __call__(self, crops):
             rows = [next(s for s in samples if np.array_equal(s["image"][..., ::-1], c)) for c in crops]
             dense = np.stack([r["points"] / size for r in rows]) + self.noise
-            attrs = np.stack([np.where(r["attributes"][[clean.attribute_names.index(n) for n in names]], 5.0, -5.0)
-                              for r in rows])
+            attrs = np.stack(
+                [np.where(r["attributes"][[clean.attribute_names.index(n) for n in names]], 5.0, -5.0) for r in rows]
+            )
             ident = np.stack([np.eye(50)[int(r["identity_id"]) % 50] for r in rows])
             pose = np.stack([np.concatenate([r["pose"], [0, 0, 0]]) for r in rows])
             return {"dense": dense, "attributes": attrs, "identity": ident, "pose": pose}

@@ -1,5 +1,6 @@
 """0.5's teachers: the cached answers (shape, order, only training rows, equal to a fresh run, resumable),
 the pose convention, the relational identity loss and each teacher loss's masking."""
+
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def test_cache_rows_order_and_a_fresh_run(tmp_path):
     assert (points >= -2).all() and (points[:, 0] <= w + 2).all() and (points[:, 1] <= h + 2).all()
     assert np.ptp(points[:, 0]) > 0.3 * w
     if "age_gender" in kinds:
-        assert np.isfinite(cache["age"][train[:6]]).all() and ((cache["female"][train[:6]] >= 0)
-                                                                & (cache["female"][train[:6]] <= 1)).all()
+        assert (
+            np.isfinite(cache["age"][train[:6]]).all()
+            and ((cache["female"][train[:6]] >= 0) & (cache["female"][train[:6]] <= 1)).all()
+        )
         age, female = T.AgeGenderTeacher()(image, points)
         assert abs(cache["age"][row] - age) < 1e-3 and abs(cache["female"][row] - female) < 1e-5
         # CelebA's own Male label agrees with the teacher on most of these photos
@@ -71,8 +74,10 @@ def test_cache_rows_order_and_a_fresh_run(tmp_path):
         np.testing.assert_allclose(cache["descriptor"][row], T.IdentityTeacher()(image, points), atol=1e-4)
     # a second run finds nothing left to do, and a wider one continues where it stopped
     assert T.teach(root, tmp_path, sets=("celeba",), teachers=kinds, limit=6, progress=False)["celeba"]["taught"] == 0
-    assert T.teach(root, tmp_path, sets=("celeba",), teachers=["landmarks"], limit=8,
-                   progress=False)["celeba"]["taught"] == 2
+    assert (
+        T.teach(root, tmp_path, sets=("celeba",), teachers=["landmarks"], limit=8, progress=False)["celeba"]["taught"]
+        == 2
+    )
 
 
 def test_teacher_never_sees_the_held_out_aflw_crops():
@@ -120,9 +125,14 @@ def test_answers_follow_the_crop_and_its_mirror(tmp_path):
 
     names = np.array(["a.jpg", "b.jpg"])
     points = np.random.default_rng(0).uniform(20, 80, (2, 68, 2)).astype(np.float32)
-    cache = {"names": names, "landmarks68": points, "pose": np.array([[0.1, 0.4, -0.2]] * 2, np.float32),
-             "age": np.array([30.0, np.nan], np.float32), "female": np.array([0.9, np.nan], np.float32),
-             "descriptor": np.full((2, 128), np.nan, np.float32)}
+    cache = {
+        "names": names,
+        "landmarks68": points,
+        "pose": np.array([[0.1, 0.4, -0.2]] * 2, np.float32),
+        "age": np.array([30.0, np.nan], np.float32),
+        "female": np.array([0.9, np.nan], np.float32),
+        "descriptor": np.full((2, 128), np.nan, np.float32),
+    }
     np.savez(tmp_path / "c.npz", **cache)
     answers = TeacherAnswers(tmp_path / "c.npz", names)
     m = np.array([[0.5, 0.0, -5.0], [0.0, 0.5, -10.0]])
@@ -172,8 +182,9 @@ def test_teacher_losses_mask_samples_without_answers():
     other[2] = 1 - other[2]
     assert torch.allclose(losses.soft_binary(logits, other, has), losses.soft_binary(logits, probability, has))
     # a confident right answer costs less than a confident wrong one
-    assert losses.soft_binary(torch.tensor([5.0]), torch.tensor([1.0]), torch.ones(1)) < \
-        losses.soft_binary(torch.tensor([-5.0]), torch.tensor([1.0]), torch.ones(1))
+    assert losses.soft_binary(torch.tensor([5.0]), torch.tensor([1.0]), torch.ones(1)) < losses.soft_binary(
+        torch.tensor([-5.0]), torch.tensor([1.0]), torch.ones(1)
+    )
 
 
 @pytest.mark.slow
@@ -184,20 +195,26 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
     import json
     import subprocess
 
-    from edgeface.cli.recipe import ROOT, Recipe, main as recipe_main
+    from edgeface.cli.recipe import ROOT, Recipe
+    from edgeface.cli.recipe import main as recipe_main
     from edgeface.runtime.pack import read_manifest
 
     _need_teachers()
-    if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "04acaf984f6d57e7f15ce4c4fc2700a665242d06"],
-                      capture_output=True).returncode:
+    if subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", "04acaf984f6d57e7f15ce4c4fc2700a665242d06"], capture_output=True
+    ).returncode:
         pytest.skip("the 0.4.3 release commit is not in this clone's history")
     data = json.loads((ROOT / "recipes" / "edgeface-0.5.0.json").read_text())
     kinds = ["landmarks"] + [t for t in ("age_gender", "identity") if _optional(t)]
     shards = tmp_path / "shards"
     for stage in data["stages"]:
         if stage["run"] == "teachers":
-            stage.update(cache=str(tmp_path / "teachers"), limit=4, workers=1,
-                         teachers=[t for t in stage["teachers"] if t in kinds])
+            stage.update(
+                cache=str(tmp_path / "teachers"),
+                limit=4,
+                workers=1,
+                teachers=[t for t in stage["teachers"] if t in kinds],
+            )
         if stage["run"] == "prepare":
             stage.update(shards=str(shards), limit=400)
         if stage["run"] == "eyelid-branch":
@@ -213,8 +230,10 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
                     source["teachers"] = str(tmp_path / "teachers" / Path(source["teachers"]).name)
     recipe_path = tmp_path / "recipe.json"
     recipe_path.write_text(json.dumps(data))
-    tiny = {"train": {"minutes": None, "epochs": 1, "steps_per_epoch": 2, "workers": 0},
-            "sources": {"aflw": {"limit": 400, "val_fraction": 0.05}, "synthetic": {"count": 48}}}
+    tiny = {
+        "train": {"minutes": None, "epochs": 1, "steps_per_epoch": 2, "workers": 0},
+        "sources": {"aflw": {"limit": 400, "val_fraction": 0.05}, "synthetic": {"count": 48}},
+    }
     out = tmp_path / "run"
     argv = ["--recipe", str(recipe_path), "--out", str(out), "--stop-after", "export", "--set", json.dumps(tiny)]
     assert recipe_main(argv) == 0
@@ -231,7 +250,6 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
     manifest = read_manifest(recipe.product("export"))
     assert manifest.find_file("onnx", "fp32") is not None
     assert recipe_main(argv) == 0  # everything done before: nothing reruns
-
 
 
 def test_a_turned_crop_turns_the_teachers_pose_with_it():

@@ -1,4 +1,5 @@
 """The committed edgeface-520 topology is what the builder makes from ICT-FaceKit, and is sound."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Training code on a few real AFLW crops: data, losses, a short fit, checkpoint -> runtime pack."""
+
 import json
 
 import numpy as np
@@ -46,13 +47,19 @@ def test_augmented_points_follow_the_image(shard):
 
 def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_path):
     import edgeface
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.export.fp32 import export_checkpoint
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
-    config = {"name": "test", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40,
-              "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
-              "train": {"epochs": 4, "batch_size": 24, "lr": 0.003, "weight_decay": 0.0001, "workers": 0, "seed": 0},
-              "loss": {"landmarks": 1.0, "yaw": 0.1, "identity_prior": 0.001, "expression_prior": 0.001}}
+    config = {
+        "name": "test",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "train": {"epochs": 4, "batch_size": 24, "lr": 0.003, "weight_decay": 0.0001, "workers": 0, "seed": 0},
+        "loss": {"landmarks": 1.0, "yaw": 0.1, "identity_prior": 0.001, "expression_prior": 0.001},
+    }
     ict = data_dir / "ict_facekit.npz"
     # an interrupted run (2 of 4 epochs), then resumed: it continues rather than starting over
     trainer.train(config, tmp_path / "run", ict_path=ict, device="cpu", stop_after=2)
@@ -63,8 +70,9 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
     train_loss = [float(row["train_loss"]) for row in log]
     assert train_loss[-1] < train_loss[0]
 
-    pack = export_checkpoint(best, tmp_path / "pack", formats=("onnx",), ict=data_dir / "ict_facekit.npz",
-                             card={"license": "test"})
+    pack = export_checkpoint(
+        best, tmp_path / "pack", formats=("onnx",), ict=data_dir / "ict_facekit.npz", card={"license": "test"}
+    )
     manifest = json.loads((pack / "edgeface.json").read_text())
     assert manifest["topology"]["num_points"] == 520 and manifest["input"]["size"] == 112
     rec = edgeface.Reconstructor("onnx", model=pack)
@@ -84,8 +92,26 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
 
     card = tmp_path / "card.json"
     card.write_text(json.dumps({"name": "carded", "version": "9.9", "license": "card licence"}))
-    assert main(["export", "--checkpoint", str(best), "--out", str(tmp_path / "cli_pack"), "--formats", "onnx",
-                 "--ict", str(ict), "--card", str(card), "--license", "flag licence"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(best),
+                "--out",
+                str(tmp_path / "cli_pack"),
+                "--formats",
+                "onnx",
+                "--ict",
+                str(ict),
+                "--card",
+                str(card),
+                "--license",
+                "flag licence",
+            ]
+        )
+        == 0
+    )
     manifest = edgeface.Reconstructor("onnx", model=tmp_path / "cli_pack").manifest.data
     assert (manifest["name"], manifest["version"], manifest["license"]) == ("carded", "9.9", "flag licence")
     assert len(manifest["topology"]["mirror"]) == 520  # exported packs can flip-average
@@ -109,8 +135,9 @@ def test_hybrid_batches_mix_real_and_whole_identity_groups():
         real, synthetic = [i for i in batch if i < 100], [i - 100 for i in batch if i >= 100]
         assert len(real) == 8 and len(synthetic) == 8 and len(batch) == 16
         people = {i // 4 for i in synthetic}
-        assert len(people) == 2 and all(sorted(i for i in synthetic if i // 4 == p) == [4 * p + k for k in range(4)]
-                                        for p in people)
+        assert len(people) == 2 and all(
+            sorted(i for i in synthetic if i // 4 == p) == [4 * p + k for k in range(4)] for p in people
+        )
         seen_real.update(real)
     assert len(seen_real) == 96  # an epoch uses each real sample at most once
     synthetic_only = HybridBatches(0, 400, 16, 1.0, 4, steps=5)
@@ -153,18 +180,43 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     """A tiny in-batch hybrid run: AFLW and synthetic samples in every batch, all loss terms finite,
     and the exported pack carries the attribute and visibility heads."""
     import edgeface
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.export.fp32 import export_checkpoint
+    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
-    config = {"name": "hybrid", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
-              "identity_size": 40, "attribute_head": True, "visibility_head": True,
-              "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
-              "synthetic": {"count": 64, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
-              "train": {"epochs": 1, "batch_size": 16, "lr": 0.003, "weight_decay": 0.0001, "workers": 0, "seed": 0,
-                        "steps_per_epoch": 2},
-              "loss": {"landmarks": 1.0, "yaw": 0.1, "dense": 1.0, "pose": 0.5, "identity": 0.01, "expression": 0.1,
-                       "visibility": 0.05, "attributes": 0.05, "sir_pull": 0.01, "sir_push": 0.01,
-                       "identity_prior": 0.001, "expression_prior": 0.001}}
+    config = {
+        "name": "hybrid",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "attribute_head": True,
+        "visibility_head": True,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "synthetic": {"count": 64, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
+        "train": {
+            "epochs": 1,
+            "batch_size": 16,
+            "lr": 0.003,
+            "weight_decay": 0.0001,
+            "workers": 0,
+            "seed": 0,
+            "steps_per_epoch": 2,
+        },
+        "loss": {
+            "landmarks": 1.0,
+            "yaw": 0.1,
+            "dense": 1.0,
+            "pose": 0.5,
+            "identity": 0.01,
+            "expression": 0.1,
+            "visibility": 0.05,
+            "attributes": 0.05,
+            "sir_pull": 0.01,
+            "sir_push": 0.01,
+            "identity_prior": 0.001,
+            "expression_prior": 0.001,
+        },
+    }
     ict = data_dir / "ict_facekit.npz"
     data = wiring.training_data(wiring.TrainingConfig.from_dict(config), ict)
     train_set, batches = data.dataset, data.batches
@@ -173,8 +225,20 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     model = build.build_model(config, __import__("edgeface.train.morphable", fromlist=["x"]).MorphableModel.load(ict))
     images = build.normalise(batch["image"].float() / 255)
     loss, terms = objective.HybridLoss(config, model, "cpu")(model(images), batch)
-    expected = {"landmarks", "yaw", "dense", "pose", "identity", "expression", "visibility", "attributes",
-                "sir_pull", "sir_push", "identity_prior", "expression_prior"}
+    expected = {
+        "landmarks",
+        "yaw",
+        "dense",
+        "pose",
+        "identity",
+        "expression",
+        "visibility",
+        "attributes",
+        "sir_pull",
+        "sir_push",
+        "identity_prior",
+        "expression_prior",
+    }
     assert expected <= set(terms) and all(np.isfinite(v) for v in terms.values()) and torch.isfinite(loss)
 
     best = trainer.train(config, tmp_path / "run", ict_path=ict, device="cpu")
@@ -192,13 +256,28 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
     from edgeface.train import build, objective, trainer, wiring  # noqa: F401
     from edgeface.train.morphable import MorphableModel
 
-    config = {"name": "pseudo", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
-              "identity_size": 40, "attribute_head": True, "visibility_head": True,
-              "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
-              "synthetic": {"count": 16, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
-              "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
-                        "steps_per_epoch": 1},
-              "loss": {"landmarks": 1.0}, "distill": {"dense": 1.0}}
+    config = {
+        "name": "pseudo",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "attribute_head": True,
+        "visibility_head": True,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "synthetic": {"count": 16, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
+        "train": {
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "workers": 0,
+            "seed": 0,
+            "steps_per_epoch": 1,
+        },
+        "loss": {"landmarks": 1.0},
+        "distill": {"dense": 1.0},
+    }
     ict = data_dir / "ict_facekit.npz"
     data = wiring.training_data(wiring.TrainingConfig.from_dict(config), ict)
     train_set, batches = data.dataset, data.batches
@@ -216,7 +295,7 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
         loss = objective.HybridLoss({**config, "distill": distill}, model, "cpu")
         return loss(outputs, batch, teacher)[1]["distill_dense"]
 
-    moved = 0.05 * 3 ** 0.5
+    moved = 0.05 * 3**0.5
     assert distilled(True, labelled) == pytest.approx(0.0, abs=1e-6)
     assert distilled(True, ~labelled) == pytest.approx(moved, rel=1e-4)
     assert distilled(False, labelled) == pytest.approx(moved * labelled.float().mean().item(), rel=1e-4)
@@ -235,7 +314,7 @@ def test_fine_tuning_starts_from_a_checkpoint_without_the_new_heads(data_dir, tm
         old.head.weight.normal_()
     torch.save({"model": old.state_dict(), "config": base}, tmp_path / "old.pt")
     new = build.build_model({**base, "attribute_head": True, "visibility_head": True}, morphable)
-    fresh_extra = new.head.weight[old.head.weight.shape[0]:].clone()
+    fresh_extra = new.head.weight[old.head.weight.shape[0] :].clone()
     taken, total = build.init_from(new, tmp_path / "old.pt", "cpu")
     assert taken == len(old.state_dict()) and total == len(new.state_dict())
     rows = old.head.weight.shape[0]
@@ -250,13 +329,19 @@ def test_flip_averaged_teacher_answers_a_mirrored_crop_with_the_mirrored_face(da
     """The self-distillation teacher is flip-equivariant where the mirror map is mutual (all 68
     landmarks): its answer for a mirrored crop, mapped back, is its answer for the crop. A single
     pass of the same network is not, so the averaging is what makes it so."""
-    from edgeface.train import build, objective, topology, trainer, wiring
+    from edgeface.train import build, topology
     from edgeface.train.facemodel import FlipAveraged
     from edgeface.train.morphable import MorphableModel
 
     torch.manual_seed(0)
-    config = {"backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4, "identity_size": 40,
-              "attribute_head": True, "visibility_head": True}
+    config = {
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "attribute_head": True,
+        "visibility_head": True,
+    }
     model = build.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
     with torch.no_grad():
         model.head.weight.normal_(std=0.05)  # a network whose answer depends on the picture
@@ -322,8 +407,9 @@ class _BlobFinder(torch.nn.Module):
         u = (torch.arange(w, dtype=x.dtype) + 0.5) / w
         v = (torch.arange(h, dtype=x.dtype) + 0.5) / h
         total = mass.sum((1, 2))
-        centre = torch.stack([(mass * u[None, None, :]).sum((1, 2)) / total,
-                              (mass * v[None, :, None]).sum((1, 2)) / total], -1)
+        centre = torch.stack(
+            [(mass * u[None, None, :]).sum((1, 2)) / total, (mass * v[None, :, None]).sum((1, 2)) / total], -1
+        )
         dense = torch.zeros(n, 520, 3)
         offsets = torch.linspace(-0.2, 0.2, 68)
         dense[:, :, :2] = centre[:, None, :]
@@ -345,7 +431,7 @@ def test_refined_teacher_maps_its_second_look_back_into_the_input_crop():
     finder = _BlobFinder(landmarks68)
     yy, xx = torch.meshgrid(torch.arange(112) + 0.5, torch.arange(112) + 0.5, indexing="ij")
     centre = torch.tensor([0.38, 0.61])
-    blob = torch.exp(-((xx / 112 - centre[0]) ** 2 + (yy / 112 - centre[1]) ** 2) / (2 * 0.03 ** 2))
+    blob = torch.exp(-((xx / 112 - centre[0]) ** 2 + (yy / 112 - centre[1]) ** 2) / (2 * 0.03**2))
     x = (2.0 * blob - 1.0).expand(1, 3, 112, 112).clone()
     refined = Refined(finder, landmarks68, 1.4, black=[-1.0, -1.0, -1.0])
     with torch.no_grad():
@@ -368,8 +454,8 @@ def test_one_cycle_by_progress_warms_up_then_anneals_to_nearly_zero():
     peak = int(np.argmax(lrs))
     assert lrs[0] == pytest.approx(1e-3 / 25) and lrs[peak] == pytest.approx(1e-3, rel=1e-3)
     assert 0.04 <= peak / 200 <= 0.06
-    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
-    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 1e-8
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1 : peak + 1]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :])) and lrs[-1] < 1e-8
 
 
 def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_path, monkeypatch):
@@ -379,25 +465,60 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
     from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
     loss = {"landmarks": 1.0, "yaw": 0.1, "identity_prior": 0.001, "expression_prior": 0.001}
-    base = {"crop_scale": 1.4, "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
-            "loss": loss, "distill": {"dense": 1.0, "pose": 0.1}}
+    base = {
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "loss": loss,
+        "distill": {"dense": 1.0, "pose": 0.1},
+    }
     ict = data_dir / "ict_facekit.npz"
-    teacher = trainer.train({**base, "name": "t", "backbone": "resnet34", "input_size": 128,
-                             "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0,
-                                       "seed": 0, "steps_per_epoch": 1}}, tmp_path / "teacher", ict_path=ict,
-                            device="cpu")
+    teacher = trainer.train(
+        {
+            **base,
+            "name": "t",
+            "backbone": "resnet34",
+            "input_size": 128,
+            "train": {
+                "epochs": 1,
+                "batch_size": 8,
+                "lr": 1e-3,
+                "weight_decay": 0.0,
+                "workers": 0,
+                "seed": 0,
+                "steps_per_epoch": 1,
+            },
+        },
+        tmp_path / "teacher",
+        ict_path=ict,
+        device="cpu",
+    )
     sizes = []
     resized = build.resized
     monkeypatch.setattr(trainer, "resized", lambda x, size: sizes.append((x.shape[-1], size)) or resized(x, size))
-    student = {**base, "name": "s", "backbone": "mobilenetv2_050", "input_size": 112, "render_size": 128,
-               "train": {"epochs": 1000, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
-                         "steps_per_epoch": 2, "minutes": 0.1}}
+    student = {
+        **base,
+        "name": "s",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "render_size": 128,
+        "train": {
+            "epochs": 1000,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "workers": 0,
+            "seed": 0,
+            "steps_per_epoch": 2,
+            "minutes": 0.1,
+        },
+    }
     best = trainer.train(student, tmp_path / "student", ict_path=ict, device="cpu", teacher_path=teacher)
     log = _log(tmp_path / "student")
     assert 1 <= len(log) < 1000 and sum(int(row["steps"]) for row in log) >= 1
     lrs = [float(row["lr"]) for row in log]  # the last step's rate of each epoch: once past the warm-up, falling
     peak = lrs.index(max(lrs))
-    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 1e-3
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :])) and lrs[-1] < 1e-3
     assert set(sizes) == {(128, 112), (128, 128)}
     assert torch.load(best, weights_only=True)["config"]["input_size"] == 112
 
@@ -407,11 +528,24 @@ def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, da
     as the starting checkpoint had them, and still moves the convolutions."""
     from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
-    config = {"name": "frozen", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
-              "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
-              "loss": {"landmarks": 1.0, "yaw": 0.1},
-              "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
-                        "steps_per_epoch": 3}}
+    config = {
+        "name": "frozen",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "loss": {"landmarks": 1.0, "yaw": 0.1},
+        "train": {
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "workers": 0,
+            "seed": 0,
+            "steps_per_epoch": 3,
+        },
+    }
     ict = data_dir / "ict_facekit.npz"
     start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
     before = torch.load(start, weights_only=True)["model"]
@@ -432,11 +566,25 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
     the head move; a list that freezes everything is refused by name."""
     from edgeface.train import build, objective, trainer, wiring  # noqa: F401
 
-    config = {"name": "frozen", "backbone": "mobilenetv2_050", "input_size": 112, "crop_scale": 1.4,
-              "identity_size": 40, "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
-              "loss": {"landmarks": 1.0, "yaw": 0.1},
-              "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "workers": 0, "seed": 0,
-                        "steps_per_epoch": 3, "freeze_batchnorm": True}}
+    config = {
+        "name": "frozen",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "loss": {"landmarks": 1.0, "yaw": 0.1},
+        "train": {
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "workers": 0,
+            "seed": 0,
+            "steps_per_epoch": 3,
+            "freeze_batchnorm": True,
+        },
+    }
     ict = data_dir / "ict_facekit.npz"
     start = trainer.train(config, tmp_path / "start", ict_path=ict, device="cpu")
     before = torch.load(start, weights_only=True)["model"]
@@ -446,7 +594,9 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
     after = torch.load(tmp_path / "continued" / "last.pt", weights_only=True)["model"]
     kept = [k for k in before if k.startswith(below)]
     assert kept and all(torch.equal(before[k], after[k]) for k in kept)
-    assert not torch.equal(before["backbone.features.7.block.0.0.weight"], after["backbone.features.7.block.0.0.weight"])
+    assert not torch.equal(
+        before["backbone.features.7.block.0.0.weight"], after["backbone.features.7.block.0.0.weight"]
+    )
     assert not torch.equal(before["head.weight"], after["head.weight"])
     everything = {**config, "train": {**config["train"], "frozen": ["backbone.", "head."]}}
     with pytest.raises(ValueError, match="leaves nothing to learn"):

@@ -1,5 +1,6 @@
 """The typed training configuration (edgeface.train.config): every shipped recipe reads, and a
 misspelt key, a wrong type or a value out of range fails with a message that names it. Needs no torch."""
+
 import json
 from pathlib import Path
 
@@ -41,24 +42,30 @@ def test_the_050_student_reads_as_its_recipe_says():
     assert config.attribute_branch.eyelids.input_size == 112  # the default
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"loss": {"teacher86": 3.0}}, "config.loss.teacher86: unknown key (did you mean 'teacher68'?)"),
-    ({"train": {"learning_rate": 0.1}}, "config.train.learning_rate: unknown key"),
-    ({"sources": {"celeba": {"per_bach": 8}}}, "config.sources.celeba.per_bach: unknown key (did you mean 'per_batch'?)"),
-    ({"backbon": "resnet34"}, "config.backbon: unknown key (did you mean 'backbone'?)"),
-    ({"train": {"epochs": "60"}}, "config.train.epochs: expected an integer, got '60'"),
-    ({"train": {"epochs": 2.5}}, "config.train.epochs: expected an integer, got 2.5"),
-    ({"age_head": 1}, "config.age_head: expected true or false, got 1"),
-    ({"loss": {"landmarks": "1"}}, "config.loss.landmarks: expected a number, got '1'"),
-    ({"loss": {"landmarks": -0.5}}, "config.loss.landmarks: -0.5 is out of range (must be >= 0.0)"),
-    ({"train": {"lr": 0}}, "config.train.lr: 0.0 is out of range (must be > 0.0)"),
-    ({"sources": {"aflw": {"val_fraction": 0.9}}}, "config.sources.aflw.val_fraction: 0.9 is out of range"),
-    ({"loss": {"teacher_pose_max_yaw": 120}}, "config.loss.teacher_pose_max_yaw: 120.0 is out of range"),
-    ({"train": {"frozen": "backbone"}}, "config.train.frozen: expected a list, got 'backbone'"),
-    ({"train": {"frozen": ["backbone", 3]}}, "config.train.frozen[1]: expected a string, got 3"),
-    ({"sources": {"aflw": 12}}, "config.sources.aflw: expected an object, got int 12"),
-    ({"attributes": "imagenet"}, "config.attributes: 'celeba' or none, got 'imagenet'"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"loss": {"teacher86": 3.0}}, "config.loss.teacher86: unknown key (did you mean 'teacher68'?)"),
+        ({"train": {"learning_rate": 0.1}}, "config.train.learning_rate: unknown key"),
+        (
+            {"sources": {"celeba": {"per_bach": 8}}},
+            "config.sources.celeba.per_bach: unknown key (did you mean 'per_batch'?)",
+        ),
+        ({"backbon": "resnet34"}, "config.backbon: unknown key (did you mean 'backbone'?)"),
+        ({"train": {"epochs": "60"}}, "config.train.epochs: expected an integer, got '60'"),
+        ({"train": {"epochs": 2.5}}, "config.train.epochs: expected an integer, got 2.5"),
+        ({"age_head": 1}, "config.age_head: expected true or false, got 1"),
+        ({"loss": {"landmarks": "1"}}, "config.loss.landmarks: expected a number, got '1'"),
+        ({"loss": {"landmarks": -0.5}}, "config.loss.landmarks: -0.5 is out of range (must be >= 0.0)"),
+        ({"train": {"lr": 0}}, "config.train.lr: 0.0 is out of range (must be > 0.0)"),
+        ({"sources": {"aflw": {"val_fraction": 0.9}}}, "config.sources.aflw.val_fraction: 0.9 is out of range"),
+        ({"loss": {"teacher_pose_max_yaw": 120}}, "config.loss.teacher_pose_max_yaw: 120.0 is out of range"),
+        ({"train": {"frozen": "backbone"}}, "config.train.frozen: expected a list, got 'backbone'"),
+        ({"train": {"frozen": ["backbone", 3]}}, "config.train.frozen[1]: expected a string, got 3"),
+        ({"sources": {"aflw": 12}}, "config.sources.aflw: expected an object, got int 12"),
+        ({"attributes": "imagenet"}, "config.attributes: 'celeba' or none, got 'imagenet'"),
+    ],
+)
 def test_a_bad_key_or_value_is_named(change, message):
     with pytest.raises(ConfigError) as caught:
         TrainingConfig.from_dict(merged(_student_050(), change))
@@ -76,7 +83,11 @@ def test_every_loss_weight_defaults_to_off():
     weights = Losses()
     assert weights.landmarks == weights.teacher68 == weights.relational == 0.0
     assert (weights.region_weight, weights.attributes_synthetic, weights.attribute_balance, weights.sir_margin) == (
-        2.0, 1.0, 1.0, 3.0)
+        2.0,
+        1.0,
+        1.0,
+        3.0,
+    )
 
 
 def test_load_lays_overrides_over_the_base_file(tmp_path):

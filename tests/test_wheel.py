@@ -1,6 +1,7 @@
 """The package as a user gets it: `python -m build` makes the sdist and the wheel, the wheel with one
 backend extra goes into a fresh environment, and the main job (`edgeface demo`, on the packaged
 photo) runs there from outside the checkout, without the data folder."""
+
 import json
 import os
 import subprocess
@@ -38,9 +39,13 @@ def test_sdist_and_wheel_hold_what_a_user_needs(dist):
     (sdist,) = dist.glob("edgeface-*.tar.gz")
     assert wheel.name.startswith(f"edgeface-{edgeface.__version__}-")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("edgeface/models/default/edgeface.json", "edgeface/runtime/assets/astronaut.jpg",
-                   "edgeface/runtime/assets/astronaut.txt", "edgeface/runtime/pack.schema.json",
-                   "edgeface/models/README.md"):
+    for needed in (
+        "edgeface/models/default/edgeface.json",
+        "edgeface/runtime/assets/astronaut.jpg",
+        "edgeface/runtime/assets/astronaut.txt",
+        "edgeface/runtime/pack.schema.json",
+        "edgeface/models/README.md",
+    ):
         assert needed in names, needed
     manifest = json.loads((REPO / "edgeface/models/default/edgeface.json").read_text())
     for f in manifest["files"]:
@@ -55,11 +60,26 @@ def test_the_wheel_runs_the_main_job_outside_the_checkout(dist, tmp_path):
     (wheel,) = dist.glob("edgeface-*.whl")
     venv = tmp_path / "venv"
     assert _run([sys.executable, "-m", "venv", str(venv)]).returncode == 0
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off",
-           "EDGEFACE_DATA": str(tmp_path / "no-data-here")}
+    env = {
+        **os.environ,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_PROGRESS_BAR": "off",
+        "EDGEFACE_DATA": str(tmp_path / "no-data-here"),
+    }
     env.pop("PYTHONPATH", None)
-    installed = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-c",
-                      str(REPO / "constraints.txt"), f"{wheel}[onnx]"], env=env)
+    installed = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-c",
+            str(REPO / "constraints.txt"),
+            f"{wheel}[onnx]",
+        ],
+        env=env,
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     work = tmp_path / "elsewhere"
     work.mkdir()

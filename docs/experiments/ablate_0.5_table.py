@@ -6,6 +6,7 @@ gender and age; each difference with its paired-bootstrap 95 % interval where th
 
     python docs/experiments/ablate_0.5_table.py [runs/ablate-0.5]
 """
+
 import json
 import shutil
 import subprocess
@@ -24,8 +25,22 @@ def aligned(out: Path, arm: str) -> dict:
             mine, full = Path(tmp) / "arm", Path(tmp) / "full"
             shutil.copytree(out / arm / "export" / "pack", mine)
             shutil.copytree(out / "full" / "export" / "pack", full)
-            subprocess.run(["edgeface", "align-landmarks", "--model", str(mine), "--compare", str(full),
-                            "--backend", "onnx", "--json", str(record)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "edgeface",
+                    "align-landmarks",
+                    "--model",
+                    str(mine),
+                    "--compare",
+                    str(full),
+                    "--backend",
+                    "onnx",
+                    "--json",
+                    str(record),
+                ],
+                check=True,
+                capture_output=True,
+            )
     return json.loads(record.read_text())
 
 
@@ -69,11 +84,19 @@ def interval(d: dict, key: str, scale: float = 1.0, digits: int = 2) -> str:
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/ablate-0.5")
     full = {name: read(out, "full", name) for name in ("aflw_boxes", "celeba", "utkface")}
-    print("| arm | AFLW2000-3D from boxes, ICT vertices | aligned, unseen half | CelebA EER | UTKFace gender | UTKFace age MAE |")
+    print(
+        "| arm | AFLW2000-3D from boxes, ICT vertices | aligned, unseen half | CelebA EER | UTKFace gender | UTKFace age MAE |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
-    full_aligned = aligned(out, ARMS[0])["compare"]["nme_balanced_b"] if (out / ARMS[0] / "eval" / "utkface.json").exists() else float("nan")
-    print(f"| full (0.5.0's losses) | {full['aflw_boxes']['nme_balanced']:.2%} | {full_aligned:.2%} | {full['celeba']['verification_eer']:.3f} | "
-          f"{full['utkface']['gender_accuracy']:.1%} | {full['utkface']['age_mae']:.2f} y |")
+    full_aligned = (
+        aligned(out, ARMS[0])["compare"]["nme_balanced_b"]
+        if (out / ARMS[0] / "eval" / "utkface.json").exists()
+        else float("nan")
+    )
+    print(
+        f"| full (0.5.0's losses) | {full['aflw_boxes']['nme_balanced']:.2%} | {full_aligned:.2%} | {full['celeba']['verification_eer']:.3f} | "
+        f"{full['utkface']['gender_accuracy']:.1%} | {full['utkface']['age_mae']:.2f} y |"
+    )
     full_gender, full_age = utkface_per_photo(out / "full" / "export" / "pack")
     for arm in ARMS:
         if not (out / arm / "eval" / "utkface.json").exists():
@@ -83,12 +106,14 @@ def main() -> int:
         al = aligned(out, arm)
         gender, age = utkface_per_photo(out / arm / "export" / "pack")
         g, a_ = paired_bootstrap(gender, full_gender), paired_bootstrap(age, full_age)
-        print(f"| {arm} | {a['nme_balanced_a']:.2%} ({a['difference'] * 100:+.2f}{interval(a, 'difference', 100)}) | "
-              f"{al['compare']['nme_balanced_a']:.2%} ({al['compare']['difference'] * 100:+.2f}"
-              f"{interval(al['compare'], 'difference', 100)}) | "
-              f"{c['verification_eer']:.3f} ({c['eer_difference']:+.3f}{interval(c, 'eer_difference', 1, 3)}) | "
-              f"{u['gender_accuracy']:.1%} ({g[0] * 100:+.1f} [{g[1] * 100:+.1f}, {g[2] * 100:+.1f}]) | "
-              f"{u['age_mae']:.2f} y ({a_[0]:+.2f} [{a_[1]:+.2f}, {a_[2]:+.2f}]) |")
+        print(
+            f"| {arm} | {a['nme_balanced_a']:.2%} ({a['difference'] * 100:+.2f}{interval(a, 'difference', 100)}) | "
+            f"{al['compare']['nme_balanced_a']:.2%} ({al['compare']['difference'] * 100:+.2f}"
+            f"{interval(al['compare'], 'difference', 100)}) | "
+            f"{c['verification_eer']:.3f} ({c['eer_difference']:+.3f}{interval(c, 'eer_difference', 1, 3)}) | "
+            f"{u['gender_accuracy']:.1%} ({g[0] * 100:+.1f} [{g[1] * 100:+.1f}, {g[2] * 100:+.1f}]) | "
+            f"{u['age_mae']:.2f} y ({a_[0]:+.2f} [{a_[1]:+.2f}, {a_[2]:+.2f}]) |"
+        )
     return 0
 
 

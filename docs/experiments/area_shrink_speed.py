@@ -4,6 +4,7 @@ the same bytes on random windows, and the time on the benchmark portrait's face 
     python docs/experiments/area_shrink_speed.py      (needs the git history: the old code comes from 59fe44f,
                                                        the new from 77a18ce, the last commit with that shrink)
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,8 +18,13 @@ from edgeface.tools.bench import interleaved, sample_image
 
 
 def resample_at(commit: str):
-    source = subprocess.run(["git", "show", f"{commit}:edgeface/runtime/resample.py"], check=True,
-                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    source = subprocess.run(
+        ["git", "show", f"{commit}:edgeface/runtime/resample.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     path = Path(tempfile.mkdtemp()) / f"resample_{commit}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"resample_{commit}", path)
@@ -43,8 +49,14 @@ def main() -> None:
     print(f"500 random windows: {differing} differ")
     image = sample_image()
     window = (92, 125, 297, 297, 224 / 295.4)  # the portrait's first-pass crop, shrunk to twice the input
-    times = interleaved({"before": lambda: old.resize_area_window(image, *window),
-                         "after": lambda: resample.resize_area_window(image, *window)}, rounds=30, per_round=20)
+    times = interleaved(
+        {
+            "before": lambda: old.resize_area_window(image, *window),
+            "after": lambda: resample.resize_area_window(image, *window),
+        },
+        rounds=30,
+        per_round=20,
+    )
     before, after = (float(np.median(times[k])) for k in ("before", "after"))
     print(f"portrait window: before {before:.2f} ms, after {after:.2f} ms ({before / after:.1f}x)")
 

@@ -6,6 +6,7 @@ the time of the shipped network's parts, from fp32 TFLite files of the network w
 
 CHECKPOINT: the eyelid stage's (`edgeface train --recipe recipes/edgeface-0.4.3.json --stop-after eyelids`).
 """
+
 import sys
 import tempfile
 
@@ -14,8 +15,8 @@ import torch
 
 from edgeface.export.fp32 import model_cost
 from edgeface.tools import bench
-from edgeface.train.morphable import MorphableModel
 from edgeface.train.build import load_checkpoint
+from edgeface.train.morphable import MorphableModel
 
 
 class Trunk(torch.nn.Module):
@@ -37,8 +38,12 @@ def main():
 
     checkpoint = sys.argv[1] if len(sys.argv) > 1 else "runs/edgeface-0.4.3/eyelids/eyelids.pt"
     model = load_checkpoint(checkpoint, MorphableModel.load(None), "cpu").eval()
-    parts = {"trunk and head": Trunk(model), "with the attribute branch": Trunk(model, model.branch),
-             "with the eyelid branch": Trunk(model, model.eyelids), "whole": model}
+    parts = {
+        "trunk and head": Trunk(model),
+        "with the attribute branch": Trunk(model, model.branch),
+        "with the eyelid branch": Trunk(model, model.eyelids),
+        "whole": model,
+    }
     folder, x = tempfile.mkdtemp(), np.random.default_rng(0).random((1, 3, 112, 112), np.float32)
     calls = {}
     for name, net in parts.items():

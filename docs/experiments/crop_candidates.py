@@ -4,6 +4,7 @@ face in a 450 px dev photo (its 320 px region), and the first halving of a 1520 
 
     taskset -c 0 python docs/experiments/crop_candidates.py   (EDGEFACE_DATA for the dev photo)
 """
+
 import subprocess
 import time
 from pathlib import Path
@@ -34,8 +35,13 @@ def crop_at_77a18ce():
 
     from edgeface.runtime.geometry import Crop
 
-    text = subprocess.run(["git", "show", "77a18ce:edgeface/runtime/resample.py"], check=True, capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    text = subprocess.run(
+        ["git", "show", "77a18ce:edgeface/runtime/resample.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "resample_77a18ce.py"
     path.write_text(text)
     spec = importlib.util.spec_from_file_location("resample_77a18ce", path)
@@ -49,6 +55,7 @@ def crop_at_77a18ce():
         small = old.resize_area_window(image, ix, iy, window, window, scale)
         half = Crop((x0 - ix + 0.5) * scale - 0.5, (y0 - iy + 0.5) * scale - 0.5, side * scale)
         return old.warp_affine(small, half.affine(size), size, size)
+
     return cut
 
 
@@ -82,19 +89,33 @@ def main() -> int:
         "0.5.0: numpy area shrink to 224 px, then numpy float32 warp": lambda: old(photo, x0, y0, side, size),
         "a separable fixed-point filter in numpy (int32 taps, both passes)": separable_int32,
         "its vertical pass alone as a dense float32 matrix product": lambda: dense @ flat,
-        "OpenCV INTER_AREA to 112 px at a non-integer factor": lambda: cv2.resize(window, (112, 112), interpolation=cv2.INTER_AREA),
-        "OpenCV INTER_AREA to 224 px at a non-integer factor": lambda: cv2.resize(window, (224, 224), interpolation=cv2.INTER_AREA),
-        "now: 2x2 integer halving, then OpenCV's warp (resample.crop)": lambda: resample.crop(photo, x0, y0, side, size),
+        "OpenCV INTER_AREA to 112 px at a non-integer factor": lambda: cv2.resize(
+            window, (112, 112), interpolation=cv2.INTER_AREA
+        ),
+        "OpenCV INTER_AREA to 224 px at a non-integer factor": lambda: cv2.resize(
+            window, (224, 224), interpolation=cv2.INTER_AREA
+        ),
+        "now: 2x2 integer halving, then OpenCV's warp (resample.crop)": lambda: resample.crop(
+            photo, x0, y0, side, size
+        ),
     }.items():
         print(f"  {median_ms(fn):7.3f}  {name}")
     frame = np.ascontiguousarray(np.tile(photo, (5, 9, 1))[:2160, :3840])
     region = frame[300:1820, 1000:2520]
     print("the first step for a 1520 px face region in a 4K frame, ms:")
     for name, fn in {
-        "now: one 2x2 halving (OpenCV INTER_AREA at one half)": lambda: cv2.resize(region, (760, 760), interpolation=cv2.INTER_AREA),
-        "OpenCV INTER_AREA at one quarter in one pass": lambda: cv2.resize(region, (380, 380), interpolation=cv2.INTER_AREA),
-        "OpenCV INTER_AREA at one eighth in one pass": lambda: cv2.resize(region, (190, 190), interpolation=cv2.INTER_AREA),
-        "every other row, halved across only (OpenCV's generic path)": lambda: cv2.resize(region[::2], (760, 760), interpolation=cv2.INTER_AREA),
+        "now: one 2x2 halving (OpenCV INTER_AREA at one half)": lambda: cv2.resize(
+            region, (760, 760), interpolation=cv2.INTER_AREA
+        ),
+        "OpenCV INTER_AREA at one quarter in one pass": lambda: cv2.resize(
+            region, (380, 380), interpolation=cv2.INTER_AREA
+        ),
+        "OpenCV INTER_AREA at one eighth in one pass": lambda: cv2.resize(
+            region, (190, 190), interpolation=cv2.INTER_AREA
+        ),
+        "every other row, halved across only (OpenCV's generic path)": lambda: cv2.resize(
+            region[::2], (760, 760), interpolation=cv2.INTER_AREA
+        ),
     }.items():
         print(f"  {median_ms(fn, 20):7.3f}  {name}")
     return 0

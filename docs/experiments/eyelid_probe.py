@@ -9,6 +9,7 @@ head reads), the attribute branch's pooled features (what its last linear layer 
 branch's 7 x 7 map before pooling. A ridge regression from each to the two openings is fitted on
 the training crops and scored on the students' 3 % validation split (never trained on).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,7 @@ def collect(model, examples, rows, batch: int = 128) -> dict:
     out = {"trunk": [], "branch": [], "map": [], "opening": [], "seen": []}
     flip = examples.flip
     for start in tqdm(range(0, len(rows), batch), desc="eyelid probe"):
-        samples = [examples[int(i)] for i in rows[start:start + batch]]
+        samples = [examples[int(i)] for i in rows[start : start + batch]]
         x = normalise(torch.from_numpy(np.stack([s["image"] for s in samples])).float() / 255.0)
         uv = np.stack([s["points68"] for s in samples])
         w = np.stack([s["weight68"] for s in samples])
@@ -51,19 +52,20 @@ def ridge(x, y, lam):
 def main(argv=None) -> int:
     import sys
 
+    from edgeface.tools.conventions import holdout_split
     from edgeface.tools.datasets import data_root
+    from edgeface.train.build import load_network
     from edgeface.train.data import AflwShard
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import Aflw68Examples
-    from edgeface.tools.conventions import holdout_split
-    from edgeface.train.build import load_network
 
     args = sys.argv[1:] if argv is None else argv
     pack = args[0] if args else "edgeface/models/default"
     root = data_root()
     model = load_network(pack, MorphableModel.load(None), "cpu")
-    examples = Aflw68Examples(AflwShard(Path(".shards/aflw_train.npz")), root / "aflw_train" / "labels68.npz",
-                              112, 1.4, augment=False)
+    examples = Aflw68Examples(
+        AflwShard(Path(".shards/aflw_train.npz")), root / "aflw_train" / "labels68.npz", 112, 1.4, augment=False
+    )
     train_rows, held_rows = holdout_split(len(examples), 0.03, 0)
     train_rows, held_rows = (r[examples.has68[r]] for r in (train_rows, held_rows))
     cache = Path("runs/probe/eyelid_probe.npz")
@@ -84,8 +86,10 @@ def main(argv=None) -> int:
             predict = ridge(x[s], y[s], lam)
             p = predict(data[f"{name}_held"])[seen_held]
             t = truth_held[seen_held]
-            print(f"{name:7s} ({x.shape[1]} values) ridge {lam:g}: correlation {np.corrcoef(t, p)[0, 1]:.3f}, "
-                  f"predicted opening of shut eyes {p[shut].mean():.3f} / of others {p[~shut].mean():.3f}")
+            print(
+                f"{name:7s} ({x.shape[1]} values) ridge {lam:g}: correlation {np.corrcoef(t, p)[0, 1]:.3f}, "
+                f"predicted opening of shut eyes {p[shut].mean():.3f} / of others {p[~shut].mean():.3f}"
+            )
     return 0
 
 

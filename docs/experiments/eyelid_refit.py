@@ -10,6 +10,7 @@ trained and refits only those rows (linear rows on frozen pooled features): the 
 the in-graph decoder places with the new weights are pulled onto the labelled eyelid points. A
 fixed fraction of the crops (the training stages' validation split) is held out and measured.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,7 @@ def cached(model, examples, rows, flips: bool, batch: int = 128, desc: str = "ey
     feats, targets, weights = [], [], []
     eye = np.array(EYE_POINTS)
     for start in tqdm(range(0, len(rows), batch), desc=desc):
-        samples = [examples[int(i)] for i in rows[start:start + batch]]
+        samples = [examples[int(i)] for i in rows[start : start + batch]]
         x = normalise(torch.from_numpy(np.stack([s["image"] for s in samples])).float() / 255.0)
         uv = np.stack([s["points68"] for s in samples])[:, eye]
         w = np.stack([s["weight68"] for s in samples])[:, eye]
@@ -55,8 +56,16 @@ def eye_points(model, raw: torch.Tensor) -> torch.Tensor:
     return model.decode(raw)[0][:, index, :2]
 
 
-def fit(model, data: dict, rows: torch.Tensor, epochs: int = 8, batch: int = 512, lr: float = 3e-3,
-        l2: float = 1e-2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def fit(
+    model,
+    data: dict,
+    rows: torch.Tensor,
+    epochs: int = 8,
+    batch: int = 512,
+    lr: float = 3e-3,
+    l2: float = 1e-2,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """New weights and biases of the head `rows`, fitted by the weighted squared distance of the
     decoded eye points to the labelled ones, plus `l2` times the squared change of the weights."""
     w0, b0 = model.head.weight[rows].detach().clone(), model.head.bias[rows].detach().clone()
@@ -94,22 +103,25 @@ def measure(model, data: dict, rows=None, w=None, b=None, shut: float = 0.1) -> 
 
     truth, opening = eye_opening(data["points"].numpy())[seen], eye_opening(pred.numpy())[seen]
     closed = truth < shut
-    return {"eye_point_error": error, "eyes": int(seen.sum()),
-            "aperture_correlation": float(np.corrcoef(truth, opening)[0, 1]),
-            "eyes_shut": int(closed.sum()),
-            "predicted_opening_shut": float(opening[closed].mean()) if closed.any() else None,
-            "predicted_opening_open": float(opening[~closed].mean())}
+    return {
+        "eye_point_error": error,
+        "eyes": int(seen.sum()),
+        "aperture_correlation": float(np.corrcoef(truth, opening)[0, 1]),
+        "eyes_shut": int(closed.sum()),
+        "predicted_opening_shut": float(opening[closed].mean()) if closed.any() else None,
+        "predicted_opening_open": float(opening[~closed].mean()),
+    }
 
 
 def main(argv=None) -> int:
     import sys
 
+    from edgeface.tools.conventions import holdout_split
     from edgeface.tools.datasets import data_root
+    from edgeface.train.build import load_network
     from edgeface.train.data import AflwShard
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import Aflw68Examples
-    from edgeface.tools.conventions import holdout_split
-    from edgeface.train.build import load_network
 
     args = sys.argv[1:] if argv is None else argv
     pack, every = (args[0] if args else "edgeface/models/default"), int(args[1]) if len(args) > 1 else 4
@@ -132,7 +144,10 @@ def main(argv=None) -> int:
     for lr in (0.03, 0.1):
         w, b = fit(model, train, rows, epochs=10, lr=lr)
         print(f"refitted (Adam {lr}, 10 epochs):", measure(model, held, rows, w, b))
-        print("  mean weights", dict(zip(EYELID_SHAPES, torch.sigmoid(held["features"] @ w.T + b).mean(0).numpy().round(3))))
+        print(
+            "  mean weights",
+            dict(zip(EYELID_SHAPES, torch.sigmoid(held["features"] @ w.T + b).mean(0).numpy().round(3))),
+        )
     return 0
 
 

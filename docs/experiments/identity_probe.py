@@ -6,6 +6,7 @@ regularised LDA projections fitted on CelebA train identities. Run from the repo
 
 FRAMES: the runtime's crop of every CelebA photo (`edgeface train --recipe ... --stop-after prepare`).
 """
+
 import sys
 
 import numpy as np
@@ -15,9 +16,9 @@ from scipy.linalg import eigh
 from edgeface.tools.datasets import data_root
 from edgeface.tools.evaluate_faces import vector_verification
 from edgeface.tools.progress import tqdm
+from edgeface.train.build import load_network, normalise
 from edgeface.train.morphable import MorphableModel
 from edgeface.train.sources import CelebaExamples
-from edgeface.train.build import load_network, normalise
 
 
 @torch.no_grad()
@@ -41,17 +42,23 @@ def main():
     x = {s: pooled(model, p) for s, p in sets.items()}
     ids = {s: p.labels["identity"][p.rows] for s, p in sets.items()}
     k = model.identity_size
-    w, b = (t[6:6 + k].detach().double().numpy() for t in (model.head.weight, model.head.bias))
+    w, b = (t[6 : 6 + k].detach().double().numpy() for t in (model.head.weight, model.head.bias))
     print(f"identity coefficients ({k}): dev EER {eer(x['dev'] @ w.T + b, ids['dev']):.3f}")
     print(f"pooled features ({x['dev'].shape[1]}): dev EER {eer(x['dev'], ids['dev']):.3f}")
     mu = x["train"].mean(0)
     centred = x["train"] - mu
-    within = sum((c - c.mean(0)).T @ (c - c.mean(0)) for c in (centred[ids["train"] == p] for p in np.unique(ids["train"])) if len(c) > 1)
+    within = sum(
+        (c - c.mean(0)).T @ (c - c.mean(0))
+        for c in (centred[ids["train"] == p] for p in np.unique(ids["train"]))
+        if len(c) > 1
+    )
     between = np.cov(centred.T) * len(centred)
     for reg in (0.1, 1.0, 10.0):
         _, vectors = eigh(between, within + reg * np.trace(within) / len(within) * np.eye(len(within)))
         for dims in (40, 128):
-            print(f"LDA (reg {reg}, {dims} dims): dev EER {eer((x['dev'] - mu) @ vectors[:, ::-1][:, :dims], ids['dev']):.3f}")
+            print(
+                f"LDA (reg {reg}, {dims} dims): dev EER {eer((x['dev'] - mu) @ vectors[:, ::-1][:, :dims], ids['dev']):.3f}"
+            )
 
 
 if __name__ == "__main__":

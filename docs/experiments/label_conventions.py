@@ -4,6 +4,7 @@ normalised as the benchmark normalises (sqrt of the teacher's 68-point box area)
 
     python docs/experiments/label_conventions.py [--cache .shards/teachers/aflw.npz]
 """
+
 import argparse
 
 import numpy as np
@@ -11,11 +12,34 @@ import numpy as np
 from edgeface.tools.datasets import data_root
 
 #: AFLW-21 point -> the 68 points (Multi-PIE order, image-left first) it stands for
-AFLW21_TO_68 = {0: [17], 1: [19], 2: [21], 3: [22], 4: [24], 5: [26], 6: [36], 7: list(range(36, 42)), 8: [39],
-                9: [42], 10: list(range(42, 48)), 11: [45], 13: [31], 14: [30], 15: [35], 17: [48], 18: [62, 66],
-                19: [54], 20: [8]}
-REGIONS68 = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
-             "mouth": range(48, 68)}
+AFLW21_TO_68 = {
+    0: [17],
+    1: [19],
+    2: [21],
+    3: [22],
+    4: [24],
+    5: [26],
+    6: [36],
+    7: list(range(36, 42)),
+    8: [39],
+    9: [42],
+    10: list(range(42, 48)),
+    11: [45],
+    13: [31],
+    14: [30],
+    15: [35],
+    17: [48],
+    18: [62, 66],
+    19: [54],
+    20: [8],
+}
+REGIONS68 = {
+    "jaw": range(0, 17),
+    "brows": range(17, 27),
+    "nose": range(27, 36),
+    "eyes": range(36, 48),
+    "mouth": range(48, 68),
+}
 BINS = ((0, 30), (30, 60), (60, 91))
 
 
@@ -40,8 +64,10 @@ def main(argv=None) -> dict:
     for k, idx in AFLW21_TO_68.items():
         d21[:, k] = np.linalg.norm(p21[:, k] - teacher[:, idx].mean(1), axis=-1) / norm
     result = {}
-    for name, dist, seen, groups in (("MERL-RAV 68", d68, visible68, REGIONS68),
-                                     ("AFLW-21", d21, seen21, {"all": list(AFLW21_TO_68)})):
+    for name, dist, seen, groups in (
+        ("MERL-RAV 68", d68, visible68, REGIONS68),
+        ("AFLW-21", d21, seen21, {"all": list(AFLW21_TO_68)}),
+    ):
         rows = {}
         for lo, hi in BINS:
             r = (yaw >= lo) & (yaw < hi)

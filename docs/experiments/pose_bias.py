@@ -4,6 +4,7 @@ benchmark's boxes, two passes as `edgeface evaluate` runs, ONNX fp32), for any n
 
     python docs/experiments/pose_bias.py PACK [PACK ...]
 """
+
 import sys
 
 import numpy as np
@@ -30,8 +31,10 @@ def main() -> int:
         frontal = np.abs(np.degrees(dataset.pitch_yaw_roll[:, 1])) < 30
         print(pack)
         for j, angle in enumerate(("pitch", "yaw", "roll")):
-            print(f"  {angle:5s} mean signed {np.nanmean(e[:, j]):+.2f} deg (|yaw| < 30: {np.nanmean(e[frontal, j]):+.2f}), "
-                  f"median {np.nanmedian(e[:, j]):+.2f}, MAE {np.nanmean(np.abs(e[:, j])):.2f}")
+            print(
+                f"  {angle:5s} mean signed {np.nanmean(e[:, j]):+.2f} deg (|yaw| < 30: {np.nanmean(e[frontal, j]):+.2f}), "
+                f"median {np.nanmedian(e[:, j]):+.2f}, MAE {np.nanmean(np.abs(e[:, j])):.2f}"
+            )
     return 0
 
 

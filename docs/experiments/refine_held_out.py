@@ -9,6 +9,7 @@ the labelled box's area, by yaw bin and balanced over the bins. MERL-RAV's defin
 pack's aligned one (fitted to AFLW2000-3D's annotators), so the level differs from the dev set's;
 the difference between the two runs is the figure.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,10 +18,10 @@ import numpy as np
 
 import edgeface
 from edgeface.runtime.image import load_image
+from edgeface.tools.conventions import held_out_crops
 from edgeface.tools.datasets import data_root
 from edgeface.tools.evaluate import nme_by_yaw, paired_difference
 from edgeface.tools.evaluate_faces import LabelledPhotos
-from edgeface.tools.conventions import held_out_crops
 
 
 def errors(rec, photos, points, state) -> np.ndarray:
@@ -51,14 +52,18 @@ def main(pack=None) -> None:
         rec = edgeface.Reconstructor("onnx", model=pack, precision="fp32", refine=refine)
         nme[refine] = errors(rec, photos, points[rows], state[rows])
         r = nme_by_yaw(nme[refine], bins)
-        print(f"refine={refine!s:5}  faces {len(rows)}, missed {int(np.isnan(nme[refine]).sum())}; NME by yaw "
-              f"0-30/30-60/60-90 {100 * r['nme_0_30']:.2f} / {100 * r['nme_30_60']:.2f} / {100 * r['nme_60_90']:.2f} %; "
-              f"balanced {100 * r['nme_balanced']:.2f} %, mean {100 * r['nme_mean']:.2f} %")
+        print(
+            f"refine={refine!s:5}  faces {len(rows)}, missed {int(np.isnan(nme[refine]).sum())}; NME by yaw "
+            f"0-30/30-60/60-90 {100 * r['nme_0_30']:.2f} / {100 * r['nme_30_60']:.2f} / {100 * r['nme_60_90']:.2f} %; "
+            f"balanced {100 * r['nme_balanced']:.2f} %, mean {100 * r['nme_mean']:.2f} %"
+        )
     both = ~np.isnan(nme[False]) & ~np.isnan(nme[True])
     d = paired_difference(nme[True][both], nme[False][both], bins[both])
-    print(f"refined minus one pass, balanced, over the {both.sum()} faces both found: {100 * d['difference']:+.2f} points "
-          f"(95 % paired bootstrap within yaw bins {100 * d['difference_ci95_low']:+.2f} to "
-          f"{100 * d['difference_ci95_high']:+.2f})")
+    print(
+        f"refined minus one pass, balanced, over the {both.sum()} faces both found: {100 * d['difference']:+.2f} points "
+        f"(95 % paired bootstrap within yaw bins {100 * d['difference_ci95_low']:+.2f} to "
+        f"{100 * d['difference_ci95_high']:+.2f})"
+    )
 
 
 if __name__ == "__main__":

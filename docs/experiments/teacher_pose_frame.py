@@ -5,6 +5,7 @@ difference of each angle and the mean rotation between the two frames.
 
     EDGEFACE_DATA=... python docs/experiments/teacher_pose_frame.py [--count 300]
 """
+
 import argparse
 
 import numpy as np
@@ -34,19 +35,28 @@ def main() -> int:
     d = taught - truth
     frontal = np.abs(truth[:, 1]) < 30
     for j, name in enumerate(("pitch", "yaw", "roll")):
-        print(f"{name:5s} teacher - exact: mean {d[:, j].mean():+.2f} deg, median {np.median(d[:, j]):+.2f}, "
-              f"MAE {np.abs(d[:, j]).mean():.2f}; |yaw| < 30: median {np.median(d[frontal, j]):+.2f}, "
-              f"MAE {np.abs(d[frontal, j]).mean():.2f}; the exact angle's spread {truth[:, j].std():.1f}")
+        print(
+            f"{name:5s} teacher - exact: mean {d[:, j].mean():+.2f} deg, median {np.median(d[:, j]):+.2f}, "
+            f"MAE {np.abs(d[:, j]).mean():.2f}; |yaw| < 30: median {np.median(d[frontal, j]):+.2f}, "
+            f"MAE {np.abs(d[frontal, j]).mean():.2f}; the exact angle's spread {truth[:, j].std():.1f}"
+        )
     wrong = np.abs(d).max(1) > 20
-    print(f"faces with an angle off by over 20 deg: {wrong.sum()} of {args.count}; their exact poses (median |angle|):",
-          np.round(np.median(np.abs(truth[wrong]), 0), 1).tolist() if wrong.any() else "none")
+    print(
+        f"faces with an angle off by over 20 deg: {wrong.sum()} of {args.count}; their exact poses (median |angle|):",
+        np.round(np.median(np.abs(truth[wrong]), 0), 1).tolist() if wrong.any() else "none",
+    )
     geodesic = np.degrees(np.arccos(np.clip((np.trace(np.array(relative), axis1=1, axis2=2) - 1) / 2, -1, 1)))
-    print(f"rotation between the two (geodesic), deg: median {np.median(geodesic):.2f}, mean {geodesic.mean():.2f}; "
-          f"the faces above: median {np.median(geodesic[wrong]) if wrong.any() else float('nan'):.2f}")
+    print(
+        f"rotation between the two (geodesic), deg: median {np.median(geodesic):.2f}, mean {geodesic.mean():.2f}; "
+        f"the faces above: median {np.median(geodesic[wrong]) if wrong.any() else float('nan'):.2f}"
+    )
     mean = np.mean(relative, axis=0)
     u, _, vt = np.linalg.svd(mean)
-    print("mean relative rotation as (pitch, yaw, roll) deg:",
-          np.round(np.degrees(matrix_to_euler(u @ vt)), 2).tolist(), f"over {args.count} faces")
+    print(
+        "mean relative rotation as (pitch, yaw, roll) deg:",
+        np.round(np.degrees(matrix_to_euler(u @ vt)), 2).tolist(),
+        f"over {args.count} faces",
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 Users: demo, run, info, benchmark (the runtime alone). Lab: evaluate, goldens (tools), export,
 align-landmarks (export), train and synthesize (train). A command imports what it needs when it
 runs, so a runtime-only install runs run/info/benchmark without torch."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,14 @@ __all__ = ["main", "EXIT_OK", "EXIT_PARTIAL", "EXIT_ERROR", "EXIT_GATE_FAILED"]
 
 #: command name -> (module, its run function); the parser lists them in this order
 COMMANDS = {
-    "demo": (demo, demo.run), "run": (run, run.run), "info": (info, info.run), "evaluate": (evaluate, evaluate.run),
-    "export": (export, export.run), "benchmark": (benchmark, benchmark.run),
-    "align-landmarks": (align_landmarks, align_landmarks.run), "goldens": (goldens, goldens.run),
+    "demo": (demo, demo.run),
+    "run": (run, run.run),
+    "info": (info, info.run),
+    "evaluate": (evaluate, evaluate.run),
+    "export": (export, export.run),
+    "benchmark": (benchmark, benchmark.run),
+    "align-landmarks": (align_landmarks, align_landmarks.run),
+    "goldens": (goldens, goldens.run),
     "train": (train, train.run),
 }
 
@@ -58,7 +64,7 @@ def main(argv=None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
     if args.owns_flags:  # everything after the command's name, in order, is the command's own
-        args.rest = argv[argv.index(args.command) + 1:]
+        args.rest = argv[argv.index(args.command) + 1 :]
     elif unknown:
         top.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:

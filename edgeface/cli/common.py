@@ -1,4 +1,5 @@
 """What the commands share: the model options, where the data lives, how figures are printed."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,16 +20,26 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", help="auto, fp32, fp16 or int8 (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="network threads (default: backend's choice)")
     p.add_argument("--detector", default="auto", help="face detector (default: auto); see `edgeface info`")
-    p.add_argument("--flip-average", action="store_true",
-                   help="also run each face mirrored and average (more accurate, twice the network time)")
+    p.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="also run each face mirrored and average (more accurate, twice the network time)",
+    )
 
 
 def reconstructor(args, model=None, **extra):
     """A Reconstructor from the shared model options; `model` stands in for --model."""
     from ..runtime.reconstructor import Reconstructor
 
-    return Reconstructor(args.backend, model=args.model if model is None else model, precision=args.precision,
-                         num_threads=args.threads, detector=args.detector, flip_average=args.flip_average, **extra)
+    return Reconstructor(
+        args.backend,
+        model=args.model if model is None else model,
+        precision=args.precision,
+        num_threads=args.threads,
+        detector=args.detector,
+        flip_average=args.flip_average,
+        **extra,
+    )
 
 
 def dev_root(explicit, flag: str, why: str) -> Path:

@@ -1,6 +1,7 @@
 """`edgeface demo`: the first command a new user runs. Reconstructs the real photo shipped with the
 package and writes its overlay, mesh and JSON; where the data folder exists ($EDGEFACE_DATA or
 ../shared/data beside a checkout), also measures the model on AFLW2000-3D dev."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,13 +35,16 @@ def run(args) -> int:
     if code != EXIT_OK:
         return code
     out = Path(args.out)
-    print(f"wrote {out}/astronaut_overlay.png (the picture), astronaut_face0.obj (the mesh) and "
-          "astronaut_face0.json (every output)")
+    print(
+        f"wrote {out}/astronaut_overlay.png (the picture), astronaut_face0.obj (the mesh) and "
+        "astronaut_face0.json (every output)"
+    )
     root = data_root()
     dev = root / "aflw2000_dev" if root is not None else None
     if dev is None or not (dev / "labels.npz").is_file():
         print("no data folder (EDGEFACE_DATA): the AFLW2000-3D evaluation is skipped")
         return EXIT_OK
-    measured = top.parse_args(["evaluate", "--root", str(dev), "--json", str(out / "aflw2000_dev.json"),
-                               *_model_flags(args)])
+    measured = top.parse_args(
+        ["evaluate", "--root", str(dev), "--json", str(out / "aflw2000_dev.json"), *_model_flags(args)]
+    )
     return measured.func(measured)

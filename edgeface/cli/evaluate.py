@@ -1,5 +1,6 @@
 """`edgeface evaluate`: accuracy on AFLW2000-3D, CelebA, UTKFace, a verification folder, closed eyes
 (AFLW crops with MERL-RAV's 68 points) or synthetic faces."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,24 +24,43 @@ def positive(text: str) -> int:
 
 
 def add_arguments(ev) -> None:
-    ev.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification",
-                                                                "eyes"])
-    ev.add_argument("--root", default=None, help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev, "
-                    "$EDGEFACE_DATA/celeba, $EDGEFACE_DATA/utkface or, for eyes, $EDGEFACE_DATA/aflw_train; for synthetic: shards from "
-                    "`edgeface synthesize write`, else held-out faces rendered now; verification: required)")
-    ev.add_argument("--split", default="dev", help="celeba/utkface/verification: the labels' split to score "
-                    "(where labels.npz has a split array); eyes: dev (the crops the training stages hold out) or all")
+    ev.add_argument(
+        "--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification", "eyes"]
+    )
+    ev.add_argument(
+        "--root",
+        default=None,
+        help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev, "
+        "$EDGEFACE_DATA/celeba, $EDGEFACE_DATA/utkface or, for eyes, $EDGEFACE_DATA/aflw_train; "
+        "for synthetic: shards from "
+        "`edgeface synthesize write`, else held-out faces rendered now; verification: required)",
+    )
+    ev.add_argument(
+        "--split",
+        default="dev",
+        help="celeba/utkface/verification: the labels' split to score "
+        "(where labels.npz has a split array); eyes: dev (the crops the training stages hold out) or all",
+    )
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
     ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
     ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
     ev.add_argument("--runner", default=None, help="detector runtime for --detector-only: tflite or opencv")
-    ev.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                    help="a second pass cropped from the first pass's landmarks, as the SDK runs by default "
-                    "(--no-refine: one pass)")
+    ev.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a second pass cropped from the first pass's landmarks, as the SDK runs by default "
+        "(--no-refine: one pass)",
+    )
     ev.add_argument("--limit", type=positive, default=None, help="first N images only (N >= 1)")
-    ev.add_argument("--compare", default=None, metavar="PACK", help="also run this model pack on the same photos "
-                    "and report the difference (--model minus PACK) with a paired-bootstrap 95 %% interval: balanced "
-                    "NME (aflw2000, ROI crops), identity-verification EER (celeba, verification)")
+    ev.add_argument(
+        "--compare",
+        default=None,
+        metavar="PACK",
+        help="also run this model pack on the same photos "
+        "and report the difference (--model minus PACK) with a paired-bootstrap 95 %% interval: balanced "
+        "NME (aflw2000, ROI crops), identity-verification EER (celeba, verification)",
+    )
     add_model_options(ev)
 
 
@@ -84,14 +104,22 @@ def _faces(args) -> int:
     elif args.dataset != "verification" and data_root() is not None:
         root = data_root() / args.dataset
     else:
-        raise EdgefaceError(f"--dataset {args.dataset} needs --root DIR" +
-                            ("" if args.dataset == "verification" else " (or EDGEFACE_DATA)"))
-    required = {"celeba": ("names", "attributes", "attribute_names", "identity"),
-                "utkface": ("names", "age", "gender"), "verification": ("names", "identity")}[args.dataset]
+        raise EdgefaceError(
+            f"--dataset {args.dataset} needs --root DIR"
+            + ("" if args.dataset == "verification" else " (or EDGEFACE_DATA)")
+        )
+    required = {
+        "celeba": ("names", "attributes", "attribute_names", "identity"),
+        "utkface": ("names", "age", "gender"),
+        "verification": ("names", "identity"),
+    }[args.dataset]
     photos = evaluate_faces.LabelledPhotos.load(root, args.split, required).limit(args.limit)
     rec = reconstructor(args, refine=args.refine)
-    score = {"celeba": evaluate_faces.evaluate_celeba, "utkface": evaluate_faces.evaluate_utkface,
-             "verification": evaluate_faces.evaluate_verification}[args.dataset]
+    score = {
+        "celeba": evaluate_faces.evaluate_celeba,
+        "utkface": evaluate_faces.evaluate_utkface,
+        "verification": evaluate_faces.evaluate_verification,
+    }[args.dataset]
     faces = evaluate_faces.run_photos(rec, photos, what=args.dataset)
     result = score(rec, photos, faces=faces)
     result.update(dataset=args.dataset, backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
@@ -100,8 +128,7 @@ def _faces(args) -> int:
             raise EdgefaceError("--compare works with --dataset aflw2000, celeba and verification")
         other = reconstructor(args, model=args.compare, refine=args.refine)
         faces_b = evaluate_faces.run_photos(other, photos, what=f"{args.dataset} ({args.compare})")
-        result.update({f"b_{k}": v for k, v in score(other, photos, faces=faces_b).items()
-                       if not isinstance(v, dict)})
+        result.update({f"b_{k}": v for k, v in score(other, photos, faces=faces_b).items() if not isinstance(v, dict)})
         pairs, is_same = evaluate_faces.folder_pairs(photos) if args.dataset == "verification" else (None, None)
         result.update(evaluate_faces.compare_verification(faces, faces_b, photos.labels["identity"], pairs, is_same))
         result["model_b"] = args.compare
@@ -120,8 +147,9 @@ def _eyes(args) -> int:
         raise EdgefaceError("--dataset eyes needs --root DIR (or EDGEFACE_DATA)")
     rec = reconstructor(args, refine=args.refine)
     result = evaluate_eyes(rec, root, held_out=args.split == "dev", limit=args.limit)
-    result.update(dataset="eyes", split=args.split, backend=rec.backend, precision=rec.precision,
-                  model=rec.manifest.name)
+    result.update(
+        dataset="eyes", split=args.split, backend=rec.backend, precision=rec.precision, model=rec.manifest.name
+    )
     return report(result, args.json)
 
 
@@ -141,8 +169,9 @@ def _synthetic(args) -> int:
         names = data.meta["attribute_names"]
     else:
         m = rec.manifest
-        samples, names = held_out(MorphableModel.default_path(), m.input_size, m.crop_scale, m.crop_shift_y,
-                                  count=args.limit or 500)
+        samples, names = held_out(
+            MorphableModel.default_path(), m.input_size, m.crop_scale, m.crop_shift_y, count=args.limit or 500
+        )
     result = evaluate_synthetic(rec.model, samples, names)
     result.update(backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
     return report(result, args.json)

@@ -1,4 +1,5 @@
 """`edgeface export`: a trained checkpoint -> a model pack, fp32 and gated INT8 (edgeface.export)."""
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,20 @@ def add_arguments(ex) -> None:
     ex.add_argument("--calibration", default=None, help="folder of face crops for INT8 calibration")
     ex.add_argument("--gate-root", default=None, help="AFLW2000-3D dev folder for the INT8 accuracy gate")
     ex.add_argument("--gate-json", default=None, help="write the gate's figures here")
-    ex.add_argument("--gate-celeba", default=None, help="CelebA folder for the gate's attribute and identity "
-                    "checks (default: $EDGEFACE_DATA/celeba; only for a model with CelebA's attributes)")
+    ex.add_argument(
+        "--gate-celeba",
+        default=None,
+        help="CelebA folder for the gate's attribute and identity "
+        "checks (default: $EDGEFACE_DATA/celeba; only for a model with CelebA's attributes)",
+    )
     ex.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
     ex.add_argument("--license", default=None, help="licence text for the manifest")
-    ex.add_argument("--card", default=None, help="JSON file of model-card fields for the manifest (name, version, "
-                    "purpose, training, license, validated_outputs, not_validated)")
+    ex.add_argument(
+        "--card",
+        default=None,
+        help="JSON file of model-card fields for the manifest (name, version, "
+        "purpose, training, license, validated_outputs, not_validated)",
+    )
 
 
 def run(args) -> int:

@@ -1,4 +1,5 @@
 """`edgeface goldens`: golden vectors for ports of the runtime (the Android app's Kotlin core)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`edgeface info`: installed backends, detectors, the model pack, versions and CPU features."""
+
 from __future__ import annotations
 
 import platform
@@ -9,8 +10,12 @@ from .common import EXIT_OK, cpu_features
 
 HELP = "installed backends, models, versions and CPU features"
 #: backend -> the distributions that provide it, as `info` reports their versions
-DISTRIBUTIONS = {"onnx": ["onnxruntime"], "openvino": ["openvino"], "torch": ["torch"],
-                 "tflite": ["ai-edge-litert", "tflite-runtime", "tensorflow"]}
+DISTRIBUTIONS = {
+    "onnx": ["onnxruntime"],
+    "openvino": ["openvino"],
+    "torch": ["torch"],
+    "tflite": ["ai-edge-litert", "tflite-runtime", "tensorflow"],
+}
 
 
 def add_arguments(p) -> None:
@@ -32,7 +37,9 @@ def run(args) -> int:
             print(f"  {name:9s} installed ({', '.join(versions)})")
         else:
             print(f"  {name:9s} not installed: pip install 'edgeface[{spec.extra}]'")
-    print("detectors: " + ", ".join(f"{n}{' (default)' if n == detectors.DEFAULT else ''}" for n in detectors.DETECTORS))
+    print(
+        "detectors: " + ", ".join(f"{n}{' (default)' if n == detectors.DEFAULT else ''}" for n in detectors.DETECTORS)
+    )
     pack = Path(args.model) if args.model else DEFAULT_PACK
     if args.model and not (is_pack(pack) or pack.is_file()):
         from ..runtime.errors import ModelError
@@ -46,8 +53,10 @@ def run(args) -> int:
             print(f"  {f.format:9s} {f.precision:5s} {f.path.name} ({size / 1e6:.2f} MB)")
         print(f"  licence: {m.data.get('license', 'not stated')}")
         if m.data.get("not_validated"):
-            print(f"  validated outputs: {', '.join(m.data.get('validated_outputs', []))}; not yet validated: "
-                  f"{', '.join(m.data['not_validated'])} (see edgeface/models/README.md)")
+            print(
+                f"  validated outputs: {', '.join(m.data.get('validated_outputs', []))}; not yet validated: "
+                f"{', '.join(m.data['not_validated'])} (see edgeface/models/README.md)"
+            )
     else:
         print(f"model: no default model shipped in this build ({DEFAULT_PACK})")
     return EXIT_OK

@@ -12,6 +12,7 @@ Files are written to a new temporary file in the output folder and then renamed 
 a link planted at the target is replaced, never followed, and an interrupted write leaves no
 half file under the target's name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,7 +44,7 @@ def _short(stem: str, tag_source: str) -> str:
     if len(stem.encode("utf-8")) <= MAX_STEM_BYTES:
         return stem
     tag = hashlib.sha1(os.fsencode(tag_source)).hexdigest()[:8]
-    return stem.encode("utf-8")[:MAX_STEM_BYTES - 9].decode("utf-8", "ignore") + "~" + tag
+    return stem.encode("utf-8")[: MAX_STEM_BYTES - 9].decode("utf-8", "ignore") + "~" + tag
 
 
 class Outputs:
@@ -72,8 +73,7 @@ class Outputs:
 
     def _hits_an_input(self, stem: str) -> bool:
         prefix = stem.casefold()
-        return any(name.startswith(prefix) and OUTPUT_NAME.fullmatch(name[len(prefix):])
-                   for name in self._inputs_here)
+        return any(name.startswith(prefix) and OUTPUT_NAME.fullmatch(name[len(prefix) :]) for name in self._inputs_here)
 
     def path(self, stem: str, suffix: str) -> Path:
         """The output `<stem><suffix>`, e.g. path(stem, "_overlay.png")."""

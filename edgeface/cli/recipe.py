@@ -32,6 +32,7 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
   `limit` photos at most);
 - `int8`: INT8 files and the accuracy gate; a file that fails is left out of the pack.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,19 @@ from pathlib import Path
 from ..train.config import ConfigError, TrainingConfig, merged, need
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("release", "teachers", "prepare", "train", "heads", "attribute-branch", "eyelid-branch", "export", "align-landmarks",
-         "identity-metric", "int8")
+KINDS = (
+    "release",
+    "teachers",
+    "prepare",
+    "train",
+    "heads",
+    "attribute-branch",
+    "eyelid-branch",
+    "export",
+    "align-landmarks",
+    "identity-metric",
+    "int8",
+)
 
 
 def _training_data() -> Path:
@@ -121,8 +133,9 @@ class Recipe:
                 progress(f"[{stage['name']}] {stage['run']}")
                 product = getattr(self, "_" + stage["run"].replace("-", "_"))(stage)
                 self.folder(stage["name"]).mkdir(parents=True, exist_ok=True)
-                (self.folder(stage["name"]) / "done.json").write_text(json.dumps(
-                    {"product": str(product), "seconds": round(time.time() - began, 1)}, indent=1))
+                (self.folder(stage["name"]) / "done.json").write_text(
+                    json.dumps({"product": str(product), "seconds": round(time.time() - began, 1)}, indent=1)
+                )
                 progress(f"[{stage['name']}] done in {time.time() - began:.0f} s: {product}")
             if stage["name"] == stop_after:
                 break
@@ -134,11 +147,16 @@ class Recipe:
         out = self.folder(stage["name"]) / "pack"
         out.mkdir(parents=True, exist_ok=True)
         for name in ("edgeface.json", "model_fp32.onnx"):
-            blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{stage['git']}:{stage['path']}/{name}"],
-                                  capture_output=True, check=False)
+            blob = subprocess.run(
+                ["git", "-C", str(ROOT), "show", f"{stage['git']}:{stage['path']}/{name}"],
+                capture_output=True,
+                check=False,
+            )
             if blob.returncode:
-                raise RuntimeError(f"git show {stage['git']}:{stage['path']}/{name} failed (a clone with its "
-                                   f"history is needed): {blob.stderr.decode(errors='replace').strip()}")
+                raise RuntimeError(
+                    f"git show {stage['git']}:{stage['path']}/{name} failed (a clone with its "
+                    f"history is needed): {blob.stderr.decode(errors='replace').strip()}"
+                )
             (out / name).write_bytes(blob.stdout)
         return out
 
@@ -146,8 +164,14 @@ class Recipe:
         from ..train.teachers import SETS, TEACHERS, teach
 
         cache = ROOT / stage.get("cache", ".shards/teachers")
-        counts = teach(_training_data(), cache, stage.get("sets", SETS), stage.get("teachers", TEACHERS),
-                       workers=stage.get("workers", 2), limit=stage.get("limit"))
+        counts = teach(
+            _training_data(),
+            cache,
+            stage.get("sets", SETS),
+            stage.get("teachers", TEACHERS),
+            workers=stage.get("workers", 2),
+            limit=stage.get("limit"),
+        )
         print(json.dumps(counts), flush=True)
         return cache
 
@@ -168,11 +192,21 @@ class Recipe:
                 from ..train.sources import frame_from_teachers
 
                 manifest = read_manifest(model)
-                frame_from_teachers(root / name, self.product(stage["teachers"]) / f"{name}.npz",
-                                    shards / f"{name}_frames.npz", manifest.crop_scale, manifest.crop_shift_y)
+                frame_from_teachers(
+                    root / name,
+                    self.product(stage["teachers"]) / f"{name}.npz",
+                    shards / f"{name}_frames.npz",
+                    manifest.crop_scale,
+                    manifest.crop_shift_y,
+                )
             else:
-                frame(root / name, shards / f"{name}_frames.npz", backend="onnx", model=model,
-                      precision="fp32" if model else None)
+                frame(
+                    root / name,
+                    shards / f"{name}_frames.npz",
+                    backend="onnx",
+                    model=model,
+                    precision="fp32" if model else None,
+                )
         return shards
 
     def _train(self, stage: dict) -> Path:
@@ -196,10 +230,17 @@ class Recipe:
             raise ConfigError(f"{config.name}: sources.celeba and sources.utkface name the training photos")
         c, u = src.celeba, src.utkface
         why = "the branch's training photos"
-        return (CelebaExamples(root / need(c.root, "sources.celeba.root", why), need(c.frames, "sources.celeba.frames", why),
-                               size),
-                UtkfaceExamples(root / need(u.root, "sources.utkface.root", why),
-                                need(u.frames, "sources.utkface.frames", why), "train", size))
+        return (
+            CelebaExamples(
+                root / need(c.root, "sources.celeba.root", why), need(c.frames, "sources.celeba.frames", why), size
+            ),
+            UtkfaceExamples(
+                root / need(u.root, "sources.utkface.root", why),
+                need(u.frames, "sources.utkface.frames", why),
+                "train",
+                size,
+            ),
+        )
 
     def _heads(self, stage: dict) -> Path:
         from ..train.heads import refit
@@ -216,8 +257,9 @@ class Recipe:
 
         config = self.stage_config(stage)
         celeba, utkface = self._training_photos(config)
-        return train_branch(self.product(stage["start"]), self.folder(stage["name"]), config, celeba, utkface,
-                            **stage.get("fit", {}))
+        return train_branch(
+            self.product(stage["start"]), self.folder(stage["name"]), config, celeba, utkface, **stage.get("fit", {})
+        )
 
     def _eyelid_branch(self, stage: dict) -> Path:
         from ..train.data import AflwShard, pack
@@ -229,18 +271,24 @@ class Recipe:
         shard = ROOT / stage.get("shards", ".shards") / "aflw_train.npz"
         if not shard.exists():
             pack(root / "aflw_train", shard)
-        examples = Aflw68Examples(AflwShard(shard), root / "aflw_train" / "labels68.npz", config.input_size,
-                                  config.crop_scale, augment=False)
-        return train_eyelids(self.product(stage["start"]), self.folder(stage["name"]), config, examples,
-                             **stage.get("fit", {}))
+        examples = Aflw68Examples(
+            AflwShard(shard), root / "aflw_train" / "labels68.npz", config.input_size, config.crop_scale, augment=False
+        )
+        return train_eyelids(
+            self.product(stage["start"]), self.folder(stage["name"]), config, examples, **stage.get("fit", {})
+        )
 
     def _export(self, stage: dict) -> Path:
         from ..export.fp32 import export_checkpoint
 
         card = json.loads((ROOT / stage["card"]).read_text()) if stage.get("card") else {}
         pack = self.folder(stage["name"]) / "pack"
-        export_checkpoint(self.product(stage["checkpoint"]), pack,
-                          formats=tuple(stage.get("formats", ("onnx", "openvino", "tflite"))), card=card)
+        export_checkpoint(
+            self.product(stage["checkpoint"]),
+            pack,
+            formats=tuple(stage.get("formats", ("onnx", "openvino", "tflite"))),
+            card=card,
+        )
         return pack
 
     def _align_landmarks(self, stage: dict) -> Path:
@@ -250,11 +298,19 @@ class Recipe:
 
         pack = self.pack()
         dataset = Aflw2000.load(dev_root(None, "EDGEFACE_DATA", "the landmark alignment needs AFLW2000-3D dev"))
-        result = align(pack, dataset, ict_file(None, "the landmark alignment's neighbourhoods"),
-                       count=stage.get("neighbours", 16), backend=stage.get("backend", "onnx"),
-                       anchors=list(stage.get("yaw_anchors", YAW_ANCHORS)))
-        print(f"two-fold balanced NME: ICT vertices {100 * result['two_fold_nme_balanced_fixed']:.2f} %, aligned "
-              f"{100 * result['two_fold_nme_balanced_aligned']:.2f} %", flush=True)
+        result = align(
+            pack,
+            dataset,
+            ict_file(None, "the landmark alignment's neighbourhoods"),
+            count=stage.get("neighbours", 16),
+            backend=stage.get("backend", "onnx"),
+            anchors=list(stage.get("yaw_anchors", YAW_ANCHORS)),
+        )
+        print(
+            f"two-fold balanced NME: ICT vertices {100 * result['two_fold_nme_balanced_fixed']:.2f} %, aligned "
+            f"{100 * result['two_fold_nme_balanced_aligned']:.2f} %",
+            flush=True,
+        )
         return pack
 
     def _identity_metric(self, stage: dict) -> Path:
@@ -273,10 +329,13 @@ class Recipe:
         from .common import dev_root, ict_file
 
         pack = self.pack()
-        result = add_gated_int8(pack, ROOT / stage.get("calibration", "calibration_data"),
-                                tuple(stage.get("formats", ("onnx", "openvino", "tflite"))),
-                                dev_root(None, "EDGEFACE_DATA", "the INT8 gate needs the AFLW2000-3D dev set"),
-                                ict_file(None, "the INT8 gate's held-out synthetic faces"))
+        result = add_gated_int8(
+            pack,
+            ROOT / stage.get("calibration", "calibration_data"),
+            tuple(stage.get("formats", ("onnx", "openvino", "tflite"))),
+            dev_root(None, "EDGEFACE_DATA", "the INT8 gate needs the AFLW2000-3D dev set"),
+            ict_file(None, "the INT8 gate's held-out synthetic faces"),
+        )
         for fmt, r in result.items():
             print(gate_summary(fmt, r), flush=True)
         gate = self.folder(stage["name"]) / "gate.json"
@@ -290,10 +349,19 @@ def main(argv=None) -> int:
     parser.add_argument("--recipe", required=True)
     parser.add_argument("--out", default=None, help="output folder (default: the recipe's)")
     parser.add_argument("--stop-after", default=None, metavar="STAGE", help="end after this stage")
-    parser.add_argument("--from", dest="start_at", default=None, metavar="STAGE",
-                        help="rerun from this stage (it and the later ones run even if done before)")
-    parser.add_argument("--set", default=None, metavar="JSON",
-                        help="overrides laid over every training stage's config, e.g. '{\"train\": {\"steps_per_epoch\": 2}}'")
+    parser.add_argument(
+        "--from",
+        dest="start_at",
+        default=None,
+        metavar="STAGE",
+        help="rerun from this stage (it and the later ones run even if done before)",
+    )
+    parser.add_argument(
+        "--set",
+        default=None,
+        metavar="JSON",
+        help='overrides laid over every training stage\'s config, e.g. \'{"train": {"steps_per_epoch": 2}}\'',
+    )
     args = parser.parse_args(argv)
     recipe = Recipe(args.recipe, args.out, json.loads(args.set) if args.set else None)
     recipe.run(args.stop_after, args.start_at)

@@ -7,6 +7,7 @@ flat however long the video): {"source", "fps", "model", "frames": [{"frame",
 A camera is named by its index ("0") or its device path (/dev/video0); its frames are timed by
 the clock, and it runs until --frames, Ctrl-C or (with a display) the q key.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,18 +41,22 @@ def open_capture(name: str) -> cv2.VideoCapture:
             raise EdgefaceError(f"cannot read video {display(name)}: {error.strerror or error}") from None
         for width, height in declared:
             if width * height > MAX_PIXELS:
-                raise EdgefaceError(f"{display(name)} declares frames of {width}x{height} pixels, over the limit "
-                                    f"of {MAX_PIXELS:,} (refused before decoding)")
+                raise EdgefaceError(
+                    f"{display(name)} declares frames of {width}x{height} pixels, over the limit "
+                    f"of {MAX_PIXELS:,} (refused before decoding)"
+                )
     capture = cv2.VideoCapture(int(name) if name.isdigit() else name)
     if not capture.isOpened():
         what = "camera" if is_camera(name) else "video"
-        raise EdgefaceError(f"cannot open {what} {display(name)}" +
-                            (" (is it connected, and free?)" if what == "camera" else ""))
+        raise EdgefaceError(
+            f"cannot open {what} {display(name)}" + (" (is it connected, and free?)" if what == "camera" else "")
+        )
     width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
     if width * height > MAX_PIXELS:
         capture.release()
-        raise EdgefaceError(f"{display(name)} declares frames of {width:.0f}x{height:.0f} pixels, over the limit of "
-                            f"{MAX_PIXELS:,}")
+        raise EdgefaceError(
+            f"{display(name)} declares frames of {width:.0f}x{height:.0f} pixels, over the limit of {MAX_PIXELS:,}"
+        )
     return capture
 
 
@@ -68,8 +73,16 @@ class OverlayWriter:
         if imageio_ffmpeg is not None:
             self.codec = "h264"
             self._ffmpeg = imageio_ffmpeg.write_frames(
-                str(path), self.even, fps=fps, codec="libx264", pix_fmt_in="bgr24", pix_fmt_out="yuv420p",
-                macro_block_size=1, ffmpeg_log_level="error", output_params=["-movflags", "+faststart"])
+                str(path),
+                self.even,
+                fps=fps,
+                codec="libx264",
+                pix_fmt_in="bgr24",
+                pix_fmt_out="yuv420p",
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+                output_params=["-movflags", "+faststart"],
+            )
             self._ffmpeg.send(None)
         else:
             self.codec, self._ffmpeg = "mp4v", None
@@ -84,8 +97,9 @@ class OverlayWriter:
             self._cv.write(frame)
             return
         if self.even != self.size:
-            frame = cv2.copyMakeBorder(frame, 0, self.even[1] - self.size[1], 0, self.even[0] - self.size[0],
-                                       cv2.BORDER_REPLICATE)
+            frame = cv2.copyMakeBorder(
+                frame, 0, self.even[1] - self.size[1], 0, self.even[0] - self.size[0], cv2.BORDER_REPLICATE
+            )
         self._ffmpeg.send(np.ascontiguousarray(frame).tobytes())
 
     def close(self) -> None:
@@ -105,19 +119,31 @@ def _window() -> bool:
 
 
 def face_record(face) -> dict:
-    return {"track_id": face.track_id, "score": round(face.score, 4), "box": np.round(face.box, 2).tolist(),
-            "landmarks": np.round(face.landmarks, 2).tolist(),
-            "pose": {"yaw": round(face.pose.yaw, 2), "pitch": round(face.pose.pitch, 2), "roll": round(face.pose.roll, 2)}}
+    return {
+        "track_id": face.track_id,
+        "score": round(face.score, 4),
+        "box": np.round(face.box, 2).tolist(),
+        "landmarks": np.round(face.landmarks, 2).tolist(),
+        "pose": {"yaw": round(face.pose.yaw, 2), "pitch": round(face.pose.pitch, 2), "roll": round(face.pose.roll, 2)},
+    }
 
 
-def run(rec, name: str, outputs: Outputs, stem: str, max_faces: int | None = None, frames: int | None = None,
-        show: bool | None = None) -> tuple[int, int, dict]:
+def run(
+    rec,
+    name: str,
+    outputs: Outputs,
+    stem: str,
+    max_faces: int | None = None,
+    frames: int | None = None,
+    show: bool | None = None,
+) -> tuple[int, int, dict]:
     """Track through `name`; returns (frames done, frames the container declares (0 if unknown), summary).
     Both files are written under temporary names and renamed into place at the end, whatever
     ends the run (the last frame, --frames, Ctrl-C or an error): tracks.json is then always a
     complete JSON document."""
     import os
     import tempfile
+
     from tqdm import tqdm
 
     camera = is_camera(name)
@@ -138,8 +164,9 @@ def run(rec, name: str, outputs: Outputs, stem: str, max_faces: int | None = Non
     bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, disable=None)
     tracks = open(temporary["_tracks.json"], "w", encoding="utf-8")
     try:
-        tracks.write(json.dumps({"source": display(name), "fps": fps,
-                                 "model": rec.manifest.name})[:-1] + ', "frames": [\n')
+        tracks.write(
+            json.dumps({"source": display(name), "fps": fps, "model": rec.manifest.name})[:-1] + ', "frames": [\n'
+        )
         while frames is None or index < frames:
             ok, frame = capture.read()
             if not ok:
@@ -152,8 +179,10 @@ def run(rec, name: str, outputs: Outputs, stem: str, max_faces: int | None = Non
                 writer = OverlayWriter(Path(temporary["_overlay.mp4"]), fps, (frame.shape[1], frame.shape[0]))
             writer.write(overlay)
             ids.update(f.track_id for f in faces)
-            tracks.write(("" if index == 0 else ",\n") + json.dumps(
-                {"frame": index, "time": round(last, 4), "faces": [face_record(f) for f in faces]}))
+            tracks.write(
+                ("" if index == 0 else ",\n")
+                + json.dumps({"frame": index, "time": round(last, 4), "faces": [face_record(f) for f in faces]})
+            )
             index += 1
             bar.update(1)
             if show:
@@ -176,6 +205,11 @@ def run(rec, name: str, outputs: Outputs, stem: str, max_faces: int | None = Non
             os.replace(temporary["_overlay.mp4"], targets["_overlay.mp4"])
         else:
             os.unlink(temporary["_overlay.mp4"])
-    summary = {"frames": index, "fps": fps, "tracks": len(ids), "detector_runs": tracker.detector_runs,
-               "overlay_codec": writer.codec if writer else None}
+    summary = {
+        "frames": index,
+        "fps": fps,
+        "tracks": len(ids),
+        "detector_runs": tracker.detector_runs,
+        "overlay_codec": writer.codec if writer else None,
+    }
     return index, declared, summary

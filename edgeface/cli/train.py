@@ -1,5 +1,6 @@
 """`edgeface train` and `edgeface synthesize`: the training side, which owns its flags
 (edgeface.train.trainer, edgeface.cli.recipe, edgeface.train.synthetic)."""
+
 from __future__ import annotations
 
 from importlib.util import find_spec
@@ -16,8 +17,10 @@ def require_train_extra(command: str) -> None:
     """Refuse, naming the extra to install, where the training dependencies are absent."""
     missing = [dist for module, dist in TRAIN_MODULES.items() if find_spec(module) is None]
     if missing:
-        raise EdgefaceError(f"`edgeface {command}` needs the train extra ({', '.join(missing)} not installed): "
-                            "pip install 'edgeface[train]'")
+        raise EdgefaceError(
+            f"`edgeface {command}` needs the train extra ({', '.join(missing)} not installed): "
+            "pip install 'edgeface[train]'"
+        )
 
 
 def run(args) -> int:

@@ -6,6 +6,7 @@ own headers instead (Matroska/WebM, MP4/MOV, AVI) and returns every frame size t
 caller refuses an oversized video having read only its headers. Unknown containers return [] and
 are checked by the capture itself after opening.
 """
+
 from __future__ import annotations
 
 import struct
@@ -16,8 +17,26 @@ HEAD_BYTES = 8 * 1024 * 1024
 _MKV_SEGMENT, _MKV_TRACKS, _MKV_ENTRY, _MKV_VIDEO = 0x18538067, 0x1654AE6B, 0xAE, 0xE0
 _MKV_WIDTH, _MKV_HEIGHT, _MKV_CLUSTER = 0xB0, 0xBA, 0x1F43B675
 _MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
-_MP4_VISUAL = {b"avc1", b"avc3", b"hvc1", b"hev1", b"mp4v", b"av01", b"vp08", b"vp09", b"jpeg", b"mjpa",
-               b"mjpb", b"s263", b"h263", b"apch", b"apcn", b"ap4h", b"dvh1", b"dvhe"}
+_MP4_VISUAL = {
+    b"avc1",
+    b"avc3",
+    b"hvc1",
+    b"hev1",
+    b"mp4v",
+    b"av01",
+    b"vp08",
+    b"vp09",
+    b"jpeg",
+    b"mjpa",
+    b"mjpb",
+    b"s263",
+    b"h263",
+    b"apch",
+    b"apcn",
+    b"ap4h",
+    b"dvh1",
+    b"dvhe",
+}
 
 
 def declared_frame_sizes(path) -> list[tuple[int, int]]:
@@ -41,7 +60,7 @@ def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
     if length > 8 or pos + length > len(data):
         raise ValueError("bad EBML number")
     value = first if keep_marker else first & (0xFF >> length)
-    for b in data[pos + 1:pos + length]:
+    for b in data[pos + 1 : pos + length]:
         value = (value << 8) | b
     unknown = not keep_marker and value == (1 << (7 * length)) - 1
     return (-1 if unknown else value), pos + length

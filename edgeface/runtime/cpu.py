@@ -1,4 +1,5 @@
 """What the CPU offers for integer inference, read once from /proc/cpuinfo (Linux)."""
+
 from __future__ import annotations
 
 import platform

@@ -13,6 +13,7 @@ Conventions (one place for all of them):
   model coordinates: R = Rz(-roll) @ Ry(-yaw) @ Rx(-pitch), with Rx, Ry, Rz the right-handed
   rotations. An image point is (x, y) = translation + scale * ((R X)_x, -(R X)_y).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,8 +51,7 @@ class Crop:
         on the crop's resolution: u = (x_crop + 0.5) / out_size.
         """
         s = out_size / self.size
-        return np.array([[s, 0.0, -self.x0 * s - 0.5],
-                         [0.0, s, -self.y0 * s - 0.5]], dtype=np.float64)
+        return np.array([[s, 0.0, -self.x0 * s - 0.5], [0.0, s, -self.y0 * s - 0.5]], dtype=np.float64)
 
 
 def square_crop(box, scale: float, shift_y: float = 0.0) -> Crop:

@@ -11,6 +11,7 @@ files must also be complete (an end marker after the image data; bytes after it,
 trailers or Motion Photo videos, are ignored). EXIF orientation is applied, as photo viewers do,
 so a sideways-stored phone photo is reconstructed upright.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,21 +66,23 @@ def _check_array(image: np.ndarray) -> None:
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         raise ImageError(
             f"image is grayscale (shape {image.shape}); edgeface needs a 3-channel colour image: "
-            "convert it with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if grayscale is really what you have")
+            "convert it with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if grayscale is really what you have"
+        )
     if image.ndim != 3:
         raise ImageError(f"image must have shape (H, W, 3), got {image.shape}")
     if image.shape[2] == 4:
         raise ImageError(
-            "image has 4 channels (an alpha channel); drop it first, e.g. cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)")
+            "image has 4 channels (an alpha channel); drop it first, e.g. cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)"
+        )
     if image.shape[2] != 3:
         raise ImageError(f"image must have 3 channels, got {image.shape[2]}")
     if image.dtype == np.uint16:
-        raise ImageError(
-            "image is 16-bit; edgeface needs 8-bit colour: scale it, e.g. (img >> 8).astype(np.uint8)")
+        raise ImageError("image is 16-bit; edgeface needs 8-bit colour: scale it, e.g. (img >> 8).astype(np.uint8)")
     if image.dtype.kind == "f":
         raise ImageError(
             f"image is floating point ({image.dtype}); edgeface needs uint8 in [0, 255]: "
-            "convert it, e.g. (img * 255).clip(0, 255).astype(np.uint8) if it holds values in [0, 1]")
+            "convert it, e.g. (img * 255).clip(0, 255).astype(np.uint8) if it holds values in [0, 1]"
+        )
     if image.dtype != np.uint8:
         raise ImageError(f"image must be uint8, got {image.dtype}")
     _check_pixels(image.shape[1], image.shape[0], "image")
@@ -131,10 +134,12 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
     if header.width <= 0 or header.height <= 0:
         raise ImageError(f"{name} declares an image of {header.width}x{header.height} pixels")
     if len(data) < header.min_bytes:
-        raise ImageError(f"{name} declares {header.width}x{header.height} pixels but holds only {len(data):,} "
-                         "bytes, too few for that many: it is corrupt or a decompression bomb")
+        raise ImageError(
+            f"{name} declares {header.width}x{header.height} pixels but holds only {len(data):,} "
+            "bytes, too few for that many: it is corrupt or a decompression bomb"
+        )
     if header.end is not None:
-        data = data[:header.end]
+        data = data[: header.end]
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
@@ -148,7 +153,7 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = np.right_shift(image, 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise ImageError(f"image file {name} has unsupported pixel type {image.dtype}")
     image = np.ascontiguousarray(orient(image, header.orientation))
@@ -180,8 +185,9 @@ def probe(data: bytes, name: str = "image") -> Header:
             # OS/2 1.x headers (12 bytes) hold 16-bit sizes, and OpenCV decodes their pixels wrongly
             # (a 24-bit file comes back as one grey channel): refused rather than misread
             if struct.unpack_from("<I", data, 14)[0] == 12:
-                raise ImageError(f"cannot decode {name}: OS/2 1.x bitmaps are not supported (save it as a "
-                                 "Windows BMP, PNG or JPEG)")
+                raise ImageError(
+                    f"cannot decode {name}: OS/2 1.x bitmaps are not supported (save it as a Windows BMP, PNG or JPEG)"
+                )
             width, height = struct.unpack_from("<ii", data, 18)
             return Header("BMP", width, abs(height), min_bytes=(max(width, 0) * abs(height)) // 256)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -218,7 +224,7 @@ def _probe_jpeg(data: bytes, name: str) -> Header:
         if pos + 4 > len(data):
             raise ImageError(f"image file is truncated (its end-of-image marker is missing): {name}")
         length = struct.unpack_from(">H", data, pos + 2)[0]
-        body = data[pos + 4:pos + 2 + length]
+        body = data[pos + 4 : pos + 2 + length]
         if length < 2 or pos + 2 + length > len(data):
             raise ImageError(f"image file is truncated (its end-of-image marker is missing): {name}")
         if marker in _JPEG_SOF and size is None:
@@ -248,7 +254,7 @@ def _probe_png(data: bytes, name: str) -> Header:
         length, kind = struct.unpack_from(">I4s", data, pos)
         if pos + 12 + length > len(data):
             raise ImageError(f"image file is truncated (its end-of-image marker is missing): {name}")
-        body = data[pos + 8:pos + 8 + length]
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR" and length >= 13:
             ihdr = struct.unpack_from(">IIBB", body)
         elif kind == b"eXIf":

@@ -4,6 +4,7 @@ It checks that the file is the one the manifest describes, and turns crops into 
 outputs; it is the only place that normalises, transposes, quantizes or dequantizes, whatever the
 backend (edgeface.runtime.backends).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def default_precision(file_format: str, available: list[str]) -> str:
 class Model:
     """One model file running on one backend, with the shared pre- and post-processing."""
 
-    def __init__(self, manifest: Manifest, backend: str = "auto", precision: str = "auto",
-                 num_threads: int | None = None):
+    def __init__(
+        self, manifest: Manifest, backend: str = "auto", precision: str = "auto", num_threads: int | None = None
+    ):
         self.manifest = manifest
         self.backend_name, self.file = self._choose(manifest, backend, precision)
         # every file checked before any is read (inside the pack, regular, within the limit together);
@@ -50,16 +52,21 @@ class Model:
         for data in companions.values():
             digest.update(data)
         if digest.hexdigest() != self.file.sha256:
-            raise ModelError(f"model file {self.file.path} does not match its manifest's sha256: "
-                             "the file is corrupt or belongs to another model")
+            raise ModelError(
+                f"model file {self.file.path} does not match its manifest's sha256: "
+                "the file is corrupt or belongs to another model"
+            )
         try:
-            self.backend = backends.load(self.backend_name, backends.ModelBytes(self.file.path.name, content, companions),
-                                         num_threads)
+            self.backend = backends.load(
+                self.backend_name, backends.ModelBytes(self.file.path.name, content, companions), num_threads
+            )
         except BackendNotInstalledError:
             raise
         except Exception as error:  # the backends' own exceptions have no common base
-            raise ModelError(f"{self.backend_name} could not load {self.file.path}: "
-                             f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
+            raise ModelError(
+                f"{self.backend_name} could not load {self.file.path}: "
+                f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            ) from None
         self._output_index = self._check_io()
         self._prepare_constants()
 
@@ -73,26 +80,33 @@ class Model:
             rest = tuple(n for n in backends.BACKENDS if n not in order and n not in backends.UNSAFE)
             for name in order + rest:
                 fmt = backends.BACKENDS[name].file_format
-                if name in present and manifest.precisions(fmt) and (
-                        precision == "auto" or precision in manifest.precisions(fmt)):
+                if (
+                    name in present
+                    and manifest.precisions(fmt)
+                    and (precision == "auto" or precision in manifest.precisions(fmt))
+                ):
                     backend = name
                     break
             else:
                 raise BackendNotInstalledError(
                     f"no installed backend can run model {manifest.name!r} at precision {precision!r}: "
                     f"it has {sorted({f.format + ':' + f.precision for f in manifest.files})}, installed "
-                    f"backends are {', '.join(present) or 'none'}; pip install 'edgeface[onnx]' (or tflite, openvino)")
+                    f"backends are {', '.join(present) or 'none'}; pip install 'edgeface[onnx]' (or tflite, openvino)"
+                )
         spec = backends.require(backend)
         available = manifest.precisions(spec.file_format)
         if not available:
-            raise ModelError(f"model {manifest.name!r} has no {spec.file_format} file; it has "
-                             f"{sorted({f.format for f in manifest.files})}")
+            raise ModelError(
+                f"model {manifest.name!r} has no {spec.file_format} file; it has "
+                f"{sorted({f.format for f in manifest.files})}"
+            )
         if precision == "auto":
             precision = default_precision(spec.file_format, available)
         file = manifest.find_file(spec.file_format, precision)
         if file is None:
-            raise ModelError(f"model {manifest.name!r} has no {precision} {spec.file_format} file; "
-                             f"available precisions: {available}")
+            raise ModelError(
+                f"model {manifest.name!r} has no {precision} {spec.file_format} file; available precisions: {available}"
+            )
         return backend, file
 
     def _check_io(self) -> list[int]:
@@ -105,8 +119,10 @@ class Model:
         expected = (3, size, size) if f.layout == "NCHW" else (size, size, 3)
         got = tuple(b.inputs[0].shape[1:])
         if got != expected:
-            raise ModelError(f"{where} takes input of shape {got}, but the manifest says {f.layout} "
-                             f"{expected}: file and manifest do not belong together")
+            raise ModelError(
+                f"{where} takes input of shape {got}, but the manifest says {f.layout} "
+                f"{expected}: file and manifest do not belong together"
+            )
         in_dtype = b.inputs[0].dtype
         want_dtype = "float32" if f.input_quantization is None else "int8"
         if in_dtype not in (want_dtype, "uint8" if f.input_quantization else want_dtype):
@@ -117,22 +133,32 @@ class Model:
         for out in OUTPUT_NAMES:
             tensor = f.outputs.get(out)
             if tensor not in names:
-                raise ModelError(f"{where} has no output tensor {tensor!r} for {out!r} "
-                                 f"(its outputs: {names}): file and manifest do not belong together")
+                raise ModelError(
+                    f"{where} has no output tensor {tensor!r} for {out!r} "
+                    f"(its outputs: {names}): file and manifest do not belong together"
+                )
             i = names.index(tensor)
             shape = tuple(b.outputs[i].shape[1:])
             if shape != m.output_shapes[out]:
-                raise ModelError(f"{where}: output {out!r} has shape {shape}, the manifest implies "
-                                 f"{m.output_shapes[out]}: file and manifest do not belong together")
+                raise ModelError(
+                    f"{where}: output {out!r} has shape {shape}, the manifest implies "
+                    f"{m.output_shapes[out]}: file and manifest do not belong together"
+                )
             file_quant = b.outputs[i].quantization
             if b.outputs[i].dtype in ("int8", "uint8") and file_quant is None and out not in f.output_quantization:
-                raise ModelError(f"{where}: output {out!r} is {b.outputs[i].dtype} but neither the file nor the "
-                                 "manifest gives its quantization (scale, zero point)")
+                raise ModelError(
+                    f"{where}: output {out!r} is {b.outputs[i].dtype} but neither the file nor the "
+                    "manifest gives its quantization (scale, zero point)"
+                )
             if file_quant is not None and out in f.output_quantization:
-                if not np.allclose(file_quant[0], f.output_quantization[out][0], rtol=1e-5) or \
-                        file_quant[1] != f.output_quantization[out][1]:
-                    raise ModelError(f"{where}: output {out!r} quantization {file_quant} differs from "
-                                     f"the manifest's {f.output_quantization[out]}")
+                if (
+                    not np.allclose(file_quant[0], f.output_quantization[out][0], rtol=1e-5)
+                    or file_quant[1] != f.output_quantization[out][1]
+                ):
+                    raise ModelError(
+                        f"{where}: output {out!r} quantization {file_quant} differs from "
+                        f"the manifest's {f.output_quantization[out]}"
+                    )
             index.append(i)
         return index
 
@@ -144,12 +170,12 @@ class Model:
         # it), so the cut file sees exactly the tensor the uncut one made for itself.
         self._pixel_scale = (1.0 / (255.0 * m.std)).astype(np.float32)
         self._pixel_offset = (-m.mean / m.std).astype(np.float32)
-        self._input_quantization = None
+        self._input_quantization: tuple[np.float32, np.float32] | None = None
         if f.input_quantization is not None:
             s, z = f.input_quantization
             self._input_quantization = (np.float32(s), np.float32(z))
         self._swap_rb = m.channels.upper() == "RGB"
-        self._lookup = None
+        self._lookup: np.ndarray | None = None
 
     def normalise(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 BGR crops -> float32 NHWC in the manifest's colour order and scale."""
@@ -162,6 +188,7 @@ class Model:
         x = self.normalise(crops)
         if self._input_dtype.kind in "iu":
             info = np.iinfo(self._input_dtype)
+            assert self._input_quantization is not None  # an integer input always has its quantization
             s, z = self._input_quantization
             x = np.clip(np.rint(x / s) + z, info.min, info.max).astype(self._input_dtype)
         return x
@@ -196,7 +223,13 @@ class Model:
         for name, i in zip(OUTPUT_NAMES, self._output_index):
             value = raw[i]
             if value.dtype.kind in "iu":
-                value = dequantize(value, *(self.file.output_quantization.get(name) or self.backend.outputs[i].quantization))
+                quantization = self.file.output_quantization.get(name) or self.backend.outputs[i].quantization
+                if quantization is None:
+                    raise ModelError(
+                        f"model file {self.file.path.name}: integer output {name!r} has no quantization "
+                        "in the manifest or the file"
+                    )
+                value = dequantize(value, *quantization)
             result[name] = np.asarray(value, dtype=np.float32)
         return result
 
@@ -210,12 +243,16 @@ class Model:
             raise ModelError(f"model file {self.file.path.name} ran out of memory on a batch of {len(crops)}") from None
         except Exception as error:  # the backends' own exceptions have no common base
             text = str(error).strip()
-            raise ModelError(f"{self.backend_name} could not run {self.file.path.name}: {type(error).__name__}: "
-                             f"{text.splitlines()[0][:300] if text else ''}") from None
+            raise ModelError(
+                f"{self.backend_name} could not run {self.file.path.name}: {type(error).__name__}: "
+                f"{text.splitlines()[0][:300] if text else ''}"
+            ) from None
         outputs = self.postprocess(raw)
         broken = [name for name, value in outputs.items() if not np.isfinite(value).all()]
         if broken:
             # a damaged file whose hash was rewritten to match, or an export gone wrong: never pass NaN on
-            raise ModelError(f"model file {self.file.path.name} gave non-finite values for {', '.join(broken)}: "
-                             "the file's weights are damaged")
+            raise ModelError(
+                f"model file {self.file.path.name} gave non-finite values for {', '.join(broken)}: "
+                "the file's weights are damaged"
+            )
         return outputs

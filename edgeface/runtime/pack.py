@@ -9,6 +9,7 @@ every read and by the Kotlin `ModelSpec` test; `Manifest` adds the checks a sche
 (indices inside the point count, weights that sum to one). `PackManifest` is the only writer:
 export, quantize and align-landmarks all edit a pack through it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -74,8 +75,10 @@ class Manifest:
         self._where = f"manifest {root / MANIFEST_NAME}"
         try:
             if data.get("schema") != SCHEMA_VERSION:
-                raise ModelError(f"manifest schema {data.get('schema')!r} is not supported "
-                                 f"(this edgeface reads schema {SCHEMA_VERSION})")
+                raise ModelError(
+                    f"manifest schema {data.get('schema')!r} is not supported "
+                    f"(this edgeface reads schema {SCHEMA_VERSION})"
+                )
             self.name: str = self._text(data["name"], "name")
             self.purpose: str = self._text(data.get("purpose", "reconstruction"), "purpose")
             for field in ("license", "version", "pose_translation"):
@@ -103,11 +106,15 @@ class Manifest:
             self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
             self.landmark_yaw, self.landmark_weights_by_yaw = self._landmark_yaw_definition(topo)
             self.landmark_alignment: dict | None = weights.get("alignment")
-            self.mirror = self._indices(topo["mirror"], "topology.mirror", (self.num_points,)) if "mirror" in topo else None
+            self.mirror = (
+                self._indices(topo["mirror"], "topology.mirror", (self.num_points,)) if "mirror" in topo else None
+            )
             self.triangles = self._indices(topo["triangles"], "topology.triangles").astype(np.int32)
             if self.triangles.size % 3:
-                raise self._error("topology.triangles", f"must hold whole triangles (3 indices each), "
-                                                        f"not {self.triangles.size} indices")
+                raise self._error(
+                    "topology.triangles",
+                    f"must hold whole triangles (3 indices each), not {self.triangles.size} indices",
+                )
             self.triangles = self.triangles.reshape(-1, 3)
             self.expression_names: list[str] = self._texts(data["expression_names"], "expression_names")
             self.attribute_names: list[str] = self._texts(data["attribute_names"], "attribute_names")
@@ -116,15 +123,20 @@ class Manifest:
             age = data.get("age")
             self.age_column: int | None = None
             if age is not None:
-                self.age_column = self._whole(self._table(age, "age").get("column"), "age.column",
-                                              len(self.attribute_names), len(self.attribute_names))
+                self.age_column = self._whole(
+                    self._table(age, "age").get("column"),
+                    "age.column",
+                    len(self.attribute_names),
+                    len(self.attribute_names),
+                )
             gender = data.get("gender")
             self.gender_attribute: str | None = None
             if gender is not None:
                 self.gender_attribute = self._text(self._table(gender, "gender").get("attribute"), "gender.attribute")
                 if self.gender_attribute not in self.attribute_names:
-                    raise self._error("gender.attribute", f"names {self.gender_attribute!r}, which is not one of "
-                                                          "attribute_names")
+                    raise self._error(
+                        "gender.attribute", f"names {self.gender_attribute!r}, which is not one of attribute_names"
+                    )
             # how faces are told apart (`pipeline.identity_embedding`); absent: the plain coefficients
             self.identity_mean = self.identity_whitening = None
             if data.get("identity_metric") is not None:
@@ -132,8 +144,9 @@ class Manifest:
                 k = self.identity_size
                 # float64 once here, so that no face converts them again
                 self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,)).astype(np.float64)
-                self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening",
-                                                      (k, k)).astype(np.float64)
+                self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening", (k, k)).astype(
+                    np.float64
+                )
             files = data["files"]
             if not isinstance(files, list) or not files:
                 raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
@@ -174,8 +187,11 @@ class Manifest:
 
     def _real(self, value, field: str, positive: bool = False) -> float:
         try:  # a float32 value: an integer of 400 digits is not one
-            number = float(np.float32(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            number = (
+                float(np.float32(value))
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
                 else float("nan")
+            )
         except OverflowError:
             number = float("nan")
         if not np.isfinite(number) or (positive and number <= 0):
@@ -210,15 +226,23 @@ class Manifest:
         the file is opened, and must stay inside too)."""
         text = self._text(value, field)
         posix, windows = PurePosixPath(text), PureWindowsPath(text)
-        if not text or posix.is_absolute() or windows.is_absolute() or windows.drive or "\\" in text \
-                or ".." in posix.parts or "\x00" in text:
+        if (
+            not text
+            or posix.is_absolute()
+            or windows.is_absolute()
+            or windows.drive
+            or "\\" in text
+            or ".." in posix.parts
+            or "\x00" in text
+        ):
             raise self._error(field, f"must be a path inside the pack folder, not {text!r}")
         return self.root / posix
 
     def _quantization(self, value, field: str) -> tuple[float, int]:
         q = self._table(value, field)
-        return self._real(q["scale"], f"{field}.scale", positive=True), \
-            self._whole(q["zero_point"], f"{field}.zero_point", -128, 255)
+        return self._real(q["scale"], f"{field}.scale", positive=True), self._whole(
+            q["zero_point"], f"{field}.zero_point", -128, 255
+        )
 
     def _landmark_definition(self, topo: dict) -> tuple[np.ndarray, np.ndarray]:
         """Each of the 68 landmarks as a convex combination of dense points, (68, K) indices and
@@ -236,8 +260,8 @@ class Manifest:
         points = np.zeros((68, width), np.int64)
         weights = np.zeros((68, width), np.float32)
         for j, (p, w) in enumerate(rows):
-            points[j, :len(p)] = self._indices(p, f"topology.landmark_weights.points[{j}]")
-            weights[j, :len(w)] = w
+            points[j, : len(p)] = self._indices(p, f"topology.landmark_weights.points[{j}]")
+            weights[j, : len(w)] = w
         if not np.isfinite(weights).all() or weights.min() < 0 or np.abs(weights.sum(1) - 1).max() > 1e-3:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return points, weights
@@ -262,7 +286,7 @@ class Manifest:
             if len(rows) != 68 or any(len(w) != len(p) for w, p in zip(rows, topo["landmark_weights"]["points"])):
                 raise ModelError(f"{where}: each anchor needs 68 rows matching landmark_weights.points")
             for j, w in enumerate(rows):
-                weights[a, j, :len(w)] = w
+                weights[a, j, : len(w)] = w
         if not np.isfinite(weights).all() or weights.min() < 0 or np.abs(weights.sum(-1) - 1).max() > 1e-3:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return anchors, weights
@@ -283,14 +307,19 @@ class Manifest:
             path=self._pack_path(entry["path"], f"{field}.path"),
             format=self._text(entry["format"], f"{field}.format"),
             precision=self._text(entry["precision"], f"{field}.precision"),
-            layout=layout, sha256=sha256,
-            companions=tuple(self._pack_path(c, f"{field}.companions")
-                             for c in self._texts(entry.get("companions", []), f"{field}.companions")),
+            layout=layout,
+            sha256=sha256,
+            companions=tuple(
+                self._pack_path(c, f"{field}.companions")
+                for c in self._texts(entry.get("companions", []), f"{field}.companions")
+            ),
             outputs=dict(outputs),
             input_quantization=None if quant is None else self._quantization(quant, f"{field}.input_quantization"),
-            output_quantization={k: self._quantization(v, f"{field}.output_quantization.{k}")
-                                 for k, v in self._table(entry.get("output_quantization", {}),
-                                                         f"{field}.output_quantization").items()})
+            output_quantization={
+                k: self._quantization(v, f"{field}.output_quantization.{k}")
+                for k, v in self._table(entry.get("output_quantization", {}), f"{field}.output_quantization").items()
+            },
+        )
 
     @cached_property
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -326,7 +355,8 @@ def read_manifest(model=None) -> Manifest:
         if model is None:
             raise ModelError(
                 "this edgeface build ships no default model yet; pass model=PATH to a model pack "
-                "(a directory with edgeface.json)")
+                "(a directory with edgeface.json)"
+            )
         raise ModelError(f"no model pack at {path}: expected a directory with {MANIFEST_NAME}, or that file")
     if not _is_regular(manifest_path):
         raise ModelError(f"manifest {manifest_path} is not a regular file")
@@ -342,7 +372,6 @@ def read_manifest(model=None) -> Manifest:
     if _depth(data) > MAX_MANIFEST_DEPTH:
         raise ModelError(f"manifest {manifest_path} is nested deeper than {MAX_MANIFEST_DEPTH} levels")
     return Manifest(data, manifest_path.parent)
-
 
 
 def _is_regular(path: Path) -> bool:
@@ -379,13 +408,13 @@ def check_pack_file(manifest: Manifest, path: Path) -> int:
     """Check that a file the manifest lists is a regular file inside the pack; its size."""
     try:
         inside = path.resolve().is_relative_to(manifest.root.resolve())
-        info = os.stat(path) if inside else None
+        if not inside:
+            raise ModelError(f"model file {path} leaves the pack folder {manifest.root} (a link to elsewhere)")
+        info = os.stat(path)
     except FileNotFoundError:
         raise ModelError(f"model file listed in the manifest is missing: {path}") from None
     except OSError as error:
         raise ModelError(f"cannot read model file {path}: {error.strerror or error}") from None
-    if not inside:
-        raise ModelError(f"model file {path} leaves the pack folder {manifest.root} (a link to elsewhere)")
     if not stat.S_ISREG(info.st_mode):
         raise ModelError(f"model file {path} is not a regular file")
     return info.st_size
@@ -435,8 +464,11 @@ def schema_problem(data, node: dict | None = None, where: str = "") -> str | Non
         whole = isinstance(data, int) and not isinstance(data, bool)
         if not (whole or (kind == "number" and isinstance(data, float))):
             return f"{name} must be {'a whole number' if kind == 'integer' else 'a number'}, not {data!r}"
-        for key, broken in (("minimum", data < node.get("minimum", data)), ("maximum", data > node.get("maximum", data)),
-                            ("exclusiveMinimum", "exclusiveMinimum" in node and data <= node["exclusiveMinimum"])):
+        for key, broken in (
+            ("minimum", data < node.get("minimum", data)),
+            ("maximum", data > node.get("maximum", data)),
+            ("exclusiveMinimum", "exclusiveMinimum" in node and data <= node["exclusiveMinimum"]),
+        ):
             if key in node and broken:
                 return f"{name} is {data!r}, outside the schema's {key} {node[key]}"
     elif kind is not None and not isinstance(data, _TYPES[kind]):
@@ -448,7 +480,8 @@ def schema_problem(data, node: dict | None = None, where: str = "") -> str | Non
             return f"{name} must match {node['pattern']}"
     if isinstance(data, list):
         if not node.get("minItems", 0) <= len(data) <= node.get("maxItems", len(data)):
-            return f"{name} has {len(data)} items; the schema wants {node.get('minItems', 0)}..{node.get('maxItems', 'any')}"
+            wants = f"{node.get('minItems', 0)}..{node.get('maxItems', 'any')}"
+            return f"{name} has {len(data)} items; the schema wants {wants}"
         for i, item in enumerate(data if "items" in node else ()):
             problem = schema_problem(item, node["items"], f"{where}[{i}]")
             if problem:
@@ -488,18 +521,33 @@ class PackManifest:
         path = Path(root) / MANIFEST_NAME
         return cls(root, json.loads(_read_regular(path, MAX_MANIFEST_BYTES, "manifest").decode("utf-8")))
 
-    def add_file(self, path, file_format: str, precision: str, outputs: dict, layout: str | None = None,
-                 companions=(), **quantization) -> dict:
+    def add_file(
+        self,
+        path,
+        file_format: str,
+        precision: str,
+        outputs: dict,
+        layout: str | None = None,
+        companions=(),
+        **quantization,
+    ) -> dict:
         """List a model file (inside the pack) with its digest, replacing the entry of the same
         format and precision. `quantization`: input_quantization / output_quantization entries."""
         path = Path(path)
         names = [Path(c).name for c in companions]
-        entry = {"path": path.name, "format": file_format, "precision": precision,
-                 **({"layout": layout} if layout else {}),
-                 "sha256": file_digest(path, *(self.root / c for c in names)), "outputs": dict(outputs),
-                 **quantization, **({"companions": names} if names else {})}
-        self.data["files"] = [f for f in self.data["files"]
-                              if not (f["format"] == file_format and f["precision"] == precision)] + [entry]
+        entry = {
+            "path": path.name,
+            "format": file_format,
+            "precision": precision,
+            **({"layout": layout} if layout else {}),
+            "sha256": file_digest(path, *(self.root / c for c in names)),
+            "outputs": dict(outputs),
+            **quantization,
+            **({"companions": names} if names else {}),
+        }
+        self.data["files"] = [
+            f for f in self.data["files"] if not (f["format"] == file_format and f["precision"] == precision)
+        ] + [entry]
         return entry
 
     def remove_file(self, file_format: str, precision: str) -> list[str]:
@@ -510,14 +558,18 @@ class PackManifest:
                 for name in [f["path"], *f.get("companions", [])]:
                     (self.root / name).unlink(missing_ok=True)
                     gone.append(name)
-        self.data["files"] = [f for f in self.data["files"]
-                              if not (f["format"] == file_format and f["precision"] == precision)]
+        self.data["files"] = [
+            f for f in self.data["files"] if not (f["format"] == file_format and f["precision"] == precision)
+        ]
         return gone
 
     def set_identity_metric(self, mean, whitening, fitted_on: str) -> None:
         """`identity_metric`: the centre and whitening that faces' embeddings are made with."""
-        self.data["identity_metric"] = {"mean": np.asarray(mean, float).tolist(),
-                                        "whitening": np.asarray(whitening, float).tolist(), "fitted_on": fitted_on}
+        self.data["identity_metric"] = {
+            "mean": np.asarray(mean, float).tolist(),
+            "whitening": np.asarray(whitening, float).tolist(),
+            "fitted_on": fitted_on,
+        }
 
     def set_landmark_definition(self, definition: dict) -> None:
         """`topology.landmark_weights`: points, weights, optional by_yaw and the alignment record."""

@@ -5,6 +5,7 @@ answer). `Reconstructor` (image mode) and `Tracker` (video mode) are two drivers
 `Pipeline`: the first runs it once per image, the second keeps each face's crop between frames and
 calls `run_crops` from there. Every decoding rule of the network's outputs lives here.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -36,14 +37,22 @@ class Pipeline:
 
     `lock` serialises calls: TFLite interpreters and OpenCV networks are not re-entrant."""
 
-    def __init__(self, manifest: Manifest, model: Model, detector: str = "auto", min_face_size: float = 16.0,
-                 max_faces: int | None = None, refine: bool = False, flip_average: bool = False):
+    def __init__(
+        self,
+        manifest: Manifest,
+        model: Model,
+        detector: str = "auto",
+        min_face_size: float = 16.0,
+        max_faces: int | None = None,
+        refine: bool = False,
+        flip_average: bool = False,
+    ):
         self.manifest, self.model = manifest, model
         self.detector_name, self.min_face_size, self.max_faces = detector, min_face_size, max_faces
         self.refine = refine
         self.flip = FlipAverage(manifest) if flip_average else None
         self.lock = threading.Lock()
-        self._detector = None  # created on first use: callers passing boxes never pay for it
+        self._detector: detectors.Detector | None = None  # created on first use: callers passing boxes never pay for it
 
     @property
     def detector(self):
@@ -55,8 +64,11 @@ class Pipeline:
 
     def detect(self, image: np.ndarray) -> list[detectors.Detection]:
         """Faces at least `min_face_size` across, largest first, at most `max_faces`."""
-        found = [d for d in self.detector(image, enough=self.max_faces, min_size=self.min_face_size)
-                 if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face_size]
+        found = [
+            d
+            for d in self.detector(image, enough=self.max_faces, min_size=self.min_face_size)
+            if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face_size
+        ]
         found.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return found[: self.max_faces]
 
@@ -84,22 +96,37 @@ class Pipeline:
         m = self.manifest
         dense = crop.to_image(outputs["dense"][i])
         pitch, yaw, roll, tx, ty, s = (float(v) for v in outputs["pose"][i])
-        pose = Pose(yaw=float(np.degrees(yaw)), pitch=float(np.degrees(pitch)), roll=float(np.degrees(roll)),
-                    rotation=euler_to_matrix(pitch, yaw, roll),
-                    translation=crop.to_image(np.array([tx, ty], np.float32)),
-                    scale=s * crop.size)
+        pose = Pose(
+            yaw=float(np.degrees(yaw)),
+            pitch=float(np.degrees(pitch)),
+            roll=float(np.degrees(roll)),
+            rotation=euler_to_matrix(pitch, yaw, roll),
+            translation=crop.to_image(np.array([tx, ty], np.float32)),
+            scale=s * crop.size,
+        )
         expression = dict(zip(m.expression_names, outputs["expression"][i].tolist()))
         logits = outputs["attributes"][i]
-        attributes = dict(zip(m.attribute_names, sigmoid(logits[:len(m.attribute_names)]).tolist()))
+        attributes = dict(zip(m.attribute_names, sigmoid(logits[: len(m.attribute_names)]).tolist()))
         age = None if m.age_column is None else max(0.0, float(logits[m.age_column]))
         gender = None
         if m.gender_attribute is not None:
             gender = "male" if attributes[m.gender_attribute] >= 0.5 else "female"
-        return Face(box=np.asarray(box, np.float32), score=float(score), landmarks=landmarks(m, dense, pose.yaw),
-                    dense=dense, mesh=Mesh(dense, m.triangles), pose=pose,
-                    identity=outputs["identity"][i].copy(), expression=expression, attributes=attributes,
-                    visibility=sigmoid(outputs["visibility"][i]), crop=(crop.x0, crop.y0, crop.size),
-                    age=age, gender=gender, embedding=identity_embedding(m, outputs["identity"][i]))
+        return Face(
+            box=np.asarray(box, np.float32),
+            score=float(score),
+            landmarks=landmarks(m, dense, pose.yaw),
+            dense=dense,
+            mesh=Mesh(dense, m.triangles),
+            pose=pose,
+            identity=outputs["identity"][i].copy(),
+            expression=expression,
+            attributes=attributes,
+            visibility=sigmoid(outputs["visibility"][i]),
+            crop=(crop.x0, crop.y0, crop.size),
+            age=age,
+            gender=gender,
+            embedding=identity_embedding(m, outputs["identity"][i]),
+        )
 
     # -- the stages chained ----------------------------------------------------------------
 
@@ -109,8 +136,9 @@ class Pipeline:
 
     def faces(self, outputs: dict, crops: list[Crop], boxes, scores) -> list[Face]:
         """decode for a batch's outputs, refusing answers that overflowed."""
-        faces = [self.decode(outputs, i, crop, box, score)
-                 for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))]
+        faces = [
+            self.decode(outputs, i, crop, box, score) for i, (crop, box, score) in enumerate(zip(crops, boxes, scores))
+        ]
         for face, crop in zip(faces, crops):
             pose_finite = np.isfinite(face.pose.scale) and np.isfinite(face.pose.translation).all()
             self.check_points(face.dense, crop, pose_finite)
@@ -132,8 +160,7 @@ class Pipeline:
     def detected(self, image) -> tuple[list, list, list]:
         """detect -> landmark box: (detector boxes, scores, landmark boxes) of the faces in `image`."""
         found = self.detect(image)
-        return ([d.box for d in found], [d.score for d in found],
-                [self.detector.to_landmark_box(d.box) for d in found])
+        return ([d.box for d in found], [d.score for d in found], [self.detector.to_landmark_box(d.box) for d in found])
 
     # -- where a face's next crop comes from (refine, the next video frame) ---------------------
 
@@ -156,13 +183,17 @@ class Pipeline:
     def check_points(self, points: np.ndarray, crop: Crop, pose_finite: bool = True) -> None:
         """Refuse answers that overflowed, or points that no working network puts where they are."""
         if not (np.isfinite(points).all() and pose_finite):
-            raise ModelError(f"model file {self.model.file.path.name} gave points or a pose too large for "
-                             "the image (overflow): the file's weights are damaged")
+            raise ModelError(
+                f"model file {self.model.file.path.name} gave points or a pose too large for "
+                "the image (overflow): the file's weights are damaged"
+            )
         # points are answered in the crop's frame; a working network keeps them near it
         inside = (points[:, :2] - np.array([crop.x0, crop.y0], np.float32)) / crop.size
         if np.abs(inside - 0.5).max() > MAX_POINTS_FROM_CROP:
-            raise ModelError(f"model file {self.model.file.path.name} gave points {MAX_POINTS_FROM_CROP} crop "
-                             "sizes or more from the face's crop: the file's weights are damaged")
+            raise ModelError(
+                f"model file {self.model.file.path.name} gave points {MAX_POINTS_FROM_CROP} crop "
+                "sizes or more from the face's crop: the file's weights are damaged"
+            )
 
 
 #: Outputs that refine reads from both crops of a face, averaged; the others come from the second
@@ -212,10 +243,9 @@ def yaw_mixing(yaw: np.ndarray, anchors) -> np.ndarray:
 
 def landmark_weights_at(manifest: Manifest, yaw_degrees: float) -> np.ndarray:
     """(68, K) weights of the pack's landmark definition for a head at this yaw (degrees)."""
-    if manifest.landmark_yaw is None:
+    anchors, weights = manifest.landmark_yaw, manifest.landmark_weights_by_yaw
+    if anchors is None or weights is None:
         return manifest.landmark_weights
-    anchors = manifest.landmark_yaw
-    weights = manifest.landmark_weights_by_yaw
     if len(anchors) == 1:
         return weights[0]
     # yaw_mixing for one head, in scalars: two neighbouring anchors, mixed linearly (the float64
@@ -240,6 +270,7 @@ def landmarks(manifest: Manifest, dense: np.ndarray, yaw_degrees: float = 0.0) -
 def mirror_twins(names: list[str]) -> np.ndarray:
     """Index of each name's mirror twin (eyeBlink_L <-> eyeBlink_R, Left_Eye_Closed <->
     Right_Eye_Closed); a name without a twin maps to itself."""
+
     def twin(name: str) -> str:
         for a, b in (("_L", "_R"), ("_R", "_L")):
             if name.endswith(a):
@@ -258,8 +289,10 @@ class FlipAverage:
 
     def __init__(self, manifest: Manifest):
         if manifest.mirror is None:
-            raise EdgefaceError(f"model {manifest.name!r} cannot flip-average: its manifest has no mirror map "
-                                "(topology.mirror); re-export it with this edgeface")
+            raise EdgefaceError(
+                f"model {manifest.name!r} cannot flip-average: its manifest has no mirror map "
+                "(topology.mirror); re-export it with this edgeface"
+            )
         self.points = manifest.mirror
         self.expression = mirror_twins(manifest.expression_names)
         twins = mirror_twins(manifest.attribute_names)
@@ -272,10 +305,14 @@ class FlipAverage:
         dense = flipped["dense"][:, self.points].copy()
         dense[..., 0] = 1.0 - dense[..., 0]  # u = (x + 0.5) / S, so a flip maps u to 1 - u
         pose = flipped["pose"] * POSE_MIRROR_SIGN + POSE_MIRROR_OFFSET
-        mirrored = {"dense": dense, "pose": pose, "identity": plain["identity"],
-                    "expression": flipped["expression"][:, self.expression],
-                    "attributes": flipped["attributes"][:, self.attributes],
-                    "visibility": flipped["visibility"][:, self.points]}
+        mirrored = {
+            "dense": dense,
+            "pose": pose,
+            "identity": plain["identity"],
+            "expression": flipped["expression"][:, self.expression],
+            "attributes": flipped["attributes"][:, self.attributes],
+            "visibility": flipped["visibility"][:, self.points],
+        }
         return {k: (0.5 * (plain[k] + mirrored[k])).astype(plain[k].dtype) for k in plain}
 
 
@@ -303,14 +340,18 @@ def check_boxes(boxes, image_shape) -> np.ndarray:
         raise OptionError(f"{len(arr)} boxes in one call; at most {MAX_BOXES} (call again for more)")
     bad = ~np.isfinite(arr).all(1) | (arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1])
     if bad.any():
-        raise OptionError(f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
-                          "(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+        raise OptionError(
+            f"box {arr[np.flatnonzero(bad)[0]].tolist()} is empty or not finite "
+            "(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)"
+        )
     h, w = image_shape[:2]
     off = (arr[:, 2] <= 0) | (arr[:, 3] <= 0) | (arr[:, 0] >= w) | (arr[:, 1] >= h)
     if off.any():
         raise OptionError(f"box {arr[np.flatnonzero(off)[0]].tolist()} lies outside the {w}x{h} image")
     huge = np.maximum(arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]) > MAX_BOX_TO_IMAGE * max(h, w)
     if huge.any():
-        raise OptionError(f"box {arr[np.flatnonzero(huge)[0]].tolist()} is over {MAX_BOX_TO_IMAGE} times the "
-                          f"{w}x{h} image's longer side: not a face in this image")
+        raise OptionError(
+            f"box {arr[np.flatnonzero(huge)[0]].tolist()} is over {MAX_BOX_TO_IMAGE} times the "
+            f"{w}x{h} image's longer side: not a face in this image"
+        )
     return arr

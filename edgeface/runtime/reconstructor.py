@@ -1,4 +1,5 @@
 """`Reconstructor`: image in, one `Face` per face out, on whichever backend is installed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ from .model import Model
 from .pack import Manifest, read_manifest
 from .pipeline import Pipeline, check_boxes
 from .results import Face
-
 
 #: more network threads than this is a mistake, not a speed-up (each is an OS thread)
 MAX_THREADS = 64
@@ -51,15 +51,22 @@ class ReconstructorOptions:
         if not isinstance(self.backend, str):
             raise OptionError(f"backend must be a name such as 'auto' or 'onnx', not {self.backend!r}")
         if not isinstance(self.detector, str) or (self.detector != "auto" and self.detector not in detectors.DETECTORS):
-            raise OptionError(f"unknown detector {self.detector!r}; choose one of {sorted(detectors.DETECTORS)} or 'auto'")
+            raise OptionError(
+                f"unknown detector {self.detector!r}; choose one of {sorted(detectors.DETECTORS)} or 'auto'"
+            )
         if not isinstance(self.precision, str):
             raise OptionError(f"precision must be 'auto', 'fp32', 'fp16' or 'int8', not {self.precision!r}")
-        if self.num_threads is not None and (isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int)
-                                             or not 1 <= self.num_threads <= MAX_THREADS):
-            raise OptionError(f"num_threads must be a whole number from 1 to {MAX_THREADS}, or None, "
-                              f"not {self.num_threads!r}")
-        if self.max_faces is not None and (isinstance(self.max_faces, bool) or not isinstance(self.max_faces, int)
-                                           or self.max_faces < 1):
+        if self.num_threads is not None and (
+            isinstance(self.num_threads, bool)
+            or not isinstance(self.num_threads, int)
+            or not 1 <= self.num_threads <= MAX_THREADS
+        ):
+            raise OptionError(
+                f"num_threads must be a whole number from 1 to {MAX_THREADS}, or None, not {self.num_threads!r}"
+            )
+        if self.max_faces is not None and (
+            isinstance(self.max_faces, bool) or not isinstance(self.max_faces, int) or self.max_faces < 1
+        ):
             raise OptionError(f"max_faces must be a positive whole number or None (all faces), not {self.max_faces!r}")
         if not isinstance(self.min_face_size, (int, float)) or not 0 <= self.min_face_size < float("inf"):
             raise OptionError(f"min_face_size must be a finite number of pixels >= 0, not {self.min_face_size!r}")
@@ -77,21 +84,45 @@ class Reconstructor:
     For parallel throughput, create one Reconstructor per thread (they share nothing).
     """
 
-    def __init__(self, backend: str = "auto", model=None, precision: str = "auto",
-                 num_threads: int | None = None, detector: str = "auto", **options):
-        self.options = ReconstructorOptions(backend=backend, model=model, precision=precision,
-                                            num_threads=num_threads, detector=detector, **options)
+    def __init__(
+        self,
+        backend: str = "auto",
+        model=None,
+        precision: str = "auto",
+        num_threads: int | None = None,
+        detector: str = "auto",
+        **options,
+    ):
+        self.options = ReconstructorOptions(
+            backend=backend, model=model, precision=precision, num_threads=num_threads, detector=detector, **options
+        )
         self.manifest: Manifest = read_manifest(model)
         self.model = Model(self.manifest, backend, precision, num_threads)
         o = self.options
-        self.pipeline = Pipeline(self.manifest, self.model, detector=o.detector, min_face_size=o.min_face_size,
-                                 max_faces=o.max_faces, refine=o.refine, flip_average=o.flip_average)
+        self.pipeline = Pipeline(
+            self.manifest,
+            self.model,
+            detector=o.detector,
+            min_face_size=o.min_face_size,
+            max_faces=o.max_faces,
+            refine=o.refine,
+            flip_average=o.flip_average,
+        )
 
     @classmethod
     def create(cls, options: ReconstructorOptions | None = None) -> "Reconstructor":
         o = options or ReconstructorOptions()
-        return cls(o.backend, o.model, o.precision, o.num_threads, o.detector, max_faces=o.max_faces,
-                   refine=o.refine, min_face_size=o.min_face_size, flip_average=o.flip_average)
+        return cls(
+            o.backend,
+            o.model,
+            o.precision,
+            o.num_threads,
+            o.detector,
+            max_faces=o.max_faces,
+            refine=o.refine,
+            min_face_size=o.min_face_size,
+            flip_average=o.flip_average,
+        )
 
     @property
     def backend(self) -> str:
@@ -106,8 +137,10 @@ class Reconstructor:
         return self.pipeline.detector
 
     def __repr__(self) -> str:
-        return (f"Reconstructor(backend={self.backend!r}, precision={self.precision!r}, "
-                f"model={self.manifest.name!r}, detector={self.options.detector!r})")
+        return (
+            f"Reconstructor(backend={self.backend!r}, precision={self.precision!r}, "
+            f"model={self.manifest.name!r}, detector={self.options.detector!r})"
+        )
 
     def __call__(self, image, boxes=None, color: str = "bgr") -> list[Face]:
         """Reconstruct every face in `image` (a path or an (H, W, 3) uint8 array).

@@ -10,11 +10,13 @@ The network's crop of an axis-aligned square (x0, y0, side) into S x S pixels (`
 Both steps run in OpenCV (INTER_AREA at exactly one half, warpAffine INTER_LINEAR), faster than any
 exact numpy filter tried (docs/experiments.md, "End to end as fast as the network"). The halving is
 exact in the installed OpenCV (a test) and in Kotlin; the warp's rounding differs between OpenCV
-releases (5.0 -> 5.1 moved a crop byte) and from the Kotlin core's float32 warp by at most one grey level, which tests/runtime/test_resample.py pins for
-the installed OpenCV (it holds that float32 warp, `warp_affine`, as the definition: the inverse map in
-double, as OpenCV's invertAffineTransform, then source coordinates and interpolation in float32,
-rounded half to even, black outside the image).
+releases (5.0 -> 5.1 moved a crop byte) and from the Kotlin core's float32 warp by at most one grey
+level, which tests/runtime/test_resample.py pins for the installed OpenCV (it holds that float32
+warp, `warp_affine`, as the definition: the inverse map in double, as OpenCV's
+invertAffineTransform, then source coordinates and interpolation in float32, rounded half to even,
+black outside the image).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -28,7 +30,7 @@ def halvings(side: float, size: int) -> int:
     """How many times the region of a crop of `side` pixels is halved before its warp to `size`:
     the fewest that leave at most MAX_WARP_FACTOR source pixels per crop pixel."""
     m = 0
-    while side / (size * 2 ** m) > MAX_WARP_FACTOR:
+    while side / (size * 2**m) > MAX_WARP_FACTOR:
         m += 1
     return m
 
@@ -48,11 +50,11 @@ def window(image: np.ndarray, left: int, top: int, width: int, height: int) -> n
     """The width x height region of `image` at (left, top), black outside it (a view when inside)."""
     h, w = image.shape[:2]
     if left >= 0 and top >= 0 and left + width <= w and top + height <= h:
-        return image[top:top + height, left:left + width]
+        return image[top : top + height, left : left + width]
     out = np.zeros((height, width) + image.shape[2:], image.dtype)
     cx0, cy0, cx1, cy1 = max(left, 0), max(top, 0), min(left + width, w), min(top + height, h)
     if cx1 > cx0 and cy1 > cy0:
-        out[cy0 - top:cy1 - top, cx0 - left:cx1 - left] = image[cy0:cy1, cx0:cx1]
+        out[cy0 - top : cy1 - top, cx0 - left : cx1 - left] = image[cy0:cy1, cx0:cx1]
     return out
 
 
@@ -80,7 +82,7 @@ def crop(image: np.ndarray, x0: float, y0: float, side: float, size: int, out: n
     if m == 0:
         source, k, left, top = image, 1, 0, 0
     else:
-        k = 2 ** m
+        k = 2**m
         left, top, width = crop_window(x0, y0, side, k)
         # only the blocks that hold image pixels are built and halved: the rest is black, which
         # is also what the warp reads outside its source (a face box far larger than the photo
@@ -97,8 +99,8 @@ def crop(image: np.ndarray, x0: float, y0: float, side: float, size: int, out: n
     # the crop pixel o's centre sits at x0 + (o + 0.5) f in the image (Crop.affine), and the halved
     # pixel u's at left + k u + (k - 1) / 2
     s, shift = k / f, (k - 1) / 2.0
-    matrix = np.array([[s, 0.0, (left + shift - x0) / f - 0.5],
-                       [0.0, s, (top + shift - y0) / f - 0.5]], np.float64)
-    cv2.warpAffine(source, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    matrix = np.array([[s, 0.0, (left + shift - x0) / f - 0.5], [0.0, s, (top + shift - y0) / f - 0.5]], np.float64)
+    cv2.warpAffine(
+        source, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     return out

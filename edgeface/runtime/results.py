@@ -1,4 +1,5 @@
 """What a reconstruction returns: one `Face` per face, plain numpy fields, and its exporters."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ class Pose:
 @dataclass
 class Mesh:
     vertices: np.ndarray  # (V, 3) image pixels, z towards the camera, same scale as x and y
-    triangles: np.ndarray  # (T, 3) vertex indices, wound consistently; those facing the camera run counter-clockwise on screen
+    triangles: (
+        np.ndarray
+    )  # (T, 3) vertex indices, wound consistently; those facing the camera run counter-clockwise on screen
 
     def normals(self) -> np.ndarray:
         """(V, 3) unit vertex normals, out of the face, in the vertices' frame (x right, y down,
@@ -53,7 +56,9 @@ class Mesh:
 
 @dataclass
 class Face:
-    box: np.ndarray  # (4,) x1, y1, x2, y2 image pixels: the detector box (or the caller's); in video, where the face is now
+    box: (
+        np.ndarray
+    )  # (4,) x1, y1, x2, y2 image pixels: the detector box (or the caller's); in video, where the face is now
     score: float  # detector confidence (1.0 for boxes passed in by the caller)
     landmarks: np.ndarray  # (68, 3) image pixels + depth, Multi-PIE order
     dense: np.ndarray  # (520, 3) image pixels + depth
@@ -75,22 +80,36 @@ class Face:
         if self.embedding is None or other.embedding is None:
             raise OptionError("similarity needs both faces' embeddings; a Face made outside a Reconstructor has none")
         if self.embedding.shape != other.embedding.shape:
-            raise OptionError(f"these faces come from different models: embeddings of {len(self.embedding)} "
-                              f"and {len(other.embedding)} values")
+            raise OptionError(
+                f"these faces come from different models: embeddings of {len(self.embedding)} "
+                f"and {len(other.embedding)} values"
+            )
         return float(np.dot(self.embedding, other.embedding))
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field (arrays as nested lists)."""
         return {
-            "box": self.box.tolist(), "score": self.score, "crop": list(self.crop),
-            "pose": {"yaw": self.pose.yaw, "pitch": self.pose.pitch, "roll": self.pose.roll,
-                     "rotation": self.pose.rotation.tolist(), "translation": self.pose.translation.tolist(),
-                     "scale": self.pose.scale},
-            "landmarks": self.landmarks.tolist(), "dense": self.dense.tolist(),
-            "visibility": self.visibility.tolist(), "identity": self.identity.tolist(),
+            "box": self.box.tolist(),
+            "score": self.score,
+            "crop": list(self.crop),
+            "pose": {
+                "yaw": self.pose.yaw,
+                "pitch": self.pose.pitch,
+                "roll": self.pose.roll,
+                "rotation": self.pose.rotation.tolist(),
+                "translation": self.pose.translation.tolist(),
+                "scale": self.pose.scale,
+            },
+            "landmarks": self.landmarks.tolist(),
+            "dense": self.dense.tolist(),
+            "visibility": self.visibility.tolist(),
+            "identity": self.identity.tolist(),
             "embedding": None if self.embedding is None else self.embedding.tolist(),
-            "expression": self.expression, "attributes": self.attributes,
-            "age": self.age, "gender": self.gender, "track_id": self.track_id,
+            "expression": self.expression,
+            "attributes": self.attributes,
+            "age": self.age,
+            "gender": self.gender,
+            "track_id": self.track_id,
             "triangles": self.mesh.triangles.tolist(),
         }
 
@@ -112,11 +131,13 @@ class Face:
         normals and visibility as properties."""
         v = self.mesh.vertices.astype("<f4")
         t = self.mesh.triangles.astype("<i4")
-        header = (f"ply\nformat binary_little_endian 1.0\ncomment edgeface dense face mesh\n"
-                  f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
-                  f"property float nx\nproperty float ny\nproperty float nz\n"
-                  f"property float visibility\nelement face {len(t)}\n"
-                  f"property list uchar int vertex_indices\nend_header\n").encode("ascii")
+        header = (
+            f"ply\nformat binary_little_endian 1.0\ncomment edgeface dense face mesh\n"
+            f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
+            f"property float nx\nproperty float ny\nproperty float nz\n"
+            f"property float visibility\nelement face {len(t)}\n"
+            f"property list uchar int vertex_indices\nend_header\n"
+        ).encode("ascii")
         flip = np.array([1, -1, 1], "<f4")
         verts = np.concatenate([v * flip, self.mesh.normals() * flip, self.visibility.astype("<f4")[:, None]], 1)
         faces = np.zeros(len(t), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
@@ -124,8 +145,9 @@ class Face:
         with open(path, "wb") as f:
             f.write(header + verts.astype("<f4").tobytes() + faces.tobytes())
 
-    def draw(self, image: np.ndarray, dense: bool = True, axes: bool = True, attributes: int = 3,
-             mesh: bool = False) -> np.ndarray:
+    def draw(
+        self, image: np.ndarray, dense: bool = True, axes: bool = True, attributes: int = 3, mesh: bool = False
+    ) -> np.ndarray:
         """A copy of `image` with this face drawn (see `edgeface.draw`, which draws many)."""
         return draw(image, [self], dense=dense, axes=axes, attributes=attributes, mesh=mesh, legend=False)
 
@@ -139,16 +161,27 @@ class Face:
 
     def __repr__(self) -> str:
         box = ", ".join(f"{v:.0f}" for v in self.box)
-        extra = "".join([f", age={self.age:.0f}" if self.age is not None else "",
-                         f", gender={self.gender!r}" if self.gender else "",
-                         f", track_id={self.track_id}" if self.track_id is not None else ""])
-        return (f"Face(box=[{box}], score={self.score:.2f}, yaw={self.pose.yaw:+.1f}, pitch={self.pose.pitch:+.1f}, "
-                f"roll={self.pose.roll:+.1f}, points={len(self.dense)}{extra})")
+        extra = "".join(
+            [
+                f", age={self.age:.0f}" if self.age is not None else "",
+                f", gender={self.gender!r}" if self.gender else "",
+                f", track_id={self.track_id}" if self.track_id is not None else "",
+            ]
+        )
+        return (
+            f"Face(box=[{box}], score={self.score:.2f}, yaw={self.pose.yaw:+.1f}, pitch={self.pose.pitch:+.1f}, "
+            f"roll={self.pose.roll:+.1f}, points={len(self.dense)}{extra})"
+        )
 
 
 #: BGR colours of what `draw` puts on an image, also written in its legend
-COLOURS = {"box": (255, 160, 0), "landmarks": (0, 255, 0), "visible": (0, 200, 255), "hidden": (90, 90, 90),
-           "mesh": (200, 200, 200)}
+COLOURS = {
+    "box": (255, 160, 0),
+    "landmarks": (0, 255, 0),
+    "visible": (0, 200, 255),
+    "hidden": (90, 90, 90),
+    "mesh": (200, 200, 200),
+}
 
 
 def _label(out: np.ndarray, text: str, x: float, y: float, scale: float) -> float:
@@ -163,8 +196,15 @@ def _label(out: np.ndarray, text: str, x: float, y: float, scale: float) -> floa
     return y + th + base + 4
 
 
-def draw(image: np.ndarray, faces, dense: bool = True, axes: bool = True, attributes: int = 3,
-         mesh: bool = False, legend: bool = True) -> np.ndarray:
+def draw(
+    image: np.ndarray,
+    faces,
+    dense: bool = True,
+    axes: bool = True,
+    attributes: int = 3,
+    mesh: bool = False,
+    legend: bool = True,
+) -> np.ndarray:
     """A copy of `image` (BGR uint8) with every face's box, dense points (orange where visible,
     grey where hidden), 68 landmarks (green), pose axes (x red, y green, z blue), optionally its
     mesh as a wireframe, and its top `attributes` on labels kept inside the image; `legend` adds
@@ -186,8 +226,14 @@ def draw(image: np.ndarray, faces, dense: bool = True, axes: bool = True, attrib
             cv2.polylines(out, list(pts[face.mesh.triangles]), True, COLOURS["mesh"], 1, cv2.LINE_AA)
         if dense:
             for (x, y, _), vis in zip(face.dense, face.visibility):
-                cv2.circle(out, (int(round(x)), int(round(y))), scale,
-                           COLOURS["visible"] if vis >= 0.5 else COLOURS["hidden"], -1, cv2.LINE_AA)
+                cv2.circle(
+                    out,
+                    (int(round(x)), int(round(y))),
+                    scale,
+                    COLOURS["visible"] if vis >= 0.5 else COLOURS["hidden"],
+                    -1,
+                    cv2.LINE_AA,
+                )
         for x, y, _ in face.landmarks:
             cv2.circle(out, (int(round(x)), int(round(y))), scale + 1, COLOURS["landmarks"], -1, cv2.LINE_AA)
         if axes:
@@ -196,8 +242,14 @@ def draw(image: np.ndarray, faces, dense: bool = True, axes: bool = True, attrib
             for axis, color in zip(np.eye(3), ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
                 d = face.pose.rotation @ axis
                 tip = origin + length * np.array([d[0], -d[1]])  # model y is up, image y is down
-                cv2.line(out, tuple(int(round(c)) for c in origin), tuple(int(round(c)) for c in tip),
-                         color, scale + 1, cv2.LINE_AA)
+                cv2.line(
+                    out,
+                    tuple(int(round(c)) for c in origin),
+                    tuple(int(round(c)) for c in tip),
+                    color,
+                    scale + 1,
+                    cv2.LINE_AA,
+                )
         y = y2 + 4 + 12 * scale
         if face.track_id is not None:
             y = _label(out, f"track {face.track_id}", x1, y, scale)
@@ -205,8 +257,12 @@ def draw(image: np.ndarray, faces, dense: bool = True, axes: bool = True, attrib
             y = _label(out, f"{name} {p:.2f}", x1, y, scale)
     if legend and faces:
         y = 16
-        for text, key in (("68 landmarks", "landmarks"), ("dense, visible", "visible"), ("dense, hidden", "hidden"),
-                          ("detector box", "box")):
+        for text, key in (
+            ("68 landmarks", "landmarks"),
+            ("dense, visible", "visible"),
+            ("dense, hidden", "hidden"),
+            ("detector box", "box"),
+        ):
             cv2.circle(out, (10, y - 4), 4, COLOURS[key], -1, cv2.LINE_AA)
             y = _label(out, text, 18, y, 1)
     return out

@@ -1,4 +1,5 @@
 """Video: track faces from the previous frame's landmarks, smooth them with One-Euro filters."""
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,9 @@ class OneEuroFilter:
         self.reset()
 
     def reset(self) -> None:
-        self._x = self._dx = self._t = None
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t: float | None = None
 
     @staticmethod
     def _alpha(cutoff, dt):
@@ -40,7 +43,7 @@ class OneEuroFilter:
         if not math.isfinite(t):
             raise OptionError(f"the filter's time must be a finite number of seconds, not {t!r}")
         x = np.asarray(x, dtype=np.float64)
-        if self._x is None or t <= self._t:
+        if self._x is None or self._dx is None or self._t is None or t <= self._t:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
             return x.astype(np.float32)
         dt = t - self._t
@@ -80,8 +83,9 @@ class _Track:
         self.restart()
 
     def restart(self) -> None:
-        self.filters = {k: OneEuroFilter(self.min_cutoff, self.beta)
-                        for k in ("size", "dense", "angles", "translation", "scale")}
+        self.filters = {
+            k: OneEuroFilter(self.min_cutoff, self.beta) for k in ("size", "dense", "angles", "translation", "scale")
+        }
 
     def smooth(self, face: Face, t: float, size: float, manifest) -> Face:
         # Image coordinates are filtered as they are; only the speed that opens the filter is
@@ -92,10 +96,22 @@ class _Track:
         translation = self.filters["translation"](face.pose.translation, t, scale=size)
         scale = float(self.filters["scale"](np.array([face.pose.scale]), t, scale=face.pose.scale)[0])
         pitch, yaw, roll = (float(a) for a in angles)
-        pose = replace(face.pose, pitch=pitch, yaw=yaw, roll=roll, translation=translation, scale=scale,
-                       rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])))
-        return replace(face, dense=dense, landmarks=landmarks(manifest, dense, yaw), mesh=Mesh(dense, face.mesh.triangles),
-                       pose=pose)
+        pose = replace(
+            face.pose,
+            pitch=pitch,
+            yaw=yaw,
+            roll=roll,
+            translation=translation,
+            scale=scale,
+            rotation=euler_to_matrix(*np.radians([pitch, yaw, roll])),
+        )
+        return replace(
+            face,
+            dense=dense,
+            landmarks=landmarks(manifest, dense, yaw),
+            mesh=Mesh(dense, face.mesh.triangles),
+            pose=pose,
+        )
 
 
 class Tracker:
@@ -121,18 +137,27 @@ class Tracker:
     the same while it is followed.
     """
 
-    def __init__(self, reconstructor, max_faces: int | None = 1, smoothing: bool = True, fps: float = 30.0,
-                 min_cutoff: float = 1.0, beta: float = 4.0, detect_every: int = 30, verify_every: int = 10,
-                 min_size: float = 16.0):
+    def __init__(
+        self,
+        reconstructor,
+        max_faces: int | None = 1,
+        smoothing: bool = True,
+        fps: float = 30.0,
+        min_cutoff: float = 1.0,
+        beta: float = 4.0,
+        detect_every: int = 30,
+        verify_every: int = 10,
+        min_size: float = 16.0,
+    ):
         checked = [("detect_every", detect_every, 1), ("verify_every", verify_every, 0)]
         if max_faces is not None:
             checked.append(("max_faces", max_faces, 1))
         for name, value, low in checked:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise OptionError(f"{name} must be a whole number >= {low}, not {value!r}")
-        for name, value in (("fps", fps), ("min_cutoff", min_cutoff)):
-            if not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise OptionError(f"{name} must be a finite number > 0, not {value!r}")
+        for name, number in (("fps", fps), ("min_cutoff", min_cutoff)):
+            if not isinstance(number, (int, float)) or not 0 < number < math.inf:
+                raise OptionError(f"{name} must be a finite number > 0, not {number!r}")
         if not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
             raise OptionError(f"beta must be a finite number >= 0, not {beta!r}")
         if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or not 0 <= min_size < math.inf:
@@ -175,8 +200,7 @@ class Tracker:
                         if jump:
                             track.restart()
                         survivors.append((track, face))
-            need_detection = (not survivors or (len(survivors) < self._cap
-                                                and self._frame % self.detect_every == 0))
+            need_detection = not survivors or (len(survivors) < self._cap and self._frame % self.detect_every == 0)
             if need_detection:
                 self.detector_runs += 1
                 survivors += self._detect_new(image, [f for _, f in survivors])
@@ -197,14 +221,16 @@ class Tracker:
         """Each track's face in this frame, from its kept crop; faces that moved past REFRAME are
         cropped again from where they are now. Updates each track's crop for the next frame."""
         pipe = self.pipeline
-        faces = pipe.run_crops(image, [tr.crop for tr in tracks], [tr.face.box for tr in tracks],
-                               [tr.face.score for tr in tracks])
+        faces = pipe.run_crops(
+            image, [tr.crop for tr in tracks], [tr.face.box for tr in tracks], [tr.face.score for tr in tracks]
+        )
         targets = [pipe.crop_for_face(f) for f in faces]
         far = [i for i, tr in enumerate(tracks) if crop_offset(tr.crop, targets[i]) > REFRAME]
         if far:
             self.reframes += len(far)
-            again = pipe.run_crops(image, [targets[i] for i in far], [tracks[i].face.box for i in far],
-                                   [tracks[i].face.score for i in far])
+            again = pipe.run_crops(
+                image, [targets[i] for i in far], [tracks[i].face.box for i in far], [tracks[i].face.score for i in far]
+            )
             for i, face in zip(far, again):
                 tracks[i].crop, faces[i] = targets[i], face
                 targets[i] = pipe.crop_for_face(face)
@@ -222,12 +248,17 @@ class Tracker:
             seconds = float(timestamp)
         except (OverflowError, TypeError, ValueError):
             seconds = math.nan
-        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(seconds):
+        if (
+            isinstance(timestamp, bool)
+            or not isinstance(timestamp, (int, float, np.integer, np.floating))
+            or not math.isfinite(seconds)
+        ):
             raise OptionError(f"timestamp must be a finite number of seconds, not {shown(timestamp)}")
         if self._last_time is not None and seconds < self._last_time + MIN_STEP:
-            raise OptionError(f"timestamp {seconds} s does not follow the previous frame's {self._last_time} s by at "
-                              f"least {MIN_STEP} s: timestamps must increase (call reset() to start another video)")
+            raise OptionError(
+                f"timestamp {seconds} s does not follow the previous frame's {self._last_time} s by at "
+                f"least {MIN_STEP} s: timestamps must increase (call reset() to start another video)"
+            )
         return seconds
 
     def _detect_new(self, image, tracked: list[Face]) -> list[tuple[_Track, Face]]:
@@ -248,8 +279,12 @@ class Tracker:
             moving = [i for i in range(len(fresh)) if crop_offset(crops[i], targets[i]) > HYSTERESIS]
             if not moving:
                 break
-            for i, face in zip(moving, pipe.run_crops(image, [targets[i] for i in moving],
-                                                      [boxes[i] for i in moving], [scores[i] for i in moving])):
+            for i, face in zip(
+                moving,
+                pipe.run_crops(
+                    image, [targets[i] for i in moving], [boxes[i] for i in moving], [scores[i] for i in moving]
+                ),
+            ):
                 crops[i], faces[i] = targets[i], face
         out = []
         for crop, face in zip(crops, faces):
@@ -262,8 +297,11 @@ class Tracker:
         self.verifications += 1
         size = self.pipeline.detector.size
         patch = cv2.warpAffine(image, crop.affine(size), (size, size), flags=cv2.INTER_LINEAR)
-        return any(0.25 * size < 0.5 * (d.box[0] + d.box[2]) < 0.75 * size and
-                   0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size for d in self.pipeline.detector(patch))
+        return any(
+            0.25 * size < 0.5 * (d.box[0] + d.box[2]) < 0.75 * size
+            and 0.25 * size < 0.5 * (d.box[1] + d.box[3]) < 0.75 * size
+            for d in self.pipeline.detector(patch)
+        )
 
     def _still_there(self, before: Face, now: Face, w: int, h: int) -> bool:
         box = self.pipeline.face_box(now)

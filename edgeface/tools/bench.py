@@ -6,6 +6,7 @@ end to end, a video frame in tracking mode, and MediaPipe's face-landmark networ
 same TFLite interpreter with the same thread count (when the `mediapipe` wheel is installed; its
 file is read, the package is never imported for this).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -50,8 +51,8 @@ PORTRAIT = Path(__file__).parents[1] / "runtime" / "assets" / "portrait.jpg"
 def sample_image() -> np.ndarray:
     """A 450x450 face photo: the dev set's image00002 when the data folder is there, else the
     shipped synthetic portrait."""
-    from .datasets import data_root
     from ..runtime.image import load_image
+    from .datasets import data_root
 
     root = data_root()
     path = root / "aflw2000_dev" / "images" / "image00002.jpg" if root else None
@@ -73,6 +74,7 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
             m = Reconstructor(backend, model=model, precision=precision, num_threads=n_threads).model
             tensor = m.preprocess(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8))
             return lambda: m.backend.run(tensor)
+
         return make
 
     for backend in ("tflite", "onnx", "openvino"):
@@ -81,12 +83,18 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         for precision in manifest.precisions(backends.BACKENDS[backend].file_format):
             for n_threads in threads:
                 for batch in batches:
-                    out.append(Case(f"network/{backend}/{precision}/t{n_threads}/b{batch}", "network",
-                                    network(backend, precision, n_threads, batch),
-                                    lambda r, b=batch: r[0].shape[0] == b))
+                    out.append(
+                        Case(
+                            f"network/{backend}/{precision}/t{n_threads}/b{batch}",
+                            "network",
+                            network(backend, precision, n_threads, batch),
+                            lambda r, b=batch: r[0].shape[0] == b,
+                        )
+                    )
     peer = mediapipe_landmark_file()
     if peer is not None and "tflite" in present:
         for n_threads in threads:
+
             def make_peer(n=n_threads):
                 from ..runtime.backends.tflite import TfliteBackend
 
@@ -94,8 +102,16 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
                 shape = (1,) + tuple(b.inputs[0].shape[1:])
                 tensor = rng.random(shape, dtype=np.float32)
                 return lambda: b.run(tensor)
-            out.append(Case(f"network/mediapipe_face_landmark/fp32/t{n_threads}/b1", "network", make_peer,
-                            lambda r: r[0].size > 0, note="MediaPipe face_landmark.tflite (468 points), same interpreter"))
+
+            out.append(
+                Case(
+                    f"network/mediapipe_face_landmark/fp32/t{n_threads}/b1",
+                    "network",
+                    make_peer,
+                    lambda r: r[0].size > 0,
+                    note="MediaPipe face_landmark.tflite (468 points), same interpreter",
+                )
+            )
     if not present:
         return out
     backend = next(b for b in backends.AUTO_ORDER["fp32"] if b in present and b != "torch")
@@ -119,6 +135,7 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         rec = Reconstructor(backend, model=model)
         crop_box = rec.pipeline.crop_for([100, 100, 300, 300])
         return lambda: rec.pipeline.cut(image, [crop_box])
+
     # the crop is numpy (edgeface.runtime.resample, the arithmetic the Kotlin core shares), not OpenCV
     out.append(Case("crop", "processing", make_cut, lambda r: r.shape == (1, size, size, 3)))
     for b in ("tflite", "onnx", "openvino"):
@@ -132,6 +149,7 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
             rec = Reconstructor(b, model=model, num_threads=1)
             rec(image)
             return lambda: rec(image)
+
         out.append(Case(f"end_to_end/{b}/t1", "end_to_end", make_e2e, lambda r: len(r) == 1))
 
     def make_video(b=backend):
@@ -146,9 +164,18 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         def step():
             state["i"] += 1
             return tracker(frames[state["i"] % len(frames)])
+
         return step
-    out.append(Case(f"video_frame/{backend}/t1", "end_to_end", make_video, lambda r: len(r) == 1,
-                    note="tracking from the previous frame; the detector runs only when the track is lost"))
+
+    out.append(
+        Case(
+            f"video_frame/{backend}/t1",
+            "end_to_end",
+            make_video,
+            lambda r: len(r) == 1,
+            note="tracking from the previous frame; the detector runs only when the track is lost",
+        )
+    )
     if backends.importable("mediapipe"):
         rgb = np.ascontiguousarray(image[..., ::-1])
 
@@ -161,10 +188,24 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         def one_face(r):
             return len(r.multi_face_landmarks or []) == 1
 
-        out.append(Case("end_to_end/mediapipe_facemesh", "end_to_end", make_facemesh, one_face,
-                        note="MediaPipe FaceMesh, static image mode (detector + landmarks every call); its own threads"))
-        out.append(Case("video_frame/mediapipe_facemesh", "end_to_end", lambda: make_facemesh(False), one_face,
-                        note="MediaPipe FaceMesh in video mode (tracking); its own threads"))
+        out.append(
+            Case(
+                "end_to_end/mediapipe_facemesh",
+                "end_to_end",
+                make_facemesh,
+                one_face,
+                note="MediaPipe FaceMesh, static image mode (detector + landmarks every call); its own threads",
+            )
+        )
+        out.append(
+            Case(
+                "video_frame/mediapipe_facemesh",
+                "end_to_end",
+                lambda: make_facemesh(False),
+                one_face,
+                note="MediaPipe FaceMesh in video mode (tracking); its own threads",
+            )
+        )
     return out
 
 
@@ -185,6 +226,7 @@ class _Stopwatch:
                 return fn(*args, **kwargs)
             finally:
                 self.spent[stage] += (time.perf_counter() - start) * 1e3
+
         return timed
 
     def take(self) -> dict[str, float]:
@@ -213,8 +255,12 @@ def split(run: Callable[[], object], rec, calls: int, rounds: int = 3) -> dict[s
     pipeline, model = rec.pipeline, rec.model
     watch = _Stopwatch()
     # an instance attribute shadows the method: the pipeline's calls to self.cut etc. go through it
-    originals = {"cut": pipeline.cut, "infer": pipeline.infer, "faces": pipeline.faces,
-                 "answer_box": pipeline.answer_box}
+    originals = {
+        "cut": pipeline.cut,
+        "infer": pipeline.infer,
+        "faces": pipeline.faces,
+        "answer_box": pipeline.answer_box,
+    }
     stage_of = {"cut": "crop", "infer": "network", "faces": "decode", "answer_box": "decode"}
     for name, fn in originals.items():
         setattr(pipeline, name, watch.wrap(stage_of[name], fn))
@@ -288,8 +334,12 @@ def time_case(case: Case, min_seconds: float = 1.0, min_rounds: int = 20, warmup
         fn()
         times.append(time.perf_counter() - t)
     ms = np.array(times) * 1000
-    return {"name": case.name, "median_ms": float(np.median(ms)), "iqr_ms": float(np.subtract(*np.percentile(ms, [75, 25]))),
-            "rounds": len(ms)}
+    return {
+        "name": case.name,
+        "median_ms": float(np.median(ms)),
+        "iqr_ms": float(np.subtract(*np.percentile(ms, [75, 25]))),
+        "rounds": len(ms),
+    }
 
 
 def interleaved(calls: dict, rounds: int = 30, per_round: int = 20, warmup: int = 20) -> dict[str, list[float]]:
@@ -310,8 +360,7 @@ def interleaved(calls: dict, rounds: int = 30, per_round: int = 20, warmup: int 
 
 def table(results: list[dict]) -> str:
     """Plain-text table; each network row also gets its ratio to MediaPipe's network at the same threads."""
-    peer = {r["name"].split("/")[3]: r["median_ms"] for r in results
-            if r["name"].startswith("network/mediapipe")}
+    peer = {r["name"].split("/")[3]: r["median_ms"] for r in results if r["name"].startswith("network/mediapipe")}
     lines = [f"{'case':44s} {'median ms':>10s} {'IQR ms':>8s} {'rounds':>7s} {'vs MediaPipe':>13s}"]
     for r in results:
         ratio = ""
@@ -320,4 +369,3 @@ def table(results: list[dict]) -> str:
             ratio = f"{r['median_ms'] / peer[parts[3]]:.2f}x"
         lines.append(f"{r['name']:44s} {r['median_ms']:10.3f} {r['iqr_ms']:8.3f} {r['rounds']:7d} {ratio:>13s}")
     return "\n".join(lines)
-

@@ -2,6 +2,7 @@
 normalisation, how an AFLW training crop's face box follows from its 21 points, and which of the AFLW
 training folder's crops the training stages hold out. Training (edgeface.train), export and the
 evaluation tools all read these from here, so a held-out split or a normalisation is defined once."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -92,11 +93,16 @@ def core_box_drift(samples: list[dict], aflw21: np.ndarray) -> dict:
         x1, y1, x2, y2 = core_box(s["points21"], visible)
         t = np.asarray(landmark_box(s["landmarks68"][:, :2]), np.float64)
         side = 0.5 * ((x2 - x1) + (y2 - y1))
-        rows.append([s["pose"][1], 0.5 * ((t[2] - t[0]) + (t[3] - t[1])) / side,
-                     (0.5 * (t[0] + t[2]) - 0.5 * (x1 + x2)) / side])
+        rows.append(
+            [s["pose"][1], 0.5 * ((t[2] - t[0]) + (t[3] - t[1])) / side, (0.5 * (t[0] + t[2]) - 0.5 * (x1 + x2)) / side]
+        )
     yaw, ratio, shift = np.asarray(rows).T
     s2 = np.sin(yaw) ** 2
     growth, *_ = np.linalg.lstsq(np.stack([np.ones_like(s2), s2, s2 * s2], 1), ratio, rcond=None)
     slope = float(np.sin(yaw) @ shift / (np.sin(yaw) @ np.sin(yaw)))
-    return {"yaw_shift": slope, "yaw_growth": (float(growth[1] / growth[0]), float(growth[2] / growth[0])),
-            "frontal_ratio": float(growth[0]), "n": len(rows)}
+    return {
+        "yaw_shift": slope,
+        "yaw_growth": (float(growth[1] / growth[0]), float(growth[2] / growth[0])),
+        "frontal_ratio": float(growth[0]),
+        "n": len(rows),
+    }

@@ -4,6 +4,7 @@ Data is never bundled: paths come from a flag or from EDGEFACE_DATA, which point
 holding `aflw2000_dev/`, `aflw_train/` and `ict_facekit.npz` (the layout of the shared data
 folder beside this repository).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,12 @@ def check_fields(labels: dict, path, fields: dict) -> dict:
         if name not in labels:
             raise EdgefaceError(f"{path} lacks {name}")
         value = labels[name]
-        if value.ndim == 0 or len(value) != n or value.dtype.kind not in kinds or \
-                (rest is not None and value.shape[1:] != rest):
+        if (
+            value.ndim == 0
+            or len(value) != n
+            or value.dtype.kind not in kinds
+            or (rest is not None and value.shape[1:] != rest)
+        ):
             want = f"({n}{''.join(f', {d}' for d in (rest or ()))})"
             raise EdgefaceError(f"{path}: {name} must be {want} of kind {kinds!r}, not {value.shape} {value.dtype}")
         if value.dtype.kind == "f" and not np.isfinite(value).all() and name != "points68":
@@ -74,21 +79,34 @@ class Aflw2000:
         labels_path = root / "labels.npz"
         if not labels_path.exists():
             raise EdgefaceError(f"{root} is not an AFLW2000-3D folder: {labels_path} is missing")
-        labels = check_fields(read_npz(labels_path), labels_path, {
-            "names": ("U", ()), "points68_2d": ("f", (68, 2)), "roi_box": ("f", (4,)),
-            "pose_pitch_yaw_roll_radians": ("f", (3,))})
+        labels = check_fields(
+            read_npz(labels_path),
+            labels_path,
+            {
+                "names": ("U", ()),
+                "points68_2d": ("f", (68, 2)),
+                "roi_box": ("f", (4,)),
+                "pose_pitch_yaw_roll_radians": ("f", (3,)),
+            },
+        )
         if not len(labels["names"]):
             raise EdgefaceError(f"{labels_path} lists no photos")
-        return cls(root, labels["names"], labels["points68_2d"].astype(np.float32),
-                   labels["roi_box"].astype(np.float32), labels["pose_pitch_yaw_roll_radians"].astype(np.float32))
+        return cls(
+            root,
+            labels["names"],
+            labels["points68_2d"].astype(np.float32),
+            labels["roi_box"].astype(np.float32),
+            labels["pose_pitch_yaw_roll_radians"].astype(np.float32),
+        )
 
     def __len__(self) -> int:
         return len(self.names)
 
     def subset(self, indices) -> "Aflw2000":
         """The images at `indices` (an index array, a slice or a boolean mask)."""
-        return Aflw2000(self.root, self.names[indices], self.points68[indices], self.roi_box[indices],
-                        self.pitch_yaw_roll[indices])
+        return Aflw2000(
+            self.root, self.names[indices], self.points68[indices], self.roi_box[indices], self.pitch_yaw_roll[indices]
+        )
 
     def image_path(self, i: int) -> Path:
         return self.root / "images" / str(self.names[i])

@@ -7,6 +7,7 @@ of 640x480, 1280x720 or 1920x1080 whose background is another dev photo enlarged
 its 68-point box and the detection's size is within 2x of it. Multi-face canvases put several
 such faces side by side. `python -m edgeface.tools.detection_scenes --json OUT` prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def face_patch(photo: np.ndarray, landmarks: np.ndarray, face_px: float) -> tupl
         source, factor = photo, scale
     affine = np.array([[factor, 0, -(cx - half) * scale], [0, factor, -(cy - half) * scale]])
     patch = cv2.warpAffine(source, affine, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    box = np.array([(x1 - cx + half) * scale, (y1 - cy + half) * scale, (x2 - cx + half) * scale,
-                    (y2 - cy + half) * scale])
+    box = np.array(
+        [(x1 - cx + half) * scale, (y1 - cy + half) * scale, (x2 - cx + half) * scale, (y2 - cy + half) * scale]
+    )
     return patch, box
 
 
@@ -60,7 +62,7 @@ def scene(photos, landmarks, index: int, frame_size, face_px: float, rng, faces:
         sx0, sy0 = max(0, -x0), max(0, -y0)
         dx0, dy0 = max(0, x0), max(0, y0)
         dx1, dy1 = min(w, x0 + n), min(h, y0 + n)
-        frame[dy0:dy1, dx0:dx1] = patch[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0]
+        frame[dy0:dy1, dx0:dx1] = patch[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
         boxes.append(box + [x0, y0, x0, y0])
     return frame, np.array(boxes)
 
@@ -124,11 +126,18 @@ def table(results: list[dict]) -> str:
     for frame in results[0]["rate"]:
         lines.append(f"{frame:>10s} face px " + " ".join(f"{s:>5s}" for s in sizes) + "   ms/frame")
         for r in results:
-            lines.append(f"{r['name']:>19s} " + " ".join(f"{r['rate'][frame][s]:5.2f}" for s in sizes)
-                         + f"   {r['ms'][frame]:6.1f}")
-    lines.append("smallest face found at 95 %: " + "; ".join(
-        f"{r['name']} " + ", ".join(f"{k} {v if v is None else int(v)}" for k, v in smallest_found(r).items())
-        for r in results))
+            lines.append(
+                f"{r['name']:>19s} "
+                + " ".join(f"{r['rate'][frame][s]:5.2f}" for s in sizes)
+                + f"   {r['ms'][frame]:6.1f}"
+            )
+    lines.append(
+        "smallest face found at 95 %: "
+        + "; ".join(
+            f"{r['name']} " + ", ".join(f"{k} {v if v is None else int(v)}" for k, v in smallest_found(r).items())
+            for r in results
+        )
+    )
     for r in results:
         lines.append(f"{r['name']}: " + "; ".join(f"{k}: {v:.2f}" for k, v in r["multi_face"].items()))
     return "\n".join(lines)
@@ -136,8 +145,8 @@ def table(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     from ..runtime import detectors
-    from .datasets import Aflw2000, data_root
     from ..runtime.image import load_image
+    from .datasets import Aflw2000, data_root
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=None, help="AFLW2000-3D dev folder (default: $EDGEFACE_DATA/aflw2000_dev)")

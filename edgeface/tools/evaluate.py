@@ -2,22 +2,23 @@
 
 Both are exposed by `edgeface evaluate`; the numbers in README come from these functions.
 """
+
 from __future__ import annotations
 
 import time
 
 import numpy as np
 
-from .datasets import YAW_BINS, Aflw2000
 from ..runtime.detectors import create as create_detector
 from ..runtime.geometry import iou, landmark_box
 from ..runtime.image import load_image
-
+from .datasets import YAW_BINS, Aflw2000
 from .progress import tqdm
 
 
-def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float = 0.3,
-                      progress: bool = True, **options) -> dict:
+def evaluate_detector(
+    dataset: Aflw2000, detector: str = "auto", min_iou: float = 0.3, progress: bool = True, **options
+) -> dict:
     """Detection rate per |yaw| bin and latency on full images.
 
     A face counts as found when a detection overlaps the box of its 68 ground-truth landmarks
@@ -40,8 +41,13 @@ def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float 
             box = detections[int(np.argmax(ious))].box
             size = 0.5 * (box[2] - box[0] + box[3] - box[1])
             tsize = 0.5 * (truth[2] - truth[0] + truth[3] - truth[1])
-            relation.append([tsize / size, ((truth[1] + truth[3]) - (box[1] + box[3])) / 2 / (box[3] - box[1]),
-                             ((truth[0] + truth[2]) - (box[0] + box[2])) / 2 / (box[2] - box[0])])
+            relation.append(
+                [
+                    tsize / size,
+                    ((truth[1] + truth[3]) - (box[1] + box[3])) / 2 / (box[3] - box[1]),
+                    ((truth[0] + truth[2]) - (box[0] + box[2])) / 2 / (box[2] - box[0]),
+                ]
+            )
     bins = dataset.yaw_bin()
     result = {"detector": det.name, "n_images": len(dataset), "detected_fraction": float(found.mean())}
     for b, (lo, hi) in enumerate(YAW_BINS):
@@ -52,8 +58,11 @@ def evaluate_detector(dataset: Aflw2000, detector: str = "auto", min_iou: float 
     result.update(latency_ms_median=float(np.median(ms)), latency_ms_p90=float(np.percentile(ms, 90)))
     if relation:
         rel = np.median(np.array(relation), axis=0)
-        result.update(landmark_box_size_ratio=float(rel[0]), landmark_box_shift_y=float(rel[1]),
-                      landmark_box_shift_x=float(rel[2]))
+        result.update(
+            landmark_box_size_ratio=float(rel[0]),
+            landmark_box_shift_y=float(rel[1]),
+            landmark_box_shift_x=float(rel[2]),
+        )
     return result
 
 
@@ -94,7 +103,9 @@ def predict_faces(rec, dataset: Aflw2000, use_detector: bool = False, progress: 
             truth_box = landmark_box(dataset.points68[i])
             faces.append(found[int(np.argmax(iou(truth_box, [f.box for f in found])))] if found else None)
         else:
-            faces.append(rec.from_landmark_boxes(image, [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)])[0])
+            faces.append(
+                rec.from_landmark_boxes(image, [to_landmark_box(dataset.roi_box[i], AFLW2000_ROI_TO_LANDMARKS)])[0]
+            )
     return faces
 
 
@@ -153,10 +164,13 @@ def eye_aperture(points68: np.ndarray) -> np.ndarray:
 
 def eye_opening(eyes: np.ndarray) -> np.ndarray:
     """`eye_aperture` from the 12 eye points alone, (..., 12, 2+) in EYE_POINTS order."""
+
     def one(a, b, c, d, corner0, corner1):
-        gap = np.linalg.norm(eyes[..., a, :2] - eyes[..., b, :2], axis=-1) + \
-            np.linalg.norm(eyes[..., c, :2] - eyes[..., d, :2], axis=-1)
+        gap = np.linalg.norm(eyes[..., a, :2] - eyes[..., b, :2], axis=-1) + np.linalg.norm(
+            eyes[..., c, :2] - eyes[..., d, :2], axis=-1
+        )
         return gap / np.maximum(2 * np.linalg.norm(eyes[..., corner0, :2] - eyes[..., corner1, :2], axis=-1), 1e-9)
+
     return np.stack([one(1, 5, 2, 4, 0, 3), one(7, 11, 8, 10, 6, 9)], -1)
 
 
@@ -216,28 +230,37 @@ def evaluate_eyes(rec, root, held_out: bool = True, limit: int | None = None, pr
         return np.array([[read(f, "R"), read(f, "L")] if f is not None else [0.0, 0.0] for f in faces], np.float64)
 
     names = rec.manifest.attribute_names or ()
-    closure = per_eye(lambda f, side: f.attributes[f"{'Right' if side == 'R' else 'Left'}_Eye_Closed"]) \
-        if {"Left_Eye_Closed", "Right_Eye_Closed"} <= set(names) else None
+    closure = (
+        per_eye(lambda f, side: f.attributes[f"{'Right' if side == 'R' else 'Left'}_Eye_Closed"])
+        if {"Left_Eye_Closed", "Right_Eye_Closed"} <= set(names)
+        else None
+    )
     blink = per_eye(lambda f, side: f.expression[f"eyeBlink_{side}"])
     opening = np.full(truth.shape, np.nan)
     if found.any():
         opening[found] = eye_aperture(np.stack([f.landmarks for f in faces if f is not None]))
     closed = truth[seen] < CLOSED_BELOW
     both = seen & found[:, None]
-    result = {"n_images": int(len(rows)), "n_eyes": int(seen.sum()), "n_eyes_closed": int(closed.sum()),
-              "detected_fraction": float(found.mean()) if len(found) else float("nan"),
-              "eye_aperture_correlation": float(np.corrcoef(truth[both], opening[both])[0, 1]),
-              "eye_blink_correlation": float(np.corrcoef(truth[seen], blink[seen])[0, 1]),
-              "eye_blink_mean_closed": float(blink[seen][closed].mean()) if closed.any() else None,
-              "eye_blink_mean_open": float(blink[seen][~closed].mean()),
-              "eye_opening_mean_closed": float(np.nanmean(opening[seen][closed])) if closed.any() else None,
-              "eye_opening_mean_open": float(np.nanmean(opening[seen][~closed]))}
+    result = {
+        "n_images": int(len(rows)),
+        "n_eyes": int(seen.sum()),
+        "n_eyes_closed": int(closed.sum()),
+        "detected_fraction": float(found.mean()) if len(found) else float("nan"),
+        "eye_aperture_correlation": float(np.corrcoef(truth[both], opening[both])[0, 1]),
+        "eye_blink_correlation": float(np.corrcoef(truth[seen], blink[seen])[0, 1]),
+        "eye_blink_mean_closed": float(blink[seen][closed].mean()) if closed.any() else None,
+        "eye_blink_mean_open": float(blink[seen][~closed].mean()),
+        "eye_opening_mean_closed": float(np.nanmean(opening[seen][closed])) if closed.any() else None,
+        "eye_opening_mean_open": float(np.nanmean(opening[seen][~closed])),
+    }
     if closed.any() and (~closed).any():
         result["eye_blink_auc"] = roc_auc(blink[seen][closed], blink[seen][~closed])
         if closure is not None:
             said = closure[seen] >= 0.5
-            result.update(eye_closed_auc=roc_auc(closure[seen][closed], closure[seen][~closed]),
-                          eye_closed_balanced_accuracy=float(0.5 * (said[closed].mean() + (~said[~closed]).mean())))
+            result.update(
+                eye_closed_auc=roc_auc(closure[seen][closed], closure[seen][~closed]),
+                eye_closed_balanced_accuracy=float(0.5 * (said[closed].mean() + (~said[~closed]).mean())),
+            )
     return result
 
 
@@ -257,8 +280,9 @@ def summarise_landmarks(faces: list, dataset: Aflw2000, manifest) -> dict:
     return result
 
 
-def paired_difference(nme_a: np.ndarray, nme_b: np.ndarray, bins: np.ndarray, resamples: int = 2000,
-                      seed: int = 0) -> dict:
+def paired_difference(
+    nme_a: np.ndarray, nme_b: np.ndarray, bins: np.ndarray, resamples: int = 2000, seed: int = 0
+) -> dict:
     """Balanced NME of model a minus model b on the same images, with a 95 % interval from a paired
     bootstrap that resamples images within each |yaw| bin (so every resample stays balanced)."""
     groups = [np.flatnonzero(bins == b) for b in range(len(YAW_BINS)) if (bins == b).any()]
@@ -272,9 +296,13 @@ def paired_difference(nme_a: np.ndarray, nme_b: np.ndarray, bins: np.ndarray, re
         gs = [rng.choice(g, len(g)) for g in groups]
         draws.append(balanced(nme_a, gs) - balanced(nme_b, gs))
     low, high = np.percentile(draws, [2.5, 97.5])
-    return {"nme_balanced_a": balanced(nme_a, groups), "nme_balanced_b": balanced(nme_b, groups),
-            "difference": balanced(nme_a, groups) - balanced(nme_b, groups),
-            "difference_ci95_low": float(low), "difference_ci95_high": float(high)}
+    return {
+        "nme_balanced_a": balanced(nme_a, groups),
+        "nme_balanced_b": balanced(nme_b, groups),
+        "difference": balanced(nme_a, groups) - balanced(nme_b, groups),
+        "difference_ci95_low": float(low),
+        "difference_ci95_high": float(high),
+    }
 
 
 def compare_landmarks(rec_a, rec_b, dataset: Aflw2000, progress: bool = True) -> dict:
@@ -331,9 +359,15 @@ def synthetic_outputs(model, samples: list[dict], batch: int = 32) -> dict[str, 
     outputs: dict[str, list] = {}
     side = model.manifest.input_size
     for k in range(0, len(samples), batch):
-        crops = np.stack([s["image"][..., ::-1] if s["image"].shape[0] == side else  # RGB -> BGR
-                          cv2.resize(s["image"][..., ::-1], (side, side), interpolation=cv2.INTER_AREA)
-                          for s in samples[k:k + batch]])
+        crops = np.stack(
+            [
+                s["image"][..., ::-1]
+                if s["image"].shape[0] == side
+                # RGB -> BGR
+                else cv2.resize(s["image"][..., ::-1], (side, side), interpolation=cv2.INTER_AREA)
+                for s in samples[k : k + batch]
+            ]
+        )
         for name, value in model(crops).items():
             outputs.setdefault(name, []).append(value)
     return {name: np.concatenate(v) for name, v in outputs.items()}

@@ -5,6 +5,7 @@ face is found counts against every figure (`detected_fraction` says how often).
 Folders follow the shared data layout: `images/` and `labels.npz`, with a `split` array where the
 set has one (`--split`, default dev). `edgeface evaluate --dataset celeba|utkface|verification`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ import numpy as np
 
 from ..runtime.errors import EdgefaceError
 from ..runtime.image import load_image
-
 from .progress import tqdm
 
 #: what a missed face "predicts": no attribute (each scored against its label), this age, no gender
@@ -47,8 +47,9 @@ class LabelledPhotos:
         if split is not None and "split" in labels:
             rows = labels["split"] == split
             if not rows.any():
-                raise EdgefaceError(f"{path} has no photos in the split {split!r} "
-                                    f"(it has {sorted(set(labels['split'].tolist()))})")
+                raise EdgefaceError(
+                    f"{path} has no photos in the split {split!r} (it has {sorted(set(labels['split'].tolist()))})"
+                )
             n = len(labels["names"])
             labels = {k: (v[rows] if v.shape[:1] == (n,) else v) for k, v in labels.items()}
         if not len(labels["names"]):
@@ -63,8 +64,9 @@ class LabelledPhotos:
 
     def subset(self, rows) -> "LabelledPhotos":
         n, rows = len(self.names), np.asarray(rows)
-        return LabelledPhotos(self.root, self.names[rows],
-                              {k: (v[rows] if v.shape[:1] == (n,) else v) for k, v in self.labels.items()})
+        return LabelledPhotos(
+            self.root, self.names[rows], {k: (v[rows] if v.shape[:1] == (n,) else v) for k, v in self.labels.items()}
+        )
 
 
 def run_photos(rec, photos: LabelledPhotos, progress: bool = True, what: str = "photos") -> list:
@@ -82,14 +84,17 @@ def evaluate_celeba(rec, photos: LabelledPhotos, progress: bool = True, faces=No
     names = [str(n) for n in photos.labels["attribute_names"]]
     missing = [n for n in names if n not in rec.manifest.attribute_names]
     if missing:
-        raise EdgefaceError(f"model {rec.manifest.name!r} has no {', '.join(missing[:5])}"
-                            f"{'...' if len(missing) > 5 else ''} attribute: it cannot be scored on CelebA")
+        raise EdgefaceError(
+            f"model {rec.manifest.name!r} has no {', '.join(missing[:5])}"
+            f"{'...' if len(missing) > 5 else ''} attribute: it cannot be scored on CelebA"
+        )
     faces = run_photos(rec, photos, progress, "CelebA") if faces is None else faces
     truth = photos.labels["attributes"].astype(bool)
     found = np.array([f is not None for f in faces])
     # a missed face answers 'no' with probability 0.5: scored as wrong on every label
-    predicted = np.array([[f.attributes[n] >= 0.5 for n in names] if f is not None else [False] * len(names)
-                          for f in faces])
+    predicted = np.array(
+        [[f.attributes[n] >= 0.5 for n in names] if f is not None else [False] * len(names) for f in faces]
+    )
     correct = (predicted == truth) & found[:, None]
     accuracy = correct.mean(0)
     pos, neg = truth.sum(0), (~truth).sum(0)
@@ -98,7 +103,8 @@ def evaluate_celeba(rec, photos: LabelledPhotos, progress: bool = True, faces=No
     balanced = 0.5 * (tpr + tnr)
     majority = np.maximum(truth.mean(0), 1 - truth.mean(0))
     out = {
-        "n_images": len(photos), "detected_fraction": float(found.mean()),
+        "n_images": len(photos),
+        "detected_fraction": float(found.mean()),
         "attribute_accuracy_mean": float(accuracy.mean()),
         "attribute_balanced_accuracy_mean": float(np.nanmean(balanced)),
         "majority_baseline_accuracy_mean": float(majority.mean()),
@@ -107,8 +113,13 @@ def evaluate_celeba(rec, photos: LabelledPhotos, progress: bool = True, faces=No
     }
     identity = photos.labels.get("identity")
     if identity is not None and len(np.unique(identity)) < len(identity):  # some person twice: pairs exist
-        out.update({"verification_" + k: v for k, v in
-                    verification(faces, photos.labels["identity"]).items() if k != "detected_fraction"})
+        out.update(
+            {
+                "verification_" + k: v
+                for k, v in verification(faces, photos.labels["identity"]).items()
+                if k != "detected_fraction"
+            }
+        )
     return out
 
 
@@ -128,17 +139,26 @@ def evaluate_utkface(rec, photos: LabelledPhotos, progress: bool = True, faces=N
     gender_right = (female == female_true) & found
 
     def figures(rows) -> dict:
-        return {"n": int(rows.sum()), "age_mae": float(age_error[rows].mean()),
-                "gender_accuracy": float(gender_right[rows].mean()), "detected_fraction": float(found[rows].mean())}
+        return {
+            "n": int(rows.sum()),
+            "age_mae": float(age_error[rows].mean()),
+            "gender_accuracy": float(gender_right[rows].mean()),
+            "detected_fraction": float(found[rows].mean()),
+        }
 
-    out = {"n_images": len(photos), "detected_fraction": float(found.mean()),
-           "age_mae": float(age_error.mean()), "gender_accuracy": float(gender_right.mean()),
-           "age_mae_detected": float(age_error[found].mean()) if found.any() else float("nan")}
+    out = {
+        "n_images": len(photos),
+        "detected_fraction": float(found.mean()),
+        "age_mae": float(age_error.mean()),
+        "gender_accuracy": float(gender_right.mean()),
+        "age_mae_detected": float(age_error[found].mean()) if found.any() else float("nan"),
+    }
     if "race" in photos.labels:
         groups = photos.labels.get("race_names")
         race = photos.labels["race"].astype(int)
-        out["by_race"] = {(str(groups[r]) if groups is not None else str(r)): figures(race == r)
-                          for r in np.unique(race)}
+        out["by_race"] = {
+            (str(groups[r]) if groups is not None else str(r)): figures(race == r) for r in np.unique(race)
+        }
     return out
 
 
@@ -160,7 +180,7 @@ def verification_pairs(identity: np.ndarray, seed: int = 0, limit: int = 200_000
         a, b = rng.integers(0, len(identity), (2, 2 * len(same) + 16))
         keep = identity[a] != identity[b]
         different = np.concatenate([different, np.stack([a[keep], b[keep]], 1)])
-    different = different[:len(same)]
+    different = different[: len(same)]
     pairs = np.concatenate([same, different])
     return pairs, np.concatenate([np.ones(len(same), bool), np.zeros(len(different), bool)])
 
@@ -227,13 +247,19 @@ def verification(faces: list, identity: np.ndarray, pairs=None, is_same=None) ->
     score = pair_scores(faces, pairs, is_same)
     far, tar = _rates(score, is_same)
     at = np.searchsorted(far, 0.01, side="right") - 1
-    return {"eer": equal_error_rate(score, is_same), "roc_auc": roc_auc(score[is_same], score[~is_same]),
-            "tar_at_far_0.01": float(tar[at]), "n_pairs": int(len(pairs)), "n_same": int(is_same.sum()),
-            "detected_fraction": float(np.mean([f is not None for f in faces]))}
+    return {
+        "eer": equal_error_rate(score, is_same),
+        "roc_auc": roc_auc(score[is_same], score[~is_same]),
+        "tar_at_far_0.01": float(tar[at]),
+        "n_pairs": int(len(pairs)),
+        "n_same": int(is_same.sum()),
+        "detected_fraction": float(np.mean([f is not None for f in faces])),
+    }
 
 
-def compare_verification(faces_a: list, faces_b: list, identity, pairs=None, is_same=None,
-                         resamples: int = 2000, seed: int = 0) -> dict:
+def compare_verification(
+    faces_a: list, faces_b: list, identity, pairs=None, is_same=None, resamples: int = 2000, seed: int = 0
+) -> dict:
     """EER and ROC AUC of model a minus model b on the same pairs, each with a 95 % interval from a
     paired bootstrap that resamples same-person and different-person pairs separately (the same
     draws for both models)."""
@@ -252,10 +278,19 @@ def compare_verification(faces_a: list, faces_b: list, identity, pairs=None, is_
         draws.append((eer_a - eer_b, auc_a - auc_b))
     low, high = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
     (a, auc_a), (b, auc_b) = figures(same, different)
-    return {"eer_a": a, "eer_b": b, "eer_difference": a - b, "eer_difference_ci95_low": float(low[0]),
-            "eer_difference_ci95_high": float(high[0]), "roc_auc_a": auc_a, "roc_auc_b": auc_b,
-            "roc_auc_difference": auc_a - auc_b, "roc_auc_difference_ci95_low": float(low[1]),
-            "roc_auc_difference_ci95_high": float(high[1]), "n_pairs": int(len(pairs))}
+    return {
+        "eer_a": a,
+        "eer_b": b,
+        "eer_difference": a - b,
+        "eer_difference_ci95_low": float(low[0]),
+        "eer_difference_ci95_high": float(high[0]),
+        "roc_auc_a": auc_a,
+        "roc_auc_b": auc_b,
+        "roc_auc_difference": auc_a - auc_b,
+        "roc_auc_difference_ci95_low": float(low[1]),
+        "roc_auc_difference_ci95_high": float(high[1]),
+        "n_pairs": int(len(pairs)),
+    }
 
 
 def folder_pairs(photos: LabelledPhotos) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -269,11 +304,20 @@ def folder_pairs(photos: LabelledPhotos) -> tuple[np.ndarray | None, np.ndarray 
     if "pairs" not in d or "is_same" not in d:
         raise EdgefaceError(f"{pairs_path} must hold pairs (P, 2) and is_same (P,)")
     pairs, is_same = d["pairs"], d["is_same"]
-    if pairs.ndim != 2 or pairs.shape[1] != 2 or is_same.ndim != 1 or len(is_same) != len(pairs) or \
-            pairs.dtype.kind not in "iu" or is_same.dtype.kind not in "biu" or not len(pairs) or \
-            pairs.min(initial=0) < 0 or pairs.max(initial=0) >= len(photos):
-        raise EdgefaceError(f"{pairs_path}: pairs must be (P, 2) indices of the {len(photos)} photos, "
-                            "with one is_same per pair")
+    if (
+        pairs.ndim != 2
+        or pairs.shape[1] != 2
+        or is_same.ndim != 1
+        or len(is_same) != len(pairs)
+        or pairs.dtype.kind not in "iu"
+        or is_same.dtype.kind not in "biu"
+        or not len(pairs)
+        or pairs.min(initial=0) < 0
+        or pairs.max(initial=0) >= len(photos)
+    ):
+        raise EdgefaceError(
+            f"{pairs_path}: pairs must be (P, 2) indices of the {len(photos)} photos, with one is_same per pair"
+        )
     return pairs, is_same.astype(bool)
 
 

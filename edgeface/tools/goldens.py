@@ -7,6 +7,7 @@ detections, integer dequantization and a One-Euro filtered sequence. A port read
 each stage from here and compares its result with the next stage's file, so each stage is
 checked on its own (quantization to the bit, decoding within float tolerance).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,14 +50,22 @@ def write(out, image_paths, model=None) -> Path:
     detector = detectors.create(detectors.SINGLE)  # the one-pass model the port implements
     shutil.copy(rec.manifest.root / MANIFEST_NAME, out.mkdir(parents=True) or out / MANIFEST_NAME)
     m = rec.manifest
-    _save(out / "manifest", landmarks68=m.landmarks68.astype(np.int32),
-          landmark_points=m.landmark_points.astype(np.int32), landmark_weights=m.landmark_weights, triangles=m.triangles.astype(np.int32),
-          mean=m.mean, std=m.std, input_quantization=np.array(rec.model.file.input_quantization, np.float64),
-          scalars=np.array([m.input_size, m.num_points, m.identity_size, m.crop_scale, m.crop_shift_y], np.float64))
+    _save(
+        out / "manifest",
+        landmarks68=m.landmarks68.astype(np.int32),
+        landmark_points=m.landmark_points.astype(np.int32),
+        landmark_weights=m.landmark_weights,
+        triangles=m.triangles.astype(np.int32),
+        mean=m.mean,
+        std=m.std,
+        input_quantization=np.array(rec.model.file.input_quantization, np.float64),
+        scalars=np.array([m.input_size, m.num_points, m.identity_size, m.crop_scale, m.crop_shift_y], np.float64),
+    )
     if m.landmark_yaw is not None:
         _save(out / "manifest", landmark_yaw=m.landmark_yaw, landmark_weights_by_yaw=m.landmark_weights_by_yaw)
     (out / "manifest" / "names.txt").write_text(
-        "\n".join([rec.model.file.path.name, *m.attribute_names, "", *m.expression_names]) + "\n")
+        "\n".join([rec.model.file.path.name, *m.attribute_names, "", *m.expression_names]) + "\n"
+    )
     images = [load_image(p) for p in image_paths]
     names = []
     for name, image, shift in _cases(images):
@@ -71,14 +80,32 @@ def write(out, image_paths, model=None) -> Path:
         outputs = rec.model.postprocess(rec.model.backend.run(int8_input))  # the stages Model.__call__ chains
         face = rec.pipeline.decode(outputs, 0, crop, found[0].box, found[0].score)
         normalised = rec.model.normalise(pixels)  # what the int8 input quantizes
-        _save(out / "cases" / name, image=image[..., ::-1], landmark_box=np.asarray(box, np.float64),
-              crop=np.array([crop.x0, crop.y0, crop.size], np.float64), crop_pixels=pixels[0, ..., ::-1],
-              input_float=normalised[0], input_int8=int8_input[0],
-              **{f"output_{k}": v[0] for k, v in outputs.items()},
-              dense=face.dense, landmarks=face.landmarks, visibility=face.visibility, embedding=face.embedding,
-              attributes=np.array(list(face.attributes.values()), np.float32),
-              pose=np.array([face.pose.yaw, face.pose.pitch, face.pose.roll, *face.pose.rotation.ravel(),
-                             *face.pose.translation, face.pose.scale], np.float64))
+        _save(
+            out / "cases" / name,
+            image=image[..., ::-1],
+            landmark_box=np.asarray(box, np.float64),
+            crop=np.array([crop.x0, crop.y0, crop.size], np.float64),
+            crop_pixels=pixels[0, ..., ::-1],
+            input_float=normalised[0],
+            input_int8=int8_input[0],
+            **{f"output_{k}": v[0] for k, v in outputs.items()},
+            dense=face.dense,
+            landmarks=face.landmarks,
+            visibility=face.visibility,
+            embedding=face.embedding,
+            attributes=np.array(list(face.attributes.values()), np.float32),
+            pose=np.array(
+                [
+                    face.pose.yaw,
+                    face.pose.pitch,
+                    face.pose.roll,
+                    *face.pose.rotation.ravel(),
+                    *face.pose.translation,
+                    face.pose.scale,
+                ],
+                np.float64,
+            ),
+        )
         names.append(name)
     # The detector, stage by stage, on the first image.
     image = images[0]
@@ -86,11 +113,18 @@ def write(out, image_paths, model=None) -> Path:
     raw_outputs = detector.forward(canvas)
     raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in raw_outputs}
     found = detector.decode(raw_outputs, scale, px, py)
-    _save(out / "detector", image=image[..., ::-1], canvas=canvas[..., ::-1], input=input_tensor(canvas)[0],
-          letterbox=np.array([scale, px, py], np.float64), regressors=raw[16], logits=raw[1][:, 0],
-          detections=np.array([[*d.box, d.score, *d.keypoints.ravel()] for d in found], np.float64),
-          landmark_boxes=np.array([detector.to_landmark_box(d.box) for d in found], np.float64),
-          calibration=np.array(detector.to_landmarks, np.float64))
+    _save(
+        out / "detector",
+        image=image[..., ::-1],
+        canvas=canvas[..., ::-1],
+        input=input_tensor(canvas)[0],
+        letterbox=np.array([scale, px, py], np.float64),
+        regressors=raw[16],
+        logits=raw[1][:, 0],
+        detections=np.array([[*d.box, d.score, *d.keypoints.ravel()] for d in found], np.float64),
+        landmark_boxes=np.array([detector.to_landmark_box(d.box) for d in found], np.float64),
+        calibration=np.array(detector.to_landmarks, np.float64),
+    )
     # Integer outputs (a file whose head is quantized) and the video filter.
     rng = np.random.default_rng(7)
     values = rng.integers(-128, 128, 4096).astype(np.int8)
@@ -101,7 +135,12 @@ def write(out, image_paths, model=None) -> Path:
     signal = np.sin(np.linspace(0, 6, steps))[:, None] * np.array([40.0, -25.0, 3.0]) + rng.normal(0, 2, (steps, 3))
     signal[60:] += 30.0  # a jump the filter must follow quickly
     one_euro = OneEuroFilter(min_cutoff=1.0, beta=0.5, d_cutoff=1.0)
-    _save(out / "one_euro", values=signal.astype(np.float32), times=times, params=np.array([1.0, 0.5, 1.0]),
-          expected=np.stack([one_euro(v.astype(np.float32), t) for v, t in zip(signal, times)]))
+    _save(
+        out / "one_euro",
+        values=signal.astype(np.float32),
+        times=times,
+        params=np.array([1.0, 0.5, 1.0]),
+        expected=np.stack([one_euro(v.astype(np.float32), t) for v, t in zip(signal, times)]),
+    )
     (out / "index.json").write_text(json.dumps({"cases": names, "model": rec.model.file.path.name}, indent=1))
     return out

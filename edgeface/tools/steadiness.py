@@ -12,6 +12,7 @@ Per-frame reconstruction here crops twice, the second time from its own landmark
 as the tracker does.
 `edgeface benchmark --video` prints the table; the figures go in README, not here.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -50,8 +51,9 @@ def per_frame(rec, frame) -> np.ndarray | None:
     return _landmarks(faces)
 
 
-def static_jitter(rec, photo, frame_size=(1280, 720), grid=(3, 3), frames: int = 60, noise: float = 0.0,
-                  **tracker_options) -> list[dict]:
+def static_jitter(
+    rec, photo, frame_size=(1280, 720), grid=(3, 3), frames: int = 60, noise: float = 0.0, **tracker_options
+) -> list[dict]:
     """Per grid position: jitter (px) over `frames` frames of a still face, and frames without a
     face. noise > 0 adds fresh Gaussian noise of that many grey levels to each frame (a camera's)."""
     w, h = frame_size
@@ -65,7 +67,9 @@ def static_jitter(rec, photo, frame_size=(1280, 720), grid=(3, 3), frames: int =
             tracker = rec.tracker(**tracker_options)
             points = []
             for _ in range(frames):
-                shown = frame if not noise else np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+                shown = (
+                    frame if not noise else np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+                )
                 points.append(_landmarks(tracker(shown)))
             found = [p for p in points if p is not None]
             jitter = float(np.std(np.stack(found), axis=0).mean()) if len(found) > 1 else float("nan")
@@ -73,8 +77,16 @@ def static_jitter(rec, photo, frame_size=(1280, 720), grid=(3, 3), frames: int =
     return out
 
 
-def step_lag(rec, photo, frame_size=(1280, 720), jump=(240.0, 80.0), before: int = 20, after: int = 20,
-             settle_px: float = 1.0, **tracker_options) -> dict:
+def step_lag(
+    rec,
+    photo,
+    frame_size=(1280, 720),
+    jump=(240.0, 80.0),
+    before: int = 20,
+    after: int = 20,
+    settle_px: float = 1.0,
+    **tracker_options,
+) -> dict:
     """Frames after a jump until the tracked landmarks stay within `settle_px` of where they end up
     (`after` frames later), and how far that end is from per-frame reconstruction."""
     w, h = frame_size
@@ -89,8 +101,12 @@ def step_lag(rec, photo, frame_size=(1280, 720), jump=(240.0, 80.0), before: int
     settled = points[-1]
     errors = [float("inf") if p is None else float(np.linalg.norm(p - settled, axis=1).mean()) for p in points]
     lag = next((i for i in range(after) if all(e <= settle_px for e in errors[i:])), after)
-    return {"lag_frames": lag, "error_px_by_frame": errors[:6], "settle_px": settle_px,
-            "settled_vs_per_frame_px": float(np.linalg.norm(settled - per_frame(rec, fb), axis=1).mean())}
+    return {
+        "lag_frames": lag,
+        "error_px_by_frame": errors[:6],
+        "settle_px": settle_px,
+        "settled_vs_per_frame_px": float(np.linalg.norm(settled - per_frame(rec, fb), axis=1).mean()),
+    }
 
 
 def pan_error(rec, photo, frame_size=(1280, 720), speed_px: float = 8.0, frames: int = 60, **tracker_options) -> dict:
@@ -106,28 +122,45 @@ def pan_error(rec, photo, frame_size=(1280, 720), speed_px: float = 8.0, frames:
         if tracked is not None and single is not None:
             errors.append(float(np.linalg.norm(tracked - single, axis=1).mean()))
             sizes.append(float(np.ptp(single, axis=0).mean()))
-    return {"speed_px_per_frame": speed_px, "face_px": float(np.mean(sizes)) if sizes else float("nan"), "mean_error_px": float(np.mean(errors[5:])) if len(errors) > 5 else float("nan"),
-            "frames_compared": len(errors)}
+    return {
+        "speed_px_per_frame": speed_px,
+        "face_px": float(np.mean(sizes)) if sizes else float("nan"),
+        "mean_error_px": float(np.mean(errors[5:])) if len(errors) > 5 else float("nan"),
+        "frames_compared": len(errors),
+    }
 
 
 def report(rec, photo, **tracker_options) -> dict:
     static = static_jitter(rec, photo, **tracker_options)
     noisy = static_jitter(rec, photo, noise=2.0, **tracker_options)
-    return {"static": static, "max_static_jitter_px": max(s["jitter_px"] for s in static),
-            "static_noisy": noisy, "max_static_noisy_jitter_px": max(s["jitter_px"] for s in noisy),
-            "step": step_lag(rec, photo, **tracker_options), "pan": pan_error(rec, photo, **tracker_options)}
+    return {
+        "static": static,
+        "max_static_jitter_px": max(s["jitter_px"] for s in static),
+        "static_noisy": noisy,
+        "max_static_noisy_jitter_px": max(s["jitter_px"] for s in noisy),
+        "step": step_lag(rec, photo, **tracker_options),
+        "pan": pan_error(rec, photo, **tracker_options),
+    }
 
 
 def table(result: dict) -> str:
-    lines = ["still face, 1280x720: landmark jitter (px) by face position: identical frames | camera noise 2 grey levels"]
+    lines = [
+        "still face, 1280x720: landmark jitter (px) by face position: identical frames | camera noise 2 grey levels"
+    ]
     for s, n in zip(result["static"], result["static_noisy"]):
         missed = s["missed"] + n["missed"]
-        lines.append(f"  ({s['x']:6.0f}, {s['y']:5.0f})  {s['jitter_px']:7.3f} px | {n['jitter_px']:7.3f} px"
-                     + (f"  {missed} frames missed" if missed else ""))
+        lines.append(
+            f"  ({s['x']:6.0f}, {s['y']:5.0f})  {s['jitter_px']:7.3f} px | {n['jitter_px']:7.3f} px"
+            + (f"  {missed} frames missed" if missed else "")
+        )
     st, pan = result["step"], result["pan"]
-    lines.append(f"step move: settles within {st['settle_px']} px after {st['lag_frames']} frames "
-                 f"(error by frame: {', '.join(f'{e:.1f}' for e in st['error_px_by_frame'])} px; settled "
-                 f"{st['settled_vs_per_frame_px']:.1f} px from per-frame)")
-    lines.append(f"pan at {pan['speed_px_per_frame']} px/frame, a {pan['face_px']:.0f} px face: "
-                 f"{pan['mean_error_px']:.2f} px from per-frame reconstruction")
+    lines.append(
+        f"step move: settles within {st['settle_px']} px after {st['lag_frames']} frames "
+        f"(error by frame: {', '.join(f'{e:.1f}' for e in st['error_px_by_frame'])} px; settled "
+        f"{st['settled_vs_per_frame_px']:.1f} px from per-frame)"
+    )
+    lines.append(
+        f"pan at {pan['speed_px_per_frame']} px/frame, a {pan['face_px']:.0f} px face: "
+        f"{pan['mean_error_px']:.2f} px from per-frame reconstruction"
+    )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ numpy Generator, so a sample is a pure function of (seed, index).
 
 Colours are linear RGB in [0, 1] until `to_srgb`; images are float32 (H, W, 3) RGB.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,15 +18,54 @@ from .morphable import MorphableModel
 
 #: Skin reflectance (sRGB) from very light to very deep, spaced so a uniform draw over the
 #: interpolated scale covers the human range evenly rather than favouring light skin.
-SKIN_TONES = np.array([
-    [246, 226, 212], [240, 214, 190], [232, 196, 164], [218, 178, 140], [200, 154, 114],
-    [174, 124, 86], [142, 96, 64], [112, 72, 50], [84, 54, 40], [58, 40, 32],
-], np.float32) / 255.0
-HAIR_COLOURS = np.array([  # black, dark brown, brown, light brown, blond, red, grey, white
-    [20, 18, 17], [45, 32, 25], [80, 56, 38], [120, 90, 60], [190, 160, 110], [140, 70, 40],
-    [130, 128, 125], [210, 208, 205]], np.float32) / 255.0
-EYE_COLOURS = np.array([  # dark brown, brown, hazel, green, blue, grey
-    [45, 28, 18], [85, 55, 30], [110, 90, 50], [80, 110, 70], [70, 110, 160], [120, 130, 135]], np.float32) / 255.0
+SKIN_TONES = (
+    np.array(
+        [
+            [246, 226, 212],
+            [240, 214, 190],
+            [232, 196, 164],
+            [218, 178, 140],
+            [200, 154, 114],
+            [174, 124, 86],
+            [142, 96, 64],
+            [112, 72, 50],
+            [84, 54, 40],
+            [58, 40, 32],
+        ],
+        np.float32,
+    )
+    / 255.0
+)
+HAIR_COLOURS = (
+    np.array(
+        [  # black, dark brown, brown, light brown, blond, red, grey, white
+            [20, 18, 17],
+            [45, 32, 25],
+            [80, 56, 38],
+            [120, 90, 60],
+            [190, 160, 110],
+            [140, 70, 40],
+            [130, 128, 125],
+            [210, 208, 205],
+        ],
+        np.float32,
+    )
+    / 255.0
+)
+EYE_COLOURS = (
+    np.array(
+        [  # dark brown, brown, hazel, green, blue, grey
+            [45, 28, 18],
+            [85, 55, 30],
+            [110, 90, 50],
+            [80, 110, 70],
+            [70, 110, 160],
+            [120, 130, 135],
+        ],
+        np.float32,
+    )
+    / 255.0
+)
 
 
 def srgb_to_linear(c):
@@ -134,15 +174,18 @@ class Materials:
         beard *= np.clip((lm[8, 1] - 4.0 - n[:, 1]) / -1.5, 0, 1)  # fade out on the neck
         cheeks = np.zeros(v, np.float32)
         for centre in (0.5 * (lm[2] + lm[31]) + [0, 1.2, 0], 0.5 * (lm[14] + lm[35]) + [0, 1.2, 0]):
-            cheeks = np.maximum(cheeks, np.exp(-np.sum((n - centre) ** 2, 1) / (2 * 1.3 ** 2)) * skin_mask)
+            cheeks = np.maximum(cheeks, np.exp(-np.sum((n - centre) ** 2, 1) / (2 * 1.3**2)) * skin_mask)
         nostrils = np.zeros(v, np.float32)
         for a, b in ((31, 32), (35, 34)):
             centre = 0.5 * (lm[a] + lm[b]) + [0, 0.25, -0.4]
-            nostrils = np.maximum(nostrils, np.exp(-np.sum((n - centre) ** 2, 1) / (2 * 0.25 ** 2)) * skin_mask)
+            nostrils = np.maximum(nostrils, np.exp(-np.sum((n - centre) ** 2, 1) / (2 * 0.25**2)) * skin_mask)
         # hairline: high on the forehead, above the ears on the sides, the nape at the back
         brow_y = lm[17:27, 1].mean()
-        line_y = np.interp(n[:, 2], [-8.0, -4.0, 1.0, 5.0, 8.0], [brow_y - 10.0, brow_y - 6.5, brow_y + 0.5,
-                                                                  brow_y + 5.0, brow_y + 6.0])
+        line_y = np.interp(
+            n[:, 2],
+            [-8.0, -4.0, 1.0, 5.0, 8.0],
+            [brow_y - 10.0, brow_y - 6.5, brow_y + 0.5, brow_y + 5.0, brow_y + 6.0],
+        )
         hair_height = np.where(skin_mask, n[:, 1] - line_y, -99.0).astype(np.float32)
         # eyes: iris and pupil by the angle from each eyeball's forward axis
         sclera, iris, pupil = (np.zeros(v, np.float32) for _ in range(3))
@@ -161,12 +204,26 @@ class Materials:
             a, b = model.part_ranges[name]
             tri_part |= (triangles[:, 0] >= a) & (triangles[:, 0] < b)
         grain = rng.standard_normal(v).astype(np.float32)
-        return cls(skin=skin_mask.astype(np.float32), lips=lips, brows=brows, lash_line=lash, beard=beard,
-                   cheeks=cheeks, nostrils=nostrils, hair_height=hair_height, sclera=sclera, iris=iris,
-                   pupil=pupil, mouth_inside=in_part("mouth_socket").astype(np.float32),
-                   gums=in_part("gums_tongue").astype(np.float32), teeth=in_part("teeth").astype(np.float32),
-                   eye_socket=in_part("eye_socket_left", "eye_socket_right").astype(np.float32),
-                   noise=_smooth_noise(triangles, 4, rng, 12), grain=grain, two_sided=tri_part)
+        return cls(
+            skin=skin_mask.astype(np.float32),
+            lips=lips,
+            brows=brows,
+            lash_line=lash,
+            beard=beard,
+            cheeks=cheeks,
+            nostrils=nostrils,
+            hair_height=hair_height,
+            sclera=sclera,
+            iris=iris,
+            pupil=pupil,
+            mouth_inside=in_part("mouth_socket").astype(np.float32),
+            gums=in_part("gums_tongue").astype(np.float32),
+            teeth=in_part("teeth").astype(np.float32),
+            eye_socket=in_part("eye_socket_left", "eye_socket_right").astype(np.float32),
+            noise=_smooth_noise(triangles, 4, rng, 12),
+            grain=grain,
+            two_sided=tri_part,
+        )
 
 
 @dataclass
@@ -205,13 +262,19 @@ class Person:
         if rng.random() < 0.12:  # lipstick
             lip = np.array([rng.uniform(0.5, 0.8), rng.uniform(0.05, 0.2), rng.uniform(0.1, 0.3)])
         bald = rng.random() < 0.08
-        return cls(skin=srgb_to_linear(skin), hair=srgb_to_linear(np.clip(hair, 0, 1)),
-                   brow=srgb_to_linear(np.clip(hair * rng.uniform(0.5, 0.9), 0, 1)),
-                   eye=srgb_to_linear(np.clip(eye, 0, 1)), lip=srgb_to_linear(np.clip(lip, 0, 1)),
-                   beard_density=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.25 else 0.0,
-                   hairline_shift=float(rng.uniform(4, 9) if bald else rng.normal(0, 0.8)),
-                   long_hair=bool(rng.random() < 0.4), fringe=bool(rng.random() < 0.2),
-                   blotch=float(rng.uniform(0.02, 0.08)), blotch_mix=rng.standard_normal(4).astype(np.float32))
+        return cls(
+            skin=srgb_to_linear(skin),
+            hair=srgb_to_linear(np.clip(hair, 0, 1)),
+            brow=srgb_to_linear(np.clip(hair * rng.uniform(0.5, 0.9), 0, 1)),
+            eye=srgb_to_linear(np.clip(eye, 0, 1)),
+            lip=srgb_to_linear(np.clip(lip, 0, 1)),
+            beard_density=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.25 else 0.0,
+            hairline_shift=float(rng.uniform(4, 9) if bald else rng.normal(0, 0.8)),
+            long_hair=bool(rng.random() < 0.4),
+            fringe=bool(rng.random() < 0.2),
+            blotch=float(rng.uniform(0.02, 0.08)),
+            blotch_mix=rng.standard_normal(4).astype(np.float32),
+        )
 
     def albedo(self, m: Materials) -> tuple[np.ndarray, np.ndarray]:
         """Per-vertex linear albedo (V, 3) and specular strength (V,): the same in every render."""
@@ -225,7 +288,9 @@ class Person:
         hair = np.clip((m.hair_height - self.hairline_shift + 0.6 * noise) / 0.8, 0, 1)[:, None]
         colour = colour + hair * (self.hair[None] * (1 + 0.15 * m.grain[:, None]) - colour)
         if self.beard_density:
-            stubble = np.clip(m.beard * self.beard_density * (0.7 + 0.3 * m.grain) + 0.2 * noise * m.beard, 0, 1)[:, None]
+            stubble = np.clip(m.beard * self.beard_density * (0.7 + 0.3 * m.grain) + 0.2 * noise * m.beard, 0, 1)[
+                :, None
+            ]
             colour = colour + stubble * (self.hair[None] * 0.9 - colour)
         colour = colour + m.brows[:, None] * (self.brow[None] - colour)
         colour = colour * (1 - 0.8 * m.lash_line[:, None])
@@ -249,11 +314,18 @@ def lights(rng: np.random.Generator) -> dict:
     for k in range(count):
         azimuth, elevation = rng.uniform(-1.3, 1.3), rng.uniform(-0.3, 1.0)
         directions.append([np.sin(azimuth) * np.cos(elevation), np.sin(elevation), np.cos(azimuth) * np.cos(elevation)])
-        colours.append(rng.uniform(0.5, 1.1) * (1 if k == 0 else 0.5) * np.array([1.0, rng.uniform(0.85, 1.0), rng.uniform(0.7, 1.05)]))
-    return {"ambient": (rng.uniform(0.15, 0.55) * rng.uniform(0.9, 1.1, 3)).astype(np.float32),
-            "sky": np.float32(rng.uniform(0.0, 0.2)),
-            "light_dirs": np.array(directions, np.float32), "light_colours": np.array(colours, np.float32),
-            "shininess": rng.uniform(12, 40, count).astype(np.float32)}
+        colours.append(
+            rng.uniform(0.5, 1.1)
+            * (1 if k == 0 else 0.5)
+            * np.array([1.0, rng.uniform(0.85, 1.0), rng.uniform(0.7, 1.05)])
+        )
+    return {
+        "ambient": (rng.uniform(0.15, 0.55) * rng.uniform(0.9, 1.1, 3)).astype(np.float32),
+        "sky": np.float32(rng.uniform(0.0, 0.2)),
+        "light_dirs": np.array(directions, np.float32),
+        "light_colours": np.array(colours, np.float32),
+        "shininess": rng.uniform(12, 40, count).astype(np.float32),
+    }
 
 
 def background(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -294,9 +366,14 @@ def background(size: int, rng: np.random.Generator) -> np.ndarray:
 def draw_hair_strands(img, mask, roots, tips, colour, rng, width_px: float):
     """Strands as curved polylines from roots to tips (fringes, long hair over the cheeks)."""
     for r, t in zip(roots, tips):
-        bend = rng.normal(0, 0.15) * np.linalg.norm(t - r) * np.array([-(t - r)[1], (t - r)[0]]) / (np.linalg.norm(t - r) + 1e-6)
+        bend = (
+            rng.normal(0, 0.15)
+            * np.linalg.norm(t - r)
+            * np.array([-(t - r)[1], (t - r)[0]])
+            / (np.linalg.norm(t - r) + 1e-6)
+        )
         s = np.linspace(0, 1, 8)[:, None]
-        curve = (1 - s) ** 2 * r + 2 * s * (1 - s) * (0.5 * (r + t) + bend) + s ** 2 * t
+        curve = (1 - s) ** 2 * r + 2 * s * (1 - s) * (0.5 * (r + t) + bend) + s**2 * t
         pts = np.round(curve * 4).astype(np.int32)[None]
         c = tuple(float(x) for x in np.clip(colour * rng.uniform(0.7, 1.3), 0, 1))
         thickness = max(1, int(round(width_px * rng.uniform(0.6, 1.4))))
@@ -312,15 +389,32 @@ def draw_hand(img, mask, centre, size, skin, rng):
     palm = centre - direction * size * 0.5
     colour = np.clip(to_srgb(skin) * rng.uniform(0.8, 1.1), 0, 1)
     layer = np.zeros_like(mask)
-    cv2.ellipse(layer, (int(palm[0] * 4), int(palm[1] * 4)), (int(size * 2.2), int(size * 2.6)),
-                float(np.degrees(angle)), 0, 360, 1.0, -1, cv2.LINE_AA, shift=2)
+    cv2.ellipse(
+        layer,
+        (int(palm[0] * 4), int(palm[1] * 4)),
+        (int(size * 2.2), int(size * 2.6)),
+        float(np.degrees(angle)),
+        0,
+        360,
+        1.0,
+        -1,
+        cv2.LINE_AA,
+        shift=2,
+    )
     for k in range(rng.integers(2, 5)):
         offset = (k - 1.5) * size * 0.24
         base = centre + normal * offset - direction * size * 0.2
         tip = base + direction * size * rng.uniform(0.6, 0.9)
-        cv2.line(layer, (int(base[0] * 4), int(base[1] * 4)), (int(tip[0] * 4), int(tip[1] * 4)), 1.0,
-                 max(1, int(size * 0.2)), cv2.LINE_AA, shift=2)
-    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+        cv2.line(
+            layer,
+            (int(base[0] * 4), int(base[1] * 4)),
+            (int(tip[0] * 4), int(tip[1] * 4)),
+            1.0,
+            max(1, int(size * 0.2)),
+            cv2.LINE_AA,
+            shift=2,
+        )
+    yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
     light = 0.8 + 0.3 * np.tanh(((xx - centre[0]) * normal[0] + (yy - centre[1]) * normal[1]) / max(size, 1))
     paint = colour[None, None] * light[..., None]
     img[:] = img * (1 - layer[..., None]) + paint * layer[..., None]
@@ -387,8 +481,9 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = img + rng.normal(0, rng.uniform(0.02, 0.05), img.shape)
     if rng.random() < 0.2:  # a small face upscaled
         small = max(16, int(size / rng.uniform(1.5, 4.0)))
-        img = cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (size, size),
-                         interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(
+            cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (size, size), interpolation=cv2.INTER_LINEAR
+        )
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
     if rng.random() < 0.1:  # motion blur

@@ -6,6 +6,7 @@ costs the branch's layers, not the trunk's. CelebA gives the 40 attributes, UTKF
 `Male`) and age; each photo contributes only the losses it has labels for. Ethnicity is never a
 target. The trunk and the head are copied unchanged: every geometric output stays as it was.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,16 @@ def tap_features(model, photos, views: int, desc: str = "tap") -> np.ndarray:
     runtime's crop, the others jittered, degraded and mirrored copies)."""
     from .heads import features
 
-    return features(model, photos, views, batch=128, desc=desc, layers=model.backbone.features[:model.branch_tap],
-                    first_epoch=2000, dtype=np.float16)
+    return features(
+        model,
+        photos,
+        views,
+        batch=128,
+        desc=desc,
+        layers=model.backbone.features[: model.branch_tap],
+        first_epoch=2000,
+        dtype=np.float16,
+    )
 
 
 def labels(celeba, utkface, names, views: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +57,8 @@ def branch_loss(out: torch.Tensor, attributes: torch.Tensor, age: torch.Tensor, 
     n = attributes.shape[1]
     known = torch.isfinite(attributes)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
-        out[:, :n], torch.nan_to_num(attributes), reduction="none")
+        out[:, :n], torch.nan_to_num(attributes), reduction="none"
+    )
     loss = (bce * known).sum() / known.sum().clamp(min=1)
     aged = torch.isfinite(age)
     if out.shape[1] > n and bool(aged.any()):
@@ -57,15 +67,27 @@ def branch_loss(out: torch.Tensor, attributes: torch.Tensor, age: torch.Tensor, 
     return loss
 
 
-def train_branch(start, out_dir, config: TrainingConfig | dict, celeba, utkface, epochs: int = 20, views: int = 4,
-                 batch: int = 256, lr: float = 2e-3, weight_decay: float = 1e-3, age_weight: float = 0.5,
-                 seed: int = 0, progress=print) -> Path:
+def train_branch(
+    start,
+    out_dir,
+    config: TrainingConfig | dict,
+    celeba,
+    utkface,
+    epochs: int = 20,
+    views: int = 4,
+    batch: int = 256,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-3,
+    age_weight: float = 0.5,
+    seed: int = 0,
+    progress=print,
+) -> Path:
     """`start` (a pack folder or a checkpoint) with an attribute branch (`config.attribute_branch`)
     trained on its frozen trunk -> `out_dir/branch.pt`, a checkpoint of the whole network.
     Resumes from `out_dir/branch_last.pt` (saved every epoch) and reuses cached features."""
+    from .build import build_model, load_network
     from .cached_fit import fit_resumable
     from .morphable import MorphableModel
-    from .build import build_model, load_network
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,18 +105,43 @@ def train_branch(start, out_dir, config: TrainingConfig | dict, celeba, utkface,
     if stored is not None and "key" in stored.files and str(stored["key"]) == str(key):
         features = stored["x"]
     else:
-        features = np.concatenate([tap_features(model, celeba, views, desc="CelebA"),
-                                   tap_features(model, utkface, views, desc="UTKFace")])
+        features = np.concatenate(
+            [tap_features(model, celeba, views, desc="CelebA"), tap_features(model, utkface, views, desc="UTKFace")]
+        )
         np.savez(cache, x=features, key=key)
     attributes, age = labels(celeba, utkface, model.branch_names, views)
     x, a, g = torch.from_numpy(features), torch.from_numpy(attributes), torch.from_numpy(age)
 
     torch.manual_seed(seed)
-    fit_resumable(model.branch, len(x), lambda idx: branch_loss(model.branch(x[idx].float()), a[idx], g[idx], age_weight),
-                  out / "branch_last.pt", "branch", epochs, batch, lr, weight_decay, seed, progress=progress)
+    fit_resumable(
+        model.branch,
+        len(x),
+        lambda idx: branch_loss(model.branch(x[idx].float()), a[idx], g[idx], age_weight),
+        out / "branch_last.pt",
+        "branch",
+        epochs,
+        batch,
+        lr,
+        weight_decay,
+        seed,
+        progress=progress,
+    )
     model.eval()
     path = out / "branch.pt"
-    torch.save({"config": config.to_dict(), "model": model.state_dict(),
-                "attribute_branch": {"start": str(start), "celeba_photos": len(celeba), "utkface_photos": len(utkface),
-                                     "views": views, "epochs": epochs, "batch": batch, "lr": lr}}, path)
+    torch.save(
+        {
+            "config": config.to_dict(),
+            "model": model.state_dict(),
+            "attribute_branch": {
+                "start": str(start),
+                "celeba_photos": len(celeba),
+                "utkface_photos": len(utkface),
+                "views": views,
+                "epochs": epochs,
+                "batch": batch,
+                "lr": lr,
+            },
+        },
+        path,
+    )
     return path

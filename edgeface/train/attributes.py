@@ -5,11 +5,13 @@ their distribution over sampled identities (so the positive rate is known: 30 % 
 Expression attributes are thresholds on measured geometry (eye opening, lip gap, corner lift...)
 relative to the model's mean neutral face, moved if needed so that at most 2 % of neutral faces of
 sampled identities pass (a person's build must not read as an expression); their positive rates
-under the expression prior are measured and written beside the thresholds. All measurements take 68 points in model orientation
-(x to the subject's left, y up) and are ratios, so they apply to 3D model points and, for the
-expression ones, to 2D image points of near-frontal faces (flip y) such as AFLW2000-3D's labels.
+under the expression prior are measured and written beside the thresholds. All measurements take
+68 points in model orientation (x to the subject's left, y up) and are ratios, so they apply to 3D
+model points and, for the expression ones, to 2D image points of near-frontal faces (flip y) such
+as AFLW2000-3D's labels.
 `python -m edgeface.train.attributes` recomputes `attributes_v1.json`.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,7 +49,11 @@ def _eye_open(p, left: bool):
 ATTRIBUTES = {
     "Big_Nose": (lambda p: _d(p, 31, 35) / _io(p), "identity", ("top", 0.3)),
     "Long_Nose": (lambda p: _d(p, 27, 33) / _io(p), "identity", ("top", 0.3)),
-    "Pointy_Nose": (lambda p: (p[..., 30, 2] - 0.5 * (p[..., 31, 2] + p[..., 35, 2])) / _io(p), "identity", ("top", 0.3)),
+    "Pointy_Nose": (
+        lambda p: (p[..., 30, 2] - 0.5 * (p[..., 31, 2] + p[..., 35, 2])) / _io(p),
+        "identity",
+        ("top", 0.3),
+    ),
     "Big_Lips": (lambda p: (_d(p, 51, 62) + _d(p, 66, 57)) / _d(p, 48, 54), "identity", ("top", 0.3)),
     "Wide_Mouth": (lambda p: _d(p, 48, 54) / _io(p), "identity", ("top", 0.3)),
     "Narrow_Eyes": (lambda p: 0.5 * (_eye_open(p, True) + _eye_open(p, False)), "identity", ("bottom", 0.3)),
@@ -59,8 +65,11 @@ ATTRIBUTES = {
     "Pointy_Chin": (lambda p: _d(p, 6, 10) / _d(p, 4, 12), "identity", ("bottom", 0.3)),
     "Close_Set_Eyes": (lambda p: _d(p, 39, 42) / _io(p), "identity", ("bottom", 0.3)),
     # mouth corners against the upper lip: an open jaw drops the corners with the lower lip, a smile lifts them
-    "Smiling": (lambda p: (0.5 * (p[..., 48, 1] + p[..., 54, 1]) - p[..., 62, 1]) / _io(p), "expression",
-                (">", 0.03, "abs")),
+    "Smiling": (
+        lambda p: (0.5 * (p[..., 48, 1] + p[..., 54, 1]) - p[..., 62, 1]) / _io(p),
+        "expression",
+        (">", 0.03, "abs"),
+    ),
     "Mouth_Slightly_Open": (lambda p: _d(p, 62, 66) / _d(p, 48, 54), "expression", (">", 0.12, "abs")),
     "Mouth_Wide_Open": (lambda p: _d(p, 62, 66) / _d(p, 48, 54), "expression", (">", 0.45, "abs")),
     "Eyes_Closed": (lambda p: np.maximum(_eye_open(p, True), _eye_open(p, False)), "expression", ("<", 0.4)),
@@ -112,7 +121,9 @@ def load() -> dict:
     return json.loads(THRESHOLDS_FILE.read_text())
 
 
-def label(points68: np.ndarray, thresholds: dict | None = None, kinds=("identity", "expression")) -> dict[str, np.ndarray]:
+def label(
+    points68: np.ndarray, thresholds: dict | None = None, kinds=("identity", "expression")
+) -> dict[str, np.ndarray]:
     """Boolean attributes of (..., 68, 3) model points (or 2D points with y up, for expressions)."""
     thresholds = thresholds or load()
     values = measure(points68, kinds)
@@ -135,7 +146,9 @@ def main(argv=None) -> int:
     result = calibrate(MorphableModel.load(args.model), args.count)
     THRESHOLDS_FILE.write_text(json.dumps(result, indent=1) + "\n")
     for name, t in result.items():
-        print(f"{name:20s} {t['kind']:10s} {t['op']} {t['threshold']:.4f}  positive rate {100 * t['positive_rate']:.1f} %")
+        print(
+            f"{name:20s} {t['kind']:10s} {t['op']} {t['threshold']:.4f}  positive rate {100 * t['positive_rate']:.1f} %"
+        )
     return 0
 
 

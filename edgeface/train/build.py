@@ -1,5 +1,6 @@
 """A FaceModel from a typed training configuration, a checkpoint or a shipped pack, and the input
 arithmetic every training and evaluation path shares (normalise, resized)."""
+
 from __future__ import annotations
 
 import torch
@@ -32,10 +33,18 @@ def build_model(config: TrainingConfig | dict, morphable: MorphableModel) -> Fac
             from .sources import CELEBA_ATTRIBUTES
 
             branch["attributes"] = list(CELEBA_ATTRIBUTES)
-    return FaceModel(config.backbone, topology.load(), morphable, identity_size=config.identity_size,
-                     crop_scale=config.crop_scale, attribute_head=config.attribute_head,
-                     visibility_head=config.visibility_head, attribute_names=attribute_names(config),
-                     age_head=config.age_head, attribute_branch=branch)
+    return FaceModel(
+        config.backbone,
+        topology.load(),
+        morphable,
+        identity_size=config.identity_size,
+        crop_scale=config.crop_scale,
+        attribute_head=config.attribute_head,
+        visibility_head=config.visibility_head,
+        attribute_names=attribute_names(config),
+        age_head=config.age_head,
+        attribute_branch=branch,
+    )
 
 
 def normalise(images01: torch.Tensor) -> torch.Tensor:
@@ -70,8 +79,9 @@ def resized(images: torch.Tensor, size: int) -> torch.Tensor:
     """A float batch at another square size (area-like when shrinking, as a crop taken at that size)."""
     if images.shape[-1] == size:
         return images
-    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
-                                           align_corners=False)
+    return torch.nn.functional.interpolate(
+        images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
 
 
 def init_from(model: FaceModel, path, device) -> tuple[int, int]:
@@ -86,7 +96,11 @@ def init_from(model: FaceModel, path, device) -> tuple[int, int]:
             continue
         if target[name].shape == value.shape:
             target[name] = value
-        elif name.startswith("head.") and target[name].shape[1:] == value.shape[1:] and target[name].shape[0] > value.shape[0]:
+        elif (
+            name.startswith("head.")
+            and target[name].shape[1:] == value.shape[1:]
+            and target[name].shape[0] > value.shape[0]
+        ):
             target[name][: value.shape[0]] = value
         else:
             continue

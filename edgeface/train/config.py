@@ -6,6 +6,7 @@ A configuration is a base file (configs/base.json) with a recipe stage's overrid
 out of its range is a `ConfigError` naming the key's full path (and the nearest known key). Keys that
 start with `_` are comments. Every default lives here, once; `to_dict` gives the plain JSON form that
 checkpoints and `config.json` carry, which `from_dict` reads back to an equal config."""
+
 from __future__ import annotations
 
 import copy
@@ -38,6 +39,7 @@ def weight(default: float = 0.0):
 class Schedule:
     """`train`: the optimiser and its schedule (defaults: configs/base.json's). `minutes` schedules by
     wall clock instead of steps; `frozen` lists parameter-name prefixes that do not learn."""
+
     epochs: int = _range(20, low=1)
     steps_per_epoch: int | None = _range(None, low=1)
     batch_size: int = _range(34, low=1)
@@ -53,6 +55,7 @@ class Schedule:
 @dataclass(frozen=True, kw_only=True)
 class Losses:
     """`loss`: one weight per term (0 leaves the term out), then the terms' own parameters."""
+
     landmarks: float = weight()
     landmarks68: float = weight()
     yaw: float = weight()
@@ -92,6 +95,7 @@ class Losses:
 @dataclass(frozen=True, kw_only=True)
 class Distill:
     """`distill`: the teacher network's outputs as targets, one weight per output."""
+
     dense: float = weight()
     identity: float = weight()
     expression: float = weight()
@@ -148,6 +152,7 @@ class Sources:
     files (shard, labels68, root, frames, count) and its `per_batch` are checked where a stage reads
     them (`need`): a recipe's overrides lay one `sources` over every stage, and a branch stage reads
     only the CelebA and UTKFace photos."""
+
     aflw: AflwSource | None = None
     celeba: CelebaSource | None = None
     utkface: UtkfaceSource | None = None
@@ -157,6 +162,7 @@ class Sources:
 @dataclass(frozen=True, kw_only=True)
 class Data:
     """`data`: the AFLW-21 shard alone (the 0.3 trainer), beside a top-level `synthetic` section."""
+
     aflw_shard: str | None = None
     val_fraction: float = _range(0.03, low=0.0, high=0.5)
     limit: int | None = _range(None, low=1)
@@ -166,6 +172,7 @@ class Data:
 class Synthetic:
     """`synthetic`: synthetic faces beside `data` (`fraction` of each batch; default 1 without real
     crops, else 0.5), and the held-out synthetic faces that validate every run that has this section."""
+
     count: int = _range(low=1)
     fraction: float | None = _range(None, low=0.0, high=1.0)
     renders_per_identity: int = _range(4, low=1)
@@ -183,6 +190,7 @@ class Eyelids:
 class AttributeBranch:
     """`attribute_branch`: a small branch from layer `tap` of the backbone that answers `attributes`
     ("celeba": CelebA's 40, or a list of names) and, with `eyelids`, the eyelid expression rows."""
+
     tap: int = _range(low=1)
     width: int = _range(32, low=1)
     attributes: Union[str, tuple[str, ...]] = "celeba"
@@ -192,6 +200,7 @@ class AttributeBranch:
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig:
     """One training stage's whole configuration."""
+
     name: str | None = None
     backbone: str
     input_size: int = _range(low=16)
@@ -261,6 +270,7 @@ def load(base_path, *overrides: dict, where: str | None = None) -> TrainingConfi
 
 # -- the checked reading ---------------------------------------------------------------------------
 
+
 def _build(cls, data, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {type(data).__name__} {data!r}")
@@ -276,8 +286,11 @@ def _build(cls, data, where: str):
             raise ConfigError(f"{where}.{key}: unknown key{hint}; {where} takes {', '.join(known)}")
         values[key] = _value(hints[key], value, f"{where}.{key}")
         _check_range(known[key], values[key], f"{where}.{key}")
-    missing = [n for n, f in known.items() if n not in values and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [
+        n
+        for n, f in known.items()
+        if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
     try:
@@ -298,8 +311,11 @@ def _value(kind, value, where: str) -> Any:
                 return _value(option, value, where)
             except ConfigError as e:
                 errors.append(e)
-        raise errors[0] if len(options) == 1 else ConfigError(
-            f"{where}: expected {' or '.join(_name(o) for o in options)}, got {value!r}")
+        raise (
+            errors[0]
+            if len(options) == 1
+            else ConfigError(f"{where}: expected {' or '.join(_name(o) for o in options)}, got {value!r}")
+        )
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -327,16 +343,24 @@ def _value(kind, value, where: str) -> Any:
 
 def _name(kind) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        kind, "a list" if typing.get_origin(kind) is tuple else "an object")
+        kind, "a list" if typing.get_origin(kind) is tuple else "an object"
+    )
 
 
 def _check_range(f: dataclasses.Field, value, where: str) -> None:
     low, high, above = (f.metadata.get(k) for k in ("low", "high", "above"))
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return
-    if (low is not None and value < low) or (high is not None and value > high) or (above is not None and value <= above):
-        bounds = [f">= {low}" if low is not None else None, f"> {above}" if above is not None else None,
-                  f"<= {high}" if high is not None else None]
+    if (
+        (low is not None and value < low)
+        or (high is not None and value > high)
+        or (above is not None and value <= above)
+    ):
+        bounds = [
+            f">= {low}" if low is not None else None,
+            f"> {above}" if above is not None else None,
+            f"<= {high}" if high is not None else None,
+        ]
         raise ConfigError(f"{where}: {value!r} is out of range (must be {' and '.join(b for b in bounds if b)})")
 
 

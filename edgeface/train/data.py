@@ -4,6 +4,7 @@
 re-encodes the crops as WebP (all 19,080 fit in ~48 MB, small enough to travel to a GPU machine).
 The shard lives in an ignored folder: AFLW is research-only and never enters the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,15 @@ def pack(root, out, limit: int | None = None) -> Path:
         blobs.append(np.frombuffer(data, np.uint8))
         offsets.append(offsets[-1] + len(data))
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, blob=np.concatenate(blobs), offsets=np.array(offsets, np.int64), names=labels["names"],
-             points21=labels["points21"], visible=labels["visible"], yaw_degrees=labels["yaw_degrees"])
+    np.savez(
+        out,
+        blob=np.concatenate(blobs),
+        offsets=np.array(offsets, np.int64),
+        names=labels["names"],
+        points21=labels["points21"],
+        visible=labels["visible"],
+        yaw_degrees=labels["yaw_degrees"],
+    )
     return out
 
 
@@ -53,7 +61,7 @@ class AflwShard:
 
     def image(self, i: int) -> np.ndarray:
         j = self.indices[i]
-        return cv2.imdecode(self.blob[self.offsets[j]:self.offsets[j + 1]], cv2.IMREAD_COLOR)
+        return cv2.imdecode(self.blob[self.offsets[j] : self.offsets[j + 1]], cv2.IMREAD_COLOR)
 
     def labels(self, i: int):
         j = self.indices[i]
@@ -67,8 +75,9 @@ def crop_matrix(centre, side: float, angle: float, out_size: int) -> np.ndarray:
     c, si = np.cos(angle) * s, np.sin(angle) * s
     cx, cy = centre
     # x_out + 0.5 = S/2 + s R (x - c)
-    return np.array([[c, -si, out_size / 2 - 0.5 - c * cx + si * cy],
-                     [si, c, out_size / 2 - 0.5 - si * cx - c * cy]], np.float64)
+    return np.array(
+        [[c, -si, out_size / 2 - 0.5 - c * cx + si * cy], [si, c, out_size / 2 - 0.5 - si * cx - c * cy]], np.float64
+    )
 
 
 def jitter(centre, side: float, rng) -> tuple[np.ndarray, float, float]:
@@ -139,8 +148,12 @@ class AflwTraining:
                 uv = uv[AFLW_FLIP] * [-1, 1] + [1, 0]
                 visible = visible[AFLW_FLIP]
                 yaw = -yaw
-        return (np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)), uv.astype(np.float32),
-                visible.astype(np.float32), np.float32(yaw))
+        return (
+            np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)),
+            uv.astype(np.float32),
+            visible.astype(np.float32),
+            np.float32(yaw),
+        )
 
 
 def main(argv=None) -> int:
@@ -160,10 +173,32 @@ if __name__ == "__main__":
 
 
 # ---- in-batch hybrid-task training: one example format for real and synthetic samples -----------
-def example(image_chw, *, points21=None, visible21=None, yaw=None, dense=None, visible=None, pose=None,
-            expression=None, identity=None, attributes=None, attribute_mask=None, identity_id=-1,
-            points68=None, weight68=None, age=None, young=None, teacher68=None, teacher_pose=None,
-            teacher_age=None, teacher_female=None, descriptor=None, num_points=520, num_attributes=22) -> dict:
+def example(
+    image_chw,
+    *,
+    points21=None,
+    visible21=None,
+    yaw=None,
+    dense=None,
+    visible=None,
+    pose=None,
+    expression=None,
+    identity=None,
+    attributes=None,
+    attribute_mask=None,
+    identity_id=-1,
+    points68=None,
+    weight68=None,
+    age=None,
+    young=None,
+    teacher68=None,
+    teacher_pose=None,
+    teacher_age=None,
+    teacher_female=None,
+    descriptor=None,
+    num_points=520,
+    num_attributes=22,
+) -> dict:
     """A training example with every label slot present; `has_*` masks say which are real, so a
     batch can mix datasets and each sample contributes only the losses it has labels for.
     `attribute_mask` says which attributes are labelled (all, when `attributes` is given alone);
@@ -258,10 +293,19 @@ class SyntheticExamples:
         size = np.float32(s["image"].shape[0])
         attributes, mask = self._attributes(np.asarray(s["attributes"], np.float32))
         # the dense points supervise everything the 21 sparse ones would, so those slots stay empty
-        return example(np.ascontiguousarray(s["image"].transpose(2, 0, 1)), yaw=s["pose"][1], dense=s["points"] / size,
-                       visible=s["visible"] & ~s["occluded"], pose=s["pose"], expression=s["expression"],
-                       identity=s["identity"], attributes=attributes, attribute_mask=mask,
-                       identity_id=int(s["identity_id"]), num_attributes=len(attributes))
+        return example(
+            np.ascontiguousarray(s["image"].transpose(2, 0, 1)),
+            yaw=s["pose"][1],
+            dense=s["points"] / size,
+            visible=s["visible"] & ~s["occluded"],
+            pose=s["pose"],
+            expression=s["expression"],
+            identity=s["identity"],
+            attributes=attributes,
+            attribute_mask=mask,
+            identity_id=int(s["identity_id"]),
+            num_attributes=len(attributes),
+        )
 
 
 class HybridBatches:
@@ -269,8 +313,16 @@ class HybridBatches:
     which a `synthetic_fraction` are synthetic, taken as whole identity groups (`group` renders of
     one person). An epoch ends when the real samples are used up (or after `steps`)."""
 
-    def __init__(self, n_real: int, n_synthetic: int, batch_size: int, synthetic_fraction: float, group: int,
-                 seed: int = 0, steps: int | None = None):
+    def __init__(
+        self,
+        n_real: int,
+        n_synthetic: int,
+        batch_size: int,
+        synthetic_fraction: float,
+        group: int,
+        seed: int = 0,
+        steps: int | None = None,
+    ):
         self.n_real, self.n_synthetic, self.batch_size, self.group = n_real, n_synthetic, batch_size, group
         persons = int(round(batch_size * synthetic_fraction / group)) if n_synthetic else 0
         self.persons, self.real = persons, batch_size - persons * group
@@ -300,8 +352,15 @@ class MixedBatches:
     drawn one sample at a time. Every part is walked in a fresh order each epoch and wraps around,
     so a small set is seen more often than a large one, as its share of the batch says."""
 
-    def __init__(self, lengths: list[int], per_batch: list[int], steps: int, groups: list | None = None,
-                 group: list[int] | None = None, seed: int = 0):
+    def __init__(
+        self,
+        lengths: list[int],
+        per_batch: list[int],
+        steps: int,
+        groups: list | None = None,
+        group: list[int] | None = None,
+        seed: int = 0,
+    ):
         self.lengths, self.per_batch, self.steps = list(lengths), list(per_batch), int(steps)
         self.groups = list(groups or [None] * len(lengths))
         self.group = list(group or [1] * len(lengths))
@@ -320,8 +379,7 @@ class MixedBatches:
 
     def __iter__(self):
         rng = np.random.default_rng((self.seed, self.epoch))
-        orders = [rng.permutation(len(p) if p is not None else n)
-                  for n, p in zip(self.lengths, self.groups)]
+        orders = [rng.permutation(len(p) if p is not None else n) for n, p in zip(self.lengths, self.groups)]
         for step in range(self.steps):
             batch = []
             for k, (share, people, g) in enumerate(zip(self.per_batch, self.groups, self.group)):
@@ -332,7 +390,8 @@ class MixedBatches:
                     picked = order[(step * share + np.arange(share)) % len(order)]
                 else:
                     persons = order[(step * (share // g) + np.arange(share // g)) % len(order)]
-                    picked = np.concatenate([rng.choice(people[p], size=g, replace=len(people[p]) < g)
-                                             for p in persons])
+                    picked = np.concatenate(
+                        [rng.choice(people[p], size=g, replace=len(people[p]) < g) for p in persons]
+                    )
                 batch += [int(i) + int(self.offsets[k]) for i in picked]
             yield batch

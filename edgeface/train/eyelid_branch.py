@@ -10,6 +10,7 @@ logits learn whether each eye is shut (opened under CLOSED_BELOW of its width; o
 points are all visible). Every other output stays as it was. The students' validation split of the
 crops is never trained on: the stage measures itself there (`eyelids.json`).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ def eye_labels(points68: np.ndarray, weight68: np.ndarray) -> dict:
     eye's lids are not all visible), from (N, 68, 2) points and (N, 68) weights."""
     opening, seen = eye_aperture(points68), eyes_seen(weight68 >= 1)  # (subject's right, left)
     closed = np.where(seen, opening < CLOSED_BELOW, np.nan)[:, ::-1].astype(np.float32)  # -> (left, right)
-    return {"points": points68[:, EYE_POINTS].astype(np.float32), "weight": weight68[:, EYE_POINTS].astype(np.float32),
-            "closed": closed}
+    return {
+        "points": points68[:, EYE_POINTS].astype(np.float32),
+        "weight": weight68[:, EYE_POINTS].astype(np.float32),
+        "closed": closed,
+    }
 
 
 @torch.no_grad()
@@ -51,7 +55,7 @@ def cache_views(model, examples, rows, views: int, batch: int = 128, desc: str =
         examples.training.augment = view >= 2
         examples.epoch = 1000 + view
         for start in tqdm(range(0, len(rows), batch), desc=f"{desc} view {view + 1}/{views}"):
-            samples = [examples[int(i)] for i in rows[start:start + batch]]
+            samples = [examples[int(i)] for i in rows[start : start + batch]]
             x = normalise(torch.from_numpy(np.stack([s["image"] for s in samples])).float() / 255.0)
             points = np.stack([s["points68"] for s in samples])
             weight = np.stack([s["weight68"] for s in samples])
@@ -85,8 +89,8 @@ def eyelid_loss(model, raw, described, eyes, batch: dict, closed_weight: float =
     points = (dist * batch["weight"]).sum() / batch["weight"].sum().clamp(min=1)
     known = torch.isfinite(batch["closed"])
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
-        eyes[:, len(EYELID_SHAPES):], torch.nan_to_num(batch["closed"]), reduction="none",
-        pos_weight=torch.tensor(4.0))  # shut eyes are about one in twenty
+        eyes[:, len(EYELID_SHAPES) :], torch.nan_to_num(batch["closed"]), reduction="none", pos_weight=torch.tensor(4.0)
+    )  # shut eyes are about one in twenty
     return points + closed_weight * (bce * known).sum() / known.sum().clamp(min=1)
 
 
@@ -99,33 +103,49 @@ def measure(model, data: dict, answers: torch.Tensor | None = None, batch: int =
     model.eyelids.eval()
     pred, logits = [], []
     for s in range(0, len(data["raw"]), batch):
-        part = {k: torch.from_numpy(v[s:s + batch]) for k, v in data.items()}
-        eyes = model.eyelids(part["tap"].float()) if answers is None else answers[s:s + batch]
+        part = {k: torch.from_numpy(v[s : s + batch]) for k, v in data.items()}
+        eyes = model.eyelids(part["tap"].float()) if answers is None else answers[s : s + batch]
         pred.append(eye_points(model, part["raw"], part["described"], eyes).numpy())
-        logits.append(eyes[:, len(EYELID_SHAPES):].numpy())
+        logits.append(eyes[:, len(EYELID_SHAPES) :].numpy())
     pred, logits = np.concatenate(pred), np.concatenate(logits)[:, ::-1]  # -> (right, left), as eye_aperture
     truth, opening = eye_opening(data["points"]), eye_opening(pred)
     seen = np.isfinite(data["closed"][:, ::-1])
     shut = truth[seen] < CLOSED_BELOW
     error = float((np.linalg.norm(pred - data["points"], axis=-1) * data["weight"]).sum() / data["weight"].sum())
-    return {"eye_point_error_percent": 100 * error, "eyes": int(seen.sum()), "eyes_shut": int(shut.sum()),
-            "aperture_correlation": float(np.corrcoef(truth[seen], opening[seen])[0, 1]),
-            "predicted_opening_shut": float(opening[seen][shut].mean()) if shut.any() else None,
-            "predicted_opening_open": float(opening[seen][~shut].mean()),
-            "closed_auc": roc_auc(logits[seen][shut], logits[seen][~shut]) if shut.any() else None}
+    return {
+        "eye_point_error_percent": 100 * error,
+        "eyes": int(seen.sum()),
+        "eyes_shut": int(shut.sum()),
+        "aperture_correlation": float(np.corrcoef(truth[seen], opening[seen])[0, 1]),
+        "predicted_opening_shut": float(opening[seen][shut].mean()) if shut.any() else None,
+        "predicted_opening_open": float(opening[seen][~shut].mean()),
+        "closed_auc": roc_auc(logits[seen][shut], logits[seen][~shut]) if shut.any() else None,
+    }
 
 
-def train_eyelids(start, out_dir, config: TrainingConfig | dict, examples, epochs: int = 12, views: int = 4, batch: int = 128,
-                  lr: float = 2e-3, weight_decay: float = 1e-2, holdout: float = 0.03, limit: int | None = None,
-                  seed: int = 0, progress=print) -> Path:
+def train_eyelids(
+    start,
+    out_dir,
+    config: TrainingConfig | dict,
+    examples,
+    epochs: int = 12,
+    views: int = 4,
+    batch: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-2,
+    holdout: float = 0.03,
+    limit: int | None = None,
+    seed: int = 0,
+    progress=print,
+) -> Path:
     """`start` (a pack folder or a checkpoint with an attribute branch) with an eyelid branch
     (`config.attribute_branch.eyelids`) trained on its frozen trunk -> `out_dir/eyelids.pt`.
     `examples`: Aflw68Examples; crops without 68 points and the `holdout` split are not trained on.
     Resumes from `out_dir/eyelids_last.pt` (saved every epoch) and reuses cached features."""
-    from .cached_fit import fit_resumable
-    from .morphable import MorphableModel
     from ..tools.conventions import holdout_split
     from .build import build_model, load_network
+    from .cached_fit import fit_resumable
+    from .morphable import MorphableModel
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,8 +156,12 @@ def train_eyelids(start, out_dir, config: TrainingConfig | dict, examples, epoch
         raise ValueError("the stage's config has no attribute_branch.eyelids")
     state = {k: v for k, v in load_network(start, morphable, "cpu").state_dict().items() if k != "branch_order"}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("eyelids") and k not in ("branch_order", "expression_order") for k in missing):
-        raise ValueError(f"{start} is not this network without an eyelid branch (missing {missing}, unexpected {unexpected})")
+    if unexpected or any(
+        not k.startswith("eyelids") and k not in ("branch_order", "expression_order") for k in missing
+    ):
+        raise ValueError(
+            f"{start} is not this network without an eyelid branch (missing {missing}, unexpected {unexpected})"
+        )
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -156,7 +180,9 @@ def train_eyelids(start, out_dir, config: TrainingConfig | dict, examples, epoch
     else:
         train = cache_views(model, examples, train_rows, views, desc="training crops")
         held = cache_views(model, examples, held_rows, 2, desc="held-out crops")
-        np.savez(cache, key=key, **{f"train_{k}": v for k, v in train.items()}, **{f"held_{k}": v for k, v in held.items()})
+        np.savez(
+            cache, key=key, **{f"train_{k}": v for k, v in train.items()}, **{f"held_{k}": v for k, v in held.items()}
+        )
     data = {k: torch.from_numpy(v) for k, v in train.items()}
 
     torch.manual_seed(seed)
@@ -165,25 +191,56 @@ def train_eyelids(start, out_dir, config: TrainingConfig | dict, examples, epoch
         p.requires_grad_(True)
     with torch.no_grad():  # start from the head's eyelid rows: the network's answer before this stage
         rows = [6 + model.identity_size + model.expression_names.index(n) for n in EYELID_SHAPES]
-        branch.head.bias[:len(EYELID_SHAPES)] = data["raw"][:, rows].mean(0)
+        branch.head.bias[: len(EYELID_SHAPES)] = data["raw"][:, rows].mean(0)
 
     def loss_of(idx):
         part = {k: v[idx] for k, v in data.items()}
         return eyelid_loss(model, part["raw"], part["described"], branch(part["tap"].float()), part)
 
     def held_out() -> str:
-        return "; held out: " + ", ".join(f"{k} {v:.3f}" for k, v in measure(model, held).items() if isinstance(v, float))
+        return "; held out: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in measure(model, held).items() if isinstance(v, float)
+        )
 
-    fit_resumable(branch, len(data["raw"]), loss_of, out / "eyelids_last.pt", "eyelids", epochs, batch, lr,
-                  weight_decay, seed, held_out, progress)
+    fit_resumable(
+        branch,
+        len(data["raw"]),
+        loss_of,
+        out / "eyelids_last.pt",
+        "eyelids",
+        epochs,
+        batch,
+        lr,
+        weight_decay,
+        seed,
+        held_out,
+        progress,
+    )
     model.eval()
-    report = {"held_out_crops": int(len(held_rows)), "views": 2,
-              "before": measure(model, held, head_answers(model, held)), "after": measure(model, held)}
+    report = {
+        "held_out_crops": int(len(held_rows)),
+        "views": 2,
+        "before": measure(model, held, head_answers(model, held)),
+        "after": measure(model, held),
+    }
     (out / "eyelids.json").write_text(json.dumps(report, indent=1))
     path = out / "eyelids.pt"
-    torch.save({"config": config.to_dict(), "model": model.state_dict(),
-                "eyelids": {"start": str(start), "crops": int(len(train_rows)), "views": views, "epochs": epochs,
-                            "batch": batch, "lr": lr, "held_out": report}}, path)
+    torch.save(
+        {
+            "config": config.to_dict(),
+            "model": model.state_dict(),
+            "eyelids": {
+                "start": str(start),
+                "crops": int(len(train_rows)),
+                "views": views,
+                "epochs": epochs,
+                "batch": batch,
+                "lr": lr,
+                "held_out": report,
+            },
+        },
+        path,
+    )
     return path
 
 

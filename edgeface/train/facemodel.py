@@ -6,6 +6,7 @@ graph* through the fixed ICT-FaceKit basis of the edgeface-520 topology and proj
 pose, so every exported file returns them and the runtime needs no basis file. The forward pass
 returns the runtime's output contract (edgeface.runtime.model.OUTPUT_NAMES), in crop-normalised units.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,8 @@ import torch
 from torch import nn
 
 from . import networks
-from .networks.mobilenet import InvertedResidual, conv_bn
 from .morphable import MorphableModel, torch_decoder
+from .networks.mobilenet import InvertedResidual, conv_bn
 from .raster import vertex_normals
 from .topology import aflw21_matrix
 
@@ -59,9 +60,14 @@ class AttributeBranch(nn.Module):
         super().__init__()
         c = width
         self.blocks = nn.Sequential(
-            InvertedResidual(channels_in, c, 2, 6), InvertedResidual(c, c, 1, 6), InvertedResidual(c, c, 1, 6),
-            InvertedResidual(c, 2 * c, 1, 6), InvertedResidual(2 * c, 2 * c, 1, 6),
-            InvertedResidual(2 * c, 2 * c, 1, 6), conv_bn(2 * c, features, 1))
+            InvertedResidual(channels_in, c, 2, 6),
+            InvertedResidual(c, c, 1, 6),
+            InvertedResidual(c, c, 1, 6),
+            InvertedResidual(c, 2 * c, 1, 6),
+            InvertedResidual(2 * c, 2 * c, 1, 6),
+            InvertedResidual(2 * c, 2 * c, 1, 6),
+            conv_bn(2 * c, features, 1),
+        )
         self.dropout = nn.Dropout(0.2)
         self.head = nn.Linear(features, outputs)
         for m in self.modules():
@@ -80,8 +86,11 @@ class EyelidBranch(nn.Module):
 
     def __init__(self, channels_in: int, grid: int, width: int = 32):
         super().__init__()
-        self.blocks = nn.Sequential(InvertedResidual(channels_in, width, 1, 4), InvertedResidual(width, width, 1, 4),
-                                    InvertedResidual(width, width, 2, 4))
+        self.blocks = nn.Sequential(
+            InvertedResidual(channels_in, width, 1, 4),
+            InvertedResidual(width, width, 1, 4),
+            InvertedResidual(width, width, 2, 4),
+        )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(width * ((grid + 1) // 2) ** 2, len(EYELID_SHAPES) + 2)
         for m in self.modules():
@@ -95,9 +104,19 @@ class EyelidBranch(nn.Module):
 
 
 class FaceModel(nn.Module):
-    def __init__(self, backbone: str, topology: dict, morphable: MorphableModel, identity_size: int = 40,
-                 crop_scale: float = 1.4, attribute_head: bool = False, visibility_head: bool = False,
-                 attribute_names=None, age_head: bool = False, attribute_branch: dict | None = None):
+    def __init__(
+        self,
+        backbone: str,
+        topology: dict,
+        morphable: MorphableModel,
+        identity_size: int = 40,
+        crop_scale: float = 1.4,
+        attribute_head: bool = False,
+        visibility_head: bool = False,
+        attribute_names=None,
+        age_head: bool = False,
+        attribute_branch: dict | None = None,
+    ):
         """attribute_head: learn the 22 geometry-grounded attributes (edgeface.train.attributes)
         from the shared features, instead of deriving four from expression weights;
         attribute_names: learn these attributes instead (CelebA's 40 and the expression ones).
@@ -140,13 +159,16 @@ class FaceModel(nn.Module):
         # one linear head for everything (one matrix product): pose, identity, expression, then the
         # optional attribute logits and visibility corrections
         self.core = 6 + identity_size + len(self.expression_names)
-        extra = ((len(self.attribute_names) if self.attribute_head else 0) + int(age_head)
-                 + (self.num_points if visibility_head else 0))
+        extra = (
+            (len(self.attribute_names) if self.attribute_head else 0)
+            + int(age_head)
+            + (self.num_points if visibility_head else 0)
+        )
         self.head = nn.Linear(self.backbone.num_features, self.core + extra)
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():
-            self.head.bias[6 + identity_size:self.core] = -3.0  # expressions start near neutral
+            self.head.bias[6 + identity_size : self.core] = -3.0  # expressions start near neutral
         self.branch_config = dict(attribute_branch) if attribute_branch else None
         self.branch = self.eyelids = None
         if attribute_branch:
@@ -161,28 +183,40 @@ class FaceModel(nn.Module):
             raise ValueError(f"the attribute branch answers attributes the network does not have: {unknown}")
         self.branch_tap = int(cfg["tap"])
         if not 0 < self.branch_tap < len(self.backbone.features):
-            raise ValueError(f"attribute branch tap {self.branch_tap}: the backbone has {len(self.backbone.features)} layers")
+            raise ValueError(
+                f"attribute branch tap {self.branch_tap}: the backbone has {len(self.backbone.features)} layers"
+            )
         with torch.no_grad():
-            channels = self.backbone.features[:self.branch_tap](torch.zeros(1, 3, 64, 64)).shape[1]
+            channels = self.backbone.features[: self.branch_tap](torch.zeros(1, 3, 64, 64)).shape[1]
         self.branch = AttributeBranch(channels, len(names) + int(self.age_head), int(cfg.get("width", 32)))
         # column j of the answer: the head's attribute j, or the branch's answer for that name (a
         # gather over [head attributes, branch attributes], so every format sees one index op)
-        order = [len(self.attribute_names) + names.index(n) if n in names else j
-                 for j, n in enumerate(self.attribute_names)]
+        order = [
+            len(self.attribute_names) + names.index(n) if n in names else j for j, n in enumerate(self.attribute_names)
+        ]
         self.branch_names = names
         if cfg.get("eyelids"):
             lacking = [n for n in EYE_CLOSED if n not in self.attribute_names]
             if lacking:
-                raise ValueError(f"an eyelid branch answers eye closure, and the network lacks the attributes {lacking}")
+                raise ValueError(
+                    f"an eyelid branch answers eye closure, and the network lacks the attributes {lacking}"
+                )
             eyes = cfg["eyelids"]
             size = int(eyes.get("input_size", 112))
             with torch.no_grad():
-                grid = self.backbone.features[:self.branch_tap](torch.zeros(1, 3, size, size)).shape[-1]
+                grid = self.backbone.features[: self.branch_tap](torch.zeros(1, 3, size, size)).shape[-1]
             self.eyelids = EyelidBranch(channels, grid, int(eyes.get("width", 32)))
             # the eyelid rows of the expression: a gather over [head expression rows, eyelid logits]
             k = len(self.expression_names)
-            self.register_buffer("expression_order", torch.tensor(
-                [k + EYELID_SHAPES.index(n) if n in EYELID_SHAPES else j for j, n in enumerate(self.expression_names)]))
+            self.register_buffer(
+                "expression_order",
+                torch.tensor(
+                    [
+                        k + EYELID_SHAPES.index(n) if n in EYELID_SHAPES else j
+                        for j, n in enumerate(self.expression_names)
+                    ]
+                ),
+            )
             # and the closure attributes, gathered after the branch's answers
             start = len(self.attribute_names) + len(names)
             order = [start + EYE_CLOSED.index(n) if n in EYE_CLOSED else o for o, n in zip(order, self.attribute_names)]
@@ -210,39 +244,40 @@ class FaceModel(nn.Module):
         pitch, yaw, roll = raw[:, 0] * 0.5, raw[:, 1] * math.pi / 2, raw[:, 2] * 0.5
         tx, ty = 0.5 + 0.2 * raw[:, 3], 0.5 + 0.2 * raw[:, 4]
         s = self.base_scale * torch.exp(0.2 * raw[:, 5])
-        identity = raw[:, 6:6 + k]
-        expression = raw[:, 6 + k:self.core]
+        identity = raw[:, 6 : 6 + k]
+        expression = raw[:, 6 + k : self.core]
         if self.eyelids is not None:  # described: the branch's answers, then the eyelid branch's
-            eyes = described[:, -len(EYELID_SHAPES) - 2:]
-            described = described[:, :-len(EYELID_SHAPES) - 2]
-            expression = torch.cat([expression, eyes[:, :len(EYELID_SHAPES)]], 1)[:, self.expression_order]
+            eyes = described[:, -len(EYELID_SHAPES) - 2 :]
+            described = described[:, : -len(EYELID_SHAPES) - 2]
+            expression = torch.cat([expression, eyes[:, : len(EYELID_SHAPES)]], 1)[:, self.expression_order]
         expression = torch.sigmoid(expression)
         rotation = rotation_matrix(pitch, yaw, roll)
         verts = self.decoder(identity, expression) - self.centre
         rotated = verts @ rotation.transpose(1, 2)
         s_ = s[:, None]
-        dense = torch.stack([tx[:, None] + s_ * rotated[..., 0], ty[:, None] - s_ * rotated[..., 1],
-                             s_ * rotated[..., 2]], -1)
+        dense = torch.stack(
+            [tx[:, None] + s_ * rotated[..., 0], ty[:, None] - s_ * rotated[..., 1], s_ * rotated[..., 2]], -1
+        )
         pose = torch.stack([pitch, yaw, roll, tx, ty, s], -1)
         rest = self.core
         if self.attribute_head:
-            attributes = raw[:, rest:rest + len(self.attribute_names)]
+            attributes = raw[:, rest : rest + len(self.attribute_names)]
             rest += len(self.attribute_names)
             if described is not None:
-                parts = [attributes, described[:, :len(self.branch_names)]]
+                parts = [attributes, described[:, : len(self.branch_names)]]
                 if self.eyelids is not None:
-                    closed = eyes[:, len(EYELID_SHAPES):]
+                    closed = eyes[:, len(EYELID_SHAPES) :]
                     parts += [closed, torch.minimum(closed[:, :1], closed[:, 1:])]
                 attributes = torch.cat(parts, 1)[:, self.branch_order]
         else:
             attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
         if self.age_head:
-            age = raw[:, rest:rest + 1] if described is None else described[:, -1:]
+            age = raw[:, rest : rest + 1] if described is None else described[:, -1:]
             attributes = torch.cat([attributes, AGE_OFFSET + AGE_SCALE * age], 1)
             rest += 1
         visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
         if self.visibility_head:
-            visibility = visibility + raw[:, rest:rest + self.num_points]
+            visibility = visibility + raw[:, rest : rest + self.num_points]
         return dense, pose, identity, expression, attributes, visibility
 
 
@@ -272,10 +307,14 @@ class FlipAveraged(nn.Module):
         f_dense = f_dense[:, self.points]
         f_dense = torch.stack([1.0 - f_dense[..., 0], f_dense[..., 1], f_dense[..., 2]], -1)  # u -> 1 - u
         f_pose = f_pose * self.pose_sign + self.pose_offset
-        return (0.5 * (dense + f_dense), 0.5 * (pose + f_pose), identity,
-                0.5 * (expression + f_expression[:, self.expression]),
-                0.5 * (attributes + f_attributes[:, self.attributes]),
-                0.5 * (visibility + f_visibility[:, self.points]))
+        return (
+            0.5 * (dense + f_dense),
+            0.5 * (pose + f_pose),
+            identity,
+            0.5 * (expression + f_expression[:, self.expression]),
+            0.5 * (attributes + f_attributes[:, self.attributes]),
+            0.5 * (visibility + f_visibility[:, self.points]),
+        )
 
 
 class Refined(nn.Module):
@@ -298,8 +337,10 @@ class Refined(nn.Module):
         side = (self.crop_scale * 0.5 * (hi - lo).sum(-1)).clamp(0.5, 1.5)  # crop-normalised units
         zero = torch.zeros_like(side)
         # affine_grid (align_corners=False) maps the new crop's [-1, 1] to the input's [-1, 1]
-        theta = torch.stack([torch.stack([side, zero, 2 * centre[:, 0] - 1], -1),
-                             torch.stack([zero, side, 2 * centre[:, 1] - 1], -1)], 1)
+        theta = torch.stack(
+            [torch.stack([side, zero, 2 * centre[:, 0] - 1], -1), torch.stack([zero, side, 2 * centre[:, 1] - 1], -1)],
+            1,
+        )
         grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
         recropped = torch.nn.functional.grid_sample(x - self.black, grid, align_corners=False) + self.black
         dense, pose, identity, expression, attributes, visibility = self.model(recropped)

@@ -7,6 +7,7 @@ the runtime's crops (each photo as cut and mirrored, plus one degraded copy): Ce
 attributes by L2-regularised logistic regression (`Male` from CelebA and UTKFace together), and
 age by smooth-L1 regression on UTKFace. Linear rows on fixed features: the geometry cannot move.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,16 @@ from . import checkpoints
 
 
 @torch.no_grad()
-def features(model, photos, views: int = 2, batch: int = 64, desc: str = "features", layers=None,
-             first_epoch: int = 1000, dtype=np.float32) -> np.ndarray:
+def features(
+    model,
+    photos,
+    views: int = 2,
+    batch: int = 64,
+    desc: str = "features",
+    layers=None,
+    first_epoch: int = 1000,
+    dtype=np.float32,
+) -> np.ndarray:
     """(views * N, ...) features of each photo: the runtime's crop, then jittered and degraded
     copies (`FramedPhotos.crop`, augmentation drawn for epochs `first_epoch` + view), mirrored half
     the time. `layers`: what to run (default: the backbone's pooled features)."""
@@ -58,8 +67,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 20
     return w.detach().numpy(), b.detach().numpy()
 
 
-def fit_age(x: np.ndarray, years: np.ndarray, offset: float, scale: float, l2: float = 1e-3,
-            steps: int = 200) -> tuple[np.ndarray, float]:
+def fit_age(
+    x: np.ndarray, years: np.ndarray, offset: float, scale: float, l2: float = 1e-3, steps: int = 200
+) -> tuple[np.ndarray, float]:
     """age = offset + scale * (w . f + b), fitted by smooth L1 in decades."""
     xt, yt = torch.from_numpy(x).double(), torch.from_numpy(years).double()
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
@@ -79,10 +89,10 @@ def fit_age(x: np.ndarray, years: np.ndarray, offset: float, scale: float, l2: f
 
 def refit(checkpoint, out, celeba, utkface, l2: float = 1e-3, views: int = 2) -> dict:
     """Write `out`: `checkpoint` with the CelebA attribute rows and the age row refitted."""
+    from .build import load_checkpoint
     from .facemodel import AGE_OFFSET, AGE_SCALE
     from .morphable import MorphableModel
     from .sources import CELEBA_ATTRIBUTES
-    from .build import load_checkpoint
 
     state = checkpoints.read(checkpoint)
     model = load_checkpoint(checkpoint, MorphableModel.load(None), "cpu")

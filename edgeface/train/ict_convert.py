@@ -6,6 +6,7 @@ Keeps the first 24,591 vertices (face, head and neck, mouth socket, eye sockets,
 teeth, eyeballs) and drops the lacrimal fluid, eye blend, eye occlusion and eyelash meshes; splits
 quads into (0, 1, 2) and (0, 2, 3); stores bases as float16 deltas from the neutral mesh.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,32 @@ from pathlib import Path
 import numpy as np
 
 KEPT_VERTICES = 24591
-PARTS = (("face", 0, 9409), ("face_narrow", 0, 6706), ("head_neck", 9409, 11248), ("mouth_socket", 11248, 13294),
-         ("eye_socket_left", 13294, 13678), ("eye_socket_right", 13678, 14062), ("gums_tongue", 14062, 17039),
-         ("teeth", 17039, 21451), ("eyeball_left", 21451, 23021), ("eyeball_right", 23021, 24591))
-MATERIALS = ("M_Face", "M_BackHead", "M_GumsTongue", "M_Teeth", "M_ScleraLeft", "M_IrisLeft", "M_ScleraRight",
-             "M_IrisRight", "M_LacrimalFluid", "M_EyeBlend", "M_EyeOcclusion", "M_EyeLashes")
+PARTS = (
+    ("face", 0, 9409),
+    ("face_narrow", 0, 6706),
+    ("head_neck", 9409, 11248),
+    ("mouth_socket", 11248, 13294),
+    ("eye_socket_left", 13294, 13678),
+    ("eye_socket_right", 13678, 14062),
+    ("gums_tongue", 14062, 17039),
+    ("teeth", 17039, 21451),
+    ("eyeball_left", 21451, 23021),
+    ("eyeball_right", 23021, 24591),
+)
+MATERIALS = (
+    "M_Face",
+    "M_BackHead",
+    "M_GumsTongue",
+    "M_Teeth",
+    "M_ScleraLeft",
+    "M_IrisLeft",
+    "M_ScleraRight",
+    "M_IrisRight",
+    "M_LacrimalFluid",
+    "M_EyeBlend",
+    "M_EyeOcclusion",
+    "M_EyeLashes",
+)
 
 
 def read_obj(path) -> dict:
@@ -37,8 +59,13 @@ def read_obj(path) -> dict:
                 faces.append([int(c[0]) - 1 for c in corners])
                 face_uv.append([int(c[1]) - 1 if len(c) > 1 and c[1] else -1 for c in corners])
                 material.append(current)
-    return {"vertices": np.asarray(vertices, np.float32), "uv": np.asarray(uv, np.float32),
-            "faces": faces, "face_uv": face_uv, "material": material}
+    return {
+        "vertices": np.asarray(vertices, np.float32),
+        "uv": np.asarray(uv, np.float32),
+        "faces": faces,
+        "face_uv": face_uv,
+        "material": material,
+    }
 
 
 def _triangulate(faces, face_uv, material):
@@ -72,13 +99,21 @@ def convert(facekit, identities: int | None = None, expressions=None) -> dict:
     exp_basis = np.stack([delta(folder / f"{n}.obj") for n in tqdm(names, desc="expressions")])
     triangles, triangle_uv, triangle_material = _triangulate(neutral["faces"], neutral["face_uv"], neutral["material"])
     return {
-        "neutral": base, "id_basis": id_basis, "exp_basis": exp_basis, "exp_names": np.array(names),
-        "triangles": triangles, "triangle_uv": triangle_uv, "uv": neutral["uv"],
-        "triangle_material": triangle_material, "material_names": np.array(MATERIALS),
+        "neutral": base,
+        "id_basis": id_basis,
+        "exp_basis": exp_basis,
+        "exp_names": np.array(names),
+        "triangles": triangles,
+        "triangle_uv": triangle_uv,
+        "uv": neutral["uv"],
+        "triangle_material": triangle_material,
+        "material_names": np.array(MATERIALS),
         "landmarks68": np.asarray(meta["idx_to_landmark_verts"], np.int32),
         "rigid_vertices": np.asarray(meta["idx_to_rigid_verts"], np.int32),
-        "part_names": np.array([p[0] for p in PARTS]), "part_ranges": np.array([p[1:] for p in PARTS], np.int32),
-        "units": np.array("cm"), "source": np.array(f"ICT-FaceKit FaceXModel (MIT), converted from {folder.name}"),
+        "part_names": np.array([p[0] for p in PARTS]),
+        "part_ranges": np.array([p[1:] for p in PARTS], np.int32),
+        "units": np.array("cm"),
+        "source": np.array(f"ICT-FaceKit FaceXModel (MIT), converted from {folder.name}"),
     }
 
 

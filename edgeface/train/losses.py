@@ -1,5 +1,6 @@
 """Losses. Each sample contributes only the terms it has labels for (masks), so batches can mix
 datasets with different labels (in-batch hybrid-task training)."""
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,14 @@ def pose_angles(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor):
 def rotation(pitch: torch.Tensor, yaw: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
     """(N, 3, 3) rotations of edgeface.runtime.geometry.euler_to_matrix's convention (radians)."""
     one, zero = torch.ones_like(pitch), torch.zeros_like(pitch)
-    cx, sx, cy, sy, cz, sz = (torch.cos(-pitch), torch.sin(-pitch), torch.cos(-yaw), torch.sin(-yaw),
-                              torch.cos(-roll), torch.sin(-roll))
+    cx, sx, cy, sy, cz, sz = (
+        torch.cos(-pitch),
+        torch.sin(-pitch),
+        torch.cos(-yaw),
+        torch.sin(-yaw),
+        torch.cos(-roll),
+        torch.sin(-roll),
+    )
     rx = torch.stack([one, zero, zero, zero, cx, -sx, zero, sx, cx], -1).view(-1, 3, 3)
     ry = torch.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).view(-1, 3, 3)
     rz = torch.stack([cz, -sz, zero, sz, cz, zero, zero, zero, one], -1).view(-1, 3, 3)
@@ -61,7 +68,7 @@ def pose_rotation(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor, m
     tens of degrees near |yaw| 73 deg, docs/experiments.md). `max_yaw` (radians) drops targets whose
     yaw is beyond it."""
     chord = torch.linalg.matrix_norm(rotation(*pred.unbind(-1)) - rotation(*target.unbind(-1)))
-    per_sample = chord / 2 ** 0.5
+    per_sample = chord / 2**0.5
     if max_yaw is not None:
         has = has * (target[:, 1].abs() < max_yaw).float()
     return masked_mean(per_sample, has)
@@ -77,8 +84,9 @@ def visibility(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor):
     return masked_mean(bce, has)
 
 
-def attributes(logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor, positive_rate: torch.Tensor,
-               balance: float = 1.0):
+def attributes(
+    logits: torch.Tensor, target: torch.Tensor, has: torch.Tensor, positive_rate: torch.Tensor, balance: float = 1.0
+):
     """BCE with positives weighted by ((1 - p) / p) ** balance: at 1 rare attributes count as much
     as common ones (balanced accuracy), at 0 each label counts once (plain accuracy at 0.5).
     `has` is (N,) (all of a sample's attributes labelled or none) or (N, A) per attribute, and may
@@ -103,8 +111,9 @@ def age(pred_years: torch.Tensor, target_years: torch.Tensor, has: torch.Tensor)
     return masked_mean(err, has)
 
 
-def young(pred_years: torch.Tensor, is_young: torch.Tensor, has: torch.Tensor, below: float = 38.0,
-          above: float = 28.0):
+def young(
+    pred_years: torch.Tensor, is_young: torch.Tensor, has: torch.Tensor, below: float = 38.0, above: float = 28.0
+):
     """CelebA's `Young` as a bound on the age output: young faces above `below` years and not-young
     ones under `above` pay the distance, in decades (the label is a judgement, not an age)."""
     over = torch.relu(pred_years - below) * is_young + torch.relu(above - pred_years) * (1 - is_young)

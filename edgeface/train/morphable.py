@@ -4,6 +4,7 @@ Units are centimetres; model coordinates are x to the subject's left, y up, z to
 (edgeface.runtime.geometry). Identity weights are ~N(0, 1) per component; expression weights are the 53
 ARKit blendshapes in [0, 1].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tools.datasets import data_root
 from ..runtime.errors import EdgefaceError
+from ..tools.datasets import data_root
 
 
 @dataclass
@@ -40,9 +41,16 @@ class MorphableModel:
             raise EdgefaceError(f"ICT-FaceKit model not found ({path}); set EDGEFACE_DATA or pass its path")
         d = np.load(path)
         if "vertex_ids" in d.files:  # a subset written by `save`
-            return cls(d["neutral"], d["id_basis"].astype(np.float32), d["exp_basis"].astype(np.float32),
-                       [str(n) for n in d["exp_names"]], np.zeros((0, 3), np.int32), np.zeros(0, np.int32), {},
-                       d["vertex_ids"])
+            return cls(
+                d["neutral"],
+                d["id_basis"].astype(np.float32),
+                d["exp_basis"].astype(np.float32),
+                [str(n) for n in d["exp_names"]],
+                np.zeros((0, 3), np.int32),
+                np.zeros(0, np.int32),
+                {},
+                d["vertex_ids"],
+            )
         return cls(
             neutral=d["neutral"].astype(np.float32),
             id_basis=d["id_basis"].astype(np.float32),
@@ -81,17 +89,29 @@ class MorphableModel:
             else:
                 raise EdgefaceError("this morphable model is already a subset of other vertices")
         k = identity_size or len(self.id_basis)
-        return MorphableModel(self.neutral[v], self.id_basis[:k, v], self.exp_basis[:, v], self.exp_names,
-                              np.zeros((0, 3), np.int32), np.zeros(0, np.int32), {},
-                              np.asarray(vertices) if self.vertex_ids is None else self.vertex_ids)
+        return MorphableModel(
+            self.neutral[v],
+            self.id_basis[:k, v],
+            self.exp_basis[:, v],
+            self.exp_names,
+            np.zeros((0, 3), np.int32),
+            np.zeros(0, np.int32),
+            {},
+            np.asarray(vertices) if self.vertex_ids is None else self.vertex_ids,
+        )
 
     def save(self, path) -> None:
         """Write a subset (e.g. the 520 dense vertices; kilobytes, not the full model) to npz."""
         if self.vertex_ids is None:
             raise EdgefaceError("save() writes subsets only; the full model stays where it was read from")
-        np.savez(path, neutral=self.neutral, id_basis=self.id_basis.astype(np.float16),
-                 exp_basis=self.exp_basis.astype(np.float16), exp_names=np.array(self.exp_names),
-                 vertex_ids=self.vertex_ids)
+        np.savez(
+            path,
+            neutral=self.neutral,
+            id_basis=self.id_basis.astype(np.float16),
+            exp_basis=self.exp_basis.astype(np.float16),
+            exp_names=np.array(self.exp_names),
+            vertex_ids=self.vertex_ids,
+        )
 
 
 def torch_decoder(model: MorphableModel, identity_size: int):
@@ -107,7 +127,9 @@ def torch_decoder(model: MorphableModel, identity_size: int):
             super().__init__()
             v = model.num_vertices
             self.register_buffer("neutral", torch.from_numpy(model.neutral.reshape(1, v * 3)))
-            self.register_buffer("id_basis", torch.from_numpy(model.id_basis[:identity_size].reshape(identity_size, v * 3)))
+            self.register_buffer(
+                "id_basis", torch.from_numpy(model.id_basis[:identity_size].reshape(identity_size, v * 3))
+            )
             self.register_buffer("exp_basis", torch.from_numpy(model.exp_basis.reshape(len(model.exp_basis), v * 3)))
             self.num_vertices = v
 

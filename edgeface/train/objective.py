@@ -1,6 +1,7 @@
 """The training objective: every loss term with the configuration's weights, in one mini-batch that
 mixes datasets with different labels (in-batch hybrid-task training). The terms themselves are in
 `losses`; each sample contributes only to the terms it has labels for."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,9 @@ class HybridLoss:
             attributes, years = attributes[:, :-1], attributes[:, -1]
         has_dense = batch["has_dense"]
         terms = {
-            "landmarks": losses.sparse_landmarks(dense, self.model.aflw21, batch["points21"],
-                                                 batch["visible21"] * batch["has_points21"][:, None]),
+            "landmarks": losses.sparse_landmarks(
+                dense, self.model.aflw21, batch["points21"], batch["visible21"] * batch["has_points21"][:, None]
+            ),
             "landmarks68": losses.landmarks68(dense, self.landmarks68, batch["points68"], batch["weight68"]),
             "yaw": losses.yaw(pose[:, 1], batch["yaw"], batch["has_yaw"] * (1 - batch["has_pose"])),
             "identity_prior": losses.identity_prior(identity),
@@ -56,9 +58,13 @@ class HybridLoss:
         if self.model.attribute_head:
             # synthetic attribute labels are an auxiliary signal beside real ones (`attributes_synthetic`)
             source = torch.where(has_dense > 0, w.attributes_synthetic, 1.0)
-            terms["attributes"] = losses.attributes(attributes, batch["attributes"],
-                                                    batch["attribute_mask"] * source[:, None], self.positive_rate,
-                                                    w.attribute_balance)
+            terms["attributes"] = losses.attributes(
+                attributes,
+                batch["attributes"],
+                batch["attribute_mask"] * source[:, None],
+                self.positive_rate,
+                w.attribute_balance,
+            )
         if years is not None:
             terms["age"] = losses.age(years, batch["age"], batch["has_age"])
             terms["young"] = losses.young(years, batch["young"], batch["has_young"])
@@ -71,14 +77,18 @@ class HybridLoss:
             if w.teacher_pose_rotation:
                 limit = w.teacher_pose_max_yaw
                 terms["teacher_pose_rotation"] = losses.pose_rotation(
-                    pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"],
-                    None if limit is None else float(np.radians(limit)))
+                    pose[:, :3],
+                    batch["teacher_pose"],
+                    batch["has_teacher_pose"],
+                    None if limit is None else float(np.radians(limit)),
+                )
             terms["relational"] = losses.relational(identity, batch["descriptor"], batch["has_descriptor"])
             if years is not None:
                 terms["teacher_age"] = losses.age(years, batch["teacher_age"], batch["has_teacher_age"])
             if self.male is not None:
-                terms["teacher_gender"] = losses.soft_binary(attributes[:, self.male], 1.0 - batch["teacher_female"],
-                                                             batch["has_teacher_female"])
+                terms["teacher_gender"] = losses.soft_binary(
+                    attributes[:, self.male], 1.0 - batch["teacher_female"], batch["has_teacher_female"]
+                )
         if teacher_outputs is not None:
             t_dense, t_pose, t_identity, t_expression, t_attributes, _ = teacher_outputs
             d = self.d
@@ -96,7 +106,8 @@ class HybridLoss:
             if self.model.attribute_head and t_attributes.shape == attributes.shape:
                 temperature = d.temperature
                 per_sample["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
-                    attributes / temperature, torch.sigmoid(t_attributes / temperature), reduction="none").mean(-1)
+                    attributes / temperature, torch.sigmoid(t_attributes / temperature), reduction="none"
+                ).mean(-1)
             terms.update({name: losses.masked_mean(value, taught) for name, value in per_sample.items()})
         weight = {name: getattr(self.d, name[8:]) if name.startswith("distill_") else w.of(name) for name in terms}
         loss = sum(weight[name] * value for name, value in terms.items())

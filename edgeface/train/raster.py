@@ -4,6 +4,7 @@ Why not OpenGL: CI and most training machines have no display or GPU driver, and
 small (49k triangles of a pixel or two at 128 px), so a compiled loop over triangles renders a
 face in about a millisecond on one core. One code path serves the CPU and the GPU machine.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,16 @@ def vertex_normals(vertices, triangles):
     normals = np.zeros_like(vertices)
     for t in range(triangles.shape[0]):
         a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
-        e1x, e1y, e1z = vertices[b, 0] - vertices[a, 0], vertices[b, 1] - vertices[a, 1], vertices[b, 2] - vertices[a, 2]
-        e2x, e2y, e2z = vertices[c, 0] - vertices[a, 0], vertices[c, 1] - vertices[a, 1], vertices[c, 2] - vertices[a, 2]
+        e1x, e1y, e1z = (
+            vertices[b, 0] - vertices[a, 0],
+            vertices[b, 1] - vertices[a, 1],
+            vertices[b, 2] - vertices[a, 2],
+        )
+        e2x, e2y, e2z = (
+            vertices[c, 0] - vertices[a, 0],
+            vertices[c, 1] - vertices[a, 1],
+            vertices[c, 2] - vertices[a, 2],
+        )
         n0 = e1y * e2z - e1z * e2y
         n1 = e1z * e2x - e1x * e2z
         n2 = e1x * e2y - e1y * e2x
@@ -41,9 +50,10 @@ def rasterize(xy, depth, colors, triangles, two_sided, height, width):
 
     xy: (V, 2) pixel coordinates with pixel (i, j)'s centre at (j + 0.5, i + 0.5); depth: (V,)
     distance from the camera (smaller is nearer); colors: (V, C). Triangles facing away from the
-    camera are skipped unless marked `two_sided` (the mouth and eye interiors are seen from inside). Returns the colour image (H, W, C), the depth
-    buffer (inf where empty) and the triangle index per pixel (-1 where empty). Colour and depth
-    are interpolated linearly in the image, which is exact enough for triangles of a few pixels.
+    camera are skipped unless marked `two_sided` (the mouth and eye interiors are seen from inside).
+    Returns the colour image (H, W, C), the depth buffer (inf where empty) and the triangle index
+    per pixel (-1 where empty). Colour and depth are interpolated linearly in the image, which is
+    exact enough for triangles of a few pixels.
     """
     channels = colors.shape[1]
     image = np.zeros((height, width, channels), np.float32)

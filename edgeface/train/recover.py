@@ -6,6 +6,7 @@ holds the folded weights and its batch norm is set to the identity with the fold
 shift. In eval mode the torch network then computes what the file computes; train such a network
 with `train.freeze_batchnorm` (the statistics are gone, the per-channel scale and shift remain).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +41,9 @@ def load_into(model: torch.nn.Module, path) -> None:
     with torch.no_grad():
         for conv, norm, (weight, bias) in zip(layers, norms, convs):
             if tuple(conv.weight.shape) != weight.shape:
-                raise ValueError(f"{path}: a convolution of shape {weight.shape} where the network has "
-                                 f"{tuple(conv.weight.shape)}")
+                raise ValueError(
+                    f"{path}: a convolution of shape {weight.shape} where the network has {tuple(conv.weight.shape)}"
+                )
             conv.weight.copy_(torch.from_numpy(np.array(weight)))
             norm.running_mean.zero_()
             norm.running_var.fill_(1.0)
@@ -70,10 +72,17 @@ def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
     topo = topology.load()
     # the pack's own mesh (the visibility prior's normals baked into its graph are read from the file)
     topo["triangles"] = manifest.triangles.tolist()
-    model = FaceModel(network.get("backbone", backbone), topo, morphable, identity_size=manifest.identity_size,
-                      crop_scale=manifest.crop_scale, attribute_names=list(manifest.attribute_names),
-                      visibility_head=True, age_head=manifest.age_column is not None,
-                      attribute_branch=network.get("attribute_branch"))
+    model = FaceModel(
+        network.get("backbone", backbone),
+        topo,
+        morphable,
+        identity_size=manifest.identity_size,
+        crop_scale=manifest.crop_scale,
+        attribute_names=list(manifest.attribute_names),
+        visibility_head=True,
+        age_head=manifest.age_column is not None,
+        attribute_branch=network.get("attribute_branch"),
+    )
     load_into(model, manifest.root / "model_fp32.onnx")
     model.input_size = manifest.input_size
     return model.eval()
@@ -112,5 +121,4 @@ def from_pack(pack_dir, model: torch.nn.Module, morphable) -> dict:
     target["head.weight"][dest] = state["head.weight"][source]
     target["head.bias"][dest] = state["head.bias"][source]
     model.load_state_dict(target)
-    return {"pack": str(pack), "version": version, "head_rows": len(rows),
-            "attributes_kept": kept}
+    return {"pack": str(pack), "version": version, "head_rows": len(rows), "attributes_kept": kept}

@@ -4,6 +4,7 @@ The expression prior produces the combinations people make (smiles, open mouths,
 winks, closed eyes, frowns, brow raises, surprise, pouts, gaze, asymmetric variants) and plain
 neutral faces, instead of independent uniform weights, which look like no real face.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ ARCHETYPES = {
 def _expand(weights: dict) -> dict:
     out = {}
     for name, w in weights.items():
-        for n in ((name[:-2] + "_L", name[:-2] + "_R") if name.endswith("_S") else (name,)):
+        for n in (name[:-2] + "_L", name[:-2] + "_R") if name.endswith("_S") else (name,):
             out[n] = w
     return out
 
@@ -54,7 +55,11 @@ def sample_expression(rng: np.random.Generator, names: list[str]) -> tuple[np.nd
         for name, value in _expand(ARCHETYPES[archetype][1]).items():
             if mirror:
                 name = name[:-2] + {"_L": "_R", "_R": "_L"}[name[-2:]] if name[-2:] in ("_L", "_R") else name
-                name = {"eyeLookOut_R": "eyeLookIn_R", "eyeLookIn_L": "eyeLookOut_L"}.get(name, name) if archetype == "gaze" else name
+                name = (
+                    {"eyeLookOut_R": "eyeLookIn_R", "eyeLookIn_L": "eyeLookOut_L"}.get(name, name)
+                    if archetype == "gaze"
+                    else name
+                )
             side = asym if name.endswith("_R") else 1.0
             w[names.index(name)] = max(w[names.index(name)], value * intensity * side)
     w += rng.exponential(0.02, len(names)).astype(np.float32)

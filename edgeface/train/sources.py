@@ -8,6 +8,7 @@ the aligned CelebA and UTKFace photos by the crop the runtime itself makes of th
 would teach a framing the runtime never makes). Each set reads its own folder under
 $EDGEFACE_DATA (research-only data, never packed into the repository).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,15 +24,57 @@ from .data import AflwShard, AflwTraining, crop_matrix, example, jitter
 
 #: CelebA's 40 attribute names, in its own order and spelling
 CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
-    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses",
-    "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
-    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks",
-    "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick",
-    "Wearing_Necklace", "Wearing_Necktie", "Young")
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
+)
 #: expression attributes the synthetic engine measures that CelebA does not name
-EXPRESSION_ONLY = ("Mouth_Wide_Open", "Eyes_Closed", "Left_Eye_Closed", "Right_Eye_Closed", "Brows_Raised",
-                   "Frowning", "Pursed_Lips")
+EXPRESSION_ONLY = (
+    "Mouth_Wide_Open",
+    "Eyes_Closed",
+    "Left_Eye_Closed",
+    "Right_Eye_Closed",
+    "Brows_Raised",
+    "Frowning",
+    "Pursed_Lips",
+)
 #: the attribute head's names: CelebA's, then the expression ones
 ATTRIBUTES = CELEBA_ATTRIBUTES + EXPRESSION_ONLY
 #: identity ids of CelebA people sit above the synthetic engine's, so the two never collide in SIR
@@ -54,8 +97,9 @@ def degrade(crop: np.ndarray, rng) -> np.ndarray:
     size = crop.shape[0]
     if rng.random() < 0.25:
         small = max(12, int(size / rng.uniform(2.0, 4.0)))
-        crop = cv2.resize(cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA), (size, size),
-                          interpolation=cv2.INTER_LINEAR)
+        crop = cv2.resize(
+            cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA), (size, size), interpolation=cv2.INTER_LINEAR
+        )
     if rng.random() < 0.25:
         ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 61))])
         crop = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -119,8 +163,16 @@ class Aflw68Examples:
     Self-occluded points (state 0) are not supervised; the 3D model places them. Points occluded by
     an object count half."""
 
-    def __init__(self, shard: AflwShard, labels68_path, size: int, crop_scale: float, seed: int = 0,
-                 augment: bool = True, teachers=None):
+    def __init__(
+        self,
+        shard: AflwShard,
+        labels68_path,
+        size: int,
+        crop_scale: float,
+        seed: int = 0,
+        augment: bool = True,
+        teachers=None,
+    ):
         self.training = AflwTraining(shard, size, crop_scale, augment=augment, seed=seed)
         d = np.load(labels68_path)
         #: cached teacher answers (`teachers`: the set's cache file), rows as the labels' rows
@@ -146,7 +198,11 @@ class Aflw68Examples:
         from .data import AFLW_FLIP
 
         box = face_box_from_aflw(points, visible, yaw)
-        centre, side, angle = 0.5 * (box[:2] + box[2:]), t.crop_scale * 0.5 * ((box[2] - box[0]) + (box[3] - box[1])), 0.0
+        centre, side, angle = (
+            0.5 * (box[:2] + box[2:]),
+            t.crop_scale * 0.5 * ((box[2] - box[0]) + (box[3] - box[1])),
+            0.0,
+        )
         if t.augment:
             centre, side, angle = jitter(centre, side, rng)
         m = crop_matrix(centre, side, angle, t.size)
@@ -163,10 +219,16 @@ class Aflw68Examples:
             uv68, weight68 = uv68[self.flip] * [-1, 1] + [1, 0], weight68[self.flip]
             yaw = -yaw
         taught = self.teachers.answers(t.shard.indices[i], m, t.size, flipped) if self.teachers else {}
-        return example(np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)), points21=uv21,
-                       visible21=visible.astype(np.float32), yaw=yaw,
-                       points68=uv68 if self.has68[i] else None, weight68=weight68,
-                       num_attributes=len(ATTRIBUTES), **taught)
+        return example(
+            np.ascontiguousarray(crop[..., ::-1].transpose(2, 0, 1)),
+            points21=uv21,
+            visible21=visible.astype(np.float32),
+            yaw=yaw,
+            points68=uv68 if self.has68[i] else None,
+            weight68=weight68,
+            num_attributes=len(ATTRIBUTES),
+            **taught,
+        )
 
 
 class FramedPhotos:
@@ -235,9 +297,15 @@ class CelebaExamples(FramedPhotos):
         attributes[:40] = self.labels["attributes"][row]
         mask = np.zeros(len(ATTRIBUTES), np.float32)
         mask[:40] = 1.0
-        return example(image, attributes=attributes, attribute_mask=mask, young=float(attributes[39]),
-                       identity_id=CELEBA_ID_OFFSET + int(self.labels["identity"][row]),
-                       num_attributes=len(ATTRIBUTES), **taught)
+        return example(
+            image,
+            attributes=attributes,
+            attribute_mask=mask,
+            young=float(attributes[39]),
+            identity_id=CELEBA_ID_OFFSET + int(self.labels["identity"][row]),
+            num_attributes=len(ATTRIBUTES),
+            **taught,
+        )
 
 
 class UtkfaceExamples(FramedPhotos):
@@ -253,8 +321,14 @@ class UtkfaceExamples(FramedPhotos):
         attributes[self.MALE] = float(self.labels["gender"][row] == 0)
         mask = np.zeros(len(ATTRIBUTES), np.float32)
         mask[self.MALE] = 1.0
-        return example(image, attributes=attributes, attribute_mask=mask, age=float(self.labels["age"][row]),
-                       num_attributes=len(ATTRIBUTES), **taught)
+        return example(
+            image,
+            attributes=attributes,
+            attribute_mask=mask,
+            age=float(self.labels["age"][row]),
+            num_attributes=len(ATTRIBUTES),
+            **taught,
+        )
 
 
 def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:

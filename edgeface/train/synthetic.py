@@ -21,6 +21,7 @@ Labels, per sample (image pixels: pixel (i, j)'s centre is at x = j + 0.5, y = i
   rules in edgeface.train.attributes), `archetype` (the expression prior's draw);
 - `mask` (size, size) uint8: the head's coverage before occluders (rendered samples only, not shards).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,22 @@ from .morphable import MorphableModel
 from .raster import rasterize, shade, vertex_normals
 from .sampling import ARCHETYPES, sample_expression, sample_identity
 
-LABEL_KEYS = ("points", "visible", "occluded", "landmarks68", "points21", "pose", "rotation", "translation",
-              "scale", "identity", "identity_id", "expression", "attributes", "archetype")
+LABEL_KEYS = (
+    "points",
+    "visible",
+    "occluded",
+    "landmarks68",
+    "points21",
+    "pose",
+    "rotation",
+    "translation",
+    "scale",
+    "identity",
+    "identity_id",
+    "expression",
+    "attributes",
+    "archetype",
+)
 
 
 @dataclass
@@ -95,7 +110,7 @@ class SyntheticFaces:
         self.lm68 = np.array(self.topology["landmarks68"])
         self.aflw21 = topology.aflw21_matrix(self.topology)
         n_extra = len(self.topology["extras"])
-        self.centre = model.neutral[self.dense_ids[:len(self.dense_ids) - n_extra]].mean(0)
+        self.centre = model.neutral[self.dense_ids[: len(self.dense_ids) - n_extra]].mean(0)
         self.pivot = np.array([0.0, -2.0, 0.0], np.float32)
         self.thresholds = attributes.load()
         self.attribute_names = list(self.thresholds)
@@ -142,8 +157,11 @@ class SyntheticFaces:
         proj = np.stack([cam[:, 0] / depth, -cam[:, 1] / depth], 1)
 
         lm68_ids = self.dense_ids[self.lm68]
-        crop = square_crop(landmark_box(proj[lm68_ids]), cfg.crop_scale * np.exp(rng.uniform(-1, 1) * cfg.scale_jitter),
-                           cfg.crop_shift_y)
+        crop = square_crop(
+            landmark_box(proj[lm68_ids]),
+            cfg.crop_scale * np.exp(rng.uniform(-1, 1) * cfg.scale_jitter),
+            cfg.crop_shift_y,
+        )
         shift = rng.uniform(-1, 1, 2) * cfg.centre_jitter * crop.size
         x0, y0, side = crop.x0 + shift[0], crop.y0 + shift[1], crop.size
         big = cfg.size * cfg.supersample
@@ -151,14 +169,18 @@ class SyntheticFaces:
 
         normals = vertex_normals(cam, self.triangles)
         radiance = shade(albedo[0], albedo[1], normals, cam, **appearance.lights(rng))
-        image, zbuf, tbuf = rasterize(pix, depth.astype(np.float32), radiance, self.triangles,
-                                      self.materials.two_sided, big, big)
+        image, zbuf, tbuf = rasterize(
+            pix, depth.astype(np.float32), radiance, self.triangles, self.materials.two_sided, big, big
+        )
         mask = (tbuf >= 0).astype(np.float32)
         if cfg.supersample > 1:  # average in linear light; the scene behind is drawn at the output size
             image = cv2.resize(image, (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
             mask = cv2.resize(mask, (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
         # image is premultiplied by the mask (empty pixels are 0), so the edge blends with the scene
-        face = appearance.to_srgb(image * np.float32(rng.uniform(0.8, 1.3)) / np.maximum(mask, 1e-6)[..., None]) * mask[..., None]
+        face = (
+            appearance.to_srgb(image * np.float32(rng.uniform(0.8, 1.3)) / np.maximum(mask, 1e-6)[..., None])
+            * mask[..., None]
+        )
         back = appearance.background(cfg.size, rng)
         self._torso(back, rotation, t, x0, y0, side, rng)
         if person.hairline_shift < 3:
@@ -192,8 +214,9 @@ class SyntheticFaces:
             "points21": (self.aflw21 @ points[:, :2]).astype(np.float32),
             "pose": np.array(matrix_to_euler(seen), np.float32),
             "rotation": seen.astype(np.float32),
-            "translation": np.array([(-centre_cam[0] / centre_cam[2] - x0) / side,
-                                     (centre_cam[1] / centre_cam[2] - y0) / side], np.float32),
+            "translation": np.array(
+                [(-centre_cam[0] / centre_cam[2] - x0) / side, (centre_cam[1] / centre_cam[2] - y0) / side], np.float32
+            ),
             "scale": np.float32(1.0 / (centre_depth * side)),
             "identity": identity.astype(np.float32),
             "identity_id": np.int64(self.person_of(index)),
@@ -220,8 +243,14 @@ class SyntheticFaces:
         ij = np.floor(pix).astype(int)
         inside = (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
         padded = np.pad(zbuf, 1, constant_values=np.inf)
-        window = np.stack([padded[np.clip(ij[:, 1] + dy, 0, h + 1), np.clip(ij[:, 0] + dx, 0, w + 1)]
-                           for dy in (0, 1, 2) for dx in (0, 1, 2)], 1)
+        window = np.stack(
+            [
+                padded[np.clip(ij[:, 1] + dy, 0, h + 1), np.clip(ij[:, 0] + dx, 0, w + 1)]
+                for dy in (0, 1, 2)
+                for dx in (0, 1, 2)
+            ],
+            1,
+        )
         nearest_ok = (depth[:, None] <= window + 0.4).any(1)
         return inside & nearest_ok
 
@@ -249,8 +278,9 @@ class SyntheticFaces:
             low = grown[:, 1] > centre[1]
             grown[low, 1] += rng.uniform(0.3, 0.9) * np.ptp(hull[:, 1])
         colour = appearance.to_srgb(person.hair * rng.uniform(0.7, 1.2))
-        cv2.fillPoly(canvas, [np.round(grown * 4).astype(np.int32)], tuple(float(c) for c in colour),
-                     cv2.LINE_AA, shift=2)
+        cv2.fillPoly(
+            canvas, [np.round(grown * 4).astype(np.int32)], tuple(float(c) for c in colour), cv2.LINE_AA, shift=2
+        )
 
     def _occlude(self, img, mask, points, person, rng):
         """Things in front of the face, drawn at the output resolution into `img` and `mask`."""
@@ -283,7 +313,9 @@ class SyntheticFaces:
             np.maximum(mask, layer, out=mask)
         if rng.random() < 0.15 * p:
             eyes = np.stack([lm[36:42].mean(0), lm[42:48].mean(0)])
-            ears = points[[self.topology["extras"]["earlobe_image_left"], self.topology["extras"]["earlobe_image_right"]], :2]
+            ears = points[
+                [self.topology["extras"]["earlobe_image_left"], self.topology["extras"]["earlobe_image_right"]], :2
+            ]
             ears = ears - [0, face_w * 0.25]
             appearance.draw_glasses(img, mask, eyes, ears, rng, sunglasses=rng.random() < 0.2)
         if rng.random() < 0.12 * p:
@@ -298,10 +330,15 @@ class SyntheticFaces:
 HELD_OUT_SEED = 2**31 - 1
 
 
-def held_out(ict, size: int, crop_scale: float, crop_shift_y: float = 0.0, count: int = 256) -> tuple[list[dict], list[str]]:
+def held_out(
+    ict, size: int, crop_scale: float, crop_shift_y: float = 0.0, count: int = 256
+) -> tuple[list[dict], list[str]]:
     """Held-out samples at a model's input size and crop rule, and the names of their attribute columns."""
-    engine = SyntheticFaces(MorphableModel.load(ict), SyntheticConfig(size=size, crop_scale=crop_scale,
-                                                                      crop_shift_y=crop_shift_y), HELD_OUT_SEED)
+    engine = SyntheticFaces(
+        MorphableModel.load(ict),
+        SyntheticConfig(size=size, crop_scale=crop_scale, crop_shift_y=crop_shift_y),
+        HELD_OUT_SEED,
+    )
     return engine.batch(range(count)), engine.attribute_names
 
 
@@ -318,7 +355,7 @@ def contact_sheet(samples: list[dict], lm68, columns: int = 8) -> np.ndarray:
         tiles.append(img)
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
-    return np.concatenate([np.concatenate(tiles[i:i + columns], 1) for i in range(0, len(tiles), columns)], 0)
+    return np.concatenate([np.concatenate(tiles[i : i + columns], 1) for i in range(0, len(tiles), columns)], 0)
 
 
 _WORKER: dict = {}
@@ -337,16 +374,25 @@ def _write_shard(job) -> int:
     samples = []
     for first in range(start, stop, 16):
         samples += engine.batch(range(first, min(first + 16, stop)))
-    blobs = [np.frombuffer(cv2.imencode(".webp", s["image"][..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, 90])[1], np.uint8)
-             for s in samples]
+    blobs = [
+        np.frombuffer(cv2.imencode(".webp", s["image"][..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, 90])[1], np.uint8)
+        for s in samples
+    ]
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
     labels = {k: np.stack([s[k] for s in samples]) for k in LABEL_KEYS}
     np.savez(path, blob=np.concatenate(blobs), offsets=offsets, index=np.arange(start, stop), **labels)
     return stop - start
 
 
-def write(out, count: int, seed: int = 0, config: SyntheticConfig | None = None, shard_size: int = 1000,
-          workers: int = 2, model_path=None) -> Path:
+def write(
+    out,
+    count: int,
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+    shard_size: int = 1000,
+    workers: int = 2,
+    model_path=None,
+) -> Path:
     """Render samples [0, count) into `out`/shard-NNNNN.npz (WebP images + label arrays) and an
     index.json describing them. Deterministic: the same seed writes the same labels and pixels."""
     import multiprocessing
@@ -357,11 +403,20 @@ def write(out, count: int, seed: int = 0, config: SyntheticConfig | None = None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = model_path or MorphableModel.default_path()
-    jobs = [(out / f"shard-{k:05d}.npz", a, min(a + shard_size, count)) for k, a in enumerate(range(0, count, shard_size))]
+    jobs = [
+        (out / f"shard-{k:05d}.npz", a, min(a + shard_size, count)) for k, a in enumerate(range(0, count, shard_size))
+    ]
     meta = {
-        "format": "edgeface-synthetic", "version": 1, "count": count, "seed": seed, "config": asdict(config),
-        "shards": [j[0].name for j in jobs], "shard_size": shard_size, "label_keys": list(LABEL_KEYS),
-        "attribute_names": list(attributes.load()), "archetypes": list(ARCHETYPES),
+        "format": "edgeface-synthetic",
+        "version": 1,
+        "count": count,
+        "seed": seed,
+        "config": asdict(config),
+        "shards": [j[0].name for j in jobs],
+        "shard_size": shard_size,
+        "label_keys": list(LABEL_KEYS),
+        "attribute_names": list(attributes.load()),
+        "archetypes": list(ARCHETYPES),
         "topology": {k: topology.load()[k] for k in ("name", "version", "num_points")},
         "source": "rendered from ICT-FaceKit (MIT); contains no photographs",
     }
@@ -403,7 +458,7 @@ class SyntheticShards:
             with np.load(self.root / self.meta["shards"][k]) as d:
                 self._shard = (k, {key: d[key] for key in d.files})
         d = self._shard[1]
-        image = cv2.imdecode(d["blob"][d["offsets"][j]:d["offsets"][j + 1]], cv2.IMREAD_COLOR)[..., ::-1]
+        image = cv2.imdecode(d["blob"][d["offsets"][j] : d["offsets"][j + 1]], cv2.IMREAD_COLOR)[..., ::-1]
         return {"image": np.ascontiguousarray(image), **{key: d[key][j] for key in LABEL_KEYS}}
 
 
@@ -448,9 +503,15 @@ def main(argv=None) -> int:
         out = write(args.out, args.count, args.seed, config, args.shard_size, args.workers, args.model)
         data = SyntheticShards(out)
         samples = [data[i] for i in range(min(64, len(data)))]
-        cv2.imwrite(str(out / "contact_sheet.jpg"), contact_sheet(samples, topology.load()["landmarks68"]),
-                    [cv2.IMWRITE_JPEG_QUALITY, 90])
-        print(f"{out}: {args.count} samples in {len(data.meta['shards'])} shards, contact sheet {out / 'contact_sheet.jpg'}")
+        cv2.imwrite(
+            str(out / "contact_sheet.jpg"),
+            contact_sheet(samples, topology.load()["landmarks68"]),
+            [cv2.IMWRITE_JPEG_QUALITY, 90],
+        )
+        print(
+            f"{out}: {args.count} samples in {len(data.meta['shards'])} shards, "
+            f"contact sheet {out / 'contact_sheet.jpg'}"
+        )
     elif args.command == "calibration":
         engine = SyntheticFaces(MorphableModel.load(args.model), config, args.seed)
         out = Path(args.out)

@@ -14,6 +14,7 @@ NaN where a teacher did not run: it runs only on the training rows (`training_ro
 UTKFace's 'train' split, the AFLW crops less the rows every training stage holds out), never on a
 dev split or AFLW2000-3D. A run saves every `SAVE_EVERY` photos and continues where it stopped.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,9 +28,11 @@ SETS = ("aflw", "celeba", "utkface")
 FOLDERS = {"aflw": "aflw_train", "celeba": "celeba", "utkface": "utkface"}
 TEACHERS = ("landmarks", "age_gender", "identity")
 #: cache fields of each teacher and their per-row shapes
-FIELDS = {"landmarks": {"landmarks68": (68, 2), "pose": (3,)},
-          "age_gender": {"age": (), "female": ()},
-          "identity": {"descriptor": (128,)}}
+FIELDS = {
+    "landmarks": {"landmarks68": (68, 2), "pose": (3,)},
+    "age_gender": {"age": (), "female": ()},
+    "identity": {"descriptor": (128,)},
+}
 SAVE_EVERY = 500
 LANDMARK_TEACHER = "3ddfa_v2_mb05.onnx"
 TDDFA_SIZE = 120
@@ -99,16 +102,18 @@ class LandmarkTeacher:
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path or teachers_dir() / LANDMARK_TEACHER), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(path or teachers_dir() / LANDMARK_TEACHER), options, providers=["CPUExecutionProvider"]
+        )
         self.iterations = iterations
 
     def once(self, image: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
         x0, y0, side = roi_square(box)
         k = TDDFA_SIZE / side
         m = np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
-        crop = cv2.warpAffine(image, m, (TDDFA_SIZE, TDDFA_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        crop = cv2.warpAffine(
+            image, m, (TDDFA_SIZE, TDDFA_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         x = ((crop.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None]
         points, params = self.session.run(["landmarks68", "params62"], {"image": x})
         return points[0] / k + [x0, y0], pose_from_params(params[0])
@@ -148,7 +153,7 @@ class AgeGenderTeacher:
             return float("nan"), float("nan")
         gender = self.gender.probabilities([faces[0].gender_chip])[0]
         age = self.age.probabilities([faces[0].age_chip])[0]
-        return float(age @ self.weights[:len(age)]), float(gender[self.female])
+        return float(age @ self.weights[: len(age)]), float(gender[self.female])
 
 
 class IdentityTeacher:
@@ -245,8 +250,9 @@ def _teach_rows(job) -> int:
 FIRST = {"landmarks": "landmarks68", "age_gender": "female", "identity": "descriptor"}
 
 
-def teach(root, out, sets=SETS, teachers=TEACHERS, workers: int = 1, limit: int | None = None,
-          progress: bool = True) -> dict:
+def teach(
+    root, out, sets=SETS, teachers=TEACHERS, workers: int = 1, limit: int | None = None, progress: bool = True
+) -> dict:
     """Run the teachers over each set's training rows that lack their answers, in `workers`
     processes (each saves its own part file as it goes, so a killed run loses at most
     SAVE_EVERY photos a worker); returns the rows taught per set. `limit` caps the rows per set."""
@@ -265,15 +271,25 @@ def teach(root, out, sets=SETS, teachers=TEACHERS, workers: int = 1, limit: int 
         path = out / f"{name}.npz"
         cache = load_cache(path, labels["names"])
         _merge_parts(out, name, cache)
-        todo = np.array([r for r in rows if any(not np.isfinite(cache[FIRST[t]][r]).all() for t in teachers)],
-                        np.int64)
+        todo = np.array([r for r in rows if any(not np.isfinite(cache[FIRST[t]][r]).all() for t in teachers)], np.int64)
         counts[name] = {"rows": int(len(rows)), "taught": int(len(todo))}
         if len(todo):
             for part in _parts(out, name):
                 part.unlink()
             _save(path, cache)
-            jobs = [(name, str(folder), todo[k::workers], tuple(teachers), str(out / f"{name}.part{k}.npz"),
-                     str(path), progress) for k in range(workers) if len(todo[k::workers])]
+            jobs = [
+                (
+                    name,
+                    str(folder),
+                    todo[k::workers],
+                    tuple(teachers),
+                    str(out / f"{name}.part{k}.npz"),
+                    str(path),
+                    progress,
+                )
+                for k in range(workers)
+                if len(todo[k::workers])
+            ]
             if len(jobs) == 1:
                 _teach_rows(jobs[0])
             else:
@@ -308,9 +324,9 @@ def draw_check(root, cache_path, name: str, out_png, count: int = 8, seed: int =
             text += f" age {cache['age'][row]:.0f} f {cache['female'][row]:.2f}"
         cv2.putText(image, text, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 255, 255), 1)
         tile = np.zeros((240, 240, 3), np.uint8)
-        tile[:image.shape[0], :image.shape[1]] = image
+        tile[: image.shape[0], : image.shape[1]] = image
         tiles.append(tile)
-    sheet = np.concatenate([np.concatenate(tiles[i:i + 4], 1) for i in range(0, len(tiles) - len(tiles) % 4, 4)], 0)
+    sheet = np.concatenate([np.concatenate(tiles[i : i + 4], 1) for i in range(0, len(tiles) - len(tiles) % 4, 4)], 0)
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out_png), sheet)
     return Path(out_png)

@@ -12,6 +12,7 @@ The mesh is the dual of a geodesic Voronoi partition of the face surface (multi-
 the mesh's edges): a triangle of ICT whose three corners fall to three different samples becomes a
 triangle of those samples, so the eye and mouth openings stay open.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,27 @@ TOPOLOGY_FILE = Path(__file__).with_name("edgeface520_v1.json")
 #: AFLW's 21 points in the order of ../shared/data/aflw_train (index: definition), as 68-landmark
 #: indices or named extra vertices; a pair is averaged (the mouth centre lies between the lips).
 AFLW21 = [
-    ("brow_image_left_outer", [17]), ("brow_image_left_centre", [19]), ("brow_image_left_inner", [21]),
-    ("brow_image_right_inner", [22]), ("brow_image_right_centre", [24]), ("brow_image_right_outer", [26]),
-    ("eye_image_left_outer", [36]), ("eye_image_left_centre", ["pupil_image_left"]), ("eye_image_left_inner", [39]),
-    ("eye_image_right_inner", [42]), ("eye_image_right_centre", ["pupil_image_right"]), ("eye_image_right_outer", [45]),
-    ("ear_image_left", ["earlobe_image_left"]), ("nose_image_left", [31]), ("nose_tip", [30]),
-    ("nose_image_right", [35]), ("ear_image_right", ["earlobe_image_right"]), ("mouth_image_left", [48]),
-    ("mouth_centre", [62, 66]), ("mouth_image_right", [54]), ("chin", [8]),
+    ("brow_image_left_outer", [17]),
+    ("brow_image_left_centre", [19]),
+    ("brow_image_left_inner", [21]),
+    ("brow_image_right_inner", [22]),
+    ("brow_image_right_centre", [24]),
+    ("brow_image_right_outer", [26]),
+    ("eye_image_left_outer", [36]),
+    ("eye_image_left_centre", ["pupil_image_left"]),
+    ("eye_image_left_inner", [39]),
+    ("eye_image_right_inner", [42]),
+    ("eye_image_right_centre", ["pupil_image_right"]),
+    ("eye_image_right_outer", [45]),
+    ("ear_image_left", ["earlobe_image_left"]),
+    ("nose_image_left", [31]),
+    ("nose_tip", [30]),
+    ("nose_image_right", [35]),
+    ("ear_image_right", ["earlobe_image_right"]),
+    ("mouth_image_left", [48]),
+    ("mouth_centre", [62, 66]),
+    ("mouth_image_right", [54]),
+    ("chin", [8]),
 ]
 
 #: Loss regions as 68-landmark index ranges; a dense point belongs to a region when it lies within
@@ -54,7 +69,9 @@ def extra_vertices(model: MorphableModel) -> dict[str, int]:
         extras[f"pupil_{side}"] = int(idx[np.argmax(n[idx, 2])])
     head = model.part("head_neck")
     for sign, side in ((1, "image_right"), (-1, "image_left")):
-        ear = head[(sign * n[head, 0] > 7.0) & (n[head, 1] > -4) & (n[head, 1] < 6) & (n[head, 2] > -4) & (n[head, 2] < 2)]
+        ear = head[
+            (sign * n[head, 0] > 7.0) & (n[head, 1] > -4) & (n[head, 1] < 6) & (n[head, 2] > -4) & (n[head, 2] < 2)
+        ]
         extras[f"earlobe_{side}"] = int(ear[np.argmin(n[ear, 1])])
     return extras
 
@@ -93,9 +110,13 @@ def build(model: MorphableModel) -> dict:
     # geodesic Voronoi labels of every surface vertex, then its dual triangles
     edges = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
     length = np.linalg.norm(points[edges[:, 0]] - points[edges[:, 1]], axis=1)
-    graph = coo_matrix((np.concatenate([length, length]),
-                        (np.concatenate([edges[:, 0], edges[:, 1]]), np.concatenate([edges[:, 1], edges[:, 0]]))),
-                       shape=(len(points), len(points))).tocsr()
+    graph = coo_matrix(
+        (
+            np.concatenate([length, length]),
+            (np.concatenate([edges[:, 0], edges[:, 1]]), np.concatenate([edges[:, 1], edges[:, 0]])),
+        ),
+        shape=(len(points), len(points)),
+    ).tocsr()
     _, _, source = dijkstra(graph, indices=samples, min_only=True, return_predecessors=True)
     label_of_sample = {s: k for k, s in enumerate(samples)}
     label = np.array([label_of_sample[s] for s in source])
@@ -123,9 +144,15 @@ def build(model: MorphableModel) -> dict:
         d = np.linalg.norm(dense_xyz[:, None] - centres[None], axis=2).min(1)
         regions[region] = np.flatnonzero(d < REGION_RADIUS).tolist()
     return {
-        "name": NAME, "version": VERSION, "num_points": NUM_POINTS,
-        "vertices": vertices, "landmarks68": landmarks68, "extras": extra_index,
-        "triangles": triangles.tolist(), "aflw21": aflw, "regions": regions,
+        "name": NAME,
+        "version": VERSION,
+        "num_points": NUM_POINTS,
+        "vertices": vertices,
+        "landmarks68": landmarks68,
+        "extras": extra_index,
+        "triangles": triangles.tolist(),
+        "aflw21": aflw,
+        "regions": regions,
         "mirror": mirror_map(dense_xyz).tolist(),
     }
 
@@ -199,8 +226,12 @@ def attach_free_points(triangles: np.ndarray, points: np.ndarray, free: list[int
     outer = max(loops, key=len)
     added = []
     for p in free:
-        inside = [loop for loop in loops if loop is not outer and
-                  np.linalg.norm(points[loop, :2].mean(0) - points[p, :2]) < np.ptp(points[loop, :2], 0).max() / 2]
+        inside = [
+            loop
+            for loop in loops
+            if loop is not outer
+            and np.linalg.norm(points[loop, :2].mean(0) - points[p, :2]) < np.ptp(points[loop, :2], 0).max() / 2
+        ]
         if inside:
             loop = inside[0]
             added += [(loop[(k + 1) % len(loop)], loop[k], p) for k in range(len(loop))]
@@ -239,8 +270,10 @@ def main(argv=None) -> int:
     topo = build(model)
     text = json.dumps(topo, separators=(",", ":"))
     Path(args.out).write_text(text + "\n")
-    print(f"{args.out}: {topo['num_points']} points, {len(topo['triangles'])} triangles, "
-          f"sha256 {hashlib.sha256(text.encode()).hexdigest()[:12]}")
+    print(
+        f"{args.out}: {topo['num_points']} points, {len(topo['triangles'])} triangles, "
+        f"sha256 {hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ from the config, flags or EDGEFACE_DATA. Every run writes into its output folder
 The loop is here; the configuration is `config`, the network `build`, the data `wiring`, the loss
 `objective.HybridLoss` and the validation figures `validation`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,16 +24,25 @@ from .build import build_model, init_from, load_network, normalise, resized
 from .config import ConfigError, TrainingConfig
 from .data import photometric
 from .facemodel import FaceModel, FlipAveraged, Refined
-from .objective import HybridLoss
 from .morphable import MorphableModel
+from .objective import HybridLoss
 from .validation import evaluate_68, evaluate_sparse, evaluate_synthetic_dense
 from .wiring import TrainingData, training_data, worker_context, worker_init
 
-LOG_HEADER = ("epoch,seconds,steps,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme,"
-              "val_68_nme\n")
+LOG_HEADER = "epoch,seconds,steps,lr,train_loss,train_landmarks,val_landmarks_nme,val_synthetic_dense_nme,val_68_nme\n"
 #: the loss terms the progress bar shows
-SHOWN = ("landmarks", "landmarks68", "teacher68", "dense", "attributes", "age", "teacher_gender", "relational",
-         "sir_pull", "sir_push")
+SHOWN = (
+    "landmarks",
+    "landmarks68",
+    "teacher68",
+    "dense",
+    "attributes",
+    "age",
+    "teacher_gender",
+    "relational",
+    "sir_pull",
+    "sir_push",
+)
 
 
 def freeze_batchnorm(model: torch.nn.Module) -> None:
@@ -58,6 +68,7 @@ def one_cycle(progress: float, max_lr: float, warmup: float = 0.05) -> float:
 @dataclass
 class Run:
     """What one training run works with, built in `_prepare`."""
+
     config: TrainingConfig
     out_dir: Path
     device: torch.device
@@ -70,8 +81,17 @@ class Run:
     budget: float | None  # seconds, with train.minutes
 
 
-def train(config: TrainingConfig | dict, out_dir: Path, ict_path=None, shard_path=None, resume: bool = False,
-          device=None, teacher_path=None, stop_after: int | None = None, init_path=None) -> Path:
+def train(
+    config: TrainingConfig | dict,
+    out_dir: Path,
+    ict_path=None,
+    shard_path=None,
+    resume: bool = False,
+    device=None,
+    teacher_path=None,
+    stop_after: int | None = None,
+    init_path=None,
+) -> Path:
     """Train (or resume) a run; `stop_after` ends this call after that many epochs, so that a long
     schedule can be split across several time-limited jobs and continued with `resume`.
 
@@ -100,19 +120,28 @@ def train(config: TrainingConfig | dict, out_dir: Path, ict_path=None, shard_pat
         began = time.time()
         steps, totals = _epoch(run, epoch, clock)
         score = _validate(run, epoch, began, steps, totals, log_path)
-        state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-                 "scheduler": run.scheduler and run.scheduler.state_dict(), "epoch": epoch, "best": min(best, score),
-                 "config": config.to_dict(), "seconds": time.time() - clock}
+        state = {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler and run.scheduler.state_dict(),
+            "epoch": epoch,
+            "best": min(best, score),
+            "config": config.to_dict(),
+            "seconds": time.time() - clock,
+        }
         torch.save(state, run.out_dir / "last.pt")
         if score < best:
             best = score
-            torch.save({"model": run.model.state_dict(), "epoch": epoch, "config": config.to_dict(), "val": score},
-                       run.out_dir / "best.pt")
+            torch.save(
+                {"model": run.model.state_dict(), "epoch": epoch, "config": config.to_dict(), "val": score},
+                run.out_dir / "best.pt",
+            )
     return run.out_dir / "best.pt"
 
 
-def _prepare(config: TrainingConfig, out_dir: Path, ict_path, shard_path, resume, device, teacher_path,
-             init_path) -> Run:
+def _prepare(
+    config: TrainingConfig, out_dir: Path, ict_path, shard_path, resume, device, teacher_path, init_path
+) -> Run:
     """The run's folder, network (seeded, then started from `init_path`), teacher, data, optimiser."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
@@ -136,8 +165,13 @@ def _prepare(config: TrainingConfig, out_dir: Path, ict_path, shard_path, resume
     optimizer = torch.optim.AdamW(learning, lr=t.lr, weight_decay=t.weight_decay)
     budget = 60.0 * t.minutes if t.minutes else None
     # a wall-clock schedule sets the rate itself (one_cycle); a step schedule uses OneCycleLR
-    scheduler = None if budget else torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=t.lr, total_steps=t.epochs * len(data.batches), pct_start=0.05)
+    scheduler = (
+        None
+        if budget
+        else torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=t.lr, total_steps=t.epochs * len(data.batches), pct_start=0.05
+        )
+    )
     loss = HybridLoss(config, model, device, data.positive_rate)
     return Run(config, out_dir, device, model, teacher, data, optimizer, scheduler, loss, budget)
 
@@ -149,8 +183,11 @@ def _start_from(model: FaceModel, morphable: MorphableModel, init_path, device) 
         from .recover import from_pack
 
         taken = from_pack(init_path, model, morphable)
-        print(f"started from the pack {init_path}: {taken['head_rows']} head rows, attributes kept: "
-              f"{', '.join(taken['attributes_kept']) or 'none'}", flush=True)
+        print(
+            f"started from the pack {init_path}: {taken['head_rows']} head rows, attributes kept: "
+            f"{', '.join(taken['attributes_kept']) or 'none'}",
+            flush=True,
+        )
     else:
         taken, total = init_from(model, init_path, device)
         print(f"started from {init_path}: {taken} of {total} tensors", flush=True)
@@ -165,8 +202,11 @@ def _teacher(config: TrainingConfig, path, morphable: MorphableModel, device) ->
     if config.distill is not None and config.distill.flip_average:
         teacher = FlipAveraged(teacher, topo["mirror"]).to(device).eval()
     if config.distill is not None and config.distill.refine:
-        teacher = Refined(teacher, topo["landmarks68"], config.crop_scale,
-                          normalise(torch.zeros(1, 3, 1, 1)).view(-1)).to(device).eval()
+        teacher = (
+            Refined(teacher, topo["landmarks68"], config.crop_scale, normalise(torch.zeros(1, 3, 1, 1)).view(-1))
+            .to(device)
+            .eval()
+        )
     return teacher
 
 
@@ -189,8 +229,13 @@ def _epoch(run: Run, epoch: int, clock: float) -> tuple[int, np.ndarray]:
     for part in data.dataset.datasets:
         part.epoch = epoch
     loader = torch.utils.data.DataLoader(
-        data.dataset, batch_sampler=data.batches, num_workers=config.train.workers,
-        pin_memory=run.device.type == "cuda", worker_init_fn=worker_init, multiprocessing_context=worker_context(config))
+        data.dataset,
+        batch_sampler=data.batches,
+        num_workers=config.train.workers,
+        pin_memory=run.device.type == "cuda",
+        worker_init_fn=worker_init,
+        multiprocessing_context=worker_context(config),
+    )
     model.train()
     if config.train.freeze_batchnorm:
         freeze_batchnorm(model)
@@ -228,14 +273,20 @@ def _validate(run: Run, epoch: int, began: float, steps: int, totals: np.ndarray
     """The epoch's validation figures, logged; returns the one that picks best.pt."""
     data, model, device = run.data, run.model, run.device
     val = evaluate_sparse(model, data.val_loader, device) if data.val_loader is not None else float("nan")
-    val_syn = evaluate_synthetic_dense(model, data.synthetic_val, device) if data.synthetic_val is not None else float("nan")
+    val_syn = (
+        evaluate_synthetic_dense(model, data.synthetic_val, device) if data.synthetic_val is not None else float("nan")
+    )
     val68 = evaluate_68(model, data.val68_loader, device) if data.val68_loader is not None else float("nan")
     with open(log_path, "a") as f:
-        f.write(f"{epoch},{time.time() - began:.1f},{steps},{run.optimizer.param_groups[0]['lr']:.6f},{totals[0]:.5f},"
-                f"{totals[1]:.5f},{val:.5f},{val_syn:.5f},{val68:.5f}\n")
-    print(f"epoch {epoch + 1}: loss {totals[0]:.4f} landmarks {totals[1]:.4f} val NME(21, crop) {val:.4f} "
-          f"synthetic dense NME(crop) {val_syn:.4f} val NME(68, crop) {val68:.4f} ({time.time() - began:.0f} s)",
-          flush=True)
+        f.write(
+            f"{epoch},{time.time() - began:.1f},{steps},{run.optimizer.param_groups[0]['lr']:.6f},{totals[0]:.5f},"
+            f"{totals[1]:.5f},{val:.5f},{val_syn:.5f},{val68:.5f}\n"
+        )
+    print(
+        f"epoch {epoch + 1}: loss {totals[0]:.4f} landmarks {totals[1]:.4f} val NME(21, crop) {val:.4f} "
+        f"synthetic dense NME(crop) {val_syn:.4f} val NME(68, crop) {val68:.4f} ({time.time() - began:.0f} s)",
+        flush=True,
+    )
     # with 68-point labels, those decide (the 21 AFLW points follow another annotation scheme)
     return val68 if data.val68_loader is not None else val if data.val_loader is not None else val_syn
 
@@ -250,9 +301,12 @@ def teacher_core(teacher: torch.nn.Module) -> torch.nn.Module:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="edgeface train", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["teacher", "student"])
-    parser.add_argument("--teacher", default=None,
-                        help="checkpoint to distil from; in the teacher stage, a network whose answers are "
-                             "pseudo-labels (with distill.only_without_3d_labels: on the crops without 3D labels)")
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="checkpoint to distil from; in the teacher stage, a network whose answers are "
+        "pseudo-labels (with distill.only_without_3d_labels: on the crops without 3D labels)",
+    )
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     parser.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
@@ -268,8 +322,17 @@ def main(argv=None) -> int:
         data.setdefault("train", {})["epochs"] = args.epochs
     config = TrainingConfig.from_dict(data, args.config)
     out = Path(args.out or f"runs/{config.name}")
-    best = train(config, out, args.ict, args.shard, args.resume, args.device, teacher_path=args.teacher,
-                 stop_after=args.stop_after, init_path=args.init)
+    best = train(
+        config,
+        out,
+        args.ict,
+        args.shard,
+        args.resume,
+        args.device,
+        teacher_path=args.teacher,
+        stop_after=args.stop_after,
+        init_path=args.init,
+    )
     print(f"best checkpoint: {best}")
     return 0
 

@@ -1,4 +1,5 @@
 """The figures every training epoch is validated by, on held-out crops, in units of the crop side."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,7 @@ def evaluate_synthetic_dense(model, samples: list, device) -> float:
     model.eval()
     total = 0.0
     for k in range(0, len(samples), 64):
-        chunk = samples[k:k + 64]
+        chunk = samples[k : k + 64]
         images = torch.from_numpy(np.stack([s["image"].transpose(2, 0, 1) for s in chunk])).to(device)
         dense = model(normalise(images.float() / 255.0))[0][..., :2].cpu().numpy()
         truth = np.stack([s["points"][:, :2] / s["image"].shape[0] for s in chunk])

@@ -1,4 +1,5 @@
 """The same input through every installed backend gives the same answer (fp32)."""
+
 import numpy as np
 import pytest
 
@@ -42,10 +43,11 @@ def test_batch_equals_one_by_one(fixture_pack, installed_backends, crops):
     for backend in installed_backends:
         model = edgeface.Reconstructor(backend, model=fixture_pack).model
         batch = model(crops)
-        single = [model(crops[i:i + 1]) for i in range(len(crops))]
+        single = [model(crops[i : i + 1]) for i in range(len(crops))]
         for name in batch:
-            np.testing.assert_allclose(batch[name], np.concatenate([s[name] for s in single]), atol=1e-5,
-                                       err_msg=f"{backend}: {name}")
+            np.testing.assert_allclose(
+                batch[name], np.concatenate([s[name] for s in single]), atol=1e-5, err_msg=f"{backend}: {name}"
+            )
 
 
 def test_thread_count_is_honoured(fixture_pack, installed_backends, crops):

@@ -1,4 +1,5 @@
 """The `edgeface` command on images, folders and videos, with every installed backend."""
+
 import json
 import shutil
 import subprocess
@@ -36,7 +37,9 @@ def test_run_refines_unless_told_not_to(fixture_pack, dev_set, tmp_path):
     crops = {}
     for flag in ([], ["--no-refine"]):
         out = tmp_path / (flag[0] if flag else "default")
-        assert main(["run", str(image), "--backend", "onnx", "--model", str(fixture_pack), "--out", str(out), *flag]) == 0
+        assert (
+            main(["run", str(image), "--backend", "onnx", "--model", str(fixture_pack), "--out", str(out), *flag]) == 0
+        )
         crops[bool(flag)] = json.loads((out / f"{image.stem}_face0.json").read_text())["crop"]
     for one_pass in (False, True):
         face = edgeface.Reconstructor("onnx", model=fixture_pack, refine=not one_pass)(str(image))[0]
@@ -64,7 +67,7 @@ def test_run_on_a_video_tracks(fixture_pack, face_image, tmp_path, capsys):
         pytest.skip("this OpenCV build cannot write mp4")
     for i in range(10):
         frame = np.zeros((480, 640, 3), np.uint8)
-        frame[15:465, 40 + 5 * i:490 + 5 * i] = face_image
+        frame[15:465, 40 + 5 * i : 490 + 5 * i] = face_image
         writer.write(frame)
     writer.release()
     assert main(["run", str(path), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == 0
@@ -82,6 +85,7 @@ def test_run_on_a_video_tracks(fixture_pack, face_image, tmp_path, capsys):
     codec = int(overlay.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
     try:
         import imageio_ffmpeg  # noqa: F401
+
         assert codec in ("h264", "avc1") and "overlay h264" in out  # plays in browsers
     except ImportError:
         assert codec in ("mp4v", "fmp4")  # MPEG-4 part 2, which FFmpeg reads back as FMP4
@@ -126,11 +130,35 @@ def test_info_lists_backends_and_model(fixture_pack, installed_backends, capsys)
 
 def test_evaluate_writes_the_documented_keys(fixture_pack, dev_set, tmp_path):
     path = tmp_path / "result.json"
-    assert main(["evaluate", "--root", str(dev_set.root), "--model", str(fixture_pack), "--backend", "onnx",
-                 "--limit", "12", "--json", str(path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--root",
+                str(dev_set.root),
+                "--model",
+                str(fixture_pack),
+                "--backend",
+                "onnx",
+                "--limit",
+                "12",
+                "--json",
+                str(path),
+            ]
+        )
+        == 0
+    )
     result = json.loads(path.read_text())
-    for key in ("nme_0_30", "nme_30_60", "nme_60_90", "nme_balanced", "nme_mean", "pose_mae_deg",
-                "detected_fraction", "n_images"):
+    for key in (
+        "nme_0_30",
+        "nme_30_60",
+        "nme_60_90",
+        "nme_balanced",
+        "nme_mean",
+        "pose_mae_deg",
+        "detected_fraction",
+        "n_images",
+    ):
         assert key in result
     assert result["n_images"] == 12 and result["detected_fraction"] == 1.0
     # an untrained fixture is far from the truth, but its error is finite and positive
@@ -162,7 +190,7 @@ def _clip(path, face_image, frames=30, fourcc="MJPG"):
     assert writer.isOpened()
     for i in range(frames):
         frame = np.zeros((480, 640, 3), np.uint8)
-        frame[15:465, 40 + 2 * i:490 + 2 * i] = face_image
+        frame[15:465, 40 + 2 * i : 490 + 2 * i] = face_image
         writer.write(frame)
     writer.release()
     return path
@@ -194,8 +222,10 @@ def test_a_250_character_name_is_shortened_not_a_crash(fixture_pack, face_image,
 def test_out_naming_a_file_is_refused_before_any_work(fixture_pack, face_image, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a.jpg"), face_image)
     (tmp_path / "taken").write_text("")
-    assert main(["run", str(tmp_path / "a.jpg"), "--model", str(fixture_pack),
-                 "--out", str(tmp_path / "taken")]) == EXIT_ERROR
+    assert (
+        main(["run", str(tmp_path / "a.jpg"), "--model", str(fixture_pack), "--out", str(tmp_path / "taken")])
+        == EXIT_ERROR
+    )
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
@@ -230,7 +260,7 @@ def test_a_folder_with_unreadable_files_exits_partial(fixture_pack, face_image, 
 def test_a_truncated_video_exits_partial(fixture_pack, face_image, tmp_path, capsys):
     clip = _clip(tmp_path / "clip.avi", face_image)
     data = clip.read_bytes()
-    clip.write_bytes(data[:len(data) // 2])
+    clip.write_bytes(data[: len(data) // 2])
     assert main(["run", str(clip), "--model", str(fixture_pack), "--out", str(tmp_path / "out")]) == EXIT_PARTIAL
     err = capsys.readouterr().err
     assert "ended after" in err and "of the 30 frames" in err
@@ -252,8 +282,10 @@ def test_a_bit_flipped_video_is_never_a_silent_success(fixture_pack, face_image,
 
 def test_a_video_with_no_decodable_frame_is_an_error(fixture_pack, tmp_path, capsys):
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 5000)
-    assert main(["run", str(tmp_path / "junk.mp4"), "--model", str(fixture_pack),
-                 "--out", str(tmp_path / "out")]) == EXIT_ERROR
+    assert (
+        main(["run", str(tmp_path / "junk.mp4"), "--model", str(fixture_pack), "--out", str(tmp_path / "out")])
+        == EXIT_ERROR
+    )
     assert "cannot open video" in capsys.readouterr().err
 
 
@@ -279,9 +311,18 @@ def test_user_errors_are_one_line_in_a_real_process(argv, message, face_image, t
     deep.mkdir()
     (deep / "edgeface.json").write_text('{"schema": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     args = [a.format(photo=photo, deep=deep) for a in argv]
-    run = subprocess.run([sys.executable, "-m", "edgeface.cli", *args, *([] if "--out" in args or args[0] != "run"
-                                                                       else ["--out", str(tmp_path / "out")])],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeface.cli",
+            *args,
+            *([] if "--out" in args or args[0] != "run" else ["--out", str(tmp_path / "out")]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == EXIT_ERROR, run.stderr
     assert "Traceback" not in run.stderr and message in run.stderr, run.stderr
 
@@ -292,18 +333,28 @@ def test_runtime_commands_do_not_import_torch(tmp_path, face_image):
 
     photo = tmp_path / "face.jpg"
     cv2.imwrite(str(photo), face_image)
-    code = ("import sys; from edgeface.cli import main; "
-            f"assert main(['info']) == 0; assert main(['run', {str(photo)!r}, '--out', {str(tmp_path / 'out')!r}]) == 0; "
-            "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'edgeface.train', 'edgeface.export'))); "
-            "assert not loaded, loaded")
+    code = (
+        "import sys; from edgeface.cli import main; "
+        f"assert main(['info']) == 0; assert main(['run', {str(photo)!r}, '--out', {str(tmp_path / 'out')!r}]) == 0; "
+        "loaded = sorted(m for m in sys.modules "
+        "if m == 'torch' or m.startswith(('torch.', 'edgeface.train', 'edgeface.export'))); "
+        "assert not loaded, loaded"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "out" / "face_face0.json").exists()
 
 
-@pytest.mark.parametrize("command", [["train", "--help"], ["train", "teacher", "--config", "x.json"],
-                                     ["synthesize", "write", "--help"], ["export", "--out", "pack"],
-                                     ["align-landmarks", "--model", "pack"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--help"],
+        ["train", "teacher", "--config", "x.json"],
+        ["synthesize", "write", "--help"],
+        ["export", "--out", "pack"],
+        ["align-landmarks", "--model", "pack"],
+    ],
+)
 def test_training_commands_without_the_train_extra_name_it(command, monkeypatch, capsys):
     from edgeface.cli import EXIT_ERROR
     from edgeface.cli import train as train_command

@@ -1,13 +1,14 @@
 """The model shipped in the package: loads with no arguments on every installed backend, agrees
 across them, and is as accurate as its model card says on the dev set (a regression guard)."""
+
 import numpy as np
 import pytest
 
 import edgeface
 from edgeface.runtime.detectors import to_landmark_box
-from edgeface.tools.evaluate import AFLW2000_ROI_TO_LANDMARKS, nme_68, evaluate_landmarks
 from edgeface.runtime.image import load_image
 from edgeface.runtime.pack import DEFAULT_PACK, MANIFEST_NAME
+from edgeface.tools.evaluate import AFLW2000_ROI_TO_LANDMARKS, evaluate_landmarks, nme_68
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_PACK / MANIFEST_NAME).exists(), reason="no default model in this build")
 
@@ -93,8 +94,11 @@ def test_end_to_end_on_a_few_images(dev_set):
 #: for the INT8 files calibrated on calibration_data/ with global activation ranges:
 #: TFLite INT8 vs fp32 0.22 % / 0.32 %; ONNX 0.22 % / 0.39 %; TFLite vs ONNX INT8 0.30 % / 0.45 %.
 #: OpenVINO's INT8 file (shipped since 0.4.2) passes the INT8 gate; it has no bounds here.
-PARITY = {("tflite", "fp32", "tflite", "int8"): (0.0033, 0.0048), ("onnx", "fp32", "onnx", "int8"): (0.0033, 0.0059),
-          ("tflite", "int8", "onnx", "int8"): (0.0045, 0.0068)}
+PARITY = {
+    ("tflite", "fp32", "tflite", "int8"): (0.0033, 0.0048),
+    ("onnx", "fp32", "onnx", "int8"): (0.0033, 0.0059),
+    ("tflite", "int8", "onnx", "int8"): (0.0045, 0.0068),
+}
 
 
 @pytest.mark.parametrize("pair", list(PARITY), ids=["-".join(p) for p in PARITY])

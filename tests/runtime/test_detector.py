@@ -1,13 +1,13 @@
 """The shipped detectors: they find real faces where they are, and nothing in empty images."""
+
 import numpy as np
 import pytest
 
 from edgeface.runtime import detectors
 from edgeface.runtime.errors import DetectorError
-from edgeface.tools.evaluate import evaluate_detector
 from edgeface.runtime.geometry import landmark_box
 from edgeface.runtime.image import load_image
-
+from edgeface.tools.evaluate import evaluate_detector
 
 #: Lower bounds on 20 dev images, below the rates measured on all 500 (README, "Face detection").
 MIN_HITS = {"blazeface_short": 19, "blazeface_back": 19, "blazeface_full": 16, "cascade": 19}
@@ -42,7 +42,7 @@ def test_boxes_follow_the_face_through_padding(dev_set):
 
     def place(x, y):
         canvas = np.zeros((1024, 1024, 3), np.uint8)
-        canvas[y:y + 450, x:x + 450] = face_image
+        canvas[y : y + 450, x : x + 450] = face_image
         return det(canvas)[0]
 
     a, b = place(64, 64), place(64 + 256, 64 + 128)
@@ -103,8 +103,10 @@ def test_the_default_finds_small_faces_in_large_frames(dev_set):
     landmarks = [dev_set.points68[i] for i in range(8)]
     rng = np.random.default_rng(0)
     for face_px in (125, 60):
-        hits = sum(scenes.found(det(f), b[0]) for f, b in
-                   (scenes.scene(photos, landmarks, i, (1920, 1080), face_px, rng) for i in range(8)))
+        hits = sum(
+            scenes.found(det(f), b[0])
+            for f, b in (scenes.scene(photos, landmarks, i, (1920, 1080), face_px, rng) for i in range(8))
+        )
         assert hits >= 7, face_px
     frame, boxes = scenes.scene(photos, landmarks, 0, (1800, 450), 400, rng, faces=4)
     assert sum(scenes.found(det(frame), b) for b in boxes) >= 3

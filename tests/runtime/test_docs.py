@@ -1,6 +1,7 @@
 """The docs stay true: every relative link and file path named in README.md, SECURITY.md,
 CHANGELOG.md and docs/ exists, every `edgeface ...` example in README parses with the real command
 line, and one version names the package and the model."""
+
 import re
 import shlex
 from pathlib import Path
@@ -15,8 +16,22 @@ PATH = re.compile(r"`((?:\.\./|[\w.-]+/)[\w./-]*(?:\.(?:py|md|json|sh|txt|jpg|pn
 #: paths that name what a command makes or what lives outside the repository
 #: past this marker a page archives earlier releases' text, whose paths are as they were then
 ARCHIVE = "<!-- archive:"
-NOT_HERE = ("../shared", "runs/", ".shards", "edgeface_out", "dist/", "build/", ".venv", ".cache", "~/",
-            "/dev/", "/tmp", "android_demo/node_modules", "shards/", "out/")
+NOT_HERE = (
+    "../shared",
+    "runs/",
+    ".shards",
+    "edgeface_out",
+    "dist/",
+    "build/",
+    ".venv",
+    ".cache",
+    "~/",
+    "/dev/",
+    "/tmp",
+    "android_demo/node_modules",
+    "shards/",
+    "out/",
+)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(REPO).as_posix() for p in PAGES])

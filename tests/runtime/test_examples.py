@@ -1,5 +1,6 @@
 """examples/ run as a user runs them: the gallery on the shipped portraits, the webcam script on a
 synthesised clip standing in for a camera."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,12 @@ def test_webcam_script_tracks_a_stand_in_clip(tmp_path):
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
     for i in range(12):
         frame = np.full((480, 640, 3), 90, np.uint8)
-        frame[15:465, 20 + 10 * i:470 + 10 * i] = portrait
+        frame[15:465, 20 + 10 * i : 470 + 10 * i] = portrait
         writer.write(frame)
     writer.release()
-    run = _run(ROOT / "examples" / "webcam.py", "--source", clip, "--frames", 10, "--out", tmp_path / "o.mp4", cwd=tmp_path)
+    run = _run(
+        ROOT / "examples" / "webcam.py", "--source", clip, "--frames", 10, "--out", tmp_path / "o.mp4", cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith("frame ")]
     assert len(lines) == 10 and all("track 0 " in line for line in lines)

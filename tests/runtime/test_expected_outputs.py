@@ -2,14 +2,15 @@
 (expected/portrait.json, written by make_expected.py): the shipped default pack on every backend and
 precision, and the fixture pack. A refactor must leave them where they are; a change meant to move
 them rewrites the file in the same commit."""
+
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import COMMITTED_FIXTURE_PACK, PORTRAIT
 
 import edgeface
-from conftest import COMMITTED_FIXTURE_PACK, PORTRAIT
 
 EXPECTED = json.loads((Path(__file__).parent / "expected" / "portrait.json").read_text())
 #: agreement asked of a rerun on another x86-64 CPU (other SIMD kernels reorder float sums)
@@ -23,8 +24,9 @@ def test_outputs_on_the_portrait_are_the_committed_ones(row, installed_backends)
     pack, backend, precision = row.split("/")
     if backend not in installed_backends:
         pytest.skip(f"{backend} not installed")
-    rec = edgeface.Reconstructor(backend, model=None if pack == "default" else COMMITTED_FIXTURE_PACK,
-                                 precision=precision)
+    rec = edgeface.Reconstructor(
+        backend, model=None if pack == "default" else COMMITTED_FIXTURE_PACK, precision=precision
+    )
     faces = rec(str(PORTRAIT))
     expected = EXPECTED[row]
     assert len(faces) == len(expected) == 1
@@ -54,7 +56,9 @@ def test_the_fp32_files_agree_with_onnx(backend, installed_backends):
     """One pre/post path: the default pack's fp32 files give one answer on every backend."""
     a, b = (_portrait_face(name, "fp32", installed_backends) for name in ("onnx", backend))
     np.testing.assert_allclose(b.landmarks, a.landmarks, atol=0.01)
-    np.testing.assert_allclose([b.pose.yaw, b.pose.pitch, b.pose.roll], [a.pose.yaw, a.pose.pitch, a.pose.roll], atol=0.01)
+    np.testing.assert_allclose(
+        [b.pose.yaw, b.pose.pitch, b.pose.roll], [a.pose.yaw, a.pose.pitch, a.pose.roll], atol=0.01
+    )
 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino", "tflite"])

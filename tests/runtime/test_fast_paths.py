@@ -2,6 +2,7 @@
 by lookup against its arithmetic, the refine crop from the raw answer against the decoded face's, the
 detector's input and score filter against their formulas, and the per-stage timer leaving the
 pipeline as it found it."""
+
 import numpy as np
 import pytest
 

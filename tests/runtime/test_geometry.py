@@ -37,7 +37,7 @@ def test_affine_matches_point_mapping(out_size):
     """A smooth blob warped by Crop.affine lands where Crop.to_crop says it does."""
     y, x = 140, 230
     yy, xx = np.mgrid[0:300, 0:400]
-    image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 12.0 ** 2)).astype(np.float32)
+    image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 12.0**2)).astype(np.float32)
     crop = Crop(150.5, 80.25, 180.0)
     warped = cv2.warpAffine(image, crop.affine(out_size), (out_size, out_size), flags=cv2.INTER_LINEAR)
     ys, xs = np.nonzero(warped > 1e-6)
@@ -46,8 +46,6 @@ def test_affine_matches_point_mapping(out_size):
     expected = crop.to_crop(np.array([x, y], np.float32)) * out_size - 0.5
     np.testing.assert_allclose(centre, expected, atol=0.05)
     np.testing.assert_allclose(crop.to_image(crop.to_crop(np.array([[x, y]], np.float32))), [[x, y]], atol=1e-4)
-
-
 
 
 def test_iou_values():
@@ -64,8 +62,11 @@ def test_aflw2000_angles_read_a_rotation_in_the_labels_convention():
 
     def r(axis, a):
         c, s = np.cos(a), np.sin(a)
-        return {"x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]), "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
-                "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
+        return {
+            "x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
+            "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+            "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]),
+        }[axis]
 
     for pitch, yaw, roll in [(10.0, -20.0, 5.0), (-25.0, 75.0, 30.0), (15.0, -80.0, -20.0)]:
         p, y, rl = np.radians([pitch, yaw, roll])

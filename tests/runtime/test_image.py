@@ -1,5 +1,11 @@
 """Every kind of bad image gets a clear ImageError, or a correct answer; never a backend traceback."""
+
+import json
+import subprocess
+import sys
+
 import cv2
+import hostile
 import numpy as np
 import pytest
 
@@ -12,16 +18,19 @@ def rec(fixture_pack):
     return edgeface.Reconstructor("auto", model=fixture_pack)
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.zeros((0, 0, 3), np.uint8), "empty"),
-    (np.zeros((10, 10), np.uint8), "grayscale"),
-    (np.zeros((10, 10, 1), np.uint8), "grayscale"),
-    (np.zeros((10, 10, 4), np.uint8), "alpha"),
-    (np.zeros((10, 10, 3), np.uint16), "16-bit"),
-    (np.zeros((10, 10, 3), np.float32), "floating point"),
-    (np.zeros((10, 10, 3), np.int32), "uint8"),
-    (np.zeros((10, 10, 3, 2), np.uint8), "shape"),
-])
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((0, 0, 3), np.uint8), "empty"),
+        (np.zeros((10, 10), np.uint8), "grayscale"),
+        (np.zeros((10, 10, 1), np.uint8), "grayscale"),
+        (np.zeros((10, 10, 4), np.uint8), "alpha"),
+        (np.zeros((10, 10, 3), np.uint16), "16-bit"),
+        (np.zeros((10, 10, 3), np.float32), "floating point"),
+        (np.zeros((10, 10, 3), np.int32), "uint8"),
+        (np.zeros((10, 10, 3, 2), np.uint8), "shape"),
+    ],
+)
 def test_bad_arrays_are_refused_with_a_reason(rec, array, message):
     with pytest.raises(edgeface.ImageError, match=message):
         rec(array)
@@ -94,26 +103,20 @@ def test_very_large_image_finds_the_face_at_the_right_place(rec, face_image):
     scale = 16
     face = cv2.resize(face_image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     y0, x0 = 500, 400
-    big[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face
+    big[y0 : y0 + face.shape[0], x0 : x0 + face.shape[1]] = face
     small = rec(face_image)
     found = rec(big)
     assert len(found) == 1
     expected = small[0].box * scale + np.array([x0, y0, x0, y0])
     side = expected[2] - expected[0]
-    # box and landmarks land where the small image's do, to within 5 % of the face size (the detector sees the face at another scale)
+    # box and landmarks land where the small image's do, to within 5 % of the face size (the detector
+    # sees the face at another scale)
     assert np.abs(found[0].box - expected).max() < 0.05 * side
     landmarks = small[0].landmarks[:, :2] * scale + np.array([x0, y0])
     assert np.abs(found[0].landmarks[:, :2] - landmarks).max() < 0.05 * side
 
 
 # --- hostile files (issue 18): bombs refused from the header, EXIF applied, trailers accepted ---
-
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-import hostile
 
 REFUSE_IN_FRESH_PROCESS = """
 import json, resource, sys, time
@@ -138,8 +141,17 @@ def bombs(face_image):
     return hostile.bombs(face_image)
 
 
-@pytest.mark.parametrize("name", ["jpeg_22343x43084", "png_20000x20000", "png_60000x60000", "jpeg_65000x65000",
-                                  "png_9000x9000_tiny", "jpeg_9000x9000_4kb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "jpeg_22343x43084",
+        "png_20000x20000",
+        "png_60000x60000",
+        "jpeg_65000x65000",
+        "png_9000x9000_tiny",
+        "jpeg_9000x9000_4kb",
+    ],
+)
 def test_decompression_bombs_are_refused_from_the_header(bombs, face_image, tmp_path, name):
     """Refused with an ImageError, and without allocating their pixels: peak memory of a fresh
     process grows by under 20 MB (the smallest bomb would need 240 MB). Their refusal time is in
@@ -148,8 +160,12 @@ def test_decompression_bombs_are_refused_from_the_header(bombs, face_image, tmp_
     (tmp_path / "ok.jpg").write_bytes(small)
     path = tmp_path / name
     path.write_bytes(bombs[name])
-    run = subprocess.run([sys.executable, "-c", REFUSE_IN_FRESH_PROCESS, str(path), str(tmp_path / "ok.jpg")],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", REFUSE_IN_FRESH_PROCESS, str(path), str(tmp_path / "ok.jpg")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["outcome"] != "decoded"
@@ -163,8 +179,9 @@ def test_bomb_sizes_are_what_the_issue_describes(bombs):
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-@pytest.mark.parametrize("encode, tag", [(hostile.png, hostile.with_png_orientation),
-                                         (hostile.jpeg, hostile.with_jpeg_orientation)])
+@pytest.mark.parametrize(
+    "encode, tag", [(hostile.png, hostile.with_png_orientation), (hostile.jpeg, hostile.with_jpeg_orientation)]
+)
 def test_exif_orientation_is_applied(face_image, orientation, encode, tag):
     """Every orientation a camera writes comes back upright: exactly for PNG (lossless), and for
     JPEG as the upright photo's own JPEG decodes, to within JPEG noise."""
@@ -210,7 +227,7 @@ def test_every_decoder_error_is_an_image_error(face_image):
             mutated = data.copy()
             spots = rng.integers(0, len(mutated), rng.integers(1, 8))
             mutated[spots] = rng.integers(0, 256, len(spots))
-            mutated = mutated[:rng.integers(len(mutated) // 2, len(mutated) + 1)] if rng.random() < 0.3 else mutated
+            mutated = mutated[: rng.integers(len(mutated) // 2, len(mutated) + 1)] if rng.random() < 0.3 else mutated
             try:
                 image = load_image(mutated.tobytes())
                 assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3

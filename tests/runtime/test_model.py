@@ -1,4 +1,5 @@
 """Model packs: a corrupt file, a mismatched manifest or a missing backend is refused by name."""
+
 import json
 
 import numpy as np
@@ -49,11 +50,14 @@ def test_unsupported_schema(pack_copy):
 
 
 def test_corrupt_model_file_is_detected(pack_copy, backend):
-    entry = next(f for f in json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
-                 if f["format"] == backends.BACKENDS[backend].file_format)
+    entry = next(
+        f
+        for f in json.loads((pack_copy / MANIFEST_NAME).read_text())["files"]
+        if f["format"] == backends.BACKENDS[backend].file_format
+    )
     path = pack_copy / entry["path"]
     data = bytearray(path.read_bytes())
-    data[len(data) // 2:len(data) // 2 + 64] = b"\x00" * 64
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64
     path.write_bytes(bytes(data))
     with pytest.raises(edgeface.ModelError, match="does not match its manifest"):
         edgeface.Reconstructor(backend, model=pack_copy)
@@ -69,6 +73,7 @@ def test_garbage_file_with_matching_hash_gives_a_model_error(pack_copy, backend)
                 path = pack_copy / f["path"]
                 path.write_bytes(b"edgeface" * 1000)
                 f["sha256"] = file_digest(path, *[pack_copy / c for c in f.get("companions", [])])
+
     _edit_manifest(pack_copy, garble)
     with pytest.raises(edgeface.ModelError, match=f"{backend} could not load"):
         edgeface.Reconstructor(backend, model=pack_copy)
@@ -98,6 +103,7 @@ def test_manifest_with_other_attribute_count(pack_copy, installed_backends, back
 def test_manifest_naming_a_tensor_the_file_lacks(pack_copy):
     def rename(d):
         next(f for f in d["files"] if f["format"] == "onnx")["outputs"]["pose"] = "no_such_tensor"
+
     _edit_manifest(pack_copy, rename)
     with pytest.raises(edgeface.ModelError, match="no output tensor 'no_such_tensor'"):
         edgeface.Reconstructor("onnx", model=pack_copy)
@@ -164,15 +170,19 @@ def _weights_for_first_landmark(points, weights):
         rows_w = [[1.0] for _ in rows_p]
         rows_p[0], rows_w[0] = points, weights
         topo["landmark_weights"] = {"points": rows_p, "weights": rows_w}
+
     return change
 
 
-@pytest.mark.parametrize("points, weights, message", [
-    ([1, 2], [0.5, 0.6], "sum to 1"),
-    ([1, 2], [1.5, -0.5], "non-negative"),
-    ([1, 99999], [0.5, 0.5], "outside"),
-    ([1, 2], [1.0], "matching"),
-])
+@pytest.mark.parametrize(
+    "points, weights, message",
+    [
+        ([1, 2], [0.5, 0.6], "sum to 1"),
+        ([1, 2], [1.5, -0.5], "non-negative"),
+        ([1, 99999], [0.5, 0.5], "outside"),
+        ([1, 2], [1.0], "matching"),
+    ],
+)
 def test_landmark_definition_is_checked(pack_copy, points, weights, message):
     _edit_manifest(pack_copy, _weights_for_first_landmark(points, weights))
     with pytest.raises(edgeface.ModelError, match=message):
@@ -195,11 +205,15 @@ def test_landmarks_follow_the_manifest_definition(fixture_pack, pack_copy, face_
 
 def _per_yaw_first_landmark(anchors, rows):
     """Landmark 0 on points 10 and 20: half and half for readers without by_yaw, `rows` per anchor."""
+
     def change(d):
         _weights_for_first_landmark([10, 20], [0.5, 0.5])(d)
         single = d["topology"]["landmark_weights"]["weights"]
         d["topology"]["landmark_weights"]["by_yaw"] = {
-            "yaw_degrees": anchors, "weights": [[row] + single[1:] for row in rows]}
+            "yaw_degrees": anchors,
+            "weights": [[row] + single[1:] for row in rows],
+        }
+
     return change
 
 
@@ -215,16 +229,21 @@ def test_landmarks_follow_a_per_yaw_definition(fixture_pack, pack_copy, face_ima
     np.testing.assert_array_equal(landmarks(m, dense, 17.0)[1:], dense[m.landmarks68[1:]])
     face = rec.from_landmark_boxes(face_image, [[150.0, 140.0, 300.0, 320.0]])[0]
     w20 = float(np.clip((face.pose.yaw + 30.0) / 60.0, 0.0, 1.0))
-    np.testing.assert_allclose(face.landmarks[0], (1 - w20) * face.dense[10] + w20 * face.dense[20], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        face.landmarks[0], (1 - w20) * face.dense[10] + w20 * face.dense[20], rtol=1e-5, atol=1e-3
+    )
 
 
-@pytest.mark.parametrize("anchors, rows, message", [
-    ([30.0, -30.0], [[1.0, 0.0], [0.0, 1.0]], "increasing"),
-    ([0.0], [[1.0, 0.0]], "two or more"),
-    ([-30.0, 30.0], [[1.0, 0.0]], "one set of weights per anchor"),
-    ([-30.0, 30.0], [[1.0, 0.0], [1.0]], "matching"),
-    ([-30.0, 30.0], [[1.0, 0.0], [0.7, 0.7]], "sum to 1"),
-])
+@pytest.mark.parametrize(
+    "anchors, rows, message",
+    [
+        ([30.0, -30.0], [[1.0, 0.0], [0.0, 1.0]], "increasing"),
+        ([0.0], [[1.0, 0.0]], "two or more"),
+        ([-30.0, 30.0], [[1.0, 0.0]], "one set of weights per anchor"),
+        ([-30.0, 30.0], [[1.0, 0.0], [1.0]], "matching"),
+        ([-30.0, 30.0], [[1.0, 0.0], [0.7, 0.7]], "sum to 1"),
+    ],
+)
 def test_per_yaw_definition_is_checked(pack_copy, anchors, rows, message):
     _edit_manifest(pack_copy, _per_yaw_first_landmark(anchors, rows))
     with pytest.raises(edgeface.ModelError, match=message):
@@ -243,6 +262,7 @@ def _point_onnx_entry_at(pack, path, sha256=None):
         entry["path"] = str(path)
         if sha256 is not None:
             entry["sha256"] = sha256
+
     _edit_manifest(pack, change)
 
 
@@ -257,8 +277,12 @@ def _outside_copy(pack, tmp_path):
 @pytest.mark.parametrize("form", ["absolute", "dotdot", "backslash", "empty"])
 def test_manifest_paths_must_stay_inside_the_pack(pack_copy, tmp_path, form):
     outside, digest = _outside_copy(pack_copy, tmp_path)
-    path = {"absolute": outside, "dotdot": "../outside/model.onnx", "backslash": "..\\outside\\model.onnx",
-            "empty": ""}[form]
+    path = {
+        "absolute": outside,
+        "dotdot": "../outside/model.onnx",
+        "backslash": "..\\outside\\model.onnx",
+        "empty": "",
+    }[form]
     _point_onnx_entry_at(pack_copy, path, digest)
     with pytest.raises(edgeface.ModelError, match="must be a path inside the pack folder"):
         edgeface.Reconstructor("onnx", model=pack_copy)
@@ -298,6 +322,7 @@ def _load_in_thread(pack, timeout=20):
             outcome["error"] = None
         except Exception as error:  # noqa: BLE001 - the test inspects it
             outcome["error"] = error
+
     worker = threading.Thread(target=load, daemon=True)
     worker.start()
     worker.join(timeout)
@@ -338,30 +363,36 @@ def test_deeply_nested_manifest(pack_copy, depth):
         edgeface.Reconstructor("onnx", model=pack_copy)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d.update(files="model_fp32.onnx"), "files must be a non-empty list"),
-    (lambda d: d.update(files=[]), "files must be a non-empty list"),
-    (lambda d: d["crop"].update(scale=0), "crop.scale must be a finite positive number"),
-    (lambda d: d["crop"].update(scale=-1.4), "crop.scale must be a finite positive number"),
-    (lambda d: d["input"].update(std=[0.5, 0.0, 0.5]), "input.std must be positive"),
-    (lambda d: d["input"].update(mean=[0.5, float("nan"), 0.5]), "input.mean must be 3 finite numbers"),
-    (lambda d: d["input"].update(mean=0.5), "input.mean must be 3 finite numbers"),
-    (lambda d: d["input"].update(size=0), "input.size must be a whole number"),
-    (lambda d: d["input"].update(size="112"), "input.size must be a whole number"),
-    (lambda d: d["input"].update(channels="RGBA"), "input.channels must be"),
-    (lambda d: d["topology"]["triangles"][0].__setitem__(0, -1), "topology.triangles holds an index outside"),
-    (lambda d: d["topology"]["triangles"][0].__setitem__(0, 10**6), "topology.triangles holds an index outside"),
-    (lambda d: d["topology"]["triangles"][0].__setitem__(0, 1.5), "whole-number point indices"),
-    (lambda d: d["topology"]["landmarks68"].__setitem__(0, -3), "landmarks68 holds an index outside"),
-    (lambda d: d["topology"].update(mirror=[0, 1]), "topology.mirror must have shape"),
-    (lambda d: d.update(attribute_names="Smiling"), "attribute_names must be a list of strings"),
-    (lambda d: d.update(identity_size=-1), "identity_size must be a whole number"),
-    (lambda d: d.update(crop=[1.4]), "crop must be a JSON object"),
-    (lambda d: d["files"][0].update(sha256="abc"), "sha256 must be 64"),
-    (lambda d: d["files"][0].update(layout="CHWN"), "layout must be"),
-    (lambda d: d["files"][0].update(input_quantization={"scale": 0, "zero_point": 0}), "scale must be a finite positive"),
-    (lambda d: d.update(license=["MIT"]), "license must be a string"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(files="model_fp32.onnx"), "files must be a non-empty list"),
+        (lambda d: d.update(files=[]), "files must be a non-empty list"),
+        (lambda d: d["crop"].update(scale=0), "crop.scale must be a finite positive number"),
+        (lambda d: d["crop"].update(scale=-1.4), "crop.scale must be a finite positive number"),
+        (lambda d: d["input"].update(std=[0.5, 0.0, 0.5]), "input.std must be positive"),
+        (lambda d: d["input"].update(mean=[0.5, float("nan"), 0.5]), "input.mean must be 3 finite numbers"),
+        (lambda d: d["input"].update(mean=0.5), "input.mean must be 3 finite numbers"),
+        (lambda d: d["input"].update(size=0), "input.size must be a whole number"),
+        (lambda d: d["input"].update(size="112"), "input.size must be a whole number"),
+        (lambda d: d["input"].update(channels="RGBA"), "input.channels must be"),
+        (lambda d: d["topology"]["triangles"][0].__setitem__(0, -1), "topology.triangles holds an index outside"),
+        (lambda d: d["topology"]["triangles"][0].__setitem__(0, 10**6), "topology.triangles holds an index outside"),
+        (lambda d: d["topology"]["triangles"][0].__setitem__(0, 1.5), "whole-number point indices"),
+        (lambda d: d["topology"]["landmarks68"].__setitem__(0, -3), "landmarks68 holds an index outside"),
+        (lambda d: d["topology"].update(mirror=[0, 1]), "topology.mirror must have shape"),
+        (lambda d: d.update(attribute_names="Smiling"), "attribute_names must be a list of strings"),
+        (lambda d: d.update(identity_size=-1), "identity_size must be a whole number"),
+        (lambda d: d.update(crop=[1.4]), "crop must be a JSON object"),
+        (lambda d: d["files"][0].update(sha256="abc"), "sha256 must be 64"),
+        (lambda d: d["files"][0].update(layout="CHWN"), "layout must be"),
+        (
+            lambda d: d["files"][0].update(input_quantization={"scale": 0, "zero_point": 0}),
+            "scale must be a finite positive",
+        ),
+        (lambda d: d.update(license=["MIT"]), "license must be a string"),
+    ],
+)
 def test_every_manifest_field_is_checked(pack_copy, change, message):
     _edit_manifest(pack_copy, change)
     with pytest.raises(edgeface.ModelError, match=message):

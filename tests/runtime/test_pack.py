@@ -1,4 +1,5 @@
 """The pack schema: one definition of edgeface.json, its reader and its only writer (edgeface.runtime.pack)."""
+
 import ast
 import copy
 import json
@@ -7,8 +8,16 @@ from pathlib import Path
 import pytest
 
 import edgeface
-from edgeface.runtime.pack import (DEFAULT_PACK, MANIFEST_NAME, SCHEMA_FILE, PackManifest, file_digest, read_manifest,
-                                   schema, schema_problem)
+from edgeface.runtime.pack import (
+    DEFAULT_PACK,
+    MANIFEST_NAME,
+    SCHEMA_FILE,
+    PackManifest,
+    file_digest,
+    read_manifest,
+    schema,
+    schema_problem,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,14 +32,17 @@ def test_the_shipped_and_fixture_manifests_follow_the_schema(pack):
     assert json.loads(SCHEMA_FILE.read_text()) == schema()
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (lambda d: d["files"][0].update(precision="int4"), "files[0].precision must be one of"),
-    (lambda d: d["files"][0]["outputs"].pop("visibility"), "files[0].outputs.visibility is missing"),
-    (lambda d: d["topology"].pop("version"), "topology.version is missing"),
-    (lambda d: d["topology"]["triangles"].__setitem__(0, [1, 2]), "topology.triangles[0] has 2 items"),
-    (lambda d: d["files"][0].update(companions=[""]), "files[0].companions[0] must not be empty"),
-    (lambda d: d.update(age={"unit": "years"}), "age.column is missing"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda d: d["files"][0].update(precision="int4"), "files[0].precision must be one of"),
+        (lambda d: d["files"][0]["outputs"].pop("visibility"), "files[0].outputs.visibility is missing"),
+        (lambda d: d["topology"].pop("version"), "topology.version is missing"),
+        (lambda d: d["topology"]["triangles"].__setitem__(0, [1, 2]), "topology.triangles[0] has 2 items"),
+        (lambda d: d["files"][0].update(companions=[""]), "files[0].companions[0] must not be empty"),
+        (lambda d: d.update(age={"unit": "years"}), "age.column is missing"),
+    ],
+)
 def test_the_schema_names_what_is_wrong(edit, problem):
     data = _data(DEFAULT_PACK)
     edit(data)
@@ -41,7 +53,9 @@ def test_a_manifest_breaking_only_the_schema_is_refused_on_load(pack_copy):
     data = _data(pack_copy)
     data["files"][-1]["precision"] = "int4"  # a name the field checks take, the schema does not
     (pack_copy / MANIFEST_NAME).write_text(json.dumps(data))
-    with pytest.raises(edgeface.ModelError, match=r"does not follow pack.schema.json: files\[\d+\].precision must be one of"):
+    with pytest.raises(
+        edgeface.ModelError, match=r"does not follow pack.schema.json: files\[\d+\].precision must be one of"
+    ):
         read_manifest(pack_copy)
 
 
@@ -78,8 +92,9 @@ def test_a_new_manifest_takes_the_fields_and_its_files(pack_copy, tmp_path):
     onnx = (pack_copy / "model_fp32.onnx").read_bytes()
     (out / "model_fp32.onnx").write_bytes(onnx)
     manifest = PackManifest.new(out, copy.deepcopy(fields))
-    manifest.add_file(out / "model_fp32.onnx", "onnx", "fp32", {n: n for n in edgeface.runtime.pack.OUTPUT_NAMES},
-                      layout="NCHW")
+    manifest.add_file(
+        out / "model_fp32.onnx", "onnx", "fp32", {n: n for n in edgeface.runtime.pack.OUTPUT_NAMES}, layout="NCHW"
+    )
     assert manifest.save().name == fields["name"]
     assert list(_data(out))[0] == "schema" and _data(out)["schema"] == 1
 
@@ -96,9 +111,16 @@ def test_no_module_but_the_pack_schema_writes_a_manifest():
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
-            target = func.value if isinstance(func, ast.Attribute) and func.attr in ("write_text", "write_bytes") \
-                else node.args[0] if isinstance(func, ast.Name) and func.id == "open" and len(node.args) > 1 \
-                and "w" in str(getattr(node.args[1], "value", "")) else None
+            target = (
+                func.value
+                if isinstance(func, ast.Attribute) and func.attr in ("write_text", "write_bytes")
+                else node.args[0]
+                if isinstance(func, ast.Name)
+                and func.id == "open"
+                and len(node.args) > 1
+                and "w" in str(getattr(node.args[1], "value", ""))
+                else None
+            )
             segment = ast.get_source_segment(text, target) if target is not None else ""
             if "MANIFEST_NAME" in segment or "edgeface.json" in segment:
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")

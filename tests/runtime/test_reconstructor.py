@@ -1,13 +1,13 @@
 """Reconstructor: the Face it returns, box handling, exporters, overlay, threads."""
+
 import threading
 
+import fixture_model
 import numpy as np
 import pytest
 
 import edgeface
 from edgeface.runtime.geometry import landmark_box
-
-import fixture_model
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +53,19 @@ def test_boxes_skip_detection_and_keep_their_order(rec, face_image):
     np.testing.assert_allclose(again.dense, detected.dense, atol=1e-3)
 
 
-@pytest.mark.parametrize("boxes, message", [
-    ([[10, 10, 5, 50]], "empty or not finite"),
-    ([[0, 0, np.nan, 5]], "empty or not finite"),
-    ("abc", "boxes must be"),
-    (np.zeros((1, 8)), r"shape \(1, 8\)"),  # not two boxes in silence
-    (np.zeros((2, 2, 4)), r"shape \(2, 2, 4\)"),
-    ([[5000, 5000, 5100, 5100]], "outside the 450x450 image"),
-    ([[-300, -300, -100, -100]], "outside the 450x450 image"),
-    ([[0, 0, 1e6, 1e6]], "over 16 times"),
-])
+@pytest.mark.parametrize(
+    "boxes, message",
+    [
+        ([[10, 10, 5, 50]], "empty or not finite"),
+        ([[0, 0, np.nan, 5]], "empty or not finite"),
+        ("abc", "boxes must be"),
+        (np.zeros((1, 8)), r"shape \(1, 8\)"),  # not two boxes in silence
+        (np.zeros((2, 2, 4)), r"shape \(2, 2, 4\)"),
+        ([[5000, 5000, 5100, 5100]], "outside the 450x450 image"),
+        ([[-300, -300, -100, -100]], "outside the 450x450 image"),
+        ([[0, 0, 1e6, 1e6]], "over 16 times"),
+    ],
+)
 def test_bad_boxes_are_refused(rec, face_image, boxes, message):
     with pytest.raises(edgeface.OptionError, match=message):
         rec(face_image, boxes=boxes)
@@ -79,9 +82,18 @@ def test_one_box_may_be_given_flat_and_a_big_one_costs_the_image_size(rec, face_
     assert len(rec(face_image, boxes=[[-3000, -3000, 3700, 3700]])) == 1
 
 
-@pytest.mark.parametrize("option, value", [("max_faces", -1), ("max_faces", 0), ("max_faces", 1.5),
-                                           ("num_threads", 0), ("min_face_size", float("nan")),
-                                           ("backend", None), ("precision", 8)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("max_faces", -1),
+        ("max_faces", 0),
+        ("max_faces", 1.5),
+        ("num_threads", 0),
+        ("min_face_size", float("nan")),
+        ("backend", None),
+        ("precision", 8),
+    ],
+)
 def test_bad_options_are_refused(fixture_pack, option, value):
     with pytest.raises(edgeface.OptionError, match=option):
         edgeface.ReconstructorOptions(**{"model": fixture_pack, option: value})
@@ -123,8 +135,11 @@ def test_refine_recrops_from_landmarks(fixture_pack, face_image):
 
     def logit(p):
         return np.log(p / (1.0 - p))
+
     for name, p in refined.attributes.items():
-        assert logit(p) == pytest.approx(0.5 * (logit(plain.attributes[name]) + logit(second.attributes[name])), abs=1e-3)
+        assert logit(p) == pytest.approx(
+            0.5 * (logit(plain.attributes[name]) + logit(second.attributes[name])), abs=1e-3
+        )
 
 
 def test_max_faces_and_min_face_size(fixture_pack, face_image):
@@ -148,7 +163,9 @@ def test_obj_and_ply_round_trip(rec, face_image, tmp_path):
     lines = (tmp_path / "face.obj").read_text().splitlines()
     vertices = np.array([[float(v) for v in line.split()[1:]] for line in lines if line.startswith("v ")])
     vn = np.array([[float(v) for v in line.split()[1:]] for line in lines if line.startswith("vn ")])
-    faces = np.array([[[int(i) for i in v.split("//")] for v in line.split()[1:]] for line in lines if line.startswith("f ")])
+    faces = np.array(
+        [[[int(i) for i in v.split("//")] for v in line.split()[1:]] for line in lines if line.startswith("f ")]
+    )
     np.testing.assert_allclose(vertices, f.dense * [1, -1, 1], atol=1e-3)
     np.testing.assert_allclose(vn, normals * [1, -1, 1], atol=1e-4)
     np.testing.assert_array_equal(faces[..., 0] - 1, f.mesh.triangles)
@@ -158,11 +175,11 @@ def test_obj_and_ply_round_trip(rec, face_image, tmp_path):
     data = (tmp_path / "face.ply").read_bytes()
     header, body = data.split(b"end_header\n", 1)
     assert b"element vertex 520" in header and f"element face {len(f.mesh.triangles)}".encode() in header
-    verts = np.frombuffer(body[:520 * 28], "<f4").reshape(520, 7)
+    verts = np.frombuffer(body[: 520 * 28], "<f4").reshape(520, 7)
     np.testing.assert_allclose(verts[:, :3], f.dense * [1, -1, 1], atol=1e-4)
     np.testing.assert_allclose(verts[:, 3:6], normals * [1, -1, 1], atol=1e-6)
     np.testing.assert_allclose(verts[:, 6], f.visibility, atol=1e-6)
-    tris = np.frombuffer(body[520 * 28:], dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+    tris = np.frombuffer(body[520 * 28 :], dtype=[("n", "u1"), ("idx", "<i4", (3,))])
     assert (tris["n"] == 3).all()
     np.testing.assert_array_equal(tris["idx"], f.mesh.triangles)
 

@@ -2,6 +2,7 @@
 the halving exact in the installed OpenCV, the warp within one grey level of the float32 definition
 (the difference between OpenCV releases, pinned here for the installed one), the geometry of every
 number of halvings, and faces far larger than the photo."""
+
 import cv2
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def warp_affine(image: np.ndarray, m, width: int, height: int) -> np.ndarray:
     region = np.zeros((bottom - top, right - left) + image.shape[2:], image.dtype)
     cx0, cy0, cx1, cy1 = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
     if cx1 > cx0 and cy1 > cy0:
-        region[cy0 - top:cy1 - top, cx0 - left:cx1 - left] = image[cy0:cy1, cx0:cx1]
+        region[cy0 - top : cy1 - top, cx0 - left : cx1 - left] = image[cy0:cy1, cx0:cx1]
     stride = right - left
     pixels = region.reshape(region.shape[0] * stride, -1)
     index = (y0 - top) * stride + (x0 - left)
@@ -62,7 +63,7 @@ def _crop_by_definition(image, x0, y0, side, size):
     f = side / size
     if m == 0:
         return warp_affine(image, Crop(x0, y0, side).affine(size), size, size)
-    k = 2 ** m
+    k = 2**m
     left, top, width = resample.crop_window(x0, y0, side, k)
     left, cols = resample._on_image(left, width, image.shape[1], k)
     top, rows = resample._on_image(top, width, image.shape[0], k)

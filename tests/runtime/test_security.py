@@ -1,5 +1,6 @@
 """The attack round of issue 35, one test per finding (SECURITY.md): packs are data, inputs are
 bounded, outputs are never lost, and every failure is an EdgefaceError naming the problem."""
+
 import json
 import os
 import pickle
@@ -41,10 +42,12 @@ def _hostile_pt2(pack, marker):
         entry = dict(d["files"][0], path="model_fp32.pt2", format="torch", sha256=file_digest(path))
         entry.pop("companions", None)
         d["files"] = [entry]
+
     _edit_manifest(pack, only_torch)
 
 
 # ---- 1: a model pack never runs code ---------------------------------------------------------
+
 
 def test_auto_never_picks_the_torch_backend(pack_copy, tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
@@ -68,6 +71,7 @@ def test_the_torch_backend_refuses_an_untrusted_pt2(pack_copy, tmp_path, monkeyp
 
 # ---- 5: every file a backend reads is listed and hashed -------------------------------------
 
+
 def _openvino_entry(d):
     return next(f for f in d["files"] if f["format"] == "openvino")
 
@@ -83,6 +87,7 @@ def test_openvino_weights_left_out_of_companions_are_refused(pack_copy, openvino
         entry = _openvino_entry(d)
         entry.pop("companions")
         entry["sha256"] = file_digest(pack_copy / entry["path"])
+
     _edit_manifest(pack_copy, drop)
     with pytest.raises(edgeface.ModelError, match="companions"):
         edgeface.Reconstructor("openvino", model=pack_copy)
@@ -95,6 +100,7 @@ def test_openvino_weights_listed_as_a_decoy_are_refused(pack_copy, openvino):
         entry = _openvino_entry(d)
         entry["companions"] = ["decoy.bin"]
         entry["sha256"] = file_digest(pack_copy / entry["path"], pack_copy / "decoy.bin")
+
     _edit_manifest(pack_copy, decoy)
     with pytest.raises(edgeface.ModelError, match="model_fp32.bin"):
         edgeface.Reconstructor("openvino", model=pack_copy)
@@ -125,19 +131,27 @@ def test_onnx_external_data_is_not_read(pack_copy, installed_backends):
     if "onnx" not in installed_backends:
         pytest.skip("onnxruntime not installed")
     model = onnx.load(str(pack_copy / "model_fp32.onnx"))
-    onnx.save_model(model, str(pack_copy / "model_fp32.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
+    onnx.save_model(
+        model,
+        str(pack_copy / "model_fp32.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.data",
+        size_threshold=0,
+    )
     assert (pack_copy / "weights.data").exists()
 
     def rehash(d):
         entry = next(f for f in d["files"] if f["format"] == "onnx")
         entry["sha256"] = file_digest(pack_copy / "model_fp32.onnx")
+
     _edit_manifest(pack_copy, rehash)
     with pytest.raises(edgeface.ModelError, match="onnx could not load"):
         edgeface.Reconstructor("onnx", model=pack_copy)
 
 
 # ---- 2: a frame too thin for a face is no face, not a cv2.error -----------------------------
+
 
 @pytest.mark.parametrize("shape", [(1, 4000, 3), (4000, 1, 3), (2, 9000, 3), (1, 1, 3)])
 def test_extreme_aspect_frames_find_no_face(fixture_pack, shape):
@@ -146,6 +160,7 @@ def test_extreme_aspect_frames_find_no_face(fixture_pack, shape):
 
 
 # ---- 3, 4: output names ----------------------------------------------------------------------
+
 
 def _portrait_bytes():
     from conftest import PORTRAIT
@@ -161,7 +176,9 @@ def test_a_name_that_is_not_utf8_is_processed(fixture_pack, tmp_path, capsys):
     bad = os.fsdecode(b"bad\xff.jpg")
     (folder / bad).write_bytes(_portrait_bytes())
     (folder / "good.jpg").write_bytes(_portrait_bytes())
-    assert main(["run", str(folder), "--model", str(fixture_pack), "--backend", "onnx", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["run", str(folder), "--model", str(fixture_pack), "--backend", "onnx", "--out", str(tmp_path / "o")]) == 0
+    )
     names = sorted(p.name for p in (tmp_path / "o").glob("*_overlay.png"))
     assert names == ["bad__overlay.png", "good_overlay.png"], names
     assert "2 of 2" in capsys.readouterr().out
@@ -202,7 +219,10 @@ def test_outputs_replace_a_planted_link_instead_of_writing_through_it(fixture_pa
     out.mkdir()
     os.symlink(victim, out / "p_overlay.png")
     (tmp_path / "p.jpg").write_bytes(_portrait_bytes())
-    assert main(["run", str(tmp_path / "p.jpg"), "--model", str(fixture_pack), "--backend", "onnx", "--out", str(out)]) == 0
+    assert (
+        main(["run", str(tmp_path / "p.jpg"), "--model", str(fixture_pack), "--backend", "onnx", "--out", str(out)])
+        == 0
+    )
     assert victim.read_text() == "keep me"
     assert not (out / "p_overlay.png").is_symlink() and (out / "p_overlay.png").stat().st_size > 1000
 
@@ -218,10 +238,12 @@ def test_stems_are_distinct_over_awkward_names(tmp_path):
 
 # ---- 6: a video is refused by its declared size, before decoding ----------------------------
 
+
 def test_video_declaring_huge_frames_is_refused_before_decoding(tmp_path):
     import resource
 
     import hostile
+
     from edgeface.cli.run_video import open_capture
 
     path = tmp_path / "big.avi"
@@ -234,6 +256,7 @@ def test_video_declaring_huge_frames_is_refused_before_decoding(tmp_path):
 
 def test_container_sizes_are_read_from_the_headers(tmp_path):
     import hostile
+
     from edgeface.runtime.container import declared_frame_sizes
 
     path = tmp_path / "v.avi"
@@ -244,6 +267,7 @@ def test_container_sizes_are_read_from_the_headers(tmp_path):
 
 
 # ---- 7, 8: bounded threads; faces own their boxes ---------------------------------------------
+
 
 def test_thread_count_is_bounded(fixture_pack):
     with pytest.raises(edgeface.OptionError, match="1 to 64"):
@@ -265,10 +289,12 @@ def test_face_box_does_not_share_the_callers_array(fixture_pack):
 
 # ---- 10: fill bytes are walked at C speed --------------------------------------------------
 
+
 def test_jpeg_fill_bytes_cost_little():
     import time
 
     import hostile
+
     from edgeface.runtime.image import decode
 
     small = hostile.jpeg(np.full((32, 32, 3), 128, np.uint8))
@@ -280,6 +306,7 @@ def test_jpeg_fill_bytes_cost_little():
 
 # ---- 11: the tracker's timestamps and options ----------------------------------------------
 
+
 def test_tracker_refuses_timestamps_that_break_its_filters(fixture_pack):
     rec = edgeface.Reconstructor("onnx", model=fixture_pack)
     tracker = rec.tracker()
@@ -288,12 +315,13 @@ def test_tracker_refuses_timestamps_that_break_its_filters(fixture_pack):
     with pytest.raises(edgeface.OptionError, match="does not follow"):
         tracker(frame, timestamp=5e-324)
     with pytest.raises(edgeface.OptionError, match="finite"):
-        tracker(frame, timestamp=10 ** 400)
+        tracker(frame, timestamp=10**400)
     with pytest.raises(edgeface.OptionError, match="min_size"):
         rec.tracker(min_size="x")
 
 
 # ---- 12: manifests with absurd numbers -----------------------------------------------------
+
 
 def test_manifest_with_a_4301_digit_integer(pack_copy):
     text = (pack_copy / MANIFEST_NAME).read_text()
@@ -306,19 +334,23 @@ def test_identity_metric_over_float32_is_refused(pack_copy):
     from edgeface.runtime.pack import read_manifest
 
     k = read_manifest(pack_copy).identity_size
-    _edit_manifest(pack_copy, lambda d: d.update(identity_metric={
-        "mean": [1e39] * k, "whitening": np.eye(k).tolist(), "fitted_on": "x"}))
+    _edit_manifest(
+        pack_copy,
+        lambda d: d.update(identity_metric={"mean": [1e39] * k, "whitening": np.eye(k).tolist(), "fitted_on": "x"}),
+    )
     with pytest.raises(edgeface.ModelError, match="identity_metric.mean.*float32"):
         read_manifest(pack_copy)
 
 
 # ---- 13: backend failures at run time are ModelErrors ----------------------------------------
 
+
 def test_a_backend_failure_while_running_is_a_model_error(fixture_pack, monkeypatch):
     rec = edgeface.Reconstructor("onnx", model=fixture_pack)
 
     def fail(batch):
         raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : huge intermediate tensor")
+
     monkeypatch.setattr(rec.model.backend, "run", fail)
     from edgeface.runtime.image import load_image
 
@@ -328,6 +360,7 @@ def test_a_backend_failure_while_running_is_a_model_error(fixture_pack, monkeypa
 
 # ---- 14: evaluate's inputs -------------------------------------------------------------------
 
+
 def test_evaluate_refuses_malformed_labels_and_bad_limits(tmp_path, capsys):
     from edgeface.cli import main
 
@@ -336,12 +369,22 @@ def test_evaluate_refuses_malformed_labels_and_bad_limits(tmp_path, capsys):
     (root / "labels.npz").write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["evaluate", "--root", str(root), "--backend", "onnx"]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
-    np.savez(root / "labels.npz", names=np.array(["a.jpg"]), points68_2d=np.zeros((1, 5, 2), np.float32),
-             roi_box=np.zeros((1, 4), np.float32), pose_pitch_yaw_roll_radians=np.zeros((1, 3), np.float32))
+    np.savez(
+        root / "labels.npz",
+        names=np.array(["a.jpg"]),
+        points68_2d=np.zeros((1, 5, 2), np.float32),
+        roi_box=np.zeros((1, 4), np.float32),
+        pose_pitch_yaw_roll_radians=np.zeros((1, 3), np.float32),
+    )
     assert main(["evaluate", "--root", str(root), "--backend", "onnx"]) == 2
     assert "points68_2d must be" in capsys.readouterr().err
-    np.savez(root / "labels.npz", names=np.array([], "U1"), points68_2d=np.zeros((0, 68, 2), np.float32),
-             roi_box=np.zeros((0, 4), np.float32), pose_pitch_yaw_roll_radians=np.zeros((0, 3), np.float32))
+    np.savez(
+        root / "labels.npz",
+        names=np.array([], "U1"),
+        points68_2d=np.zeros((0, 68, 2), np.float32),
+        roi_box=np.zeros((0, 4), np.float32),
+        pose_pitch_yaw_roll_radians=np.zeros((0, 3), np.float32),
+    )
     assert main(["evaluate", "--root", str(root), "--backend", "onnx"]) == 2
     assert "no photos" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
@@ -351,8 +394,10 @@ def test_evaluate_refuses_malformed_labels_and_bad_limits(tmp_path, capsys):
 
 # ---- 15: the rest --------------------------------------------------------------------------
 
+
 def test_webp_that_declares_far_more_pixels_than_it_holds():
     import hostile
+
     from edgeface.runtime.image import decode
 
     with pytest.raises(edgeface.ImageError, match="decompression bomb"):
@@ -361,6 +406,7 @@ def test_webp_that_declares_far_more_pixels_than_it_holds():
 
 def test_os2_bitmaps_are_refused_not_misread():
     import hostile
+
     from edgeface.runtime.image import decode
 
     with pytest.raises(edgeface.ImageError, match="OS/2"):
@@ -404,6 +450,7 @@ def test_a_network_answering_points_far_from_its_crop_is_a_model_error(fixture_p
         out = run(batch)
         out[dense] = out[dense] * 1e12
         return out
+
     monkeypatch.setattr(rec.model.backend, "run", absurd)
     with pytest.raises(edgeface.ModelError, match="crop sizes or more"):
         rec(load_image(_portrait_bytes()), boxes=[[100, 80, 300, 330]])
@@ -416,8 +463,12 @@ def test_labelled_photo_folders_keep_their_name_lists(tmp_path):
 
     (tmp_path / "images").mkdir()
     names = np.array(["a.jpg", "b.jpg", "c.jpg"])
-    fields = dict(names=names, attributes=np.zeros((3, 40), np.int8), identity=np.array([1, 1, 2]),
-                  split=np.array(["dev", "dev", "train"]))
+    fields = dict(
+        names=names,
+        attributes=np.zeros((3, 40), np.int8),
+        identity=np.array([1, 1, 2]),
+        split=np.array(["dev", "dev", "train"]),
+    )
     np.savez(tmp_path / "labels.npz", attribute_names=np.array([f"a{k}" for k in range(40)]), **fields)
     photos = LabelledPhotos.load(tmp_path, "dev", ("attributes", "attribute_names", "identity"))
     assert len(photos) == 2 and photos.labels["attribute_names"].shape == (40,)

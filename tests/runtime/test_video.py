@@ -1,4 +1,5 @@
 """Video mode: One-Euro smoothing and tracking from the previous frame's landmarks."""
+
 import numpy as np
 import pytest
 
@@ -34,7 +35,7 @@ def _frames(face_image, n=12, step=4):
     for i in range(n):
         canvas = np.zeros((520, 700, 3), np.uint8)
         x = 40 + i * step
-        canvas[35:485, x:x + 450] = face_image[:, : min(450, 700 - x)]
+        canvas[35:485, x : x + 450] = face_image[:, : min(450, 700 - x)]
         frames.append(canvas)
     return frames
 
@@ -74,7 +75,7 @@ def test_smoothing_steadies_a_jittering_face(fixture_pack, face_image):
     for _ in range(20):
         canvas = np.zeros((520, 700, 3), np.uint8)
         dx, dy = rng.integers(-3, 4, 2)
-        canvas[35 + dy:485 + dy, 120 + dx:570 + dx] = face_image
+        canvas[35 + dy : 485 + dy, 120 + dx : 570 + dx] = face_image
         frames.append(canvas)
     raw = [rec.tracker(smoothing=False)(f)[0].landmarks for f in frames]
     tracker = rec.tracker(smoothing=True, min_cutoff=0.5, beta=0.0)
@@ -86,6 +87,7 @@ def test_smoothing_steadies_a_jittering_face(fixture_pack, face_image):
 
 # --- boxes follow the face; time and frame size are checked (issue 18) ---
 
+
 def test_box_follows_the_face_as_it_moves(face_image):
     """The face slides 380 px; the tracked box moves with it, and on the last frame lies where the
     detector itself finds the face, to within 10 % of the box side."""
@@ -95,7 +97,7 @@ def test_box_follows_the_face_as_it_moves(face_image):
     for i in range(20):
         canvas = np.zeros((520, 900, 3), np.uint8)
         x = 20 + 20 * i
-        canvas[35:485, x:x + 450] = face_image
+        canvas[35:485, x : x + 450] = face_image
         frames.append(canvas)
     results = [tracker(frame) for frame in frames]
     assert all(len(r) == 1 for r in results) and tracker.detector_runs == 1
@@ -106,13 +108,16 @@ def test_box_follows_the_face_as_it_moves(face_image):
     np.testing.assert_allclose(last, detected, atol=0.1 * side)
 
 
-@pytest.mark.parametrize("timestamps, message", [
-    ([0.0, float("nan")], "finite"),
-    ([0.0, float("inf")], "finite"),
-    ([0.0, 0.1, 0.1], "must increase"),
-    ([0.0, 0.2, 0.1], "must increase"),
-    ([0.0, "0.1"], "finite number"),
-])
+@pytest.mark.parametrize(
+    "timestamps, message",
+    [
+        ([0.0, float("nan")], "finite"),
+        ([0.0, float("inf")], "finite"),
+        ([0.0, 0.1, 0.1], "must increase"),
+        ([0.0, 0.2, 0.1], "must increase"),
+        ([0.0, "0.1"], "finite number"),
+    ],
+)
 def test_bad_timestamps_are_refused(fixture_pack, face_image, timestamps, message):
     tracker = edgeface.Reconstructor("onnx", model=fixture_pack).tracker()
     frame = _frames(face_image, n=1)[0]
@@ -125,8 +130,18 @@ def test_bad_timestamps_are_refused(fixture_pack, face_image, timestamps, messag
     assert all(np.isfinite(f.dense).all() and np.isfinite(f.pose.yaw) for f in faces)
 
 
-@pytest.mark.parametrize("option, value", [("fps", 0), ("fps", -30), ("fps", float("nan")), ("max_faces", 0),
-                                           ("detect_every", 0), ("beta", -1.0), ("min_cutoff", 0.0)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("fps", 0),
+        ("fps", -30),
+        ("fps", float("nan")),
+        ("max_faces", 0),
+        ("detect_every", 0),
+        ("beta", -1.0),
+        ("min_cutoff", 0.0),
+    ],
+)
 def test_bad_tracker_options_are_refused(fixture_pack, option, value):
     with pytest.raises(edgeface.OptionError, match=option):
         edgeface.Reconstructor("onnx", model=fixture_pack).tracker(**{option: value})
@@ -149,6 +164,7 @@ def test_a_frame_of_another_size_resets_the_tracks(fixture_pack, face_image):
 
 
 # --- steady tracking (issue 21), on the shipped model and synthesised clips of a real photo ---
+
 
 @pytest.fixture(scope="module")
 def shipped():

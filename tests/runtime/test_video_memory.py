@@ -1,5 +1,6 @@
 """`edgeface run VIDEO` keeps memory flat: 20,000 frames, resident memory sampled from outside the
 process, within 30 MB of where it stood once warm (it used to grow by 15 KB a frame)."""
+
 import json
 import subprocess
 import sys
@@ -35,12 +36,16 @@ def test_memory_stays_flat_over_20000_frames(face_image, tmp_path):
     for i in range(FRAMES):
         frame = np.zeros((144, 192, 3), np.uint8)
         x = 20 + int(25 * (1 + np.sin(i / 50)))  # the face drifts to and fro
-        frame[12:132, x:x + 120] = face
+        frame[12:132, x : x + 120] = face
         writer.write(frame)
     writer.release()
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "edgeface.cli", "run", str(clip), "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeface.cli", "run", str(clip), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     samples = []  # (seconds, MB)
     start = time.monotonic()
     while process.poll() is None:

@@ -11,6 +11,7 @@ so every backend gives the same answer for the same input.
 precision: fastest first by single-image latency (docs/network_benchmarks.md), TFLite first for int8
 because its int8 kernels are the mobile path (docs/experiments.md, "Runtime defaults").
 """
+
 from __future__ import annotations
 
 import importlib
@@ -71,8 +72,13 @@ BACKENDS: dict[str, BackendSpec] = {
     for spec in (
         BackendSpec("onnx", "onnx", "onnx", ("onnxruntime",), "onnx"),
         BackendSpec("openvino", "openvino", "openvino", ("openvino",), "openvino"),
-        BackendSpec("tflite", "tflite", "tflite",
-                    ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"), "tflite"),
+        BackendSpec(
+            "tflite",
+            "tflite",
+            "tflite",
+            ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"),
+            "tflite",
+        ),
         BackendSpec("torch", "torch", "torch", ("torch",), "train"),
     )
 }
@@ -106,7 +112,8 @@ def require(name: str) -> BackendSpec:
     if name not in installed():
         raise BackendNotInstalledError(
             f"backend {name!r} is not installed: pip install 'edgeface[{spec.extra}]'. "
-            f"Installed backends: {', '.join(installed()) or 'none'}")
+            f"Installed backends: {', '.join(installed()) or 'none'}"
+        )
     return spec
 
 

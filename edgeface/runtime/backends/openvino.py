@@ -1,4 +1,5 @@
 """OpenVINO backend (CPU plugin), reading IR (.xml + .bin) or ONNX."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,11 @@ def _name(port) -> str:
 
 def _info(port) -> TensorInfo:
     shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
-    return TensorInfo(_name(port), shape, _DTYPES.get(port.get_element_type().get_type_name(),
-                                                              port.get_element_type().get_type_name()))
+    return TensorInfo(
+        _name(port),
+        shape,
+        _DTYPES.get(port.get_element_type().get_type_name(), port.get_element_type().get_type_name()),
+    )
 
 
 class OpenVinoBackend:
@@ -34,13 +38,15 @@ class OpenVinoBackend:
         core = ov.Core()
         # On CPUs with bf16 support OpenVINO runs float layers in bf16 unless told otherwise;
         # that moves points by ~0.5 % of the crop. Quantized layers still run in int8.
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        config: dict[str, str | int] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
         weights = model.name.rsplit(".", 1)[0] + ".bin"
         if list(model.companions) != [weights]:
-            raise ValueError(f"an OpenVINO file needs exactly its weights {weights!r} listed (and hashed) in the "
-                             f"manifest's companions; listed: {list(model.companions)}")
+            raise ValueError(
+                f"an OpenVINO file needs exactly its weights {weights!r} listed (and hashed) in the "
+                f"manifest's companions; listed: {list(model.companions)}"
+            )
         # from memory: the IR's weights are the listed, hashed bytes and nothing else on disk
         network = core.read_model(model.content, ov.Tensor(np.frombuffer(model.companions[weights], np.uint8)))
         self._compiled = core.compile_model(network, "CPU", config)

@@ -1,4 +1,5 @@
 """TFLite backend: ai-edge-litert, else tflite-runtime, else TensorFlow's bundled interpreter."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,7 +67,7 @@ class TfliteBackend:
         if self._fixed_batch and n != self._batch:
             # A file exported with a fixed batch runs image by image (resizing its
             # first dimension is not supported by every converted graph).
-            parts = [self._run_once(batch[i:i + 1]) for i in range(n)]
+            parts = [self._run_once(batch[i : i + 1]) for i in range(n)]
             return [np.concatenate(arrays) for arrays in zip(*parts)]
         if n != self._batch:
             self._resize(n)

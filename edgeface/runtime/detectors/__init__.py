@@ -4,6 +4,7 @@
 detection rates by face and frame size (README, "Face detection"). Every detector is a `Detector`;
 a one-network detector is also a `SinglePassDetector`, whose stages a port reproduces one by one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -87,7 +88,9 @@ def create(name: str = "auto", **options) -> Detector:
 def caller_box_calibration() -> tuple[float, float]:
     """How a box passed in by a caller is read: as a box of the default detector (whose boxes are
     in its first pass's calibration)."""
-    return DETECTORS[SINGLE].to_landmarks
+    calibration = DETECTORS[SINGLE].to_landmarks
+    assert calibration is not None  # the default detector's spec states its calibration
+    return calibration
 
 
 def to_landmark_box(box, to_landmarks: tuple[float, float]) -> np.ndarray:

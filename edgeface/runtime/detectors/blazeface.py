@@ -9,6 +9,7 @@ feature-map stride, box centre and size regressed relative to the anchor in inpu
 six keypoints, sigmoid scores, then weighted non-maximum suppression (detections of one face
 are averaged by score, which steadies boxes between video frames).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import Detection, to_landmark_box
 from ..errors import DetectorError
 from ..geometry import iou
+from . import Detection, to_landmark_box
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -47,9 +48,16 @@ def _anchors(size: int, strides: tuple[int, ...], per_layer: int) -> np.ndarray:
 
 
 class BlazeFace:
-    def __init__(self, name: str, variant: str, to_landmarks: tuple[float, float],
-                 min_score: float | None = None, iou_threshold: float = 0.3, runner: str = "auto",
-                 num_threads: int = 1):
+    def __init__(
+        self,
+        name: str,
+        variant: str,
+        to_landmarks: tuple[float, float],
+        min_score: float | None = None,
+        iou_threshold: float = 0.3,
+        runner: str = "auto",
+        num_threads: int = 1,
+    ):
         file, self.size, strides, per_layer, threshold = VARIANTS[variant]
         self.name = name
         self.to_landmarks = to_landmarks
@@ -79,8 +87,7 @@ class BlazeFace:
         """Raw (regressors, scores) of the network for one letterboxed BGR canvas."""
         if self.runner == "tflite":
             return self._tflite.run(input_tensor(canvas))
-        blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (self.size, self.size), (127.5, 127.5, 127.5),
-                                     swapRB=True)
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (self.size, self.size), (127.5, 127.5, 127.5), swapRB=True)
         self._net.setInput(blob)
         return self._net.forward(self._outputs)
 
@@ -97,8 +104,14 @@ class BlazeFace:
         nw, nh = w * scale, h * scale
         px, py = (self.size - nw) / 2, (self.size - nh) / 2
         m = np.array([[scale * factor, 0.0, px], [0.0, scale * factor, py]])
-        canvas = cv2.warpAffine(small, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        canvas = cv2.warpAffine(
+            small,
+            m,
+            (self.size, self.size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
         return canvas, scale, px, py
 
     def __call__(self, image: np.ndarray, enough: int | None = None, min_size: float = 0.0) -> list[Detection]:
@@ -167,7 +180,9 @@ def _opencv_net(path: Path):
     the classic engine and fixed the default one. The engines are tried by what they expose, not by
     version, so a release that moves the constants again still gets a working net or a clear error.
     """
-    engines = [{}] + [{"engine": getattr(cv2.dnn, name)} for name in ("ENGINE_CLASSIC",) if hasattr(cv2.dnn, name)]
+    engines: list[dict] = [{}] + [
+        {"engine": getattr(cv2.dnn, name)} for name in ("ENGINE_CLASSIC",) if hasattr(cv2.dnn, name)
+    ]
     for engine in engines:
         try:
             net = cv2.dnn.readNetFromTFLite(str(path), **engine)
@@ -176,5 +191,7 @@ def _opencv_net(path: Path):
         outputs = net.getUnconnectedOutLayersNames()
         if len(outputs) == 2:
             return net, outputs
-    raise DetectorError(f"OpenCV {cv2.__version__} cannot run detector model {path.name}: its TFLite importer "
-                        f"exposes only {list(outputs)}; install edgeface[tflite]")
+    raise DetectorError(
+        f"OpenCV {cv2.__version__} cannot run detector model {path.name}: its TFLite importer "
+        f"exposes only {list(outputs)}; install edgeface[tflite]"
+    )

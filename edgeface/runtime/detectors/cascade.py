@@ -4,22 +4,34 @@ cannot see (README, "Face detection", has the table by face and frame size that 
 
 A photo whose face the short-range model finds, and which is no larger than `whole_above`, costs
 one short-range run, as before; so does any frame where the caller keeps at most `enough` faces and
-the short-range model found that many (`Reconstructor(max_faces=1)`). Boxes from every pass are put in the short-range model's
-calibration (through each model's 68-landmark box) and merged by non-maximum suppression.
+the short-range model found that many (`Reconstructor(max_faces=1)`). Boxes from every pass are put
+in the short-range model's calibration (through each model's 68-landmark box) and merged by
+non-maximum suppression.
 """
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from . import Detection, from_landmark_box, to_landmark_box
 from ..geometry import iou
+from . import Detection, from_landmark_box, to_landmark_box
 
 
 class Cascade:
-    def __init__(self, name: str, first, second, whole_above: int = 480, tile_above: int = 960,
-                 tile: int = 800, overlap: int = 200, tiled_up_to: int = 1920, tile_face_max: float = 0.25,
-                 iou_threshold: float = 0.3):
+    def __init__(
+        self,
+        name: str,
+        first,
+        second,
+        whole_above: int = 480,
+        tile_above: int = 960,
+        tile: int = 800,
+        overlap: int = 200,
+        tiled_up_to: int = 1920,
+        tile_face_max: float = 0.25,
+        iou_threshold: float = 0.3,
+    ):
         self.name, self.first, self.second = name, first, second
         self.to_landmarks, self.size = first.to_landmarks, first.size
         self.whole_above, self.tile_above = whole_above, tile_above
@@ -45,19 +57,26 @@ class Cascade:
                 return [0]
             count = int(np.ceil((n - self.tile) / step)) + 1
             return np.linspace(0, n - self.tile, count).round().astype(int).tolist()
+
         return [(x, y, min(w, x + self.tile), min(h, y + self.tile)) for y in starts(h) for x in starts(w)]
 
     def _recalibrated(self, detections, source) -> list[Detection]:
-        return [Detection(from_landmark_box(to_landmark_box(d.box, source.to_landmarks), self.to_landmarks),
-                          d.score, d.keypoints) for d in detections]
+        return [
+            Detection(
+                from_landmark_box(to_landmark_box(d.box, source.to_landmarks), self.to_landmarks), d.score, d.keypoints
+            )
+            for d in detections
+        ]
 
     def __call__(self, image: np.ndarray, enough: int | None = None, min_size: float = 0.0) -> list[Detection]:
         found = list(self.first(image))
         h, w = image.shape[:2]
         if found and max(w, h) <= self.whole_above:
             return found
-        if enough is not None and sum(min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= min_size
-                                      for d in found) >= enough:
+        if (
+            enough is not None
+            and sum(min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= min_size for d in found) >= enough
+        ):
             return found  # the caller keeps no more faces than these: the other passes cannot add one
         found += self._recalibrated(self.second(image), self.second)
         # tiles look for faces small in the frame, so they never need more than `tiled_up_to`
@@ -68,9 +87,11 @@ class Cascade:
         for x1, y1, x2, y2 in self.tiles(sw, sh):
             shift = np.array([x1, y1], np.float32)
             # only small faces: a large one is the whole-frame passes' job, and a tile shows only part of it
-            part = [Detection((d.box + np.tile(shift, 2)) / shrink, d.score, (d.keypoints + shift) / shrink)
-                    for d in self.second(small[y1:y2, x1:x2])
-                    if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= self.tile_face_max * self.tile]
+            part = [
+                Detection((d.box + np.tile(shift, 2)) / shrink, d.score, (d.keypoints + shift) / shrink)
+                for d in self.second(small[y1:y2, x1:x2])
+                if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= self.tile_face_max * self.tile
+            ]
             found += self._recalibrated(part, self.second)
         return _merge(found, self.iou_threshold)
 

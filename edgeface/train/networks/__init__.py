@@ -1,5 +1,6 @@
 """Backbones by name (timm-style registry): `create(name, **kwargs)` returns an nn.Module with
 `.num_features` whose forward maps (N, 3, H, W) to (N, num_features) pooled features."""
+
 from __future__ import annotations
 
 _REGISTRY = {}

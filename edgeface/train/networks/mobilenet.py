@@ -1,4 +1,5 @@
 """MobileNetV2 (Sandler et al. 2018) in plain torch, ReLU6 only: INT8 hard-swish is slow in TFLite."""
+
 from __future__ import annotations
 
 from torch import nn
