@@ -17,15 +17,15 @@ def add_gated_int8(pack, calibration, formats: tuple[str, ...], gate_root: Path,
     from ..runtime.pack import read_manifest
     from ..tools.datasets import Aflw2000
     from ..train.synthetic import held_out
-    from . import quantize
+    from . import gate, quantize
 
     crops = quantize.load_calibration(calibration, read_manifest(pack).input_size)
     quantize.add_int8(pack, crops, formats=formats)
     manifest = read_manifest(pack)
     synthetic = held_out(
-        ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y, count=quantize.GATE_SYNTHETIC_FACES
+        ict, manifest.input_size, manifest.crop_scale, manifest.crop_shift_y, count=gate.GATE_SYNTHETIC_FACES
     )
-    result = quantize.gate(pack, Aflw2000.load(gate_root), formats, synthetic, _gate_celeba(gate_celeba, manifest))
+    result = gate.gate(pack, Aflw2000.load(gate_root), formats, synthetic, _gate_celeba(gate_celeba, manifest))
     for fmt, r in result.items():
         if not r["passed"]:
             quantize.remove_int8(pack, fmt)

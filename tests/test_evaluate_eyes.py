@@ -46,7 +46,7 @@ def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
     root = _need_aflw()
     import edgeface
     from edgeface.cli import main as cli
-    from edgeface.tools.evaluate import evaluate_eyes
+    from edgeface.tools.evaluate_eyes import evaluate_eyes
 
     rec = edgeface.Reconstructor("onnx", precision="fp32")
     r = evaluate_eyes(rec, root, limit=40, progress=False)
@@ -83,7 +83,7 @@ def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
 def test_evaluate_eyes_names_a_folder_without_68_points(tmp_path):
     root = _need_aflw()
     import edgeface
-    from edgeface.tools.evaluate import evaluate_eyes
+    from edgeface.tools.evaluate_eyes import evaluate_eyes
 
     folder = tmp_path / "crops"
     (folder / "images").mkdir(parents=True)

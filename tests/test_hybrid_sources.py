@@ -194,7 +194,8 @@ def test_celeba_and_utkface_examples_carry_only_their_labels():
     import tempfile
     from pathlib import Path
 
-    from edgeface.train.sources import ATTRIBUTES, CELEBA_ID_OFFSET, CelebaExamples, UtkfaceExamples, frame
+    from edgeface.train.framing import frame
+    from edgeface.train.sources import ATTRIBUTES, CELEBA_ID_OFFSET, CelebaExamples, UtkfaceExamples
 
     with tempfile.TemporaryDirectory() as tmp:
         out = {}

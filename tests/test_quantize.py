@@ -44,20 +44,20 @@ def test_int8_file_loads_and_tracks_fp32(pack_copy, crops, fmt, module, monkeypa
 
 def test_gate_removes_a_failing_file(pack_copy, crops, dev_set, monkeypatch):
     pytest.importorskip("onnxruntime")
-    from edgeface.export import quantize
+    from edgeface.export import gate, quantize
 
     monkeypatch.setattr(quantize, "QUANTIZED_ONNX", ("/features/",))
     quantize.add_int8(pack_copy, crops, formats=("onnx",))
     pick = np.concatenate([np.flatnonzero(dev_set.yaw_bin() == b)[:2] for b in range(3)])  # every yaw bin
     small = dev_set.subset(pick)
-    report = quantize.gate(pack_copy, small, formats=("onnx",))
+    report = gate.gate(pack_copy, small, formats=("onnx",))
     assert set(report) == {"onnx"} and report["onnx"]["fp32_nme_balanced"] > 0
     by_name = report["onnx"]["attribute_flips_by_name"]
     assert set(by_name) == set(read_manifest(pack_copy).attribute_names)
     assert np.isclose(np.mean(list(by_name.values())), report["onnx"]["attribute_flips"])
     r = report["onnx"]
-    assert r["attribute_flip_limit"] == max(quantize.MAX_ATTRIBUTE_FLIPS, r["fp32_attribute_flips_1px_shift"])
-    line = quantize.gate_summary("onnx", r)
+    assert r["attribute_flip_limit"] == max(gate.MAX_ATTRIBUTE_FLIPS, r["fp32_attribute_flips_1px_shift"])
+    line = gate.gate_summary("onnx", r)
     assert line.startswith("INT8 gate onnx") and f"{100 * r['fp32_nme_balanced']:.2f} %" in line
     assert line.endswith("passed" if r["passed"] else "FAILED, removed from the pack")
     quantize.remove_int8(pack_copy, "onnx")
@@ -122,7 +122,7 @@ def test_attribute_drop_fails_only_a_real_loss():
     """The gate's synthetic attribute check: a drop over one point fails when it is beyond paired
     sampling noise, and passes when a few faces merely traded places."""
     pytest.importorskip("torch")
-    from edgeface.export.quantize import attribute_drop
+    from edgeface.export.gate import attribute_drop
 
     truth = np.arange(256) % 2 == 0
     fp32 = np.where(truth, 2.0, -2.0)  # right on every face
@@ -146,7 +146,7 @@ def test_attribute_drop_fails_only_a_real_loss():
 
 
 def test_gate_summary_names_every_check_it_was_given():
-    from edgeface.export import quantize
+    from edgeface.export import gate
 
     r = {
         "fp32_nme_balanced": 0.0464,
@@ -167,7 +167,7 @@ def test_gate_summary_names_every_check_it_was_given():
         "celeba_eer_rise": -0.003,
         "passed": False,
     }
-    line = quantize.gate_summary("tflite", r)
+    line = gate.gate_summary("tflite", r)
     for part in (
         "4.64 % -> 4.65 %",
         "synthetic 5.00 % -> 5.03 %",

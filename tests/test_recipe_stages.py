@@ -36,12 +36,12 @@ def _data_folder(dev_set, root, count=24):
 
 def test_align_and_int8_stages_match_the_cli(fixture_pack, dev_set, tmp_path, monkeypatch):
     from edgeface.cli.recipe import Recipe
-    from edgeface.export import quantize
+    from edgeface.export import gate, quantize
 
     data = _data_folder(dev_set, tmp_path / "data")
     monkeypatch.setenv("EDGEFACE_DATA", str(data))
     monkeypatch.setattr(quantize, "QUANTIZED_ONNX", ("/features/",))  # the fixture's module name
-    monkeypatch.setattr(quantize, "GATE_SYNTHETIC_FACES", 8)
+    monkeypatch.setattr(gate, "GATE_SYNTHETIC_FACES", 8)
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     import cv2

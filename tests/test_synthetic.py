@@ -200,7 +200,8 @@ def test_attribute_positive_rates_match_the_documented_ones(engine):
 
 
 def test_shards_read_back_what_was_rendered(model, tmp_path):
-    from edgeface.train.synthetic import SyntheticConfig, SyntheticFaces, SyntheticShards, SyntheticStream, write
+    from edgeface.train.synthetic import SyntheticConfig, SyntheticFaces
+    from edgeface.train.synthetic_sets import SyntheticShards, SyntheticStream, write
 
     config = SyntheticConfig(size=96)
     out = write(

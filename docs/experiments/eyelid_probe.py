@@ -20,7 +20,7 @@ import torch
 
 @torch.no_grad()
 def collect(model, examples, rows, batch: int = 128) -> dict:
-    from edgeface.tools.evaluate import eye_aperture, eyes_seen
+    from edgeface.tools.evaluate_eyes import eye_aperture, eyes_seen
     from edgeface.tools.progress import tqdm
     from edgeface.train.build import normalise
 

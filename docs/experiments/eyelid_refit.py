@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgeface.tools.evaluate import EYE_POINTS
+from edgeface.tools.evaluate_eyes import EYE_POINTS
 from edgeface.train.facemodel import EYELID_SHAPES  # the blendshapes that move the eyelids
 
 
@@ -99,7 +99,7 @@ def measure(model, data: dict, rows=None, w=None, b=None, shut: float = 0.1) -> 
     weight = data["weight"]
     error = float(((pred - data["points"]).norm(dim=-1) * weight).sum() / weight.sum())
     seen = (weight.view(-1, 2, 6) >= 1).all(-1).numpy()
-    from edgeface.tools.evaluate import eye_opening
+    from edgeface.tools.evaluate_eyes import eye_opening
 
     truth, opening = eye_opening(data["points"].numpy())[seen], eye_opening(pred.numpy())[seen]
     closed = truth < shut

@@ -138,7 +138,7 @@ def _faces(args) -> int:
 def _eyes(args) -> int:
     """Eye closure, eyeBlink and eyelid landmarks against MERL-RAV's labelled eye openings."""
     from ..tools.datasets import data_root
-    from ..tools.evaluate import evaluate_eyes
+    from ..tools.evaluate_eyes import evaluate_eyes
 
     if args.split not in ("dev", "all"):
         raise EdgefaceError(f"--dataset eyes scores --split dev (the held-out crops) or all, not {args.split!r}")
@@ -160,7 +160,8 @@ def _synthetic(args) -> int:
     require_train_extra("evaluate --dataset synthetic")
     from ..tools.evaluate import evaluate_synthetic
     from ..train.morphable import MorphableModel
-    from ..train.synthetic import SyntheticShards, held_out
+    from ..train.synthetic import held_out
+    from ..train.synthetic_sets import SyntheticShards
 
     rec = reconstructor(args)
     if args.root:

@@ -40,8 +40,8 @@ def add_arguments(ex) -> None:
 def run(args) -> int:
     require_train_extra("export")
     from ..export.fp32 import export_checkpoint
+    from ..export.gate import gate_summary
     from ..export.int8 import add_gated_int8
-    from ..export.quantize import gate_summary
     from ..runtime.pack import is_pack
 
     formats = tuple(f.strip() for f in args.formats.split(","))

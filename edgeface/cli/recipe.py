@@ -11,9 +11,9 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
   cached (`train.teachers`; `sets`, `teachers`, `workers`, `cache`: the folder, default
   .shards/teachers), resumable;
 - `prepare`: the training shards that are missing: the AFLW crops packed, and the runtime's crop of
-  every CelebA and UTKFace photo (`sources.frame`, run with the `model` stage's pack; with
+  every CelebA and UTKFace photo (`framing.frame`, run with the `model` stage's pack; with
   `"frames": "teachers"`, cut by the pack's crop rule from the landmark teacher's points of the
-  `teachers` stage instead, `sources.frame_from_teachers`; `limit`: the first AFLW crops only);
+  `teachers` stage instead, `framing.frame_from_teachers`; `limit`: the first AFLW crops only);
 - `train`: `edgeface train` with the base config deep-merged with the stage's `config`;
   `init` and `teacher` name earlier stages (their pack or checkpoint);
 - `heads`: a training stage's checkpoint with its attribute and age rows refitted on its frozen
@@ -177,7 +177,7 @@ class Recipe:
 
     def _prepare(self, stage: dict) -> Path:
         from ..train.data import pack
-        from ..train.sources import frame
+        from ..train.framing import frame
 
         root = _training_data()
         shards = ROOT / stage.get("shards", ".shards")
@@ -189,7 +189,7 @@ class Recipe:
                 continue
             if stage.get("frames") == "teachers":  # from the landmark teacher's 68 points (`teachers` stage)
                 from ..runtime.pack import read_manifest
-                from ..train.sources import frame_from_teachers
+                from ..train.framing import frame_from_teachers
 
                 manifest = read_manifest(model)
                 frame_from_teachers(
@@ -324,8 +324,8 @@ class Recipe:
 
     def _int8(self, stage: dict) -> Path:
         """INT8 files through the gate (`export.int8`); a file that fails is left out, as the stage intends."""
+        from ..export.gate import gate_summary
         from ..export.int8 import add_gated_int8
-        from ..export.quantize import gate_summary
         from .common import dev_root, ict_file
 
         pack = self.pack()

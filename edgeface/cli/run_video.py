@@ -141,9 +141,6 @@ def run(
     Both files are written under temporary names and renamed into place at the end, whatever
     ends the run (the last frame, --frames, Ctrl-C or an error): tracks.json is then always a
     complete JSON document."""
-    import os
-    import tempfile
-
     from tqdm import tqdm
 
     camera = is_camera(name)
@@ -155,11 +152,7 @@ def run(
     tracker = rec.tracker(max_faces=max_faces, fps=fps)
     show = camera and _window() if show is None else show and _window()
     writer, index, ids, last = None, 0, set(), 0.0
-    targets = {kind: outputs.path(stem, kind) for kind in ("_tracks.json", "_overlay.mp4")}
-    temporary = {}
-    for kind, target in targets.items():
-        fd, temporary[kind] = tempfile.mkstemp(prefix=".edgeface-", suffix=target.suffix, dir=outputs.out)
-        os.close(fd)
+    targets, temporary = _temporaries(outputs, stem)
     start = time.monotonic()
     bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, disable=None)
     tracks = open(temporary["_tracks.json"], "w", encoding="utf-8")
@@ -200,11 +193,7 @@ def run(
             writer.close()
         if show:
             cv2.destroyAllWindows()
-        os.replace(temporary["_tracks.json"], targets["_tracks.json"])
-        if writer is not None:
-            os.replace(temporary["_overlay.mp4"], targets["_overlay.mp4"])
-        else:
-            os.unlink(temporary["_overlay.mp4"])
+        _into_place(targets, temporary, overlay_written=writer is not None)
     summary = {
         "frames": index,
         "fps": fps,
@@ -213,3 +202,26 @@ def run(
         "overlay_codec": writer.codec if writer else None,
     }
     return index, declared, summary
+
+
+def _temporaries(outputs: Outputs, stem: str) -> tuple[dict, dict]:
+    """The run's two files (tracks, overlay) and the temporary names they are written under."""
+    import os
+    import tempfile
+
+    targets = {kind: outputs.path(stem, kind) for kind in ("_tracks.json", "_overlay.mp4")}
+    temporary = {}
+    for kind, target in targets.items():
+        fd, temporary[kind] = tempfile.mkstemp(prefix=".edgeface-", suffix=target.suffix, dir=outputs.out)
+        os.close(fd)
+    return targets, temporary
+
+
+def _into_place(targets: dict, temporary: dict, overlay_written: bool) -> None:
+    import os
+
+    os.replace(temporary["_tracks.json"], targets["_tracks.json"])
+    if overlay_written:
+        os.replace(temporary["_overlay.mp4"], targets["_overlay.mp4"])
+    else:
+        os.unlink(temporary["_overlay.mp4"])

@@ -36,6 +36,6 @@ def run(args) -> int:
 
 def run_synthesize(args) -> int:
     require_train_extra("synthesize")
-    from ..train.synthetic import main as synthetic_main
+    from ..train.synthetic_sets import main as synthetic_main
 
     return synthetic_main(args.rest)

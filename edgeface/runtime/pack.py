@@ -8,6 +8,9 @@ with the weights. `pack.schema.json` beside this file is the manifest's structur
 every read and by the Kotlin `ModelSpec` test; `Manifest` adds the checks a schema cannot state
 (indices inside the point count, weights that sum to one). `PackManifest` is the only writer:
 export, quantize and align-landmarks all edit a pack through it.
+
+Over 400 lines: the manifest's reader (every field's type and range), the pack's file checks and its
+only writer stay in one file, so that what is written and what is read cannot drift apart.
 """
 
 from __future__ import annotations
@@ -74,83 +77,11 @@ class Manifest:
         self.data = data
         self._where = f"manifest {root / MANIFEST_NAME}"
         try:
-            if data.get("schema") != SCHEMA_VERSION:
-                raise ModelError(
-                    f"manifest schema {data.get('schema')!r} is not supported "
-                    f"(this edgeface reads schema {SCHEMA_VERSION})"
-                )
-            self.name: str = self._text(data["name"], "name")
-            self.purpose: str = self._text(data.get("purpose", "reconstruction"), "purpose")
-            for field in ("license", "version", "pose_translation"):
-                if field in data:
-                    self._text(data[field], field)
-            self._texts(data.get("validated_outputs", []), "validated_outputs")
-            self._texts(list(self._table(data.get("not_validated", {}), "not_validated")), "not_validated")
-            inp = self._table(data["input"], "input")
-            self.input_size = self._whole(inp["size"], "input.size", 1, 4096)
-            self.channels: str = self._text(inp.get("channels", "RGB"), "input.channels")
-            if self.channels.upper() not in ("RGB", "BGR"):
-                raise self._error("input.channels", f"must be 'RGB' or 'BGR', not {self.channels!r}")
-            self.mean = self._reals(inp["mean"], "input.mean", (3,))
-            self.std = self._reals(inp["std"], "input.std", (3,))
-            if (self.std <= 0).any():
-                raise self._error("input.std", f"must be positive, not {self.std.tolist()}")
-            crop = self._table(data["crop"], "crop")
-            self.crop_scale = self._real(crop["scale"], "crop.scale", positive=True)
-            self.crop_shift_y = self._real(crop.get("shift_y", 0.0), "crop.shift_y")
-            topo = self._table(data["topology"], "topology")
-            self.topology: str = f"{self._text(topo['name'], 'topology.name')}/v{topo['version']}"
-            self.num_points = self._whole(topo["num_points"], "topology.num_points", 1, 1_000_000)
-            self.landmarks68 = self._indices(topo["landmarks68"], "topology.landmarks68", (68,))
-            weights = self._table(topo.get("landmark_weights", {}), "topology.landmark_weights")
-            self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
-            self.landmark_yaw, self.landmark_weights_by_yaw = self._landmark_yaw_definition(topo)
-            self.landmark_alignment: dict | None = weights.get("alignment")
-            self.mirror = (
-                self._indices(topo["mirror"], "topology.mirror", (self.num_points,)) if "mirror" in topo else None
-            )
-            self.triangles = self._indices(topo["triangles"], "topology.triangles").astype(np.int32)
-            if self.triangles.size % 3:
-                raise self._error(
-                    "topology.triangles",
-                    f"must hold whole triangles (3 indices each), not {self.triangles.size} indices",
-                )
-            self.triangles = self.triangles.reshape(-1, 3)
-            self.expression_names: list[str] = self._texts(data["expression_names"], "expression_names")
-            self.attribute_names: list[str] = self._texts(data["attribute_names"], "attribute_names")
-            self.identity_size = self._whole(data["identity_size"], "identity_size", 0, 100_000)
-            # age: one more column after the attribute logits, in years; gender: which attribute says it
-            age = data.get("age")
-            self.age_column: int | None = None
-            if age is not None:
-                self.age_column = self._whole(
-                    self._table(age, "age").get("column"),
-                    "age.column",
-                    len(self.attribute_names),
-                    len(self.attribute_names),
-                )
-            gender = data.get("gender")
-            self.gender_attribute: str | None = None
-            if gender is not None:
-                self.gender_attribute = self._text(self._table(gender, "gender").get("attribute"), "gender.attribute")
-                if self.gender_attribute not in self.attribute_names:
-                    raise self._error(
-                        "gender.attribute", f"names {self.gender_attribute!r}, which is not one of attribute_names"
-                    )
-            # how faces are told apart (`pipeline.identity_embedding`); absent: the plain coefficients
-            self.identity_mean = self.identity_whitening = None
-            if data.get("identity_metric") is not None:
-                metric = self._table(data["identity_metric"], "identity_metric")
-                k = self.identity_size
-                # float64 once here, so that no face converts them again
-                self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,)).astype(np.float64)
-                self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening", (k, k)).astype(
-                    np.float64
-                )
-            files = data["files"]
-            if not isinstance(files, list) or not files:
-                raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
-            self.files = [self._file(entry, f"files[{i}]") for i, entry in enumerate(files)]
+            self._read_card(data)
+            self._read_input(data)
+            self._read_topology(self._table(data["topology"], "topology"))
+            self._read_heads(data)
+            self._read_files(data)
             # what the checks above do not look at (a precision's name, fields only ports read)
             problem = schema_problem(data)
             if problem is not None:
@@ -159,6 +90,94 @@ class Manifest:
             raise ModelError(f"{self._where} lacks the field {missing}") from None
         except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as bad:
             raise ModelError(f"{self._where} is malformed: {type(bad).__name__}: {bad}") from None
+
+    def _read_card(self, data: dict) -> None:
+        """The schema version, the name and what the card states."""
+        if data.get("schema") != SCHEMA_VERSION:
+            raise ModelError(
+                f"manifest schema {data.get('schema')!r} is not supported (this edgeface reads schema {SCHEMA_VERSION})"
+            )
+        self.name: str = self._text(data["name"], "name")
+        self.purpose: str = self._text(data.get("purpose", "reconstruction"), "purpose")
+        for field in ("license", "version", "pose_translation"):
+            if field in data:
+                self._text(data[field], field)
+        self._texts(data.get("validated_outputs", []), "validated_outputs")
+        self._texts(list(self._table(data.get("not_validated", {}), "not_validated")), "not_validated")
+
+    def _read_input(self, data: dict) -> None:
+        """The input tensor's size, channel order and normalisation, and the crop rule."""
+        inp = self._table(data["input"], "input")
+        self.input_size = self._whole(inp["size"], "input.size", 1, 4096)
+        self.channels: str = self._text(inp.get("channels", "RGB"), "input.channels")
+        if self.channels.upper() not in ("RGB", "BGR"):
+            raise self._error("input.channels", f"must be 'RGB' or 'BGR', not {self.channels!r}")
+        self.mean = self._reals(inp["mean"], "input.mean", (3,))
+        self.std = self._reals(inp["std"], "input.std", (3,))
+        if (self.std <= 0).any():
+            raise self._error("input.std", f"must be positive, not {self.std.tolist()}")
+        crop = self._table(data["crop"], "crop")
+        self.crop_scale = self._real(crop["scale"], "crop.scale", positive=True)
+        self.crop_shift_y = self._real(crop.get("shift_y", 0.0), "crop.shift_y")
+
+    def _read_topology(self, topo: dict) -> None:
+        """The dense points, the 68-landmark definition, the mirror map and the mesh."""
+        self.topology: str = f"{self._text(topo['name'], 'topology.name')}/v{topo['version']}"
+        self.num_points = self._whole(topo["num_points"], "topology.num_points", 1, 1_000_000)
+        self.landmarks68 = self._indices(topo["landmarks68"], "topology.landmarks68", (68,))
+        weights = self._table(topo.get("landmark_weights", {}), "topology.landmark_weights")
+        self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
+        self.landmark_yaw, self.landmark_weights_by_yaw = self._landmark_yaw_definition(topo)
+        self.landmark_alignment: dict | None = weights.get("alignment")
+        self.mirror = self._indices(topo["mirror"], "topology.mirror", (self.num_points,)) if "mirror" in topo else None
+        self.triangles = self._indices(topo["triangles"], "topology.triangles").astype(np.int32)
+        if self.triangles.size % 3:
+            raise self._error(
+                "topology.triangles",
+                f"must hold whole triangles (3 indices each), not {self.triangles.size} indices",
+            )
+        self.triangles = self.triangles.reshape(-1, 3)
+
+    def _read_heads(self, data: dict) -> None:
+        """The names of the expression and attribute outputs, the identity size, age, gender and the
+        identity metric."""
+        self.expression_names: list[str] = self._texts(data["expression_names"], "expression_names")
+        self.attribute_names: list[str] = self._texts(data["attribute_names"], "attribute_names")
+        self.identity_size = self._whole(data["identity_size"], "identity_size", 0, 100_000)
+        # age: one more column after the attribute logits, in years; gender: which attribute says it
+        age = data.get("age")
+        self.age_column: int | None = None
+        if age is not None:
+            self.age_column = self._whole(
+                self._table(age, "age").get("column"),
+                "age.column",
+                len(self.attribute_names),
+                len(self.attribute_names),
+            )
+        gender = data.get("gender")
+        self.gender_attribute: str | None = None
+        if gender is not None:
+            self.gender_attribute = self._text(self._table(gender, "gender").get("attribute"), "gender.attribute")
+            if self.gender_attribute not in self.attribute_names:
+                raise self._error(
+                    "gender.attribute", f"names {self.gender_attribute!r}, which is not one of attribute_names"
+                )
+        # how faces are told apart (`pipeline.identity_embedding`); absent: the plain coefficients
+        self.identity_mean = self.identity_whitening = None
+        if data.get("identity_metric") is not None:
+            metric = self._table(data["identity_metric"], "identity_metric")
+            k = self.identity_size
+            # float64 once here, so that no face converts them again
+            self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,)).astype(np.float64)
+            self.identity_whitening = self._reals(metric["whitening"], "identity_metric.whitening", (k, k)).astype(
+                np.float64
+            )
+
+    def _read_files(self, data: dict) -> None:
+        files = data["files"]
+        if not isinstance(files, list) or not files:
+            raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
+        self.files = [self._file(entry, f"files[{i}]") for i, entry in enumerate(files)]
 
     # -- field checks: each returns the value in the runtime's type or raises a ModelError ----
 

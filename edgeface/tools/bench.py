@@ -60,13 +60,30 @@ def sample_image() -> np.ndarray:
 
 
 def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
+    """Every case of the benchmark: the network per backend, precision, thread count and batch (and
+    MediaPipe's landmark network beside it), the processing stages, a photo end to end and a
+    tracked video frame (and MediaPipe FaceMesh where it is installed)."""
     from ..runtime.pack import read_manifest
-    from ..runtime.reconstructor import Reconstructor
 
     manifest = read_manifest(model)
-    size = manifest.input_size
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # one generator: the cases draw their inputs from it in this order
     present = backends.installed()
+    out = _network_cases(model, manifest, present, threads, batches, rng)
+    if not present:
+        return out
+    backend = next(b for b in backends.AUTO_ORDER["fp32"] if b in present and b != "torch")
+    image = sample_image()
+    out += _processing_cases(model, manifest, backend, image, rng)
+    out += _end_to_end_cases(model, backend, present, image)
+    if backends.importable("mediapipe"):
+        out += _facemesh_cases(image)
+    return out
+
+
+def _network_cases(model, manifest, present, threads, batches, rng) -> list[Case]:
+    from ..runtime.reconstructor import Reconstructor
+
+    size = manifest.input_size
     out: list[Case] = []
 
     def network(backend, precision, n_threads, batch):
@@ -83,14 +100,9 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         for precision in manifest.precisions(backends.BACKENDS[backend].file_format):
             for n_threads in threads:
                 for batch in batches:
-                    out.append(
-                        Case(
-                            f"network/{backend}/{precision}/t{n_threads}/b{batch}",
-                            "network",
-                            network(backend, precision, n_threads, batch),
-                            lambda r, b=batch: r[0].shape[0] == b,
-                        )
-                    )
+                    name = f"network/{backend}/{precision}/t{n_threads}/b{batch}"
+                    check = lambda r, b=batch: r[0].shape[0] == b  # noqa: E731
+                    out.append(Case(name, "network", network(backend, precision, n_threads, batch), check))
     peer = mediapipe_landmark_file()
     if peer is not None and "tflite" in present:
         for n_threads in threads:
@@ -99,22 +111,19 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
                 from ..runtime.backends.tflite import TfliteBackend
 
                 b = TfliteBackend(peer, n)
-                shape = (1,) + tuple(b.inputs[0].shape[1:])
-                tensor = rng.random(shape, dtype=np.float32)
+                tensor = rng.random((1,) + tuple(b.inputs[0].shape[1:]), dtype=np.float32)
                 return lambda: b.run(tensor)
 
-            out.append(
-                Case(
-                    f"network/mediapipe_face_landmark/fp32/t{n_threads}/b1",
-                    "network",
-                    make_peer,
-                    lambda r: r[0].size > 0,
-                    note="MediaPipe face_landmark.tflite (468 points), same interpreter",
-                )
-            )
-    if not present:
-        return out
-    backend = next(b for b in backends.AUTO_ORDER["fp32"] if b in present and b != "torch")
+            note = "MediaPipe face_landmark.tflite (468 points), same interpreter"
+            name = f"network/mediapipe_face_landmark/fp32/t{n_threads}/b1"
+            out.append(Case(name, "network", make_peer, lambda r: r[0].size > 0, note=note))
+    return out
+
+
+def _processing_cases(model, manifest, backend, image, rng) -> list[Case]:
+    from ..runtime.reconstructor import Reconstructor
+
+    size = manifest.input_size
     crop = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
 
     def make_pre():
@@ -127,17 +136,23 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
         crop_box = rec.pipeline.crop_for([100, 100, 300, 300])
         return lambda: rec.pipeline.decode(outputs, 0, crop_box, [100, 100, 300, 300], 1.0)
 
-    out.append(Case("preprocess", "processing", make_pre, lambda r: r.shape[0] == 1))
-    out.append(Case("postprocess", "processing", make_post, lambda r: r.dense.shape == (manifest.num_points, 3)))
-    image = sample_image()
-
     def make_cut():
         rec = Reconstructor(backend, model=model)
         crop_box = rec.pipeline.crop_for([100, 100, 300, 300])
         return lambda: rec.pipeline.cut(image, [crop_box])
 
-    # the crop is numpy (edgeface.runtime.resample, the arithmetic the Kotlin core shares), not OpenCV
-    out.append(Case("crop", "processing", make_cut, lambda r: r.shape == (1, size, size, 3)))
+    return [
+        Case("preprocess", "processing", make_pre, lambda r: r.shape[0] == 1),
+        Case("postprocess", "processing", make_post, lambda r: r.dense.shape == (manifest.num_points, 3)),
+        # the crop: edgeface.runtime.resample, the arithmetic the Kotlin core shares
+        Case("crop", "processing", make_cut, lambda r: r.shape == (1, size, size, 3)),
+    ]
+
+
+def _end_to_end_cases(model, backend, present, image) -> list[Case]:
+    from ..runtime.reconstructor import Reconstructor
+
+    out = []
     for b in ("tflite", "onnx", "openvino"):
         if b not in present:
             continue
@@ -167,46 +182,39 @@ def cases(model=None, threads=(1, 2), batches=(1, 8)) -> list[Case]:
 
         return step
 
-    out.append(
-        Case(
-            f"video_frame/{backend}/t1",
-            "end_to_end",
-            make_video,
-            lambda r: len(r) == 1,
-            note="tracking from the previous frame; the detector runs only when the track is lost",
-        )
-    )
-    if backends.importable("mediapipe"):
-        rgb = np.ascontiguousarray(image[..., ::-1])
-
-        def make_facemesh(static=True):
-            import mediapipe as mp
-
-            mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1)
-            return lambda: mesh.process(rgb)
-
-        def one_face(r):
-            return len(r.multi_face_landmarks or []) == 1
-
-        out.append(
-            Case(
-                "end_to_end/mediapipe_facemesh",
-                "end_to_end",
-                make_facemesh,
-                one_face,
-                note="MediaPipe FaceMesh, static image mode (detector + landmarks every call); its own threads",
-            )
-        )
-        out.append(
-            Case(
-                "video_frame/mediapipe_facemesh",
-                "end_to_end",
-                lambda: make_facemesh(False),
-                one_face,
-                note="MediaPipe FaceMesh in video mode (tracking); its own threads",
-            )
-        )
+    note = "tracking from the previous frame; the detector runs only when the track is lost"
+    out.append(Case(f"video_frame/{backend}/t1", "end_to_end", make_video, lambda r: len(r) == 1, note=note))
     return out
+
+
+def _facemesh_cases(image) -> list[Case]:
+    rgb = np.ascontiguousarray(image[..., ::-1])
+
+    def make_facemesh(static=True):
+        import mediapipe as mp
+
+        mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1)
+        return lambda: mesh.process(rgb)
+
+    def one_face(r):
+        return len(r.multi_face_landmarks or []) == 1
+
+    return [
+        Case(
+            "end_to_end/mediapipe_facemesh",
+            "end_to_end",
+            make_facemesh,
+            one_face,
+            note="MediaPipe FaceMesh, static image mode (detector + landmarks every call); its own threads",
+        ),
+        Case(
+            "video_frame/mediapipe_facemesh",
+            "end_to_end",
+            lambda: make_facemesh(False),
+            one_face,
+            note="MediaPipe FaceMesh in video mode (tracking); its own threads",
+        ),
+    ]
 
 
 #: The stages of a photo in the order the pipeline runs them; `split` times each.

@@ -49,6 +49,20 @@ def write(out, image_paths, model=None) -> Path:
     rec = Reconstructor("tflite", model=model, precision="int8")
     detector = detectors.create(detectors.SINGLE)  # the one-pass model the port implements
     shutil.copy(rec.manifest.root / MANIFEST_NAME, out.mkdir(parents=True) or out / MANIFEST_NAME)
+    _write_manifest(out, rec)
+    images = [load_image(p) for p in image_paths]
+    names = []
+    for name, image, shift in _cases(images):
+        _write_case(out / "cases" / name, rec, detector, image, shift, name)
+        names.append(name)
+    _write_detector(out / "detector", detector, images[0])  # the detector, stage by stage, on the first image
+    _write_arithmetic(out)
+    (out / "index.json").write_text(json.dumps({"cases": names, "model": rec.model.file.path.name}, indent=1))
+    return out
+
+
+def _write_manifest(out: Path, rec) -> None:
+    """The manifest's arrays and names as the runtime parsed them."""
     m = rec.manifest
     _save(
         out / "manifest",
@@ -66,55 +80,49 @@ def write(out, image_paths, model=None) -> Path:
     (out / "manifest" / "names.txt").write_text(
         "\n".join([rec.model.file.path.name, *m.attribute_names, "", *m.expression_names]) + "\n"
     )
-    images = [load_image(p) for p in image_paths]
-    names = []
-    for name, image, shift in _cases(images):
-        found = detector(image)
-        if not found:
-            raise RuntimeError(f"the detector found no face in golden case {name!r}")
-        box = detector.to_landmark_box(found[0].box)
-        box = box + shift * (box[2] - box[0])
-        crop = rec.pipeline.crop_for(box)
-        pixels = rec.pipeline.cut(image, [crop])
-        int8_input = rec.model.preprocess(pixels)
-        outputs = rec.model.postprocess(rec.model.backend.run(int8_input))  # the stages Model.__call__ chains
-        face = rec.pipeline.decode(outputs, 0, crop, found[0].box, found[0].score)
-        normalised = rec.model.normalise(pixels)  # what the int8 input quantizes
-        _save(
-            out / "cases" / name,
-            image=image[..., ::-1],
-            landmark_box=np.asarray(box, np.float64),
-            crop=np.array([crop.x0, crop.y0, crop.size], np.float64),
-            crop_pixels=pixels[0, ..., ::-1],
-            input_float=normalised[0],
-            input_int8=int8_input[0],
-            **{f"output_{k}": v[0] for k, v in outputs.items()},
-            dense=face.dense,
-            landmarks=face.landmarks,
-            visibility=face.visibility,
-            embedding=face.embedding,
-            attributes=np.array(list(face.attributes.values()), np.float32),
-            pose=np.array(
-                [
-                    face.pose.yaw,
-                    face.pose.pitch,
-                    face.pose.roll,
-                    *face.pose.rotation.ravel(),
-                    *face.pose.translation,
-                    face.pose.scale,
-                ],
-                np.float64,
-            ),
-        )
-        names.append(name)
-    # The detector, stage by stage, on the first image.
-    image = images[0]
+
+
+def _write_case(folder: Path, rec, detector, image, shift, name: str) -> None:
+    """One face, stage by stage: its box, crop, network input, raw outputs and decoded face."""
+    found = detector(image)
+    if not found:
+        raise RuntimeError(f"the detector found no face in golden case {name!r}")
+    box = detector.to_landmark_box(found[0].box)
+    box = box + shift * (box[2] - box[0])
+    crop = rec.pipeline.crop_for(box)
+    pixels = rec.pipeline.cut(image, [crop])
+    int8_input = rec.model.preprocess(pixels)
+    outputs = rec.model.postprocess(rec.model.backend.run(int8_input))  # the stages Model.__call__ chains
+    face = rec.pipeline.decode(outputs, 0, crop, found[0].box, found[0].score)
+    normalised = rec.model.normalise(pixels)  # what the int8 input quantizes
+    pose = face.pose
+    _save(
+        folder,
+        image=image[..., ::-1],
+        landmark_box=np.asarray(box, np.float64),
+        crop=np.array([crop.x0, crop.y0, crop.size], np.float64),
+        crop_pixels=pixels[0, ..., ::-1],
+        input_float=normalised[0],
+        input_int8=int8_input[0],
+        **{f"output_{k}": v[0] for k, v in outputs.items()},
+        dense=face.dense,
+        landmarks=face.landmarks,
+        visibility=face.visibility,
+        embedding=face.embedding,
+        attributes=np.array(list(face.attributes.values()), np.float32),
+        pose=np.array(
+            [pose.yaw, pose.pitch, pose.roll, *pose.rotation.ravel(), *pose.translation, pose.scale], np.float64
+        ),
+    )
+
+
+def _write_detector(folder: Path, detector, image) -> None:
     canvas, scale, px, py = detector.preprocess(image)
     raw_outputs = detector.forward(canvas)
     raw = {o.shape[-1]: o.reshape(-1, o.shape[-1]) for o in raw_outputs}
     found = detector.decode(raw_outputs, scale, px, py)
     _save(
-        out / "detector",
+        folder,
         image=image[..., ::-1],
         canvas=canvas[..., ::-1],
         input=input_tensor(canvas)[0],
@@ -125,7 +133,10 @@ def write(out, image_paths, model=None) -> Path:
         landmark_boxes=np.array([detector.to_landmark_box(d.box) for d in found], np.float64),
         calibration=np.array(detector.to_landmarks, np.float64),
     )
-    # Integer outputs (a file whose head is quantized) and the video filter.
+
+
+def _write_arithmetic(out: Path) -> None:
+    """Integer outputs (a file whose head is quantized) and the video filter, on seeded inputs."""
     rng = np.random.default_rng(7)
     values = rng.integers(-128, 128, 4096).astype(np.int8)
     params = np.array([0.0123456789, -7], np.float64)
@@ -142,5 +153,3 @@ def write(out, image_paths, model=None) -> Path:
         params=np.array([1.0, 0.5, 1.0]),
         expected=np.stack([one_euro(v.astype(np.float32), t) for v, t in zip(signal, times)]),
     )
-    (out / "index.json").write_text(json.dumps({"cases": names, "model": rec.model.file.path.name}, indent=1))
-    return out

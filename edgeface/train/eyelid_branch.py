@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tools.evaluate import CLOSED_BELOW, EYE_POINTS, eye_aperture, eye_opening, eyes_seen
+from ..tools.evaluate_eyes import CLOSED_BELOW, EYE_POINTS, eye_aperture, eye_opening, eyes_seen
 from ..tools.evaluate_faces import roc_auc
 from . import topology
 from .config import TrainingConfig
@@ -143,46 +143,17 @@ def train_eyelids(
     `examples`: Aflw68Examples; crops without 68 points and the `holdout` split are not trained on.
     Resumes from `out_dir/eyelids_last.pt` (saved every epoch) and reuses cached features."""
     from ..tools.conventions import holdout_split
-    from .build import build_model, load_network
     from .cached_fit import fit_resumable
-    from .morphable import MorphableModel
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    morphable = MorphableModel.load(None)
     config = TrainingConfig.coerce(config)
-    model = build_model(config, morphable)
-    if model.eyelids is None:
-        raise ValueError("the stage's config has no attribute_branch.eyelids")
-    state = {k: v for k, v in load_network(start, morphable, "cpu").state_dict().items() if k != "branch_order"}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(
-        not k.startswith("eyelids") and k not in ("branch_order", "expression_order") for k in missing
-    ):
-        raise ValueError(
-            f"{start} is not this network without an eyelid branch (missing {missing}, unexpected {unexpected})"
-        )
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-
+    model = _frozen_start(start, config)
     train_rows, held_rows = holdout_split(len(examples), holdout, seed)  # the students' validation split
     train_rows, held_rows = (r[examples.has68[r]] for r in (train_rows, held_rows))
     if limit:
         train_rows, held_rows = train_rows[:limit], held_rows[:limit]
-    cache = out / "features.npz"
-    # a cache is reused only for the same start network, crops and views (a rerun, a resume)
-    key = np.array(f"{Path(start).resolve()}|{len(train_rows)}|{len(held_rows)}|{views}|{model.branch_tap}")
-    stored = np.load(cache) if cache.exists() else None
-    if stored is not None and "key" in stored.files and str(stored["key"]) == str(key):
-        train = {k[6:]: stored[k] for k in stored.files if k.startswith("train_")}
-        held = {k[5:]: stored[k] for k in stored.files if k.startswith("held_")}
-    else:
-        train = cache_views(model, examples, train_rows, views, desc="training crops")
-        held = cache_views(model, examples, held_rows, 2, desc="held-out crops")
-        np.savez(
-            cache, key=key, **{f"train_{k}": v for k, v in train.items()}, **{f"held_{k}": v for k, v in held.items()}
-        )
+    train, held = _features(model, examples, train_rows, held_rows, views, out / "features.npz", start)
     data = {k: torch.from_numpy(v) for k, v in train.items()}
 
     torch.manual_seed(seed)
@@ -198,24 +169,11 @@ def train_eyelids(
         return eyelid_loss(model, part["raw"], part["described"], branch(part["tap"].float()), part)
 
     def held_out() -> str:
-        return "; held out: " + ", ".join(
-            f"{k} {v:.3f}" for k, v in measure(model, held).items() if isinstance(v, float)
-        )
+        figures = measure(model, held).items()
+        return "; held out: " + ", ".join(f"{k} {v:.3f}" for k, v in figures if isinstance(v, float))
 
-    fit_resumable(
-        branch,
-        len(data["raw"]),
-        loss_of,
-        out / "eyelids_last.pt",
-        "eyelids",
-        epochs,
-        batch,
-        lr,
-        weight_decay,
-        seed,
-        held_out,
-        progress,
-    )
+    schedule = (epochs, batch, lr, weight_decay, seed)
+    fit_resumable(branch, len(data["raw"]), loss_of, out / "eyelids_last.pt", "eyelids", *schedule, held_out, progress)
     model.eval()
     report = {
         "held_out_crops": int(len(held_rows)),
@@ -224,24 +182,55 @@ def train_eyelids(
         "after": measure(model, held),
     }
     (out / "eyelids.json").write_text(json.dumps(report, indent=1))
-    path = out / "eyelids.pt"
-    torch.save(
-        {
-            "config": config.to_dict(),
-            "model": model.state_dict(),
-            "eyelids": {
-                "start": str(start),
-                "crops": int(len(train_rows)),
-                "views": views,
-                "epochs": epochs,
-                "batch": batch,
-                "lr": lr,
-                "held_out": report,
-            },
-        },
-        path,
-    )
-    return path
+    record = {
+        "start": str(start),
+        "crops": int(len(train_rows)),
+        "views": views,
+        "epochs": epochs,
+        "batch": batch,
+        "lr": lr,
+        "held_out": report,
+    }
+    torch.save({"config": config.to_dict(), "model": model.state_dict(), "eyelids": record}, out / "eyelids.pt")
+    return out / "eyelids.pt"
+
+
+def _frozen_start(start, config: TrainingConfig):
+    """The configured network (with its eyelid branch) holding `start`'s weights, all frozen."""
+    from .build import build_model, load_network
+    from .morphable import MorphableModel
+
+    morphable = MorphableModel.load(None)
+    model = build_model(config, morphable)
+    if model.eyelids is None:
+        raise ValueError("the stage's config has no attribute_branch.eyelids")
+    state = {k: v for k, v in load_network(start, morphable, "cpu").state_dict().items() if k != "branch_order"}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(
+        not k.startswith("eyelids") and k not in ("branch_order", "expression_order") for k in missing
+    ):
+        raise ValueError(
+            f"{start} is not this network without an eyelid branch (missing {missing}, unexpected {unexpected})"
+        )
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _features(model, examples, train_rows, held_rows, views: int, cache: Path, start) -> tuple[dict, dict]:
+    """The trunk's features of the training crops (`views` each) and the held-out ones (2 each), from
+    `cache` when it holds them for the same start network, crops and views (a rerun, a resume)."""
+    key = np.array(f"{Path(start).resolve()}|{len(train_rows)}|{len(held_rows)}|{views}|{model.branch_tap}")
+    stored = np.load(cache) if cache.exists() else None
+    if stored is not None and "key" in stored.files and str(stored["key"]) == str(key):
+        train = {k[6:]: stored[k] for k in stored.files if k.startswith("train_")}
+        held = {k[5:]: stored[k] for k in stored.files if k.startswith("held_")}
+        return train, held
+    train = cache_views(model, examples, train_rows, views, desc="training crops")
+    held = cache_views(model, examples, held_rows, 2, desc="held-out crops")
+    np.savez(cache, key=key, **{f"train_{k}": v for k, v in train.items()}, **{f"held_{k}": v for k, v in held.items()})
+    return train, held
 
 
 def head_answers(model, data: dict) -> torch.Tensor:

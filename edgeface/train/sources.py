@@ -11,7 +11,6 @@ $EDGEFACE_DATA (research-only data, never packed into the repository).
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -329,73 +328,3 @@ class UtkfaceExamples(FramedPhotos):
             num_attributes=len(ATTRIBUTES),
             **taught,
         )
-
-
-def frame(root, out, backend: str = "auto", model=None, precision=None) -> Path:
-    """Cache the runtime's crop of every photo in a folder: the crop of the detector's most
-    confident face; where the detector finds none, the whole photo as the box, refined once by the
-    shipped model's own landmarks."""
-    from tqdm import tqdm
-
-    import edgeface
-    from edgeface.runtime.image import load_image
-
-    root, out = Path(root), Path(out)
-    names = np.load(root / "labels.npz")["names"]
-    # one pass: the crops the shipped branches were trained on
-    rec = edgeface.Reconstructor(backend, model=model, precision=precision or "auto", max_faces=1, refine=False)
-    crops, detected = np.zeros((len(names), 3), np.float32), np.zeros(len(names), bool)
-    for k, name in enumerate(tqdm(names, desc=f"frame {root.name}")):
-        image = load_image(root / "images" / str(name))
-        faces = rec(image)
-        detected[k] = bool(faces)
-        if faces:
-            crops[k] = faces[0].crop
-        else:
-            h, w = image.shape[:2]
-            crop = rec.pipeline.crop_for_face(rec(image, boxes=[[0.0, 0.0, float(w), float(h)]])[0])
-            crops[k] = (crop.x0, crop.y0, crop.size)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, names=names, crop=crops, detected=detected)
-    print(f"{out}: {detected.mean():.1%} of {len(names)} photos framed from a detection")
-    return out
-
-
-def frame_from_teachers(root, cache, out, crop_scale: float, shift_y: float = 0.0) -> Path:
-    """The crop of every photo the landmark teacher answered (`train.teachers`), by the runtime's
-    crop rule from the box of its 68 points: the framing of a refined second pass, which the AFLW
-    crops are cut by too. Rows it did not answer (dev photos: no teacher runs there) get the whole
-    photo; `detected` marks the teacher's rows."""
-    from edgeface.runtime.geometry import square_crop
-    from edgeface.runtime.image import probe
-
-    root, out = Path(root), Path(out)
-    names = np.load(root / "labels.npz")["names"]
-    points = TeacherAnswers(cache, names).points
-    crops, taught = np.zeros((len(names), 3), np.float32), np.isfinite(points).all((1, 2))
-    for k in range(len(names)):
-        if taught[k]:
-            crop = square_crop(np.concatenate([points[k].min(0), points[k].max(0)]), crop_scale, shift_y)
-            crops[k] = (crop.x0, crop.y0, crop.size)
-        else:  # the whole photo: its size from the header alone
-            header = probe((root / "images" / str(names[k])).read_bytes(), str(names[k]))
-            crops[k] = (0.0, 0.0, float(max(header.width, header.height)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, names=names, crop=crops, detected=taught)
-    return out
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="cache the runtime's crop of every photo of a labelled folder")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("frame")
-    p.add_argument("--root", required=True, help="a folder with images/ and labels.npz (celeba/, utkface/)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--backend", default="auto")
-    args = parser.parse_args(argv)
-    frame(args.root, args.out, args.backend)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -72,94 +72,137 @@ def _share(part, name: str) -> int:
     return need(part.per_batch, f"sources.{name}.per_batch", f"its share of every batch, to train on {name}")
 
 
+@dataclass
+class _Part:
+    """One source of a mixed batch: its examples, its share of every batch, and which examples must
+    be drawn together (one person's photos, for SIR) in groups of `group`."""
+
+    examples: object
+    share: int
+    together: list | None = None
+    group: int = 1
+
+
 def _from_sources(config: TrainingConfig, ict_path) -> TrainingData:
     """In-batch hybrid-task data from `sources`, and the attribute head's positive rates (CelebA's
     training rates; the engine's for the expression-only names)."""
     from torch.utils.data import ConcatDataset
 
     from ..tools.datasets import data_root
-    from .attributes import load as load_attributes
-    from .data import MixedBatches, SyntheticExamples
-    from .sources import ATTRIBUTES, Aflw68Examples, CelebaExamples, UtkfaceExamples
-    from .synthetic import SyntheticConfig, SyntheticFaces
+    from .data import MixedBatches
 
-    t, src = config.train, config.sources
+    src = config.sources
     root = data_root()
     if root is None:
         raise FileNotFoundError("the real training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
-    size = config.render_size or config.input_size
-    parts, shares, groups, group, val_loader, val68_loader = [], [], [], [], None, None
+    parts, val_loader, val68_loader = [], None, None
     if src.aflw is not None:
-        a = src.aflw
-        (
-            need(a.shard, "sources.aflw.shard", "the packed AFLW crops"),
-            need(a.labels68, "sources.aflw.labels68", "MERL-RAV's points"),
-        )
-        count = len(AflwShard(a.shard))
-        count = min(count, a.limit or count)
-        train_idx, val_idx = holdout_split(count, a.val_fraction, t.seed)
-        parts.append(
-            Aflw68Examples(
-                AflwShard(a.shard, train_idx),
-                root / a.labels68,
-                size,
-                config.crop_scale,
-                seed=t.seed,
-                teachers=a.teachers,
-            )
-        )
-        shares.append(_share(a, "aflw")), groups.append(None), group.append(1)
-        val_loader = _loader(
-            config, AflwTraining(AflwShard(a.shard, val_idx), config.input_size, config.crop_scale, augment=False)
-        )
-        val68_loader = _loader(
-            config,
-            Aflw68Examples(
-                AflwShard(a.shard, val_idx), root / a.labels68, config.input_size, config.crop_scale, augment=False
-            ),
-        )
+        part, val_loader, val68_loader = _aflw_part(config, root)
+        parts.append(part)
     if src.celeba is not None:
-        c = src.celeba
-        (
-            need(c.root, "sources.celeba.root", "CelebA's folder"),
-            need(c.frames, "sources.celeba.frames", "the crops' frames"),
-        )
-        celeba = CelebaExamples(root / c.root, c.frames, size, seed=t.seed, teachers=c.teachers)
-        parts.append(celeba)
-        shares.append(_share(c, "celeba")), groups.append(celeba.groups), group.append(c.group)
+        parts.append(_celeba_part(config, root))
     if src.utkface is not None:
-        u = src.utkface
-        (
-            need(u.root, "sources.utkface.root", "UTKFace's folder"),
-            need(u.frames, "sources.utkface.frames", "the crops' frames"),
-        )
-        parts.append(UtkfaceExamples(root / u.root, u.frames, "train", size, seed=t.seed, teachers=u.teachers))
-        shares.append(_share(u, "utkface")), groups.append(None), group.append(1)
+        parts.append(_utkface_part(config, root))
     if src.synthetic is not None:
-        y = src.synthetic
-        need(y.count, "sources.synthetic.count", "how many synthetic faces")
-        g = y.renders_per_identity
-        engine = SyntheticFaces(
-            MorphableModel.load(ict_path),
-            SyntheticConfig(size=size, crop_scale=config.crop_scale, renders_per_identity=g),
-            seed=y.seed,
-        )
-        parts.append(SyntheticExamples(engine, y.count, ATTRIBUTES))
-        people = np.arange(y.count // g)[:, None] * g + np.arange(g)
-        shares.append(_share(y, "synthetic")), groups.append(list(people)), group.append(g)
+        parts.append(_synthetic_part(config, ict_path))
     if not parts:
         raise ConfigError("sources: empty, nothing to train on")
-    batches = MixedBatches([len(p) for p in parts], shares, t.steps_per_epoch, groups, group, seed=t.seed)
+    t = config.train
+    batches = MixedBatches(
+        [len(p.examples) for p in parts],
+        [p.share for p in parts],
+        t.steps_per_epoch,
+        [p.together for p in parts],
+        [p.group for p in parts],
+        seed=t.seed,
+    )
+    dataset = ConcatDataset([p.examples for p in parts])
+    return TrainingData(dataset, batches, val_loader, val68_loader, None, _positive_rates(config, root))
+
+
+def _aflw_part(config: TrainingConfig, root):
+    """AFLW's crops with MERL-RAV's 68 points, and the two validation loaders of its held-out crops."""
+    from .sources import Aflw68Examples
+
+    a, t, size = config.sources.aflw, config.train, config.render_size or config.input_size
+    need(a.shard, "sources.aflw.shard", "the packed AFLW crops")
+    need(a.labels68, "sources.aflw.labels68", "MERL-RAV's points")
+    count = len(AflwShard(a.shard))
+    count = min(count, a.limit or count)
+    train_idx, val_idx = holdout_split(count, a.val_fraction, t.seed)
+    examples = Aflw68Examples(
+        AflwShard(a.shard, train_idx), root / a.labels68, size, config.crop_scale, seed=t.seed, teachers=a.teachers
+    )
+    held = AflwShard(a.shard, val_idx)
+    val_loader = _loader(config, AflwTraining(held, config.input_size, config.crop_scale, augment=False))
+    val68 = Aflw68Examples(held, root / a.labels68, config.input_size, config.crop_scale, augment=False)
+    return _Part(examples, _share(a, "aflw")), val_loader, _loader(config, val68)
+
+
+def _celeba_part(config: TrainingConfig, root) -> _Part:
+    from .sources import CelebaExamples
+
+    c = config.sources.celeba
+    need(c.root, "sources.celeba.root", "CelebA's folder")
+    need(c.frames, "sources.celeba.frames", "the crops' frames")
+    celeba = CelebaExamples(
+        root / c.root, c.frames, config.render_size or config.input_size, seed=config.train.seed, teachers=c.teachers
+    )
+    return _Part(celeba, _share(c, "celeba"), celeba.groups, c.group)
+
+
+def _utkface_part(config: TrainingConfig, root) -> _Part:
+    from .sources import UtkfaceExamples
+
+    u = config.sources.utkface
+    need(u.root, "sources.utkface.root", "UTKFace's folder")
+    need(u.frames, "sources.utkface.frames", "the crops' frames")
+    examples = UtkfaceExamples(
+        root / u.root,
+        u.frames,
+        "train",
+        config.render_size or config.input_size,
+        seed=config.train.seed,
+        teachers=u.teachers,
+    )
+    return _Part(examples, _share(u, "utkface"))
+
+
+def _synthetic_part(config: TrainingConfig, ict_path) -> _Part:
+    """Synthetic faces, each identity's renders drawn together."""
+    from .data import SyntheticExamples
+    from .sources import ATTRIBUTES
+    from .synthetic import SyntheticConfig, SyntheticFaces
+
+    y = config.sources.synthetic
+    count = need(y.count, "sources.synthetic.count", "how many synthetic faces")
+    g = y.renders_per_identity
+    engine = SyntheticFaces(
+        MorphableModel.load(ict_path),
+        SyntheticConfig(
+            size=config.render_size or config.input_size, crop_scale=config.crop_scale, renders_per_identity=g
+        ),
+        seed=y.seed,
+    )
+    people = np.arange(count // g)[:, None] * g + np.arange(g)
+    return _Part(SyntheticExamples(engine, count, ATTRIBUTES), _share(y, "synthetic"), list(people), g)
+
+
+def _positive_rates(config: TrainingConfig, root) -> list[float]:
+    """The attribute head's positive rates: CelebA's training photos' for its 40, the synthetic
+    engine's measured ones for the expression attributes."""
+    from .attributes import load as load_attributes
+    from .sources import ATTRIBUTES
+
     rates = load_attributes()
     celeba_rate = None
-    if src.celeba is not None:
-        labels = np.load(root / src.celeba.root / "labels.npz")
+    if config.sources.celeba is not None:
+        labels = np.load(root / config.sources.celeba.root / "labels.npz")
         celeba_rate = labels["attributes"][labels["split"] == "train"].mean(0)
-    positive_rate = [
+    return [
         float(celeba_rate[k]) if celeba_rate is not None and k < 40 else rates.get(n, {}).get("positive_rate", 0.5)
         for k, n in enumerate(ATTRIBUTES)
     ]
-    return TrainingData(ConcatDataset(parts), batches, val_loader, val68_loader, None, positive_rate)
 
 
 def _from_aflw21(config: TrainingConfig, ict_path, shard_path) -> TrainingData:

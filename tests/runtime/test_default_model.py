@@ -150,7 +150,7 @@ def test_default_model_sees_closed_eyes():
     and 0.015), and the eyelid landmarks open 0.20 of the eye's width on closed eyes against 0.32
     (0.4.1: 0.27 and 0.30). The bounds tell the two apart."""
     from edgeface.tools.datasets import data_root
-    from edgeface.tools.evaluate import evaluate_eyes, eye_aperture
+    from edgeface.tools.evaluate_eyes import evaluate_eyes, eye_aperture
 
     root = data_root()
     if root is None or not (root / "aflw_train" / "labels68.npz").exists():
