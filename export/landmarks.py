@@ -24,7 +24,7 @@ FIT_PARITY = 0
 #: Landmarks that keep their ICT vertex: the eyelids between the corners. AFLW2000-3D has no
 #: closed eye, so a fit there sees open lids only, and fitted lids damped a blink: with 0.4.2's
 #: network, closed eyes read 0.26 of their width open through fitted lids and 0.20 through the
-#: vertices, open ones 0.30 and 0.32 (`edgeface evaluate --dataset eyes`, the model card).
+#: vertices, open ones 0.30 and 0.32 (`edgeface evaluate eyes`, the model card).
 KEPT_LANDMARKS = (37, 38, 40, 41, 43, 44, 46, 47)
 
 

@@ -28,6 +28,7 @@ def test_evaluate_compare_reports_the_paired_difference(fixture_pack, dev_set, t
         main(
             [
                 "evaluate",
+                "aflw2000",
                 "--root",
                 str(dev_set.root),
                 "--model",

@@ -42,7 +42,7 @@ def test_the_held_out_crops_are_the_training_stages_validation_split(tmp_path):
     assert held.tolist() == from_shard.tolist() and len(held) == round(0.03 * len(shard.indices))
 
 
-def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
+def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path, capsys):
     root = _need_aflw()
     import edgeface
     from edgeface.cli import main as cli
@@ -60,7 +60,6 @@ def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
         cli(
             [
                 "evaluate",
-                "--dataset",
                 "eyes",
                 "--root",
                 str(root),
@@ -77,7 +76,9 @@ def test_evaluate_eyes_end_to_end_on_a_few_crops(tmp_path):
         == 0
     )
     assert json.loads(out.read_text())["n_eyes"] == r["n_eyes"]
-    assert cli(["evaluate", "--dataset", "eyes", "--root", str(root), "--split", "train"]) == 2
+    with pytest.raises(SystemExit) as refused:
+        cli(["evaluate", "eyes", "--root", str(root), "--split", "train"])
+    assert refused.value.code == 2 and "invalid choice: 'train'" in capsys.readouterr().err
 
 
 def test_evaluate_eyes_names_a_folder_without_68_points(tmp_path):

@@ -195,8 +195,8 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
     import json
     import subprocess
 
+    from edgeface.cli import main as cli_main
     from edgeface.cli.recipe import ROOT, Recipe
-    from edgeface.cli.recipe import main as recipe_main
     from edgeface.runtime.pack import read_manifest
 
     _need_teachers()
@@ -235,8 +235,18 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
         "sources": {"aflw": {"limit": 400, "val_fraction": 0.05}, "synthetic": {"count": 48}},
     }
     out = tmp_path / "run"
-    argv = ["--recipe", str(recipe_path), "--out", str(out), "--stop-after", "export", "--set", json.dumps(tiny)]
-    assert recipe_main(argv) == 0
+    argv = [
+        "train",
+        "--recipe",
+        str(recipe_path),
+        "--out",
+        str(out),
+        "--stop-after",
+        "export",
+        "--set",
+        json.dumps(tiny),
+    ]
+    assert cli_main(argv) == 0
     recipe = Recipe(recipe_path, out)
     for stage in ("release", "teachers", "prepare", "student", "eyelids", "export"):
         assert recipe.done(stage) is not None, stage
@@ -249,7 +259,7 @@ def test_a_short_run_of_the_whole_050_recipe(tmp_path):
     assert len(log) == 2 and log[1].split(",")[2] == "2"  # one epoch of two steps
     manifest = read_manifest(recipe.product("export"))
     assert manifest.find_file("onnx", "fp32") is not None
-    assert recipe_main(argv) == 0  # everything done before: nothing reruns
+    assert cli_main(argv) == 0  # everything done before: nothing reruns
 
 
 def test_a_turned_crop_turns_the_teachers_pose_with_it():

@@ -1,8 +1,10 @@
 """The `edgeface` command: one module per command, each with `HELP`, `add_arguments` and `run`.
 
-Users: demo, run, info, benchmark (the runtime alone). Lab: evaluate, goldens (tools), export,
-align-landmarks (export), train and synthesize (train). A command imports what it needs when it
-runs, so a runtime-only install runs run/info/benchmark without torch."""
+Two audiences, listed apart in `edgeface --help`: users (demo, run, info, benchmark, evaluate: the
+runtime and its measurements) and maintainers (train, export, align-landmarks, goldens, synthesize,
+data: making models and the data they learn from). Every entry point of the package is a command
+here. A command imports what it needs when it runs, so a runtime-only install runs
+run/info/benchmark without torch."""
 
 from __future__ import annotations
 
@@ -10,23 +12,22 @@ import argparse
 import sys
 
 from ..runtime.errors import EdgefaceError
-from . import align_landmarks, benchmark, demo, evaluate, export, goldens, info, run, train
+from . import align_landmarks, benchmark, data, demo, evaluate, export, goldens, info, run, synthesize, train
 from .common import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, EXIT_PARTIAL
 
 __all__ = ["main", "EXIT_OK", "EXIT_PARTIAL", "EXIT_ERROR", "EXIT_GATE_FAILED"]
 
-#: command name -> (module, its run function); the parser lists them in this order
-COMMANDS = {
-    "demo": (demo, demo.run),
-    "run": (run, run.run),
-    "info": (info, info.run),
-    "evaluate": (evaluate, evaluate.run),
-    "export": (export, export.run),
-    "benchmark": (benchmark, benchmark.run),
-    "align-landmarks": (align_landmarks, align_landmarks.run),
-    "goldens": (goldens, goldens.run),
-    "train": (train, train.run),
+#: command name -> its module, by audience; the parser lists them in this order
+USER_COMMANDS = {"demo": demo, "run": run, "info": info, "benchmark": benchmark, "evaluate": evaluate}
+MAINTAINER_COMMANDS = {
+    "train": train,
+    "export": export,
+    "align-landmarks": align_landmarks,
+    "goldens": goldens,
+    "synthesize": synthesize,
+    "data": data,
 }
+COMMANDS = {**USER_COMMANDS, **MAINTAINER_COMMANDS}
 
 
 def _model_version() -> str:
@@ -42,31 +43,34 @@ def _model_version() -> str:
         return "no model shipped"
 
 
+def _listing(commands: dict) -> str:
+    width = max(len(n) for n in COMMANDS) + 2
+    return "\n".join(f"  {name:{width}s}{module.HELP}" for name, module in commands.items())
+
+
 def parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    top = argparse.ArgumentParser(prog="edgeface", description="Single-image 3D face reconstruction on the edge.")
+    top = argparse.ArgumentParser(
+        prog="edgeface",
+        usage="edgeface [-h] [--version] COMMAND ...",
+        description="Single-image 3D face reconstruction on the edge.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"for users:\n{_listing(USER_COMMANDS)}\n\nfor maintainers (making models; need the train "
+        f"extra):\n{_listing(MAINTAINER_COMMANDS)}\n\n`edgeface COMMAND --help` gives a command's own flags.",
+    )
     top.add_argument("--version", action="version", version=f"edgeface {__version__} ({_model_version()})")
-    sub = top.add_subparsers(dest="command", required=True)
-    for name, (module, func) in COMMANDS.items():
-        # train and synthesize own their flags (and their --help), so they take the rest as it is
-        p = sub.add_parser(name, help=module.HELP, add_help=module is not train)
-        if module is not train:
-            module.add_arguments(p)
-        p.set_defaults(func=func, owns_flags=module is train)
-    synth = sub.add_parser("synthesize", help=train.SYNTHESIZE_HELP, add_help=False)
-    synth.set_defaults(func=train.run_synthesize, owns_flags=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    for name, module in COMMANDS.items():
+        p = sub.add_parser(name, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
     return top
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    top = parser()
-    args, unknown = top.parse_known_args(argv)
-    if args.owns_flags:  # everything after the command's name, in order, is the command's own
-        args.rest = argv[argv.index(args.command) + 1 :]
-    elif unknown:
-        top.error(f"unrecognized arguments: {' '.join(unknown)}")
+    argv = evaluate.legacy(list(sys.argv[1:] if argv is None else argv))
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except EdgefaceError as error:

@@ -1,5 +1,6 @@
-"""`edgeface evaluate`: accuracy on AFLW2000-3D, CelebA, UTKFace, a verification folder, closed eyes
-(AFLW crops with MERL-RAV's 68 points) or synthetic faces."""
+"""`edgeface evaluate DATASET`: accuracy on AFLW2000-3D, CelebA, UTKFace, a verification folder, closed
+eyes (AFLW crops with MERL-RAV's 68 points) or synthetic faces, or the detector alone; each dataset is a
+subcommand with only its own flags (`legacy` reads the older `--dataset X` form)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ from pathlib import Path
 from ..runtime.errors import EdgefaceError
 from .common import add_model_options, dev_root, reconstructor, report
 
-HELP = "accuracy on a labelled dataset (AFLW2000-3D layout)"
+HELP = "accuracy on a labelled dataset: one subcommand per dataset (aflw2000, celeba, utkface, ...)"
+#: dataset -> what it measures; each is a subcommand with only its own flags
+DATASETS = {
+    "aflw2000": "landmarks (balanced NME by yaw) and head pose on AFLW2000-3D (default: $EDGEFACE_DATA/aflw2000_dev)",
+    "detector": "the face detector alone on AFLW2000-3D: recall against the benchmark's faces, and its time",
+    "celeba": "CelebA's 40 attributes and identity verification (default root $EDGEFACE_DATA/celeba)",
+    "utkface": "age and gender by group on UTKFace (default root $EDGEFACE_DATA/utkface)",
+    "verification": "identity verification on a folder of photos of known people (images/ + labels.npz)",
+    "eyes": "closed eyes and the eyelids against MERL-RAV's labels (default root $EDGEFACE_DATA/aflw_train)",
+    "synthetic": "held-out synthetic faces with exact labels (needs the train extra)",
+}
 
 
 def positive(text: str) -> int:
@@ -24,44 +35,69 @@ def positive(text: str) -> int:
 
 
 def add_arguments(ev) -> None:
-    ev.add_argument(
-        "--dataset", default="aflw2000", choices=["aflw2000", "synthetic", "celeba", "utkface", "verification", "eyes"]
-    )
-    ev.add_argument(
-        "--root",
-        default=None,
-        help="dataset folder (default: $EDGEFACE_DATA/aflw2000_dev, "
-        "$EDGEFACE_DATA/celeba, $EDGEFACE_DATA/utkface or, for eyes, $EDGEFACE_DATA/aflw_train; "
-        "for synthetic: shards from "
-        "`edgeface synthesize write`, else held-out faces rendered now; verification: required)",
-    )
-    ev.add_argument(
-        "--split",
-        default="dev",
-        help="celeba/utkface/verification: the labels' split to score "
-        "(where labels.npz has a split array); eyes: dev (the crops the training stages hold out) or all",
-    )
-    ev.add_argument("--json", default=None, help="also write the results to this JSON file")
-    ev.add_argument("--detector-only", action="store_true", help="measure the face detector alone")
-    ev.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
-    ev.add_argument("--runner", default=None, help="detector runtime for --detector-only: tflite or opencv")
-    ev.add_argument(
-        "--refine",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a second pass cropped from the first pass's landmarks, as the SDK runs by default "
-        "(--no-refine: one pass)",
-    )
-    ev.add_argument("--limit", type=positive, default=None, help="first N images only (N >= 1)")
-    ev.add_argument(
-        "--compare",
-        default=None,
-        metavar="PACK",
-        help="also run this model pack on the same photos "
-        "and report the difference (--model minus PACK) with a paired-bootstrap 95 %% interval: balanced "
-        "NME (aflw2000, ROI crops), identity-verification EER (celeba, verification)",
-    )
-    add_model_options(ev)
+    sub = ev.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    for name, help_text in DATASETS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--root", default=None, help="the dataset's folder" + ("" if name != "verification" else " (required)")
+        )
+        p.add_argument("--limit", type=positive, default=None, help="first N images only (N >= 1)")
+        p.add_argument("--json", default=None, help="also write the results to this JSON file")
+        if name == "detector":
+            p.add_argument("--detector", default="auto", help="face detector (default: auto); see `edgeface info`")
+            p.add_argument("--runner", default=None, help="detector runtime: tflite or opencv")
+            continue
+        add_model_options(p)
+        if name != "synthetic":
+            p.add_argument(
+                "--refine",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="a second pass cropped from the first pass's landmarks, as the SDK runs by default "
+                "(--no-refine: one pass)",
+            )
+        if name in ("celeba", "utkface", "verification"):
+            p.add_argument("--split", default="dev", help="the labels' split to score (where labels.npz has one)")
+        if name == "eyes":
+            p.add_argument(
+                "--split",
+                default="dev",
+                choices=["dev", "all"],
+                help="dev: the crops the training stages hold out; all: every labelled crop",
+            )
+        if name == "aflw2000":
+            p.add_argument("--end-to-end", action="store_true", help="crop from the detector instead of roi_box")
+        if name in ("aflw2000", "celeba", "verification"):
+            p.add_argument(
+                "--compare",
+                default=None,
+                metavar="PACK",
+                help="also run this model pack on the same photos and report the difference (--model "
+                "minus PACK) with a paired-bootstrap 95 %% interval: balanced NME (aflw2000, ROI "
+                "crops), identity-verification EER (celeba, verification)",
+            )
+
+
+def legacy(argv: list[str]) -> list[str]:
+    """`edgeface evaluate --dataset X ...` (and `--detector-only`), as written before each dataset
+    became a subcommand, as `edgeface evaluate X ...`; no dataset named is aflw2000, as it was."""
+    if not argv or argv[0] != "evaluate" or (len(argv) > 1 and argv[1] in (*DATASETS, "-h", "--help")):
+        return argv
+    rest, dataset = list(argv[1:]), "aflw2000"
+    for flag in ("--dataset",):
+        for i, a in enumerate(rest):
+            if a == flag and i + 1 < len(rest):
+                dataset = rest[i + 1]
+                del rest[i : i + 2]
+                break
+            if a.startswith(flag + "="):
+                dataset = a.split("=", 1)[1]
+                del rest[i]
+                break
+    if "--detector-only" in rest:
+        rest.remove("--detector-only")
+        dataset = "detector"
+    return ["evaluate", dataset, *rest]
 
 
 def run(args) -> int:
@@ -70,7 +106,7 @@ def run(args) -> int:
     from ..tools.datasets import Aflw2000
     from ..tools.evaluate import compare_landmarks, evaluate_detector, evaluate_landmarks
 
-    cv2.setNumThreads(args.threads or 0)
+    cv2.setNumThreads(getattr(args, "threads", None) or 0)
     if args.dataset == "synthetic":
         return _synthetic(args)
     if args.dataset in ("celeba", "utkface", "verification"):
@@ -80,7 +116,7 @@ def run(args) -> int:
     dataset = Aflw2000.load(dev_root(args.root, "--root", "no dataset"))
     if args.limit:
         dataset = dataset.subset(slice(0, args.limit))
-    if args.detector_only:
+    if args.dataset == "detector":
         result = evaluate_detector(dataset, args.detector, **({"runner": args.runner} if args.runner else {}))
     else:
         rec = reconstructor(args, refine=args.refine)
@@ -105,7 +141,7 @@ def _faces(args) -> int:
         root = data_root() / args.dataset
     else:
         raise EdgefaceError(
-            f"--dataset {args.dataset} needs --root DIR"
+            f"evaluate {args.dataset} needs --root DIR"
             + ("" if args.dataset == "verification" else " (or EDGEFACE_DATA)")
         )
     required = {
@@ -123,9 +159,7 @@ def _faces(args) -> int:
     faces = evaluate_faces.run_photos(rec, photos, what=args.dataset)
     result = score(rec, photos, faces=faces)
     result.update(dataset=args.dataset, backend=rec.backend, precision=rec.precision, model=rec.manifest.name)
-    if args.compare:
-        if args.dataset == "utkface":
-            raise EdgefaceError("--compare works with --dataset aflw2000, celeba and verification")
+    if getattr(args, "compare", None):
         other = reconstructor(args, model=args.compare, refine=args.refine)
         faces_b = evaluate_faces.run_photos(other, photos, what=f"{args.dataset} ({args.compare})")
         result.update({f"b_{k}": v for k, v in score(other, photos, faces=faces_b).items() if not isinstance(v, dict)})
@@ -140,11 +174,9 @@ def _eyes(args) -> int:
     from ..tools.datasets import data_root
     from ..tools.evaluate_eyes import evaluate_eyes
 
-    if args.split not in ("dev", "all"):
-        raise EdgefaceError(f"--dataset eyes scores --split dev (the held-out crops) or all, not {args.split!r}")
     root = Path(args.root) if args.root else (data_root() / "aflw_train" if data_root() is not None else None)
     if root is None:
-        raise EdgefaceError("--dataset eyes needs --root DIR (or EDGEFACE_DATA)")
+        raise EdgefaceError("evaluate eyes needs --root DIR (or EDGEFACE_DATA)")
     rec = reconstructor(args, refine=args.refine)
     result = evaluate_eyes(rec, root, held_out=args.split == "dev", limit=args.limit)
     result.update(
@@ -157,7 +189,7 @@ def _synthetic(args) -> int:
     """Held-out synthetic faces: shards at --root, or rendered now with the reserved held-out seed."""
     from .train import require_train_extra
 
-    require_train_extra("evaluate --dataset synthetic")
+    require_train_extra("evaluate synthetic")
     from ..tools.evaluate import evaluate_synthetic
     from ..train.morphable import MorphableModel
     from ..train.synthetic import held_out

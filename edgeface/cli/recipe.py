@@ -35,12 +35,12 @@ split across sessions (or killed) ends where a single run would. Stage kinds (`r
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import time
 from pathlib import Path
 
+from ..runtime.errors import EdgefaceError
 from ..train.config import ConfigError, TrainingConfig, merged, need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,24 +64,27 @@ def _training_data() -> Path:
 
     root = data_root()
     if root is None:
-        raise RuntimeError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
+        raise EdgefaceError("the training sets are read from $EDGEFACE_DATA: set it (../shared/data)")
     return root
 
 
 class Recipe:
     def __init__(self, path, out=None, overrides: dict | None = None):
         self.path = Path(path)
-        self.data = json.loads(self.path.read_text())
+        try:
+            self.data = json.loads(self.path.read_text())
+        except ValueError as error:
+            raise ConfigError(f"{self.path} is not JSON: {error}") from None
         self.out = Path(out or self.data.get("out") or f"runs/{self.data['name']}")
         self.overrides = overrides or {}
         base = self.data.get("base")
         self.base = json.loads((ROOT / base).read_text()) if base else {}
         names = [s["name"] for s in self.data["stages"]]
         if len(set(names)) != len(names):
-            raise ValueError(f"{self.path}: stage names must be distinct")
+            raise ConfigError(f"{self.path}: stage names must be distinct")
         for s in self.data["stages"]:
             if s.get("run") not in KINDS:
-                raise ValueError(f"{self.path}: stage {s['name']!r} runs {s.get('run')!r}; known: {', '.join(KINDS)}")
+                raise ConfigError(f"{self.path}: stage {s['name']!r} runs {s.get('run')!r}; known: {', '.join(KINDS)}")
         # every training configuration is checked now, before any stage spends hours
         self.configs = {s["name"]: self.stage_config(s) for s in self.stages if "config" in s}
 
@@ -100,7 +103,7 @@ class Recipe:
         """What a finished stage hands on: a pack folder or a checkpoint."""
         done = self.done(name)
         if done is None:
-            raise RuntimeError(f"stage {name!r} has not run yet")
+            raise EdgefaceError(f"stage {name!r} has not run yet")
         return Path(done["product"])
 
     def stage_config(self, stage: dict) -> TrainingConfig:
@@ -113,14 +116,14 @@ class Recipe:
         """The pack the recipe's last export writes into (align-landmarks and int8 work on it)."""
         exports = [s for s in self.stages if s["run"] == "export"]
         if not exports:
-            raise ValueError(f"{self.path} has no export stage")
+            raise ConfigError(f"{self.path} has no export stage")
         return self.folder(exports[-1]["name"]) / "pack"
 
     def run(self, stop_after: str | None = None, start_at: str | None = None, progress=print) -> None:
         names = [s["name"] for s in self.stages]
         for name in (stop_after, start_at):
             if name is not None and name not in names:
-                raise ValueError(f"{self.path} has no stage {name!r}; its stages: {', '.join(names)}")
+                raise ConfigError(f"{self.path} has no stage {name!r}; its stages: {', '.join(names)}")
         started = start_at is None
         for stage in self.stages:
             started = started or stage["name"] == start_at
@@ -153,7 +156,7 @@ class Recipe:
                 check=False,
             )
             if blob.returncode:
-                raise RuntimeError(
+                raise EdgefaceError(
                     f"git show {stage['git']}:{stage['path']}/{name} failed (a clone with its "
                     f"history is needed): {blob.stderr.decode(errors='replace').strip()}"
                 )
@@ -342,27 +345,3 @@ class Recipe:
         gate.parent.mkdir(parents=True, exist_ok=True)
         gate.write_text(json.dumps(result, indent=1))
         return pack
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="edgeface train --recipe", description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", required=True)
-    parser.add_argument("--out", default=None, help="output folder (default: the recipe's)")
-    parser.add_argument("--stop-after", default=None, metavar="STAGE", help="end after this stage")
-    parser.add_argument(
-        "--from",
-        dest="start_at",
-        default=None,
-        metavar="STAGE",
-        help="rerun from this stage (it and the later ones run even if done before)",
-    )
-    parser.add_argument(
-        "--set",
-        default=None,
-        metavar="JSON",
-        help='overrides laid over every training stage\'s config, e.g. \'{"train": {"steps_per_epoch": 2}}\'',
-    )
-    args = parser.parse_args(argv)
-    recipe = Recipe(args.recipe, args.out, json.loads(args.set) if args.set else None)
-    recipe.run(args.stop_after, args.start_at)
-    return 0

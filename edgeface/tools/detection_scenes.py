@@ -5,14 +5,10 @@ scales it so the face's 68-point box is `face_px` wide, and pastes it at a rando
 of 640x480, 1280x720 or 1920x1080 whose background is another dev photo enlarged and blurred
 (real colours, no face left in it). A face counts as found when a detection's centre lies inside
 its 68-point box and the detection's size is within 2x of it. Multi-face canvases put several
-such faces side by side. `python -m edgeface.tools.detection_scenes --json OUT` prints the table.
+such faces side by side. `edgeface data detection-scenes --json OUT` prints the table.
 """
 
 from __future__ import annotations
-
-import argparse
-import json
-import sys
 
 import cv2
 import numpy as np
@@ -141,39 +137,3 @@ def table(results: list[dict]) -> str:
     for r in results:
         lines.append(f"{r['name']}: " + "; ".join(f"{k}: {v:.2f}" for k, v in r["multi_face"].items()))
     return "\n".join(lines)
-
-
-def main(argv=None) -> int:
-    from ..runtime import detectors
-    from ..runtime.image import load_image
-    from .datasets import Aflw2000, data_root
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=None, help="AFLW2000-3D dev folder (default: $EDGEFACE_DATA/aflw2000_dev)")
-    parser.add_argument("--detectors", nargs="+", default=["auto", *detectors.DETECTORS])
-    parser.add_argument("--per-cell", type=int, default=40)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args(argv)
-    root = args.root or (data_root() / "aflw2000_dev" if data_root() else None)
-    if root is None:
-        print("edgeface: give --root or set EDGEFACE_DATA", file=sys.stderr)
-        return 2
-    dev = Aflw2000.load(root)
-    n = min(len(dev), 4 * args.per_cell)
-    photos = [load_image(dev.image_path(i)) for i in range(n)]
-    landmarks = [dev.points68[i] for i in range(n)]
-    results = []
-    for name in args.detectors:
-        detector = detectors.create(name)
-        result = measure(detector, photos, landmarks, per_cell=args.per_cell)
-        result["name"] = name
-        results.append(result)
-    print(table(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,5 +1,5 @@
 """Eyes: how open each eye is from the 68 points, how the network's openings agree with AFLW2000-3D's,
-and closed eyes on real photos against MERL-RAV's labelled eyelids (`edgeface evaluate --dataset eyes`)."""
+and closed eyes on real photos against MERL-RAV's labelled eyelids (`edgeface evaluate eyes`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ goes through the SDK end to end (its own detector; the most confident face), and
 face is found counts against every figure (`detected_fraction` says how often).
 
 Folders follow the shared data layout: `images/` and `labels.npz`, with a `split` array where the
-set has one (`--split`, default dev). `edgeface evaluate --dataset celeba|utkface|verification`.
+set has one (`--split`, default dev). `edgeface evaluate celeba|utkface|verification`.
 """
 
 from __future__ import annotations

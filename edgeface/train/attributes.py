@@ -9,7 +9,7 @@ under the expression prior are measured and written beside the thresholds. All m
 68 points in model orientation (x to the subject's left, y up) and are ratios, so they apply to 3D
 model points and, for the expression ones, to 2D image points of near-frontal faces (flip y) such
 as AFLW2000-3D's labels.
-`python -m edgeface.train.attributes` recomputes `attributes_v1.json`.
+`edgeface data attributes` recomputes `attributes_v1.json`.
 """
 
 from __future__ import annotations
@@ -132,25 +132,3 @@ def label(
         if t["kind"] in kinds:
             out[name] = values[name] > t["threshold"] if t["op"] == ">" else values[name] < t["threshold"]
     return out
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    from .morphable import MorphableModel
-
-    parser = argparse.ArgumentParser(description="recompute the attribute thresholds")
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--count", type=int, default=4000)
-    args = parser.parse_args(argv)
-    result = calibrate(MorphableModel.load(args.model), args.count)
-    THRESHOLDS_FILE.write_text(json.dumps(result, indent=1) + "\n")
-    for name, t in result.items():
-        print(
-            f"{name:20s} {t['kind']:10s} {t['op']} {t['threshold']:.4f}  positive rate {100 * t['positive_rate']:.1f} %"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,13 +1,12 @@
 """Training data: AFLW crops with 21 sparse points, packed into one shard, augmented like runtime crops.
 
-`python -m edgeface.train.data pack --root $EDGEFACE_DATA/aflw_train --out .shards/aflw_train.npz`
+`edgeface data aflw-shard --root $EDGEFACE_DATA/aflw_train --out .shards/aflw_train.npz`
 re-encodes the crops as WebP (all 19,080 fit in ~48 MB, small enough to travel to a GPU machine).
 The shard lives in an ignored folder: AFLW is research-only and never enters the repository.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
@@ -154,22 +153,6 @@ class AflwTraining:
             visible.astype(np.float32),
             np.float32(yaw),
         )
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="pack training data into a shard")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pack")
-    p.add_argument("--root", required=True, help="aflw_train folder (images/ + labels.npz)")
-    p.add_argument("--out", default=".shards/aflw_train.npz")
-    p.add_argument("--limit", type=int, default=None, help="first N crops only")
-    args = parser.parse_args(argv)
-    print(pack(args.root, args.out, args.limit))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 # ---- in-batch hybrid-task training: one example format for real and synthetic samples -----------

@@ -1,6 +1,6 @@
 """Convert the public ICT-FaceKit OBJ release (`FaceXModel/`) to the one-file npz edgeface reads.
 
-    python -m edgeface.train.ict_convert --facekit ICT-FaceKit/FaceXModel --out ict_facekit.npz
+    edgeface data ict --facekit ICT-FaceKit/FaceXModel --out ict_facekit.npz
 
 Keeps the first 24,591 vertices (face, head and neck, mouth socket, eye sockets, gums and tongue,
 teeth, eyeballs) and drops the lacrimal fluid, eye blend, eye occlusion and eyelash meshes; splits
@@ -9,7 +9,6 @@ quads into (0, 1, 2) and (0, 2, 3); stores bases as float16 deltas from the neut
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -115,17 +114,3 @@ def convert(facekit, identities: int | None = None, expressions=None) -> dict:
         "units": np.array("cm"),
         "source": np.array(f"ICT-FaceKit FaceXModel (MIT), converted from {folder.name}"),
     }
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--facekit", required=True, help="the FaceXModel folder of an ICT-FaceKit clone")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    np.savez_compressed(args.out, **convert(args.facekit))
-    print(args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

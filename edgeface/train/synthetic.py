@@ -324,7 +324,7 @@ class SyntheticFaces:
             appearance.draw_object(img, mask, size, rng)
 
 
-#: The seed reserved for held-out evaluation (the INT8 gate, `edgeface evaluate --dataset synthetic`,
+#: The seed reserved for held-out evaluation (the INT8 gate, `edgeface evaluate synthetic`,
 #: training-time validation); training runs use small seeds.
 HELD_OUT_SEED = 2**31 - 1
 

@@ -1,10 +1,9 @@
 """Synthetic faces on disk and as datasets: shards written in parallel (WebP images and label arrays,
 `write`), read back (`SyntheticShards`) or rendered on the fly (`SyntheticStream`), and the contact
-sheet that shows samples with their 68 points. `edgeface synthesize` runs `main`."""
+sheet that shows samples with their 68 points. `edgeface synthesize` (edgeface.cli.synthesize) runs these."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -151,58 +150,3 @@ class SyntheticStream:
         if not 0 <= i < self.length:
             raise IndexError(i)
         return self.engine.sample(self.offset + int(i))
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="render labelled synthetic faces from ICT-FaceKit")
-    sub = parser.add_subparsers(dest="command", required=True)
-    w = sub.add_parser("write", help="labelled shards (and their contact sheet) into a folder")
-    w.add_argument("--out", required=True)
-    w.add_argument("--count", type=int, required=True)
-    w.add_argument("--shard-size", type=int, default=1000)
-    w.add_argument("--workers", type=int, default=2)
-    sh = sub.add_parser("sheet", help="a contact sheet of the first samples")
-    sh.add_argument("--out", default="docs/synthetic_contact_sheet.jpg")
-    sh.add_argument("--count", type=int, default=64)
-    cal = sub.add_parser("calibration", help="plain crop images for INT8 calibration (calibration_data/)")
-    cal.add_argument("--out", default="calibration_data")
-    cal.add_argument("--count", type=int, default=256)
-    for p in (w, sh, cal):
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--size", type=int, default=128)
-        p.add_argument("--supersample", type=int, default=SyntheticConfig.supersample)
-        p.add_argument("--model", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
-    args = parser.parse_args(argv)
-    config = SyntheticConfig(size=args.size, supersample=args.supersample)
-    if args.command == "write":
-        out = write(args.out, args.count, args.seed, config, args.shard_size, args.workers, args.model)
-        data = SyntheticShards(out)
-        samples = [data[i] for i in range(min(64, len(data)))]
-        cv2.imwrite(
-            str(out / "contact_sheet.jpg"),
-            contact_sheet(samples, topology.load()["landmarks68"]),
-            [cv2.IMWRITE_JPEG_QUALITY, 90],
-        )
-        print(
-            f"{out}: {args.count} samples in {len(data.meta['shards'])} shards, "
-            f"contact sheet {out / 'contact_sheet.jpg'}"
-        )
-    elif args.command == "calibration":
-        engine = SyntheticFaces(MorphableModel.load(args.model), config, args.seed)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for i in range(args.count):
-            image = engine.sample(i)["image"][..., ::-1]
-            cv2.imwrite(str(out / f"synthetic_{i:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        print(f"{out}: {args.count} crops of {args.size}x{args.size}")
-    else:
-        engine = SyntheticFaces(MorphableModel.load(args.model), config, args.seed)
-        sheet = contact_sheet(engine.batch(range(args.count)), engine.lm68)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(args.out, sheet, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        print(args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 the 68-landmark subset, the AFLW-21 mapping, the regions the losses weight, and each point's
 mirror twin (flip averaging).
 
-`python -m edgeface.train.topology --model ict_facekit.npz` rebuilds `edgeface520_v1.json`
+`edgeface data topology --model ict_facekit.npz` rebuilds `edgeface520_v1.json`
 deterministically; only that file (vertex ids, triangles, index lists) is committed, never the model.
 
 How the 520 are chosen: the 68 landmark vertices, the two pupils and the two ear lobes are forced
@@ -15,8 +15,6 @@ triangle of those samples, so the eye and mouth openings stay open.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -259,23 +257,3 @@ def aflw21_matrix(topo: dict) -> np.ndarray:
 
 def load() -> dict:
     return json.loads(TOPOLOGY_FILE.read_text())
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
-    parser.add_argument("--out", default=str(TOPOLOGY_FILE))
-    args = parser.parse_args(argv)
-    model = MorphableModel.load(args.model)
-    topo = build(model)
-    text = json.dumps(topo, separators=(",", ":"))
-    Path(args.out).write_text(text + "\n")
-    print(
-        f"{args.out}: {topo['num_points']} points, {len(topo['triangles'])} triangles, "
-        f"sha256 {hashlib.sha256(text.encode()).hexdigest()[:12]}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""`edgeface train teacher|student --config FILE [--teacher CKPT]`: train, checkpoint, resume, log.
+"""One training run (`edgeface train --config FILE [--teacher CKPT]`): train, checkpoint, resume, log.
 
 Runs on a GPU when torch sees one, else on the CPU (use a smaller config there). Data paths come
 from the config, flags or EDGEFACE_DATA. Every run writes into its output folder: `config.json`,
@@ -10,7 +10,6 @@ The loop is here; the configuration is `config`, the network `build`, the data `
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -296,46 +295,3 @@ def teacher_core(teacher: torch.nn.Module) -> torch.nn.Module:
     while not isinstance(teacher, FaceModel):
         teacher = teacher.model
     return teacher
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="edgeface train", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["teacher", "student"])
-    parser.add_argument(
-        "--teacher",
-        default=None,
-        help="checkpoint to distil from; in the teacher stage, a network whose answers are "
-        "pseudo-labels (with distill.only_without_3d_labels: on the crops without 3D labels)",
-    )
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
-    parser.add_argument("--ict", default=None, help="ict_facekit.npz (default: $EDGEFACE_DATA/ict_facekit.npz)")
-    parser.add_argument("--shard", default=None, help="packed AFLW shard (default: the config's)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the config's epoch count")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
-    args = parser.parse_args(argv)
-    data = json.loads(Path(args.config).read_text())
-    if args.epochs:
-        data.setdefault("train", {})["epochs"] = args.epochs
-    config = TrainingConfig.from_dict(data, args.config)
-    out = Path(args.out or f"runs/{config.name}")
-    best = train(
-        config,
-        out,
-        args.ict,
-        args.shard,
-        args.resume,
-        args.device,
-        teacher_path=args.teacher,
-        stop_after=args.stop_after,
-        init_path=args.init,
-    )
-    print(f"best checkpoint: {best}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -348,9 +348,10 @@ def test_runtime_commands_do_not_import_torch(tmp_path, face_image):
 @pytest.mark.parametrize(
     "command",
     [
-        ["train", "--help"],
-        ["train", "teacher", "--config", "x.json"],
-        ["synthesize", "write", "--help"],
+        ["train", "--recipe", "x.json"],
+        ["train", "--config", "x.json"],
+        ["synthesize", "write", "--out", "x", "--count", "1"],
+        ["data", "aflw-shard", "--root", "x"],
         ["export", "--out", "pack"],
         ["align-landmarks", "--model", "pack"],
     ],
@@ -364,3 +365,50 @@ def test_training_commands_without_the_train_extra_name_it(command, monkeypatch,
     err = capsys.readouterr().err
     assert "needs the train extra" in err and "pip install 'edgeface[train]'" in err
     assert "Traceback" not in err
+
+
+def test_help_lists_the_commands_by_audience(capsys):
+    from edgeface.cli import MAINTAINER_COMMANDS, USER_COMMANDS
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    users, maintainers = out.index("for users:"), out.index("for maintainers")
+    assert users < maintainers
+    for name in USER_COMMANDS:
+        assert users < out.index(f"  {name} ") < maintainers, name
+    for name in MAINTAINER_COMMANDS:
+        assert out.index(f"  {name} ") > maintainers, name
+
+
+def test_each_evaluate_dataset_takes_only_its_own_flags(capsys):
+    # --compare belongs to aflw2000, celeba and verification; --end-to-end to aflw2000 alone
+    for argv in (
+        ["evaluate", "utkface", "--compare", "x"],
+        ["evaluate", "celeba", "--end-to-end"],
+        ["evaluate", "detector", "--backend", "onnx"],
+    ):
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        assert refused.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err, argv
+
+
+def test_the_older_evaluate_form_still_reads():
+    from edgeface.cli.evaluate import legacy
+
+    assert legacy(["evaluate", "--dataset", "celeba", "--limit", "3"]) == ["evaluate", "celeba", "--limit", "3"]
+    assert legacy(["evaluate", "--limit", "3", "--dataset=utkface"]) == ["evaluate", "utkface", "--limit", "3"]
+    assert legacy(["evaluate", "--detector-only", "--root", "x"]) == ["evaluate", "detector", "--root", "x"]
+    assert legacy(["evaluate", "--root", "x"]) == ["evaluate", "aflw2000", "--root", "x"]  # as before
+    assert legacy(["evaluate", "eyes", "--root", "x"]) == ["evaluate", "eyes", "--root", "x"]
+    assert legacy(["run", "--dataset", "x"]) == ["run", "--dataset", "x"]
+
+
+def test_train_flags_of_the_other_mode_are_refused(capsys):
+    assert main(["train", "--config", "x.json", "--from", "student"]) == EXIT_ERROR
+    assert "--from does not apply with --config" in capsys.readouterr().err
+    assert main(["train", "--recipe", "x.json", "--teacher", "t.pt", "--resume"]) == EXIT_ERROR
+    assert "--teacher, --resume do not apply with --recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--recipe", "x.json", "--config", "y.json"])  # one mode at a time (argparse)

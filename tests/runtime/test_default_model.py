@@ -143,7 +143,7 @@ def test_default_model_describes_real_faces():
 
 
 def test_default_model_sees_closed_eyes():
-    """Model card (0.4.2 one pass, `edgeface evaluate --dataset eyes --no-refine`: the 295 AFLW
+    """Model card (0.4.2 one pass, `edgeface evaluate eyes --no-refine`: the 295 AFLW
     crops every training stage held out, 36 of their 483 eyes closed; two passes, the default, do
     a little better): the eye-closure attributes tell closed from open eyes with ROC AUC 0.85
     (0.4.1: 0.60), eyeBlink averages 0.26 on closed eyes against 0.02 on open ones (0.4.1: 0.017

@@ -55,7 +55,7 @@ class DetectorSpec:
     options: dict = field(default_factory=dict)
     #: (size ratio, centre shift down as a fraction of box height) taking this detector's box to
     #: the box of the face's 68 landmarks, the box every crop rule is defined on; measured by
-    #: `edgeface evaluate --detector-only` on the AFLW2000-3D dev set (the median over matched faces).
+    #: `edgeface evaluate detector` on the AFLW2000-3D dev set (the median over matched faces).
     to_landmarks: tuple[float, float] | None = None
 
 
