@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from . import detectors
 from .errors import OptionError
@@ -111,18 +111,10 @@ class Reconstructor:
 
     @classmethod
     def create(cls, options: ReconstructorOptions | None = None) -> "Reconstructor":
+        """A Reconstructor from one options object (MediaPipe Tasks' style): the same path as the
+        keyword form, field by field, so an option added to ReconstructorOptions needs no change here."""
         o = options or ReconstructorOptions()
-        return cls(
-            o.backend,
-            o.model,
-            o.precision,
-            o.num_threads,
-            o.detector,
-            max_faces=o.max_faces,
-            refine=o.refine,
-            min_face_size=o.min_face_size,
-            flip_average=o.flip_average,
-        )
+        return cls(**{f.name: getattr(o, f.name) for f in fields(o)})
 
     @property
     def backend(self) -> str:

@@ -153,6 +153,22 @@ def test_options_object(fixture_pack, face_image):
     options = edgeface.ReconstructorOptions(backend="onnx", model=fixture_pack, max_faces=1)
     rec = edgeface.Reconstructor.create(options)
     assert rec.backend == "onnx" and len(rec(face_image)) == 1
+    # every field reaches the Reconstructor (create lists none of them): all but flip_average away
+    # from its default (the fixture has no mirror map to flip-average with)
+    every = edgeface.ReconstructorOptions(
+        backend="onnx",
+        model=fixture_pack,
+        precision="fp32",
+        num_threads=2,
+        detector="blazeface_short",
+        max_faces=3,
+        refine=False,
+        min_face_size=20.0,
+    )
+    defaults = edgeface.ReconstructorOptions()
+    moved = {f for f in every.__dataclass_fields__ if getattr(every, f) != getattr(defaults, f)}
+    assert moved == set(every.__dataclass_fields__) - {"flip_average"}
+    assert edgeface.Reconstructor.create(every).options == every
 
 
 def test_obj_and_ply_round_trip(rec, face_image, tmp_path):
