@@ -89,7 +89,7 @@ def test_hybrid_loss_runs_every_term_and_an_empty_source_adds_nothing():
     """The trainer's loss on a batch where one sample has no labels at all: its outputs get no
     gradient from any supervised term (the priors apply to everyone)."""
     root = _need("ict_facekit.npz")
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import build, objective
     from edgeface.train.data import example
     from edgeface.train.morphable import MorphableModel
     from edgeface.train.sources import ATTRIBUTES

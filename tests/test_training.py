@@ -48,7 +48,7 @@ def test_augmented_points_follow_the_image(shard):
 def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_path):
     import edgeface
     from edgeface.export.fp32 import export_checkpoint
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import build, trainer
 
     config = {
         "name": "test",
@@ -181,7 +181,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
     and the exported pack carries the attribute and visibility heads."""
     import edgeface
     from edgeface.export.fp32 import export_checkpoint
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import build, objective, trainer, wiring
 
     config = {
         "name": "hybrid",
@@ -218,7 +218,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
         },
     }
     ict = data_dir / "ict_facekit.npz"
-    data = wiring.training_data(wiring.TrainingConfig.from_dict(config), ict)
+    data = wiring.training_data(config, ict)
     train_set, batches = data.dataset, data.batches
     batch = torch.utils.data.default_collate([train_set[i] for i in next(iter(batches))])
     assert batch["has_dense"].sum() == 8 and batch["has_points21"].sum() == 8
@@ -253,7 +253,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
 def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
     """`distill.only_without_3d_labels`: a network's answers teach only on the crops that lack 3D labels
     (real AFLW), so where synthetic ground truth exists it alone decides; without it, everywhere."""
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import build, objective, wiring
     from edgeface.train.morphable import MorphableModel
 
     config = {
@@ -279,7 +279,7 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
         "distill": {"dense": 1.0},
     }
     ict = data_dir / "ict_facekit.npz"
-    data = wiring.training_data(wiring.TrainingConfig.from_dict(config), ict)
+    data = wiring.training_data(config, ict)
     train_set, batches = data.dataset, data.batches
     batch = torch.utils.data.default_collate([train_set[i] for i in next(iter(batches))])
     labelled = batch["has_dense"].bool()
@@ -304,7 +304,7 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
 def test_fine_tuning_starts_from_a_checkpoint_without_the_new_heads(data_dir, tmp_path):
     """--init takes every matching tensor of an older run, and the head rows it had (pose, identity,
     expression), while the new attribute and visibility rows keep their fresh initialisation."""
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import build
     from edgeface.train.morphable import MorphableModel
 
     morphable = MorphableModel.load(data_dir / "ict_facekit.npz")
@@ -462,7 +462,7 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
     """A wall-clock schedule ends the run when its minutes are spent, whatever the epoch count; with
     `render_size` the crops are made at the teacher's size, the teacher sees them so and the
     student shrunk to its own input."""
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import build, trainer
 
     loss = {"landmarks": 1.0, "yaw": 0.1, "identity_prior": 0.001, "expression_prior": 0.001}
     base = {
@@ -526,7 +526,7 @@ def test_student_of_a_larger_teacher_trains_on_the_clock(shard, data_dir, tmp_pa
 def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(shard, data_dir, tmp_path):
     """`train.freeze_batchnorm`: a fine-tune at a small batch leaves every running mean and variance
     as the starting checkpoint had them, and still moves the convolutions."""
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import trainer
 
     config = {
         "name": "frozen",
@@ -564,7 +564,7 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
     """`train.frozen`: a continuation that keeps the backbone below a branch's tap leaves those
     parameters exactly as it started (batch-norm statistics frozen too), while the layers above and
     the head move; a list that freezes everything is refused by name."""
-    from edgeface.train import build, objective, trainer, wiring  # noqa: F401
+    from edgeface.train import trainer
 
     config = {
         "name": "frozen",

@@ -30,7 +30,8 @@ class TrainingData:
     positive_rate: list[float] | None  # the attribute head's positive rates (None: the engine's)
 
 
-def training_data(config: TrainingConfig, ict_path, shard_path=None) -> TrainingData:
+def training_data(config: TrainingConfig | dict, ict_path, shard_path=None) -> TrainingData:
+    config = TrainingConfig.coerce(config)
     if config.sources is not None:
         data = _from_sources(config, ict_path)
     else:
