@@ -28,7 +28,7 @@ class _Nhwc(torch.nn.Module):
         self.net = net
 
     def forward(self, x):
-        return self.net(x.permute(0, 3, 1, 2))
+        return tuple(self.net(x.permute(0, 3, 1, 2)))  # the converter takes a plain tuple, not Outputs
 
 
 def export_onnx(net, size: int, path: Path) -> dict:

@@ -289,8 +289,8 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
         outputs = model(build.normalise(batch["image"].float() / 255))
 
     def distilled(only_without_3d_labels, moved):
-        teacher = [o.clone() for o in outputs]
-        teacher[0][moved] += 0.05  # the pseudo-label's points sit 0.05 of the crop away on these samples
+        teacher = type(outputs)(*(o.clone() for o in outputs))
+        teacher.dense[moved] += 0.05  # the pseudo-label's points sit 0.05 of the crop away on these samples
         distill = {"dense": 1.0, "only_without_3d_labels": only_without_3d_labels}
         loss = objective.HybridLoss({**config, "distill": distill}, model, "cpu")
         return loss(outputs, batch, teacher)[1]["distill_dense"]
@@ -417,7 +417,9 @@ class _BlobFinder(torch.nn.Module):
         dense[:, self.landmarks68, 1] += offsets.flip(0)
         dense[..., 2] = 0.1
         pose = torch.cat([torch.zeros(n, 3), centre, torch.full((n, 1), 0.3)], -1)
-        return dense, pose, torch.zeros(n, 40), torch.zeros(n, 53), torch.zeros(n, 22), torch.zeros(n, 520)
+        from edgeface.train.facemodel import Outputs
+
+        return Outputs(dense, pose, torch.zeros(n, 40), torch.zeros(n, 53), torch.zeros(n, 22), torch.zeros(n, 520))
 
 
 def test_refined_teacher_maps_its_second_look_back_into_the_input_crop():
@@ -601,3 +603,34 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
     everything = {**config, "train": {**config["train"], "frozen": ["backbone.", "head."]}}
     with pytest.raises(ValueError, match="leaves nothing to learn"):
         trainer.train(everything, tmp_path / "nothing", ict_path=ict, device="cpu", init_path=start)
+
+
+def test_the_network_answers_by_name_in_the_runtimes_order(data_dir):
+    """FaceModel returns `Outputs`, whose names are the runtime's OUTPUT_NAMES in order (the export
+    writes each tensor under its name), and its wrappers (flip averaging, refine) keep them."""
+    from edgeface.runtime.pack import OUTPUT_NAMES
+    from edgeface.train import build, topology
+    from edgeface.train.facemodel import FlipAveraged, Outputs, Refined
+    from edgeface.train.morphable import MorphableModel
+
+    assert Outputs._fields == OUTPUT_NAMES
+    config = {
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "attribute_head": True,
+        "visibility_head": True,
+    }
+    model = build.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
+    x = torch.zeros(2, 3, 112, 112)
+    topo = topology.load()
+    with torch.no_grad():
+        for net in (
+            model,
+            FlipAveraged(model, topo["mirror"]),
+            Refined(model, topo["landmarks68"], 1.4, torch.zeros(3)),
+        ):
+            out = net(x)
+            assert isinstance(out, Outputs)
+            assert out.dense.shape == (2, 520, 3) and out.pose.shape == (2, 6) and out.identity.shape == (2, 40)

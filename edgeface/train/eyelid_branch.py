@@ -74,7 +74,7 @@ def cache_views(model, examples, rows, views: int, batch: int = 128, desc: str =
 
 def eye_points(model, raw: torch.Tensor, described: torch.Tensor, eyes: torch.Tensor) -> torch.Tensor:
     """(N, 12, 2) eye landmarks (crop units) the network places with these eyelid answers."""
-    return model.decode(raw, torch.cat([described, eyes], 1))[0][:, _eye_vertices(), :2]
+    return model.decode(raw, torch.cat([described, eyes], 1)).dense[:, _eye_vertices(), :2]
 
 
 @lru_cache(maxsize=1)

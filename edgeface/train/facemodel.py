@@ -10,6 +10,7 @@ returns the runtime's output contract (edgeface.runtime.model.OUTPUT_NAMES), in 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -101,6 +102,21 @@ class EyelidBranch(nn.Module):
 
     def forward(self, tap):
         return self.head(self.dropout(self.blocks(tap).flatten(1)))
+
+
+class Outputs(NamedTuple):
+    """The network's answers by name, in the order of the runtime's `OUTPUT_NAMES` (the export
+    writes each under its name; a test holds the two lists equal). All crop-normalised: dense (N,
+    P, 3), pose (N, 6) pitch, yaw, roll, tx, ty, scale, identity (N, K), expression (N, E)
+    probabilities, attributes (N, A) logits (then age in years, where the network has an age head),
+    visibility (N, P) logits."""
+
+    dense: torch.Tensor
+    pose: torch.Tensor
+    identity: torch.Tensor
+    expression: torch.Tensor
+    attributes: torch.Tensor
+    visibility: torch.Tensor
 
 
 class FaceModel(nn.Module):
@@ -278,7 +294,7 @@ class FaceModel(nn.Module):
         visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
         if self.visibility_head:
             visibility = visibility + raw[:, rest : rest + self.num_points]
-        return dense, pose, identity, expression, attributes, visibility
+        return Outputs(dense, pose, identity, expression, attributes, visibility)
 
 
 class FlipAveraged(nn.Module):
@@ -302,18 +318,16 @@ class FlipAveraged(nn.Module):
         self.register_buffer("pose_offset", torch.from_numpy(POSE_MIRROR_OFFSET))
 
     def forward(self, x):
-        dense, pose, identity, expression, attributes, visibility = self.model(x)
-        f_dense, f_pose, _, f_expression, f_attributes, f_visibility = self.model(x.flip(-1))
-        f_dense = f_dense[:, self.points]
+        plain, mirrored = self.model(x), self.model(x.flip(-1))
+        f_dense = mirrored.dense[:, self.points]
         f_dense = torch.stack([1.0 - f_dense[..., 0], f_dense[..., 1], f_dense[..., 2]], -1)  # u -> 1 - u
-        f_pose = f_pose * self.pose_sign + self.pose_offset
-        return (
-            0.5 * (dense + f_dense),
-            0.5 * (pose + f_pose),
-            identity,
-            0.5 * (expression + f_expression[:, self.expression]),
-            0.5 * (attributes + f_attributes[:, self.attributes]),
-            0.5 * (visibility + f_visibility[:, self.points]),
+        return Outputs(
+            dense=0.5 * (plain.dense + f_dense),
+            pose=0.5 * (plain.pose + (mirrored.pose * self.pose_sign + self.pose_offset)),
+            identity=plain.identity,
+            expression=0.5 * (plain.expression + mirrored.expression[:, self.expression]),
+            attributes=0.5 * (plain.attributes + mirrored.attributes[:, self.attributes]),
+            visibility=0.5 * (plain.visibility + mirrored.visibility[:, self.points]),
         )
 
 
@@ -331,7 +345,7 @@ class Refined(nn.Module):
         self.register_buffer("black", torch.as_tensor(np.asarray(black), dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x):
-        first = self.model(x)[0][:, self.landmarks68, :2]
+        first = self.model(x).dense[:, self.landmarks68, :2]
         lo, hi = first.amin(1), first.amax(1)
         centre = 0.5 * (lo + hi)
         side = (self.crop_scale * 0.5 * (hi - lo).sum(-1)).clamp(0.5, 1.5)  # crop-normalised units
@@ -343,9 +357,10 @@ class Refined(nn.Module):
         )
         grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
         recropped = torch.nn.functional.grid_sample(x - self.black, grid, align_corners=False) + self.black
-        dense, pose, identity, expression, attributes, visibility = self.model(recropped)
+        second = self.model(recropped)
         origin = (centre - 0.5 * side[:, None])[:, None, :]
         s = side[:, None, None]
-        dense = torch.cat([origin + s * dense[..., :2], s * dense[..., 2:]], -1)
-        pose = torch.cat([pose[:, :3], origin[:, 0] + side[:, None] * pose[:, 3:5], side[:, None] * pose[:, 5:]], -1)
-        return dense, pose, identity, expression, attributes, visibility
+        dense = torch.cat([origin + s * second.dense[..., :2], s * second.dense[..., 2:]], -1)
+        p = second.pose
+        pose = torch.cat([p[:, :3], origin[:, 0] + side[:, None] * p[:, 3:5], side[:, None] * p[:, 5:]], -1)
+        return second._replace(dense=dense, pose=pose)

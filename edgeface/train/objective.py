@@ -35,7 +35,8 @@ class HybridLoss:
         self.male = names.index("Male") if "Male" in names else None
 
     def __call__(self, outputs, batch, teacher_outputs=None):
-        dense, pose, identity, expression, attributes, visibility = outputs
+        dense, pose, identity, expression = outputs.dense, outputs.pose, outputs.identity, outputs.expression
+        attributes, visibility = outputs.attributes, outputs.visibility
         w, k = self.w, self.model.identity_size
         years = None
         if self.model.age_head:
@@ -90,7 +91,14 @@ class HybridLoss:
                     attributes[:, self.male], 1.0 - batch["teacher_female"], batch["has_teacher_female"]
                 )
         if teacher_outputs is not None:
-            t_dense, t_pose, t_identity, t_expression, t_attributes, _ = teacher_outputs
+            t = teacher_outputs
+            t_dense, t_pose, t_identity, t_expression, t_attributes = (
+                t.dense,
+                t.pose,
+                t.identity,
+                t.expression,
+                t.attributes,
+            )
             d = self.d
             # where the targets are pseudo-labels from a network no better than the learner on 3D-labelled
             # faces, they count only on the samples that lack those labels (the real crops)

@@ -17,7 +17,7 @@ def evaluate_synthetic_dense(model, samples: list, device) -> float:
     for k in range(0, len(samples), 64):
         chunk = samples[k : k + 64]
         images = torch.from_numpy(np.stack([s["image"].transpose(2, 0, 1) for s in chunk])).to(device)
-        dense = model(normalise(images.float() / 255.0))[0][..., :2].cpu().numpy()
+        dense = model(normalise(images.float() / 255.0)).dense[..., :2].cpu().numpy()
         truth = np.stack([s["points"][:, :2] / s["image"].shape[0] for s in chunk])
         total += float(np.linalg.norm(dense - truth, axis=-1).mean(-1).sum())
     return total / max(len(samples), 1)
@@ -32,7 +32,7 @@ def evaluate_68(model, loader, device) -> float:
     total, count = 0.0, 0.0
     for batch in loader:
         images, points, weight = (batch[k].to(device) for k in ("image", "points68", "weight68"))
-        dense = model(normalise(images.float() / 255.0))[0]
+        dense = model(normalise(images.float() / 255.0)).dense
         dist = torch.linalg.vector_norm(dense[:, index, :2] - points, dim=-1)
         keep = (weight > 0).float()
         total += float((dist * keep).sum())
@@ -47,7 +47,7 @@ def evaluate_sparse(model, loader, device) -> float:
     total, count = 0.0, 0.0
     for images, points, visible, _ in loader:
         images, points, visible = images.to(device), points.to(device), visible.to(device)
-        dense = model(normalise(images.float() / 255.0))[0]
+        dense = model(normalise(images.float() / 255.0)).dense
         pred = torch.einsum("pv,nvc->npc", model.aflw21, dense[..., :2])
         dist = torch.linalg.vector_norm(pred - points, dim=-1)
         total += float((dist * visible).sum())
