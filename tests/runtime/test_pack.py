@@ -125,3 +125,58 @@ def test_no_module_but_the_pack_schema_writes_a_manifest():
             if "MANIFEST_NAME" in segment or "edgeface.json" in segment:
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
+
+
+class _Recorder(dict):
+    """A manifest's JSON that notes the dotted path of every field the reader looks up."""
+
+    def __init__(self, data: dict, path: str, seen: set):
+        super().__init__({k: _recorded(v, f"{path}{k}", seen) for k, v in data.items()})
+        self.path, self.seen = path, seen
+
+    def __getitem__(self, key):
+        self.seen.add(f"{self.path}{key}")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.seen.add(f"{self.path}{key}")
+        return super().get(key, default)
+
+
+def _recorded(value, path: str, seen: set):
+    if isinstance(value, dict):
+        return _Recorder(value, path + "." if path else "", seen)
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [_recorded(v, path + ".[]", seen) for v in value]
+    return value
+
+
+def _schema_paths() -> set:
+    root = json.loads((REPO / "edgeface" / "runtime" / "pack.schema.json").read_text())
+    out: set = set()
+
+    def walk(node, path):
+        if "$ref" in node:
+            node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        for key, sub in node.get("properties", {}).items():
+            out.add(path + key)
+            walk(sub, path + key + ".")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], path + "[].")
+
+    walk(root, "")
+    return out
+
+
+def test_every_field_the_reader_reads_is_in_the_schema():
+    """One contract: whatever `Manifest` reads from a pack (here the shipped pack, which has every
+    optional part: age, gender, identity metric, landmark weights by yaw, mirror map) is described by
+    pack.schema.json, the file the Kotlin core checks against too."""
+    from edgeface.runtime.pack import DEFAULT_PACK, Manifest
+
+    seen: set = set()
+    data = _recorded(_data(DEFAULT_PACK), "", seen)
+    Manifest(data, DEFAULT_PACK)
+    assert len(seen) > 30  # the recorder sees the reader's lookups
+    assert {"age.column", "topology.landmark_weights", "identity_metric.whitening", "files.[].outputs"} <= seen
+    assert seen - _schema_paths() == set()
