@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
         f"extra):\n{_listing(MAINTAINER_COMMANDS)}\n\n`edgeface COMMAND --help` gives a command's own flags.",
     )
     top.add_argument("--version", action="version", version=f"edgeface {__version__} ({_model_version()})")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS, prog="edgeface")
     for name, module in COMMANDS.items():
         p = sub.add_parser(name, description=module.HELP)
         module.add_arguments(p)

@@ -45,6 +45,6 @@ def run(args) -> int:
         print("no data folder (EDGEFACE_DATA): the AFLW2000-3D evaluation is skipped")
         return EXIT_OK
     measured = top.parse_args(
-        ["evaluate", "--root", str(dev), "--json", str(out / "aflw2000_dev.json"), *_model_flags(args)]
+        ["evaluate", "aflw2000", "--root", str(dev), "--json", str(out / "aflw2000_dev.json"), *_model_flags(args)]
     )
     return measured.func(measured)

@@ -81,7 +81,9 @@ def add_arguments(ev) -> None:
 def legacy(argv: list[str]) -> list[str]:
     """`edgeface evaluate --dataset X ...` (and `--detector-only`), as written before each dataset
     became a subcommand, as `edgeface evaluate X ...`; no dataset named is aflw2000, as it was."""
-    if not argv or argv[0] != "evaluate" or (len(argv) > 1 and argv[1] in (*DATASETS, "-h", "--help")):
+    if not argv or argv[0] != "evaluate" or (len(argv) > 1 and not argv[1].startswith("-")):
+        return argv  # not evaluate, or a dataset (or a misspelt one, which argparse names) comes first
+    if len(argv) > 1 and argv[1] in ("-h", "--help"):
         return argv
     rest, dataset = list(argv[1:]), "aflw2000"
     for flag in ("--dataset",):

@@ -403,6 +403,24 @@ def test_the_older_evaluate_form_still_reads():
     assert legacy(["evaluate", "--root", "x"]) == ["evaluate", "aflw2000", "--root", "x"]  # as before
     assert legacy(["evaluate", "eyes", "--root", "x"]) == ["evaluate", "eyes", "--root", "x"]
     assert legacy(["run", "--dataset", "x"]) == ["run", "--dataset", "x"]
+    assert legacy(["evaluate", "celbea"]) == ["evaluate", "celbea"]  # a misspelt dataset is argparse's to name
+
+
+def test_demo_measures_the_model_where_the_data_folder_is(dev_set, tmp_path, monkeypatch):
+    """`edgeface demo` (README's first command) with a data folder: the photo, then AFLW2000-3D dev."""
+    import shutil
+
+    import numpy as np
+
+    dev = tmp_path / "data" / "aflw2000_dev"
+    (dev / "images").mkdir(parents=True)
+    for i in range(4):
+        shutil.copy(dev_set.image_path(i), dev / "images" / dev_set.names[i])
+    labels = np.load(dev_set.root / "labels.npz")
+    np.savez(dev / "labels.npz", **{k: labels[k][:4] for k in labels.files})
+    monkeypatch.setenv("EDGEFACE_DATA", str(tmp_path / "data"))
+    assert main(["demo", "--out", str(tmp_path / "out"), "--backend", "onnx"]) == EXIT_OK
+    assert json.loads((tmp_path / "out" / "aflw2000_dev.json").read_text())["n_images"] == 4
 
 
 def test_train_flags_of_the_other_mode_are_refused(capsys):
