@@ -33,7 +33,9 @@ def main() -> None:
         diff = (eb - ea).reshape(len(a), -1).mean(1)
         boot = diff[draws].mean(1)
         low, high = np.percentile(boot, [2.5, 97.5])
-        print(f"  {name:5s} MAE {ea.mean():.2f} -> {eb.mean():.2f} deg, B - A {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]")
+        print(
+            f"  {name:5s} MAE {ea.mean():.2f} -> {eb.mean():.2f} deg, B - A {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]"
+        )
 
 
 if __name__ == "__main__":

@@ -35,12 +35,23 @@ class HybridLoss:
         self.male = names.index("Male") if "Male" in names else None
 
     def __call__(self, outputs, batch, teacher_outputs=None):
-        dense, pose, identity, expression = outputs.dense, outputs.pose, outputs.identity, outputs.expression
-        attributes, visibility = outputs.attributes, outputs.visibility
-        w, k = self.w, self.model.identity_size
-        years = None
+        attributes, years = outputs.attributes, None
         if self.model.age_head:
             attributes, years = attributes[:, :-1], attributes[:, -1]
+        terms = self._labelled(outputs, attributes, years, batch)
+        if "teacher68" in batch:  # cached teachers' answers (train.teachers), on the real photos that have them
+            terms.update(self._cached_teachers(outputs, attributes, years, batch))
+        if teacher_outputs is not None:
+            terms.update(self._distilled(outputs, attributes, teacher_outputs, batch))
+        w = self.w
+        weight = {name: getattr(self.d, name[8:]) if name.startswith("distill_") else w.of(name) for name in terms}
+        loss = sum(weight[name] * value for name, value in terms.items())
+        return loss, {name: float(value.detach()) for name, value in terms.items() if weight[name]}
+
+    def _labelled(self, outputs, attributes, years, batch) -> dict:
+        """The terms of the samples' own labels (and the priors, which apply to every sample)."""
+        dense, pose, identity, expression = outputs.dense, outputs.pose, outputs.identity, outputs.expression
+        w, k = self.w, self.model.identity_size
         has_dense = batch["has_dense"]
         terms = {
             "landmarks": losses.sparse_landmarks(
@@ -54,69 +65,60 @@ class HybridLoss:
             "pose": losses.pose_angles(pose[:, :3], batch["pose"], batch["has_pose"]),
             "identity": losses.coefficients(identity, batch["identity"][:, :k], batch["has_identity"]),
             "expression": losses.coefficients(expression, batch["expression"], batch["has_expression"], l1=True),
-            "visibility": losses.visibility(visibility, batch["visible"], has_dense),
+            "visibility": losses.visibility(outputs.visibility, batch["visible"], has_dense),
         }
         if self.model.attribute_head:
             # synthetic attribute labels are an auxiliary signal beside real ones (`attributes_synthetic`)
             source = torch.where(has_dense > 0, w.attributes_synthetic, 1.0)
+            mask = batch["attribute_mask"] * source[:, None]
             terms["attributes"] = losses.attributes(
-                attributes,
-                batch["attributes"],
-                batch["attribute_mask"] * source[:, None],
-                self.positive_rate,
-                w.attribute_balance,
+                attributes, batch["attributes"], mask, self.positive_rate, w.attribute_balance
             )
         if years is not None:
             terms["age"] = losses.age(years, batch["age"], batch["has_age"])
             terms["young"] = losses.young(years, batch["young"], batch["has_young"])
         terms["sir_pull"], terms["sir_push"] = losses.sir(identity, batch["identity_id"], w.sir_margin)
-        # cached teachers' answers (train.teachers), on the real photos that have them
-        if "teacher68" in batch:
-            all68 = batch["has_teacher68"][:, None].expand(-1, 68)
-            terms["teacher68"] = losses.landmarks68(dense, self.landmarks68, batch["teacher68"], all68)
-            terms["teacher_pose"] = losses.pose_angles(pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"])
-            if w.teacher_pose_rotation:
-                limit = w.teacher_pose_max_yaw
-                terms["teacher_pose_rotation"] = losses.pose_rotation(
-                    pose[:, :3],
-                    batch["teacher_pose"],
-                    batch["has_teacher_pose"],
-                    None if limit is None else float(np.radians(limit)),
-                )
-            terms["relational"] = losses.relational(identity, batch["descriptor"], batch["has_descriptor"])
-            if years is not None:
-                terms["teacher_age"] = losses.age(years, batch["teacher_age"], batch["has_teacher_age"])
-            if self.male is not None:
-                terms["teacher_gender"] = losses.soft_binary(
-                    attributes[:, self.male], 1.0 - batch["teacher_female"], batch["has_teacher_female"]
-                )
-        if teacher_outputs is not None:
-            t = teacher_outputs
-            t_dense, t_pose, t_identity, t_expression, t_attributes = (
-                t.dense,
-                t.pose,
-                t.identity,
-                t.expression,
-                t.attributes,
+        return terms
+
+    def _cached_teachers(self, outputs, attributes, years, batch) -> dict:
+        """The landmark, pose, identity, age and gender teachers' cached answers as targets."""
+        w, pose = self.w, outputs.pose
+        all68 = batch["has_teacher68"][:, None].expand(-1, 68)
+        terms = {
+            "teacher68": losses.landmarks68(outputs.dense, self.landmarks68, batch["teacher68"], all68),
+            "teacher_pose": losses.pose_angles(pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"]),
+        }
+        if w.teacher_pose_rotation:
+            limit = None if w.teacher_pose_max_yaw is None else float(np.radians(w.teacher_pose_max_yaw))
+            terms["teacher_pose_rotation"] = losses.pose_rotation(
+                pose[:, :3], batch["teacher_pose"], batch["has_teacher_pose"], limit
             )
-            d = self.d
-            # where the targets are pseudo-labels from a network no better than the learner on 3D-labelled
-            # faces, they count only on the samples that lack those labels (the real crops)
-            taught = torch.ones_like(pose[:, 0])
-            if d.only_without_3d_labels:
-                taught = 1.0 - batch["has_dense"].float()
-            per_sample = {
-                "distill_dense": torch.linalg.vector_norm(dense - t_dense, dim=-1).mean(-1),
-                "distill_identity": (identity - t_identity).pow(2).mean(-1),
-                "distill_expression": (expression - t_expression).abs().mean(-1),
-                "distill_pose": (pose[:, :3] - t_pose[:, :3]).abs().mean(-1),
-            }
-            if self.model.attribute_head and t_attributes.shape == attributes.shape:
-                temperature = d.temperature
-                per_sample["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
-                    attributes / temperature, torch.sigmoid(t_attributes / temperature), reduction="none"
-                ).mean(-1)
-            terms.update({name: losses.masked_mean(value, taught) for name, value in per_sample.items()})
-        weight = {name: getattr(self.d, name[8:]) if name.startswith("distill_") else w.of(name) for name in terms}
-        loss = sum(weight[name] * value for name, value in terms.items())
-        return loss, {name: float(value.detach()) for name, value in terms.items() if weight[name]}
+        terms["relational"] = losses.relational(outputs.identity, batch["descriptor"], batch["has_descriptor"])
+        if years is not None:
+            terms["teacher_age"] = losses.age(years, batch["teacher_age"], batch["has_teacher_age"])
+        if self.male is not None:
+            terms["teacher_gender"] = losses.soft_binary(
+                attributes[:, self.male], 1.0 - batch["teacher_female"], batch["has_teacher_female"]
+            )
+        return terms
+
+    def _distilled(self, outputs, attributes, teacher, batch) -> dict:
+        """A teacher network's answers as targets. Where they are pseudo-labels from a network no better
+        than the learner on 3D-labelled faces, they count only on the samples that lack those labels
+        (the real crops)."""
+        d, pose = self.d, outputs.pose
+        taught = torch.ones_like(pose[:, 0])
+        if d.only_without_3d_labels:
+            taught = 1.0 - batch["has_dense"].float()
+        per_sample = {
+            "distill_dense": torch.linalg.vector_norm(outputs.dense - teacher.dense, dim=-1).mean(-1),
+            "distill_identity": (outputs.identity - teacher.identity).pow(2).mean(-1),
+            "distill_expression": (outputs.expression - teacher.expression).abs().mean(-1),
+            "distill_pose": (pose[:, :3] - teacher.pose[:, :3]).abs().mean(-1),
+        }
+        if self.model.attribute_head and teacher.attributes.shape == attributes.shape:
+            t = d.temperature
+            per_sample["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
+                attributes / t, torch.sigmoid(teacher.attributes / t), reduction="none"
+            ).mean(-1)
+        return {name: losses.masked_mean(value, taught) for name, value in per_sample.items()}
