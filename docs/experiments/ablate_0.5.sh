@@ -21,6 +21,7 @@ declare -A SET=(
   [no-attributes]="{$BUDGET, \"loss\": {\"attributes\": 0.0, \"attributes_synthetic\": 0.0}}"
   [pose-rotation]="{$BUDGET, \"loss\": {\"teacher_pose\": 0.0, \"teacher_pose_rotation\": 0.5}}"
   [pose-rotation-frontal]="{$BUDGET, \"loss\": {\"teacher_pose\": 0.0, \"teacher_pose_rotation\": 0.5, \"teacher_pose_max_yaw\": 60}}"
+  [pose-weight]="{$BUDGET, \"loss\": {\"teacher_pose\": 2.0}}"
 )
 ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(full no-landmark-teacher no-identity-teacher no-attributes)
 for arm in "${ARMS[@]}"; do
