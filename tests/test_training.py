@@ -634,3 +634,31 @@ def test_the_network_answers_by_name_in_the_runtimes_order(data_dir):
             out = net(x)
             assert isinstance(out, Outputs)
             assert out.dense.shape == (2, 520, 3) and out.pose.shape == (2, 6) and out.identity.shape == (2, 40)
+
+
+def test_train_config_mode_through_the_cli(shard, data_dir, tmp_path):
+    """`edgeface train --config FILE`: the file is checked as it is read (a misspelt key stops it,
+    naming the key), then one run trains, stops after the epochs asked and resumes to the end."""
+    from edgeface.cli import EXIT_ERROR, main
+
+    config = {
+        "name": "cli",
+        "backbone": "mobilenetv2_050",
+        "input_size": 112,
+        "crop_scale": 1.4,
+        "identity_size": 40,
+        "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
+        "train": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "lr": 0.003, "workers": 0},
+        "loss": {"landmarks": 1.0},
+    }
+    path, out = tmp_path / "config.json", tmp_path / "run"
+    path.write_text(json.dumps({**config, "loss": {"landmark": 1.0}}))
+    assert main(["train", "--config", str(path), "--out", str(out)]) == EXIT_ERROR
+    assert not out.exists()
+    path.write_text(json.dumps(config))
+    ict = ["--ict", str(data_dir / "ict_facekit.npz")]
+    assert main(["train", "--config", str(path), "--out", str(out), *ict, "--stop-after-epochs", "1"]) == 0
+    assert len(_log(out)) == 1
+    assert main(["train", "--config", str(path), "--out", str(out), *ict, "--resume"]) == 0
+    assert [int(row["epoch"]) for row in _log(out)] == [0, 1]
+    assert json.loads((out / "config.json").read_text())["train"]["steps_per_epoch"] == 2
