@@ -86,16 +86,14 @@ def legacy(argv: list[str]) -> list[str]:
     if len(argv) > 1 and argv[1] in ("-h", "--help"):
         return argv
     rest, dataset = list(argv[1:]), "aflw2000"
-    for flag in ("--dataset",):
-        for i, a in enumerate(rest):
-            if a == flag and i + 1 < len(rest):
-                dataset = rest[i + 1]
-                del rest[i : i + 2]
-                break
-            if a.startswith(flag + "="):
-                dataset = a.split("=", 1)[1]
-                del rest[i]
-                break
+    for i, a in enumerate(rest):
+        if a == "--dataset" and i + 1 < len(rest):
+            dataset = rest.pop(i + 1)
+            del rest[i]
+            break
+        if a.startswith("--dataset="):
+            dataset = rest.pop(i).split("=", 1)[1]
+            break
     if "--detector-only" in rest:
         rest.remove("--detector-only")
         dataset = "detector"

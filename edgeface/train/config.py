@@ -37,8 +37,9 @@ def weight(default: float = 0.0):
 
 @dataclass(frozen=True, kw_only=True)
 class Schedule:
-    """`train`: the optimiser and its schedule (defaults: configs/base.json's). `minutes` schedules by
-    wall clock instead of steps; `frozen` lists parameter-name prefixes that do not learn."""
+    """`train`: the optimiser and its schedule. `minutes` schedules by wall clock instead of steps;
+    `frozen` lists parameter-name prefixes that do not learn. Recipes take every field from
+    configs/base.json; these defaults serve a config without a `train` section."""
 
     epochs: int = _range(20, low=1)
     steps_per_epoch: int | None = _range(None, low=1)
@@ -235,9 +236,6 @@ class TrainingConfig:
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
-
-    def replace(self, **changes) -> TrainingConfig:
-        return dataclasses.replace(self, **changes)
 
 
 def need(value, where: str, why: str):

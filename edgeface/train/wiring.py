@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..tools.conventions import holdout_split
-from .config import ConfigError, TrainingConfig, need
+from .config import ConfigError, Data, TrainingConfig, need
 from .data import AflwShard, AflwTraining
 from .morphable import MorphableModel
 
@@ -213,14 +213,14 @@ def _from_aflw21(config: TrainingConfig, ict_path, shard_path) -> TrainingData:
     from .data import AflwExamples, HybridBatches, SyntheticExamples
     from .synthetic import SyntheticConfig, SyntheticFaces
 
-    t, d, syn = config.train, config.data, config.synthetic
+    t, d, syn = config.train, config.data or Data(), config.synthetic
     size = config.render_size or config.input_size
     parts, val_loader, n_real = [], None, 0
-    shard_file = shard_path or (d.aflw_shard if d is not None else None)
+    shard_file = shard_path or d.aflw_shard
     if shard_file:
         count = len(AflwShard(shard_file))
-        count = min(count, (d.limit if d is not None else None) or count)  # a limit makes smoke runs quick
-        train_idx, val_idx = holdout_split(count, d.val_fraction if d is not None else 0.03, t.seed)
+        count = min(count, d.limit or count)  # a limit makes smoke runs quick
+        train_idx, val_idx = holdout_split(count, d.val_fraction, t.seed)
         parts.append(AflwExamples(AflwTraining(AflwShard(shard_file, train_idx), size, config.crop_scale, seed=t.seed)))
         n_real = len(parts[0])
         val_loader = _loader(
