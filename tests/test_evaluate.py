@@ -48,3 +48,22 @@ def test_evaluate_compare_reports_the_paired_difference(fixture_pack, dev_set, t
     result = json.loads(path.read_text())
     assert result["n_compared"] == 12
     assert result["nme_balanced_a"] == result["nme_balanced_b"] > 0 and result["difference"] == 0
+
+
+def test_evaluate_compare_end_to_end_crops_from_the_detector(dev_set, tmp_path):
+    """--compare with --end-to-end compares the detector's crops (it once compared the benchmark's
+    boxes whatever the flag said): the shipped pack against itself gives the end-to-end figure."""
+
+    def run(*flags):
+        path = tmp_path / f"{len(flags)}.json"
+        args = ["evaluate", "aflw2000", "--root", str(dev_set.root), "--backend", "onnx", "--precision", "fp32"]
+        assert main([*args, "--limit", "16", *flags, "--json", str(path)]) == 0
+        return json.loads(path.read_text())
+
+    from edgeface.runtime.pack import DEFAULT_PACK
+
+    end_to_end, boxes = run("--end-to-end", "--compare", str(DEFAULT_PACK)), run("--compare", str(DEFAULT_PACK))
+    alone = run("--end-to-end")
+    assert end_to_end["difference"] == 0 and end_to_end["n_compared"] == round(16 * alone["detected_fraction"])
+    assert np.isclose(end_to_end["nme_balanced_a"], alone["nme_balanced"], atol=1e-6)
+    assert not np.isclose(end_to_end["nme_balanced_a"], boxes["nme_balanced_a"], atol=1e-6)

@@ -121,8 +121,9 @@ def run(args) -> int:
     else:
         rec = reconstructor(args, refine=args.refine)
         if args.compare:
-            # both models under the same options (refine and flip averaging included)
-            result = compare_landmarks(rec, reconstructor(args, model=args.compare, refine=args.refine), dataset)
+            # both models under the same options (refine, flip averaging and --end-to-end included)
+            other = reconstructor(args, model=args.compare, refine=args.refine)
+            result = compare_landmarks(rec, other, dataset, use_detector=args.end_to_end)
             result.update(model_a=rec.manifest.name, model_b=args.compare)
             return report(result, args.json)
         result = evaluate_landmarks(rec, dataset, use_detector=args.end_to_end)

@@ -193,18 +193,24 @@ def paired_difference(
     }
 
 
-def compare_landmarks(rec_a, rec_b, dataset: Aflw2000, progress: bool = True) -> dict:
-    """Two models on the same ROI crops: balanced NME of each and of their difference (a - b) with
-    a paired-bootstrap 95 % interval. Where a model's landmark alignment used this dataset, only
-    the images neither alignment saw are compared."""
+def compare_landmarks(rec_a, rec_b, dataset: Aflw2000, use_detector: bool = False, progress: bool = True) -> dict:
+    """Two models on the same crops (ROI crops, or with `use_detector` each model's own detection):
+    balanced NME of each and of their difference (a - b) with a paired-bootstrap 95 % interval.
+    Where a model's landmark alignment used this dataset, only the images neither alignment saw are
+    compared; end to end, only those where both found the face."""
     keep = np.ones(len(dataset), bool)
     for rec in (rec_a, rec_b):
         held_out = alignment_held_out(rec.manifest, dataset)
         if held_out is not None:
             keep &= held_out
     subset = dataset.subset(np.flatnonzero(keep))
-    errors = [landmark_errors(predict_faces(rec, subset, progress=progress), subset)[0] for rec in (rec_a, rec_b)]
-    return {"n_compared": int(keep.sum()), **paired_difference(errors[0], errors[1], subset.yaw_bin())}
+    errors = [
+        landmark_errors(predict_faces(rec, subset, use_detector, progress=progress), subset)[0]
+        for rec in (rec_a, rec_b)
+    ]
+    both = np.isfinite(errors[0]) & np.isfinite(errors[1])
+    yaw_bin = subset.yaw_bin()[both]
+    return {"n_compared": int(both.sum()), **paired_difference(errors[0][both], errors[1][both], yaw_bin)}
 
 
 def names_digest(names) -> str:
