@@ -1,9 +1,10 @@
 """Write a model pack (files + edgeface.json) from a torch network.
 
-The network takes (N, 3, S, S) float32 normalised RGB and returns a tuple in the order of
-`edgeface.runtime.model.OUTPUT_NAMES`. Each format's writer returns the file name and the map from
-output names to the file's tensor names; `write_pack` hashes the files and writes the manifest.
-Quantized (int8) variants are added by export/ (issue: INT8 export) with the same manifest.
+The network takes (N, 3, S, S) float32 normalised RGB and returns its outputs by name (a NamedTuple
+such as `FaceModel`'s `Outputs`) or as a tuple in the order of the manifest's `outputs` list; that
+list names what each file holds. Each format's writer returns the map from output names to the
+file's tensor names; `write_pack` hashes the files and writes the manifest. Quantized (int8)
+variants are added by export/quantize.py with the same manifest.
 """
 
 from __future__ import annotations
@@ -14,56 +15,67 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..runtime.pack import OUTPUT_NAMES, PackManifest
+from ..runtime.pack import PackManifest, standard_outputs
 from ..train import checkpoints
 
 FORMATS = ("onnx", "openvino", "tflite", "torch")
 
 
-class _Nhwc(torch.nn.Module):
-    """Takes NHWC input: TFLite kernels are NHWC, so the transpose folds away in conversion."""
+class Listed(torch.nn.Module):
+    """The network's outputs as a plain tuple in the manifest's order (`names`), which is what the
+    exporters take; NHWC input where `nhwc` (TFLite kernels are NHWC, so the transpose folds away)."""
 
-    def __init__(self, net: torch.nn.Module):
+    def __init__(self, net: torch.nn.Module, names, nhwc: bool = False):
         super().__init__()
-        self.net = net
+        # the network's layers and weights under their own names (not "net."): an exported file names
+        # its weights as the network does, which edgeface.train.recover reads them by
+        self._modules.update(net._modules)
+        self._parameters.update(net._parameters)
+        self._buffers.update(net._buffers)
+        object.__setattr__(self, "network", net)  # not a child: its children are this module's own
+        self.names, self.nhwc = tuple(names), nhwc
 
     def forward(self, x):
-        return tuple(self.net(x.permute(0, 3, 1, 2)))  # the converter takes a plain tuple, not Outputs
+        out = self.network(x.permute(0, 3, 1, 2) if self.nhwc else x)
+        values = tuple(getattr(out, n) for n in self.names) if hasattr(out, "_fields") else tuple(out)
+        if len(values) != len(self.names) or any(v is None for v in values):
+            raise ValueError(f"the network's outputs do not match the manifest's list {list(self.names)}")
+        return values
 
 
-def export_onnx(net, size: int, path: Path) -> dict:
+def export_onnx(net: Listed, size: int, path: Path) -> dict:
     sample = torch.zeros(2, 3, size, size)
     torch.onnx.export(
         net,
         (sample,),
         str(path),
         input_names=["image"],
-        output_names=list(OUTPUT_NAMES),
-        dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}},
+        output_names=list(net.names),
+        dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in net.names}},
         opset_version=18,
         dynamo=False,
     )
-    return {"layout": "NCHW", "outputs": {n: n for n in OUTPUT_NAMES}}
+    return {"layout": "NCHW", "outputs": {n: n for n in net.names}}
 
 
-def export_openvino(onnx_path: Path, path: Path) -> dict:
+def export_openvino(onnx_path: Path, path: Path, names) -> dict:
     import openvino as ov
 
     model = ov.convert_model(str(onnx_path))
     ov.save_model(model, str(path), compress_to_fp16=False)
-    return {"layout": "NCHW", "outputs": {n: n for n in OUTPUT_NAMES}, "companions": [path.with_suffix(".bin").name]}
+    return {"layout": "NCHW", "outputs": {n: n for n in names}, "companions": [path.with_suffix(".bin").name]}
 
 
-def export_tflite(net, size: int, path: Path) -> dict:
+def export_tflite(net: Listed, size: int, path: Path) -> dict:
     import litert_torch
 
     sample = torch.zeros(1, size, size, 3)
-    edge = litert_torch.convert(_Nhwc(net).eval(), (sample,))
+    edge = litert_torch.convert(Listed(net.network, net.names, nhwc=True).eval(), (sample,))
     edge.export(str(path))
     return {"layout": "NHWC", "outputs": _tflite_output_map(net, size, path)}
 
 
-def _tflite_output_map(net, size: int, path: Path) -> dict:
+def _tflite_output_map(net: Listed, size: int, path: Path) -> dict:
     """Converted graphs rename outputs; match them to ours by comparing values on one input."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -81,27 +93,28 @@ def _tflite_output_map(net, size: int, path: Path) -> dict:
         best = int(np.argmin(errors))
         if errors[best] > 1e-3:
             raise RuntimeError(f"TFLite output {detail['name']} matches no torch output")
-        mapping[OUTPUT_NAMES[best]] = detail["name"]
-    if len(mapping) != len(OUTPUT_NAMES):
-        raise RuntimeError(f"TFLite outputs {mapping} do not cover {OUTPUT_NAMES}")
+        mapping[net.names[best]] = detail["name"]
+    if len(mapping) != len(net.names):
+        raise RuntimeError(f"TFLite outputs {mapping} do not cover {list(net.names)}")
     return mapping
 
 
-def export_torch(net, size: int, path: Path) -> dict:
+def export_torch(net: Listed, size: int, path: Path) -> dict:
     sample = torch.zeros(2, 3, size, size)
     program = torch.export.export(net, (sample,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
     torch.export.save(program, str(path))
-    return {"layout": "NCHW", "outputs": {n: f"output_{i}" for i, n in enumerate(OUTPUT_NAMES)}}
+    return {"layout": "NCHW", "outputs": {n: f"output_{i}" for i, n in enumerate(net.names)}}
 
 
 def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, stem: str = "model") -> Path:
     """Export `net` (fp32) to each format into `out_dir` and write its edgeface.json.
 
-    `manifest` holds everything but `files` and `schema` (see edgeface.runtime.model.Manifest).
+    `manifest` holds everything but `files` and `schema` (see edgeface.runtime.pack.Manifest), its
+    `outputs` list included: the files hold those outputs, in that order, under those names.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    net = net.eval()
+    net = Listed(net.eval(), [o["name"] for o in manifest["outputs"]]).eval()
     size = int(manifest["input"]["size"])
     entries = []
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +125,7 @@ def write_pack(net: torch.nn.Module, out_dir, manifest: dict, formats=FORMATS, s
                 entries.append(("onnx", onnx_path, info))
         if "openvino" in formats:
             path = out / f"{stem}_fp32.xml"
-            entries.append(("openvino", path, export_openvino(onnx_path, path)))
+            entries.append(("openvino", path, export_openvino(onnx_path, path, net.names)))
         if "tflite" in formats:
             path = out / f"{stem}_fp32.tflite"
             entries.append(("tflite", path, export_tflite(net, size, path)))
@@ -154,10 +167,12 @@ def trained_manifest(model, config, card: dict) -> dict:
         "identity_size": config.identity_size,
         "expression_names": model.expression_names,
         "attribute_names": model.attribute_names,
-        **(
-            {"age": {"column": len(model.attribute_names), "unit": "years"}}
-            if getattr(model, "age_head", False)
-            else {}
+        "outputs": standard_outputs(
+            topo["num_points"],
+            config.identity_size,
+            model.expression_names,
+            model.attribute_names,
+            age=getattr(model, "age_head", False),
         ),
         **({"gender": {"attribute": "Male"}} if "Male" in model.attribute_names else {}),
         "pose_translation": "image position of the neutral face's centroid",

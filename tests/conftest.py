@@ -36,10 +36,11 @@ def fixture_pack(tmp_path_factory) -> Path:
     if find_spec("torch") is not None:
         import fixture_model
 
-        from edgeface.export.fp32 import export_torch
-        from edgeface.runtime.pack import PackManifest
+        from edgeface.export.fp32 import Listed, export_torch
+        from edgeface.runtime.pack import PackManifest, read_manifest
 
-        info = export_torch(fixture_model.network().eval(), fixture_model.SIZE, pack / "model_fp32.pt2")
+        names = read_manifest(pack).tensor_shapes  # the tensors of its files, in order
+        info = export_torch(Listed(fixture_model.network().eval(), names), fixture_model.SIZE, pack / "model_fp32.pt2")
         manifest = PackManifest.open(pack)
         manifest.add_file(pack / "model_fp32.pt2", "torch", "fp32", info["outputs"], layout=info["layout"])
         manifest.save()

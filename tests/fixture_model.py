@@ -100,6 +100,8 @@ def network():
 
 
 def manifest() -> dict:
+    from edgeface.runtime.pack import standard_outputs
+
     _, triangles = template()
     return {
         "name": "edgeface-test-fixture",
@@ -117,6 +119,7 @@ def manifest() -> dict:
         "identity_size": IDENTITY,
         "expression_names": ARKIT,
         "attribute_names": ATTRIBUTES,
+        "outputs": standard_outputs(POINTS, IDENTITY, ARKIT, ATTRIBUTES, age=False),
         "training": {"data": "none: random weights", "compute": "none"},
         "license": "MIT (test fixture; not a face model)",
     }

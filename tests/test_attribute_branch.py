@@ -62,8 +62,8 @@ def test_the_branch_answers_its_attributes_and_age_and_nothing_geometric(morphab
     assert len(own) == 7 and torch.equal(before[4][:, own], after[4][:, own])  # the expression attributes
     for k, n in enumerate(CELEBA_ATTRIBUTES):
         assert torch.allclose(after[4][:, names.index(n)], described[:, k])
-    assert torch.allclose(after[4][:, len(names)], 35.0 + 20.0 * described[:, 40])  # age in years
-    assert not torch.allclose(before[4][:, len(names)], after[4][:, len(names)])
+    assert torch.allclose(after.age[:, 0], 35.0 + 20.0 * described[:, 40])  # age in years, its own output
+    assert not torch.allclose(before.age, after.age)
 
 
 def _grown(plain, config: dict, part: str, morphable):

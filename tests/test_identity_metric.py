@@ -105,7 +105,7 @@ def test_the_runtime_applies_the_manifests_metric(pack_copy, face_image):
         ({"mean": [0.0] * 8, "whitening": [[1.0] * 8] * 7}, "identity_metric.whitening must be 8 x 8 finite numbers"),
         ({"mean": [0.0] * 8, "whitening": [[1.0] * 8] * 7 + [[1.0] * 3]}, "identity_metric.whitening must be 8 x 8"),
         ({"mean": [0.0] * 7, "whitening": np.eye(8).tolist()}, "identity_metric.mean must be 8 finite numbers"),
-        ({"mean": [0.0] * 8}, "lacks the field 'whitening'"),
+        ({"mean": [0.0] * 8}, "identity_metric.whitening is missing"),
         ({"mean": [float("nan")] * 8, "whitening": np.eye(8).tolist()}, "identity_metric.mean must be 8 finite"),
     ],
 )

@@ -289,7 +289,7 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
         outputs = model(build.normalise(batch["image"].float() / 255))
 
     def distilled(only_without_3d_labels, moved):
-        teacher = type(outputs)(*(o.clone() for o in outputs))
+        teacher = type(outputs)(*(None if o is None else o.clone() for o in outputs))
         teacher.dense[moved] += 0.05  # the pseudo-label's points sit 0.05 of the crop away on these samples
         distill = {"dense": 1.0, "only_without_3d_labels": only_without_3d_labels}
         loss = objective.HybridLoss({**config, "distill": distill}, model, "cpu")

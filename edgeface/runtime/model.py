@@ -14,7 +14,7 @@ import numpy as np
 
 from . import backends
 from .errors import BackendNotInstalledError, ModelError, OptionError
-from .pack import MAX_MODEL_BYTES, OUTPUT_NAMES, Manifest, ModelFile, check_pack_file, read_pack_file
+from .pack import MAX_MODEL_BYTES, Manifest, ModelFile, check_pack_file, read_pack_file
 
 
 def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -130,7 +130,7 @@ class Model:
         self._input_dtype = np.dtype(in_dtype)
         names = [t.name for t in b.outputs]
         index = []
-        for out in OUTPUT_NAMES:
+        for out, expected_shape in m.tensor_shapes.items():
             tensor = f.outputs.get(out)
             if tensor not in names:
                 raise ModelError(
@@ -139,10 +139,10 @@ class Model:
                 )
             i = names.index(tensor)
             shape = tuple(b.outputs[i].shape[1:])
-            if shape != m.output_shapes[out]:
+            if shape != expected_shape:
                 raise ModelError(
                     f"{where}: output {out!r} has shape {shape}, the manifest implies "
-                    f"{m.output_shapes[out]}: file and manifest do not belong together"
+                    f"{expected_shape}: file and manifest do not belong together"
                 )
             file_quant = b.outputs[i].quantization
             if b.outputs[i].dtype in ("int8", "uint8") and file_quant is None and out not in f.output_quantization:
@@ -218,9 +218,9 @@ class Model:
         return x
 
     def postprocess(self, raw: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """The file's outputs -> float32 arrays by name."""
+        """The file's outputs -> float32 arrays by name (the manifest's `outputs`)."""
         result = {}
-        for name, i in zip(OUTPUT_NAMES, self._output_index):
+        for name, i in zip(self.manifest.tensor_shapes, self._output_index):
             value = raw[i]
             if value.dtype.kind in "iu":
                 quantization = self.file.output_quantization.get(name) or self.backend.outputs[i].quantization
@@ -231,6 +231,10 @@ class Model:
                     )
                 value = dequantize(value, *quantization)
             result[name] = np.asarray(value, dtype=np.float32)
+        column = self.manifest.age_in_attributes
+        if column is not None:  # a schema-1 pack: age is the column after the attribute logits
+            result["age"] = result["attributes"][:, column : column + 1]
+            result["attributes"] = result["attributes"][:, :column]
         return result
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:

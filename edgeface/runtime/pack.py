@@ -22,7 +22,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
@@ -30,7 +29,9 @@ import numpy as np
 from .errors import ModelError, shown
 
 MANIFEST_NAME = "edgeface.json"
-SCHEMA_VERSION = 1
+#: The manifest version `PackManifest.new` writes; `SCHEMA_VERSIONS` are those this runtime reads.
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)
 DEFAULT_PACK = Path(__file__).parents[1] / "models" / "default"
 SCHEMA_FILE = Path(__file__).with_name("pack.schema.json")
 
@@ -40,8 +41,43 @@ MAX_MANIFEST_DEPTH = 32
 #: A model file (with its companions) larger than this is refused before it is hashed.
 MAX_MODEL_BYTES = 2 * 1024 * 1024 * 1024
 
-#: Output name -> shape without the batch dimension; `None` entries are taken from the manifest.
-OUTPUT_NAMES = ("dense", "pose", "identity", "expression", "attributes", "visibility")
+#: The outputs the runtime makes a `Face` of, by name, with what each holds (the text an exported
+#: manifest's `outputs` list carries). Every one but `age` is required. An output of any other name
+#: is handed to the app as the network gave it (`Face.extra`): a new output needs no runtime change.
+OUTPUTS = {
+    "dense": "the face's 3D points: x, y as fractions of the crop's side from its top-left corner, z towards the "
+    "camera in the same unit",
+    "pose": "pitch, yaw, roll in radians; tx, ty: where the face's centre lands, as fractions of the crop; scale: "
+    "crop sides per model centimetre",
+    "identity": "identity coefficients of the morphable model (compared through identity_metric)",
+    "expression": "expression coefficients, 0..1, one per expression_names",
+    "attributes": "logits, one per attribute_names",
+    "visibility": "logits that each dense point is visible (not hidden by the head itself)",
+    "age": "apparent age in years",
+}
+OUTPUT_NAMES = tuple(OUTPUTS)
+
+
+def standard_outputs(num_points: int, identity_size: int, expression_names, attribute_names, age: bool) -> list[dict]:
+    """A manifest's `outputs` list for a network with the runtime's outputs (and age, where it has
+    one): each name with its shape and meaning."""
+    shapes = {
+        "dense": [num_points, 3],
+        "pose": [6],
+        "identity": [identity_size],
+        "expression": [len(expression_names)],
+        "attributes": [len(attribute_names)],
+        "visibility": [num_points],
+        **({"age": [1]} if age else {}),
+    }
+    return [
+        {"name": n, "shape": shape, "meaning": OUTPUTS[n], **({"unit": "years"} if n == "age" else {})}
+        for n, shape in shapes.items()
+    ]
+
+
+#: Schema 1 named no outputs: it had these six, age (where present) a column of `attributes`.
+SCHEMA1_OUTPUTS = ("dense", "pose", "identity", "expression", "attributes", "visibility")
 
 
 def file_digest(*paths: Path) -> str:
@@ -67,65 +103,72 @@ class ModelFile:
     output_quantization: dict  # output name -> (scale, zero_point) for integer outputs
 
 
+@dataclass(frozen=True)
+class Output:
+    """One output of the network as the manifest declares it: its shape without the batch
+    dimension, what it holds, and its unit where it has one."""
+
+    name: str
+    shape: tuple[int, ...]
+    meaning: str
+    unit: str | None = None
+
+
 class Manifest:
-    """A parsed and checked `edgeface.json`: every field the runtime reads has its type and range
-    checked here, so that a wrong pack fails to load with a ModelError naming the field instead of
-    loading and answering wrongly."""
+    """A parsed and checked `edgeface.json`. One validator: `pack.schema.json` states every field's
+    structure (type, range, required, enum) and is checked first; this class then adds only what
+    a schema cannot state (indices below the point count, shapes that follow other fields, weights
+    that sum to one, float32's range, paths inside the pack), so that a wrong pack fails to load
+    with a ModelError naming the field instead of loading and answering wrongly.
+
+    Schema 1 packs still load: their six outputs are implied, and age, a column after the
+    attribute logits there, is split off by the model (`age_in_attributes`) so that everything
+    past the model sees schema 2's outputs by name."""
 
     def __init__(self, data: dict, root: Path):
         self.root = root
         self.data = data
         self._where = f"manifest {root / MANIFEST_NAME}"
-        try:
-            self._read_card(data)
-            self._read_input(data)
-            self._read_topology(self._table(data["topology"], "topology"))
-            self._read_heads(data)
-            self._read_files(data)
-            # what the checks above do not look at (a precision's name, fields only ports read)
-            problem = schema_problem(data)
-            if problem is not None:
-                raise ModelError(f"{self._where} does not follow {SCHEMA_FILE.name}: {problem}")
-        except KeyError as missing:
-            raise ModelError(f"{self._where} lacks the field {missing}") from None
-        except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as bad:
-            raise ModelError(f"{self._where} is malformed: {type(bad).__name__}: {bad}") from None
-
-    def _read_card(self, data: dict) -> None:
-        """The schema version, the name and what the card states."""
-        if data.get("schema") != SCHEMA_VERSION:
+        if data.get("schema") not in SCHEMA_VERSIONS:
             raise ModelError(
-                f"manifest schema {data.get('schema')!r} is not supported (this edgeface reads schema {SCHEMA_VERSION})"
+                f"manifest schema {shown(data.get('schema'))} is not supported (this edgeface reads schemas "
+                f"{' and '.join(map(str, SCHEMA_VERSIONS))})"
             )
-        self.name: str = self._text(data["name"], "name")
-        self.purpose: str = self._text(data.get("purpose", "reconstruction"), "purpose")
-        for field in ("license", "version", "pose_translation"):
-            if field in data:
-                self._text(data[field], field)
-        self._texts(data.get("validated_outputs", []), "validated_outputs")
-        self._texts(list(self._table(data.get("not_validated", {}), "not_validated")), "not_validated")
+        self.version: int = data["schema"]
+        problem = schema_problem(data)
+        if problem is not None:
+            raise ModelError(f"{self._where} does not follow {SCHEMA_FILE.name}: {problem}")
+        try:
+            self.name: str = data["name"]
+            self.purpose: str = data.get("purpose", "reconstruction")
+            self._read_input(data)
+            self._read_topology(data["topology"])
+            self._read_heads(data)
+            self._read_outputs(data)
+            self.files = [self._file(entry, f"files[{i}]") for i, entry in enumerate(data["files"])]
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as bad:
+            # a safety net: the schema and the checks below should have named the field already
+            raise ModelError(f"{self._where} is malformed: {type(bad).__name__}: {bad}") from None
 
     def _read_input(self, data: dict) -> None:
         """The input tensor's size, channel order and normalisation, and the crop rule."""
-        inp = self._table(data["input"], "input")
-        self.input_size = self._whole(inp["size"], "input.size", 1, 4096)
-        self.channels: str = self._text(inp.get("channels", "RGB"), "input.channels")
-        if self.channels.upper() not in ("RGB", "BGR"):
-            raise self._error("input.channels", f"must be 'RGB' or 'BGR', not {self.channels!r}")
+        inp = data["input"]
+        self.input_size: int = inp["size"]
+        self.channels: str = inp.get("channels", "RGB")
         self.mean = self._reals(inp["mean"], "input.mean", (3,))
         self.std = self._reals(inp["std"], "input.std", (3,))
         if (self.std <= 0).any():
             raise self._error("input.std", f"must be positive, not {self.std.tolist()}")
-        crop = self._table(data["crop"], "crop")
+        crop = data["crop"]
         self.crop_scale = self._real(crop["scale"], "crop.scale", positive=True)
         self.crop_shift_y = self._real(crop.get("shift_y", 0.0), "crop.shift_y")
 
     def _read_topology(self, topo: dict) -> None:
         """The dense points, the 68-landmark definition, the mirror map and the mesh."""
-        self.topology: str = f"{self._text(topo['name'], 'topology.name')}/v{topo['version']}"
-        self.num_points = self._whole(topo["num_points"], "topology.num_points", 1, 1_000_000)
+        self.topology: str = f"{topo['name']}/v{topo['version']}"
+        self.num_points: int = topo["num_points"]
         self.landmarks68 = self._indices(topo["landmarks68"], "topology.landmarks68", (68,))
-        weights = self._table(topo.get("landmark_weights", {}), "topology.landmark_weights")
+        weights = topo.get("landmark_weights", {})
         self.landmark_points, self.landmark_weights = self._landmark_definition(topo)
         self.landmark_yaw, self.landmark_weights_by_yaw = self._landmark_yaw_definition(topo)
         self.landmark_alignment: dict | None = weights.get("alignment")
@@ -139,33 +182,18 @@ class Manifest:
         self.triangles = self.triangles.reshape(-1, 3)
 
     def _read_heads(self, data: dict) -> None:
-        """The names of the expression and attribute outputs, the identity size, age, gender and the
+        """The names of the expression and attribute outputs, the identity size, gender and the
         identity metric."""
-        self.expression_names: list[str] = self._texts(data["expression_names"], "expression_names")
-        self.attribute_names: list[str] = self._texts(data["attribute_names"], "attribute_names")
-        self.identity_size = self._whole(data["identity_size"], "identity_size", 0, 100_000)
-        # age: one more column after the attribute logits, in years; gender: which attribute says it
-        age = data.get("age")
-        self.age_column: int | None = None
-        if age is not None:
-            self.age_column = self._whole(
-                self._table(age, "age").get("column"),
-                "age.column",
-                len(self.attribute_names),
-                len(self.attribute_names),
-            )
-        gender = data.get("gender")
-        self.gender_attribute: str | None = None
-        if gender is not None:
-            self.gender_attribute = self._text(self._table(gender, "gender").get("attribute"), "gender.attribute")
-            if self.gender_attribute not in self.attribute_names:
-                raise self._error(
-                    "gender.attribute", f"names {self.gender_attribute!r}, which is not one of attribute_names"
-                )
+        self.expression_names: list[str] = list(data["expression_names"])
+        self.attribute_names: list[str] = list(data["attribute_names"])
+        self.identity_size: int = data["identity_size"]
+        self.gender_attribute: str | None = data.get("gender", {}).get("attribute")
+        if self.gender_attribute is not None and self.gender_attribute not in self.attribute_names:
+            raise self._error("gender.attribute", f"names {self.gender_attribute!r}, not one of attribute_names")
         # how faces are told apart (`pipeline.identity_embedding`); absent: the plain coefficients
         self.identity_mean = self.identity_whitening = None
         if data.get("identity_metric") is not None:
-            metric = self._table(data["identity_metric"], "identity_metric")
+            metric = data["identity_metric"]
             k = self.identity_size
             # float64 once here, so that no face converts them again
             self.identity_mean = self._reals(metric["mean"], "identity_metric.mean", (k,)).astype(np.float64)
@@ -173,36 +201,51 @@ class Manifest:
                 np.float64
             )
 
-    def _read_files(self, data: dict) -> None:
-        files = data["files"]
-        if not isinstance(files, list) or not files:
-            raise self._error("files", f"must be a non-empty list of model files, not {type(files).__name__}")
-        self.files = [self._file(entry, f"files[{i}]") for i, entry in enumerate(files)]
+    def _read_outputs(self, data: dict) -> None:
+        """`outputs`: what the network answers, by name (schema 2), or schema 1's implied six with
+        age split off the attributes; each known output's shape must follow the fields above."""
+        self.age_in_attributes: int | None = None  # schema 1: the column of `attributes` that is age
+        if self.version == 1:
+            listed: list[dict] = [{"name": n, "meaning": OUTPUTS[n]} for n in SCHEMA1_OUTPUTS]
+            if "age" in data:
+                self.age_in_attributes = data["age"]["column"]
+                if self.age_in_attributes != len(self.attribute_names):
+                    raise self._error("age.column", f"must be {len(self.attribute_names)} (after the attribute logits)")
+                listed.append({"name": "age", "meaning": OUTPUTS["age"], "unit": data["age"].get("unit", "years")})
+        else:
+            listed = data["outputs"]
+        implied = {
+            "dense": (self.num_points, 3),
+            "pose": (6,),
+            "identity": (self.identity_size,),
+            "expression": (len(self.expression_names),),
+            "attributes": (len(self.attribute_names),),
+            "age": (1,),
+            "visibility": (self.num_points,),
+        }
+        self.outputs: dict[str, Output] = {}
+        for i, entry in enumerate(listed):
+            name = entry["name"]
+            shape = tuple(entry["shape"]) if "shape" in entry else implied[name]
+            if name in self.outputs:
+                raise self._error(f"outputs[{i}].name", f"{name!r} is listed twice")
+            if name in implied and shape != implied[name]:
+                wanted = list(implied[name])
+                raise self._error(f"outputs[{i}].shape", f"of {name!r} must be {wanted}, not {list(shape)}")
+            self.outputs[name] = Output(name, shape, entry["meaning"], entry.get("unit"))
+        missing = [n for n in SCHEMA1_OUTPUTS if n not in self.outputs]
+        if missing:
+            raise self._error("outputs", f"lacks {', '.join(map(repr, missing))}: the runtime needs them for a face")
+        # the tensors each model file holds: schema 1's attributes carry the age column
+        self.tensor_shapes = {n: o.shape for n, o in self.outputs.items()}
+        if self.age_in_attributes is not None:
+            del self.tensor_shapes["age"]
+            self.tensor_shapes["attributes"] = (len(self.attribute_names) + 1,)
 
     # -- field checks: each returns the value in the runtime's type or raises a ModelError ----
 
     def _error(self, field: str, problem: str) -> ModelError:
         return ModelError(f"{self._where}: {field} {problem}")
-
-    def _table(self, value, field: str) -> dict:
-        if not isinstance(value, dict):
-            raise self._error(field, f"must be a JSON object, not {type(value).__name__}")
-        return value
-
-    def _text(self, value, field: str) -> str:
-        if not isinstance(value, str):
-            raise self._error(field, f"must be a string, not {type(value).__name__}")
-        return value
-
-    def _texts(self, value, field: str) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._error(field, "must be a list of strings")
-        return list(value)
-
-    def _whole(self, value, field: str, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self._error(field, f"must be a whole number in {low}..{high}, not {shown(value)}")
-        return value
 
     def _real(self, value, field: str, positive: bool = False) -> float:
         try:  # a float32 value: an integer of 400 digits is not one
@@ -243,7 +286,7 @@ class Manifest:
     def _pack_path(self, value, field: str) -> Path:
         """A file of the pack: a relative path inside the pack folder (symlinks are followed when
         the file is opened, and must stay inside too)."""
-        text = self._text(value, field)
+        text = value
         posix, windows = PurePosixPath(text), PureWindowsPath(text)
         if (
             not text
@@ -258,10 +301,7 @@ class Manifest:
         return self.root / posix
 
     def _quantization(self, value, field: str) -> tuple[float, int]:
-        q = self._table(value, field)
-        return self._real(q["scale"], f"{field}.scale", positive=True), self._whole(
-            q["zero_point"], f"{field}.zero_point", -128, 255
-        )
+        return self._real(value["scale"], f"{field}.scale", positive=True), value["zero_point"]
 
     def _landmark_definition(self, topo: dict) -> tuple[np.ndarray, np.ndarray]:
         """Each of the 68 landmarks as a convex combination of dense points, (68, K) indices and
@@ -310,46 +350,39 @@ class Manifest:
             raise ModelError(f"{where}: each landmark's weights must be non-negative and sum to 1")
         return anchors, weights
 
-    def _file(self, entry, field: str) -> ModelFile:
-        entry = self._table(entry, field)
-        sha256 = self._text(entry["sha256"], f"{field}.sha256")
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise self._error(f"{field}.sha256", "must be 64 lower-case hex digits")
-        layout = self._text(entry.get("layout", "NCHW"), f"{field}.layout")
-        if layout not in ("NCHW", "NHWC"):
-            raise self._error(f"{field}.layout", f"must be 'NCHW' or 'NHWC', not {layout!r}")
-        outputs = self._table(entry["outputs"], f"{field}.outputs")
-        for name, tensor in outputs.items():
-            self._text(tensor, f"{field}.outputs.{name}")
+    def _file(self, entry: dict, field: str) -> ModelFile:
+        outputs = entry["outputs"]
+        missing = [n for n in self.tensor_shapes if n not in outputs]
+        unknown = [n for n in outputs if n not in self.tensor_shapes]
+        if missing or unknown:
+            raise self._error(
+                f"{field}.outputs",
+                "must name a tensor for each of the manifest's outputs: "
+                + "; ".join(
+                    ([f"none for {', '.join(map(repr, missing))}"] if missing else [])
+                    + ([f"{', '.join(map(repr, unknown))} not among them"] if unknown else [])
+                ),
+            )
         quant = entry.get("input_quantization")
         return ModelFile(
             path=self._pack_path(entry["path"], f"{field}.path"),
-            format=self._text(entry["format"], f"{field}.format"),
-            precision=self._text(entry["precision"], f"{field}.precision"),
-            layout=layout,
-            sha256=sha256,
-            companions=tuple(
-                self._pack_path(c, f"{field}.companions")
-                for c in self._texts(entry.get("companions", []), f"{field}.companions")
-            ),
+            format=entry["format"],
+            precision=entry["precision"],
+            layout=entry.get("layout", "NCHW"),
+            sha256=entry["sha256"],
+            companions=tuple(self._pack_path(c, f"{field}.companions") for c in entry.get("companions", [])),
             outputs=dict(outputs),
             input_quantization=None if quant is None else self._quantization(quant, f"{field}.input_quantization"),
             output_quantization={
                 k: self._quantization(v, f"{field}.output_quantization.{k}")
-                for k, v in self._table(entry.get("output_quantization", {}), f"{field}.output_quantization").items()
+                for k, v in entry.get("output_quantization", {}).items()
             },
         )
 
-    @cached_property
+    @property
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {
-            "dense": (self.num_points, 3),
-            "pose": (6,),
-            "identity": (self.identity_size,),
-            "expression": (len(self.expression_names),),
-            "attributes": (len(self.attribute_names) + (self.age_column is not None),),
-            "visibility": (self.num_points,),
-        }
+        """Each output's shape without the batch dimension, as the model hands it on."""
+        return {n: o.shape for n, o in self.outputs.items()}
 
     def find_file(self, file_format: str, precision: str) -> ModelFile | None:
         for f in self.files:
@@ -467,49 +500,56 @@ def schema() -> dict:
     return _SCHEMA
 
 
-def schema_problem(data, node: dict | None = None, where: str = "") -> str | None:
+def schema_problem(data, node: dict | bool | None = None, where: str = "") -> str | None:
     """The first place where `data` breaks the schema (a field path and what is wrong), or None."""
     root = schema()
-    node = root if node is None else node
-    if "$ref" in node:
-        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
     name = where or "the manifest"
-    if "const" in node and data != node["const"]:
-        return f"{name} must be {node['const']!r}"
-    if "enum" in node and data not in node["enum"]:
-        return f"{name} must be one of {node['enum']}, not {data!r}"
-    kind = node.get("type")
+    if isinstance(node, bool):  # false: a field this schema version does not have
+        return None if node else f"{name} is not a field of this manifest's schema version"
+    rule: dict = root if node is None else node
+    if "$ref" in rule:
+        rule = root["$defs"][rule["$ref"].rsplit("/", 1)[-1]]
+    if "if" in rule:  # what applies depends on another field (the schema version)
+        branch = rule.get("then" if schema_problem(data, rule["if"], where) is None else "else")
+        problem = None if branch is None else schema_problem(data, branch, where)
+        if problem:
+            return problem
+    if "const" in rule and data != rule["const"]:
+        return f"{name} must be {rule['const']!r}"
+    if "enum" in rule and data not in rule["enum"]:
+        return f"{name} must be one of {rule['enum']}, not {data!r}"
+    kind = rule.get("type")
     if kind in ("integer", "number"):
         whole = isinstance(data, int) and not isinstance(data, bool)
         if not (whole or (kind == "number" and isinstance(data, float))):
             return f"{name} must be {'a whole number' if kind == 'integer' else 'a number'}, not {data!r}"
         for key, broken in (
-            ("minimum", data < node.get("minimum", data)),
-            ("maximum", data > node.get("maximum", data)),
-            ("exclusiveMinimum", "exclusiveMinimum" in node and data <= node["exclusiveMinimum"]),
+            ("minimum", data < rule.get("minimum", data)),
+            ("maximum", data > rule.get("maximum", data)),
+            ("exclusiveMinimum", "exclusiveMinimum" in rule and data <= rule["exclusiveMinimum"]),
         ):
-            if key in node and broken:
-                return f"{name} is {data!r}, outside the schema's {key} {node[key]}"
+            if key in rule and broken:
+                return f"{name} is {data!r}, outside the schema's {key} {rule[key]}"
     elif kind is not None and not isinstance(data, _TYPES[kind]):
         return f"{name} must be a JSON {kind}, not {type(data).__name__}"
     if isinstance(data, str):
-        if len(data) < node.get("minLength", 0):
+        if len(data) < rule.get("minLength", 0):
             return f"{name} must not be empty"
-        if "pattern" in node and not re.search(node["pattern"], data):
-            return f"{name} must match {node['pattern']}"
+        if "pattern" in rule and not re.search(rule["pattern"], data):
+            return f"{name} must match {rule['pattern']}"
     if isinstance(data, list):
-        if not node.get("minItems", 0) <= len(data) <= node.get("maxItems", len(data)):
-            wants = f"{node.get('minItems', 0)}..{node.get('maxItems', 'any')}"
+        if not rule.get("minItems", 0) <= len(data) <= rule.get("maxItems", len(data)):
+            wants = f"{rule.get('minItems', 0)}..{rule.get('maxItems', 'any')}"
             return f"{name} has {len(data)} items; the schema wants {wants}"
-        for i, item in enumerate(data if "items" in node else ()):
-            problem = schema_problem(item, node["items"], f"{where}[{i}]")
+        for i, item in enumerate(data if "items" in rule else ()):
+            problem = schema_problem(item, rule["items"], f"{where}[{i}]")
             if problem:
                 return problem
     if isinstance(data, dict):
-        for key in node.get("required", ()):
+        for key in rule.get("required", ()):
             if key not in data:
                 return f"{where + '.' if where else ''}{key} is missing"
-        properties, extra = node.get("properties", {}), node.get("additionalProperties")
+        properties, extra = rule.get("properties", {}), rule.get("additionalProperties")
         for key, value in data.items():
             sub = properties.get(key, extra if isinstance(extra, dict) else None)
             problem = None if sub is None else schema_problem(value, sub, f"{where + '.' if where else ''}{key}")

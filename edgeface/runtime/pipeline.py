@@ -17,7 +17,7 @@ from . import detectors, resample
 from .errors import EdgefaceError, ModelError, OptionError, shown
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .model import Model
-from .pack import Manifest
+from .pack import OUTPUTS, Manifest
 from .results import Face, Mesh, Pose
 
 #: A horizontal flip of the crop, seen on the pose output (pitch, yaw, roll, tx, ty, scale): yaw and
@@ -105,9 +105,8 @@ class Pipeline:
             scale=s * crop.size,
         )
         expression = dict(zip(m.expression_names, outputs["expression"][i].tolist()))
-        logits = outputs["attributes"][i]
-        attributes = dict(zip(m.attribute_names, sigmoid(logits[: len(m.attribute_names)]).tolist()))
-        age = None if m.age_column is None else max(0.0, float(logits[m.age_column]))
+        attributes = dict(zip(m.attribute_names, sigmoid(outputs["attributes"][i]).tolist()))
+        age = max(0.0, float(outputs["age"][i, 0])) if "age" in outputs else None
         gender = None
         if m.gender_attribute is not None:
             gender = "male" if attributes[m.gender_attribute] >= 0.5 else "female"
@@ -126,6 +125,7 @@ class Pipeline:
             age=age,
             gender=gender,
             embedding=identity_embedding(m, outputs["identity"][i]),
+            extra={name: outputs[name][i].copy() for name in outputs if name not in OUTPUTS},
         )
 
     # -- the stages chained ----------------------------------------------------------------
@@ -200,7 +200,7 @@ class Pipeline:
 #: crop alone. The second crop frames the face as training did, so its geometry is the better one;
 #: what a face looks like and who it is are the same in both crops, and two views of them measured
 #: better than either (docs/experiments.md, "Refine by default").
-BOTH_LOOKS = ("identity", "attributes")
+BOTH_LOOKS = ("identity", "attributes", "age")
 
 
 def two_looks(first: dict, second: dict) -> dict:
@@ -295,13 +295,12 @@ class FlipAverage:
             )
         self.points = manifest.mirror
         self.expression = mirror_twins(manifest.expression_names)
-        twins = mirror_twins(manifest.attribute_names)
-        # the age column (if any) is its own mirror twin
-        self.attributes = np.concatenate([twins, np.arange(len(twins), manifest.output_shapes["attributes"][0])])
+        self.attributes = mirror_twins(manifest.attribute_names)
 
     def average(self, plain: dict, flipped: dict) -> dict:
         """Outputs of a batch and of the same batch mirrored -> their average, in the plain frame.
-        Identity comes from the unmirrored crop (a mirrored face is another face)."""
+        Identity comes from the unmirrored crop (a mirrored face is another face), and so does an
+        output the runtime does not know (how a mirror changes it is unknown); age is its own twin."""
         dense = flipped["dense"][:, self.points].copy()
         dense[..., 0] = 1.0 - dense[..., 0]  # u = (x + 0.5) / S, so a flip maps u to 1 - u
         pose = flipped["pose"] * POSE_MIRROR_SIGN + POSE_MIRROR_OFFSET
@@ -312,8 +311,11 @@ class FlipAverage:
             "expression": flipped["expression"][:, self.expression],
             "attributes": flipped["attributes"][:, self.attributes],
             "visibility": flipped["visibility"][:, self.points],
+            **({"age": flipped["age"]} if "age" in flipped else {}),
         }
-        return {k: (0.5 * (plain[k] + mirrored[k])).astype(plain[k].dtype) for k in plain}
+        return {
+            k: (0.5 * (plain[k] + mirrored[k])).astype(plain[k].dtype) if k in mirrored else plain[k] for k in plain
+        }
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

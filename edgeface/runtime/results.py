@@ -73,6 +73,9 @@ class Face:
     gender: str | None = None  # "female" or "male" (apparent, binary as its training labels), where the model says
     track_id: int | None = None  # in video, the same number while the tracker follows this face
     embedding: np.ndarray | None = None  # (K,) unit vector that tells people apart: compare with `similarity`
+    # outputs of the model that the runtime does not decode, by name, as the network gave them for this
+    # face (the pack's manifest lists each output with its meaning): a new output reaches the app here
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def similarity(self, other: "Face") -> float:
         """How alike two faces' identities are, from -1 to 1 (the dot product of their embeddings):
@@ -111,6 +114,7 @@ class Face:
             "gender": self.gender,
             "track_id": self.track_id,
             "triangles": self.mesh.triangles.tolist(),
+            "extra": {name: value.tolist() for name, value in self.extra.items()},
         }
 
     def save_json(self, path) -> None:

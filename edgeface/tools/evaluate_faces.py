@@ -127,7 +127,7 @@ def evaluate_utkface(rec, photos: LabelledPhotos, progress: bool = True, faces=N
     """Age (mean absolute error, years) and gender accuracy, overall and per ethnicity group (the
     fairness report; the SDK itself never predicts ethnicity)."""
     m = rec.manifest
-    if m.age_column is None or m.gender_attribute is None:
+    if "age" not in m.outputs or m.gender_attribute is None:
         raise EdgefaceError(f"model {m.name!r} has no age or gender output: it cannot be scored on UTKFace")
     faces = run_photos(rec, photos, progress, "UTKFace") if faces is None else faces
     age_true = photos.labels["age"].astype(np.float64)

@@ -109,6 +109,7 @@ def _write_case(folder: Path, rec, detector, image, shift, name: str) -> None:
         landmarks=face.landmarks,
         visibility=face.visibility,
         embedding=face.embedding,
+        age=np.array([np.nan if face.age is None else face.age], np.float32),
         attributes=np.array(list(face.attributes.values()), np.float32),
         pose=np.array(
             [pose.yaw, pose.pitch, pose.roll, *pose.rotation.ravel(), *pose.translation, pose.scale], np.float64

@@ -4,7 +4,7 @@ attribute branch (appearance attributes, gender and age from an early tap of the
 The head regresses pose, identity and expression; the 520 dense points are decoded *inside the
 graph* through the fixed ICT-FaceKit basis of the edgeface-520 topology and projected with the
 pose, so every exported file returns them and the runtime needs no basis file. The forward pass
-returns the runtime's output contract (edgeface.runtime.model.OUTPUT_NAMES), in crop-normalised units.
+returns the runtime's outputs by name (edgeface.runtime.pack.OUTPUTS), in crop-normalised units.
 """
 
 from __future__ import annotations
@@ -105,11 +105,11 @@ class EyelidBranch(nn.Module):
 
 
 class Outputs(NamedTuple):
-    """The network's answers by name, in the order of the runtime's `OUTPUT_NAMES` (the export
-    writes each under its name; a test holds the two lists equal). All crop-normalised: dense (N,
-    P, 3), pose (N, 6) pitch, yaw, roll, tx, ty, scale, identity (N, K), expression (N, E)
-    probabilities, attributes (N, A) logits (then age in years, where the network has an age head),
-    visibility (N, P) logits."""
+    """The network's answers by name: the runtime's `OUTPUTS`, in its order (the export writes each
+    under its name and the manifest lists each with its meaning; a test holds the two lists equal).
+    All crop-normalised: dense (N, P, 3), pose (N, 6) pitch, yaw, roll, tx, ty, scale, identity (N,
+    K), expression (N, E) probabilities, attributes (N, A) logits, visibility (N, P) logits, age (N,
+    1) in years or None for a network without an age head."""
 
     dense: torch.Tensor
     pose: torch.Tensor
@@ -117,6 +117,7 @@ class Outputs(NamedTuple):
     expression: torch.Tensor
     attributes: torch.Tensor
     visibility: torch.Tensor
+    age: torch.Tensor | None = None
 
 
 class FaceModel(nn.Module):
@@ -287,14 +288,14 @@ class FaceModel(nn.Module):
                 attributes = torch.cat(parts, 1)[:, self.branch_order]
         else:
             attributes = ATTRIBUTE_SHARPNESS * (expression @ self.attribute_weights.t() - self.attribute_thresholds)
+        age = None
         if self.age_head:
-            age = raw[:, rest : rest + 1] if described is None else described[:, -1:]
-            attributes = torch.cat([attributes, AGE_OFFSET + AGE_SCALE * age], 1)
+            age = AGE_OFFSET + AGE_SCALE * (raw[:, rest : rest + 1] if described is None else described[:, -1:])
             rest += 1
         visibility = 8.0 * (self.normals @ rotation.transpose(1, 2))[..., 2]
         if self.visibility_head:
             visibility = visibility + raw[:, rest : rest + self.num_points]
-        return Outputs(dense, pose, identity, expression, attributes, visibility)
+        return Outputs(dense, pose, identity, expression, attributes, visibility, age)
 
 
 class FlipAveraged(nn.Module):
@@ -310,10 +311,7 @@ class FlipAveraged(nn.Module):
         self.model = model
         self.register_buffer("points", torch.as_tensor(np.asarray(mirror), dtype=torch.long))
         self.register_buffer("expression", torch.from_numpy(mirror_twins(model.expression_names)))
-        twins = mirror_twins(model.attribute_names)
-        if model.age_head:  # the age column is its own twin
-            twins = np.concatenate([twins, [len(twins)]])
-        self.register_buffer("attributes", torch.from_numpy(twins))
+        self.register_buffer("attributes", torch.from_numpy(mirror_twins(model.attribute_names)))
         self.register_buffer("pose_sign", torch.from_numpy(POSE_MIRROR_SIGN))
         self.register_buffer("pose_offset", torch.from_numpy(POSE_MIRROR_OFFSET))
 
@@ -328,6 +326,7 @@ class FlipAveraged(nn.Module):
             expression=0.5 * (plain.expression + mirrored.expression[:, self.expression]),
             attributes=0.5 * (plain.attributes + mirrored.attributes[:, self.attributes]),
             visibility=0.5 * (plain.visibility + mirrored.visibility[:, self.points]),
+            age=None if plain.age is None else 0.5 * (plain.age + mirrored.age),  # age is its own twin
         )
 
 

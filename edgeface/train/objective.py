@@ -35,9 +35,7 @@ class HybridLoss:
         self.male = names.index("Male") if "Male" in names else None
 
     def __call__(self, outputs, batch, teacher_outputs=None):
-        attributes, years = outputs.attributes, None
-        if self.model.age_head:
-            attributes, years = attributes[:, :-1], attributes[:, -1]
+        attributes, years = outputs.attributes, None if outputs.age is None else outputs.age[:, 0]
         terms = self._labelled(outputs, attributes, years, batch)
         if "teacher68" in batch:  # cached teachers' answers (train.teachers), on the real photos that have them
             terms.update(self._cached_teachers(outputs, attributes, years, batch))
@@ -116,7 +114,9 @@ class HybridLoss:
             "distill_expression": (outputs.expression - teacher.expression).abs().mean(-1),
             "distill_pose": (pose[:, :3] - teacher.pose[:, :3]).abs().mean(-1),
         }
-        if self.model.attribute_head and teacher.attributes.shape == attributes.shape:
+        # (a teacher with an age output is not distilled from on attributes: so it was when age was
+        # a column of attributes, and no comparison has tested the other way)
+        if self.model.attribute_head and teacher.age is None and teacher.attributes.shape == attributes.shape:
             t = d.temperature
             per_sample["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
                 attributes / t, torch.sigmoid(teacher.attributes / t), reduction="none"

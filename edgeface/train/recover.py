@@ -80,7 +80,7 @@ def pack_model(pack_dir, morphable, backbone: str = "mobilenetv2_050"):
         crop_scale=manifest.crop_scale,
         attribute_names=list(manifest.attribute_names),
         visibility_head=True,
-        age_head=manifest.age_column is not None,
+        age_head="age" in manifest.outputs,
         attribute_branch=network.get("attribute_branch"),
     )
     load_into(model, manifest.root / "model_fp32.onnx")

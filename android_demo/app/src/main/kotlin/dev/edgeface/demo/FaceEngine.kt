@@ -35,8 +35,8 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
 
     private val input = ByteBuffer.allocateDirect(spec.inputSize * spec.inputSize * 3).order(ByteOrder.nativeOrder())
     private val inputBytes = ByteArray(spec.inputSize * spec.inputSize * 3)
-    private val outputIndex = ModelSpec.OUTPUT_NAMES.associateWith { model.getOutputIndex(spec.outputs.getValue(it)) }
-    private val outputs = ModelSpec.OUTPUT_NAMES.associateWith {
+    private val outputIndex = spec.tensorSizes.keys.associateWith { model.getOutputIndex(spec.outputs.getValue(it)) }
+    private val outputs = spec.tensorSizes.keys.associateWith {
         ByteBuffer.allocateDirect(spec.outputSize(it) * 4).order(ByteOrder.nativeOrder())
     }
     private val detectorInput = ByteBuffer.allocateDirect(blaze.size * blaze.size * 3 * 4).order(ByteOrder.nativeOrder())
@@ -73,7 +73,7 @@ class FaceEngine(context: Context, threads: Int = 2) : AutoCloseable {
         val smoothDense = FloatArray(dense.size) { dense[it] * size }
         val landmarks = spec.landmarks(smoothDense, face.pose.yaw)
         return Face(face.crop, smoothDense, landmarks, face.pose, face.identity, face.expression, face.attributes, face.visibility,
-            face.age, face.gender, face.embedding) to elapsed
+            face.age, face.gender, face.embedding, face.extra) to elapsed
     }
 
     private fun detect(frame: RgbImage): DoubleArray? {

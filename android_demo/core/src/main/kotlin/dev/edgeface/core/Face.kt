@@ -24,6 +24,9 @@ class Face(
     val gender: String? = null,
     /** Unit vector that tells people apart ([ModelSpec.embedding]): compare two faces with [similarity]. */
     val embedding: FloatArray? = null,
+    /** Outputs of the pack this core does not decode, by name, as the network gave them (the manifest
+     *  lists each output with its meaning): a new output reaches the app here. */
+    val extra: Map<String, FloatArray> = emptyMap(),
 ) {
     /** How alike two faces' identities are, from -1 to 1: the dot product of their embeddings. */
     fun similarity(other: Face): Float {
@@ -39,9 +42,11 @@ class Face(
 }
 
 object FaceDecoder {
-    /** Float outputs by name (ModelSpec.OUTPUT_NAMES) of one image, from the crop [crop], to a Face. */
+    private val DECODED = ModelSpec.OUTPUT_NAMES + "age"
+
+    /** Float outputs of one image by name (each of the file's tensors, [ModelSpec.tensorSizes]), from the crop [crop], to a Face. */
     fun decode(outputs: Map<String, FloatArray>, crop: Crop, spec: ModelSpec): Face {
-        for (name in ModelSpec.OUTPUT_NAMES) {
+        for (name in spec.tensorSizes.keys) {
             val got = outputs[name]?.size ?: throw IllegalArgumentException("output '$name' is missing")
             require(got == spec.outputSize(name)) { "output '$name' has $got values, the manifest implies ${spec.outputSize(name)}" }
         }
@@ -58,11 +63,13 @@ object FaceDecoder {
         val expression = spec.expressionNames.zip(outputs.getValue("expression").toList()).toMap()
         val logits = outputs.getValue("attributes")
         val attributes = spec.attributeNames.zip(logits.take(spec.attributeNames.size).map(::sigmoid)).toMap()
-        val age = spec.ageColumn?.let { maxOf(0f, logits[it]) }
+        // schema 2: age is its own output; schema 1: a column of the attributes tensor
+        val age = (outputs["age"]?.get(0) ?: spec.ageColumn?.let { logits[it] })?.let { maxOf(0f, it) }
         val gender = spec.genderAttribute?.let { if (attributes.getValue(it) >= 0.5f) "male" else "female" }
         val identity = outputs.getValue("identity").copyOf()
+        val extra = spec.tensorSizes.keys.filter { it !in DECODED }.associateWith { outputs.getValue(it).copyOf() }
         return Face(crop, dense, landmarks, pose, identity, expression, attributes,
-            outputs.getValue("visibility").map(::sigmoid).toFloatArray(), age, gender, spec.embedding(identity))
+            outputs.getValue("visibility").map(::sigmoid).toFloatArray(), age, gender, spec.embedding(identity), extra)
     }
 
     fun sigmoid(x: Float): Float = 1.0f / (1.0f + exp(-x.coerceIn(-30f, 30f)))

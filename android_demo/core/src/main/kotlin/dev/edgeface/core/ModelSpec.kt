@@ -31,7 +31,8 @@ class ModelSpec(
     val identitySize: Int,
     val expressionNames: List<String>,
     val attributeNames: List<String>,
-    /** Column of the attributes output that holds age in years (right after the logits), or null. */
+    /** Schema 1 only: the column of the attributes tensor that holds age in years (right after the
+     *  logits), or null. Schema 2 packs give age as its own output, named "age". */
     val ageColumn: Int? = null,
     /** The attribute whose probability says gender (manifest `gender.attribute`, e.g. Male), or null. */
     val genderAttribute: String? = null,
@@ -41,12 +42,16 @@ class ModelSpec(
     val identityWhitening: FloatArray? = null,
     val file: String,
     val layout: String,
-    /** Output name (dense, pose, identity, expression, attributes, visibility) -> tensor name. */
+    /** Output name -> tensor name in the file, for every tensor the file's outputs hold. */
     val outputs: Map<String, String>,
+    /** Values per face of each of the file's output tensors, in the manifest's order: [OUTPUT_NAMES],
+     *  "age" where the pack has it as an output, and any output this core does not decode ([Face.extra]). */
+    val tensorSizes: Map<String, Int>,
     val inputQuantization: Quantization?,
     val outputQuantization: Map<String, Quantization>,
 ) {
     companion object {
+        /** The outputs every pack has (schema 1 implied these six; schema 2 lists them by name). */
         val OUTPUT_NAMES = listOf("dense", "pose", "identity", "expression", "attributes", "visibility")
 
         /** The spec of the manifest's file of this format and precision. */
@@ -56,7 +61,8 @@ class ModelSpec(
             fun Any.num() = (this as? Double) ?: throw ModelSpecError("expected a number, got $this")
             fun Any.list() = (this as? List<*>) ?: throw ModelSpecError("expected a list, got $this")
             fun Any.obj() = (this as? Map<*, *>) ?: throw ModelSpecError("expected an object, got $this")
-            if (root.need("schema").num() != 1.0) throw ModelSpecError("manifest schema ${root["schema"]} is not supported (this reads schema 1)")
+            val schema = root.need("schema").num()
+            if (schema != 1.0 && schema != 2.0) throw ModelSpecError("manifest schema ${root["schema"]} is not supported (this reads schemas 1 and 2)")
             val input = root.need("input").obj()
             val crop = root.need("crop").obj()
             val topology = root.need("topology").obj()
@@ -103,7 +109,33 @@ class ModelSpec(
             val identitySize = root.need("identity_size").num().toInt()
             val metric = root["identity_metric"]?.obj()
             val outputs = entry.need("outputs").obj().entries.associate { (k, v) -> k as String to v as String }
-            OUTPUT_NAMES.forEach { if (it !in outputs) throw ModelSpecError("the file entry names no tensor for output '$it'") }
+            val attributeCount = root.need("attribute_names").list().size
+            val expressionCount = root.need("expression_names").list().size
+            val implied = mapOf("dense" to listOf(numPoints, 3), "pose" to listOf(6), "identity" to listOf(identitySize),
+                "expression" to listOf(expressionCount), "attributes" to listOf(attributeCount), "age" to listOf(1),
+                "visibility" to listOf(numPoints))
+            val ageColumn = if (schema == 1.0) root["age"]?.obj()?.need("column")?.num()?.toInt()?.also { column ->
+                if (column != attributeCount) throw ModelSpecError("age.column must be $attributeCount (after the attribute logits), not $column")
+            } else null
+            val shapes = LinkedHashMap<String, List<Int>>()
+            if (schema == 1.0) {
+                OUTPUT_NAMES.forEach { shapes[it] = implied.getValue(it) }
+                if (ageColumn != null) shapes["attributes"] = listOf(attributeCount + 1)  // age rides in the attributes tensor
+            } else {
+                if (root["age"] != null) throw ModelSpecError("age is not a field of manifest schema 2 (age is an output)")
+                root.need("outputs").list().forEach { item ->
+                    val o = item!!.obj()
+                    val name = o.need("name") as? String ?: throw ModelSpecError("an output's name must be a string")
+                    o.need("meaning")
+                    val shape = o.need("shape").list().map { it!!.num().toInt() }
+                    if (name in shapes) throw ModelSpecError("output '$name' is listed twice")
+                    implied[name]?.let { if (it != shape) throw ModelSpecError("output '$name' must have shape $it, not $shape") }
+                    shapes[name] = shape
+                }
+                OUTPUT_NAMES.forEach { if (it !in shapes) throw ModelSpecError("the manifest's outputs lack '$it'") }
+            }
+            shapes.keys.forEach { if (it !in outputs) throw ModelSpecError("the file entry names no tensor for output '$it'") }
+            outputs.keys.forEach { if (it !in shapes) throw ModelSpecError("the file entry names a tensor for '$it', which the manifest does not list") }
             return ModelSpec(
                 name = root.need("name") as String,
                 inputSize = input.need("size").num().toInt(),
@@ -122,10 +154,7 @@ class ModelSpec(
                 identitySize = identitySize,
                 expressionNames = root.need("expression_names").list().map { it as String },
                 attributeNames = root.need("attribute_names").list().map { it as String },
-                ageColumn = root["age"]?.obj()?.need("column")?.num()?.toInt()?.also { column ->
-                    val names = root.need("attribute_names").list().size
-                    if (column != names) throw ModelSpecError("age.column must be $names (after the attribute logits), not $column")
-                },
+                ageColumn = ageColumn,
                 genderAttribute = (root["gender"]?.obj()?.need("attribute") as String?)?.also { name ->
                     if (name !in root.need("attribute_names").list()) throw ModelSpecError("gender.attribute '$name' is not an attribute")
                 },
@@ -140,6 +169,7 @@ class ModelSpec(
                 file = entry.need("path") as String,
                 layout = (entry["layout"] as? String) ?: "NCHW",
                 outputs = outputs,
+                tensorSizes = shapes.mapValues { (_, shape) -> shape.fold(1) { a, b -> a * b } },
                 inputQuantization = quantization(entry["input_quantization"]),
                 outputQuantization = (entry["output_quantization"]?.obj() ?: emptyMap<String, Any>())
                     .entries.associate { (k, v) -> k as String to quantization(v)!! },
@@ -198,16 +228,8 @@ class ModelSpec(
         return FloatArray(k) { (if (length > 0) e[it] / length else e[it]).toFloat() }
     }
 
-    /** Values per output, without the batch dimension. */
-    fun outputSize(name: String): Int = when (name) {
-        "dense" -> numPoints * 3
-        "pose" -> 6
-        "identity" -> identitySize
-        "expression" -> expressionNames.size
-        "attributes" -> attributeNames.size + (if (ageColumn != null) 1 else 0)
-        "visibility" -> numPoints
-        else -> throw IllegalArgumentException("unknown output $name")
-    }
+    /** Values per face of the file's output tensor [name]. */
+    fun outputSize(name: String): Int = tensorSizes[name] ?: throw IllegalArgumentException("the pack has no output $name")
 }
 
 class ModelSpecError(message: String) : RuntimeException(message)

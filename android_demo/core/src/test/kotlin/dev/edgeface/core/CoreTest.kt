@@ -2,6 +2,7 @@ package dev.edgeface.core
 
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertNull
 import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -198,5 +199,44 @@ class CoreTest {
         assertEquals(2, plain.outputSize("attributes"))
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""", "age": {"column": 1}"""), "onnx", "fp32") }
         assertThrows(ModelSpecError::class.java) { ModelSpec.fromManifest(manifest(""", "gender": {"attribute": "Young"}"""), "onnx", "fp32") }
+    }
+
+    @Test
+    fun schemaTwoNamesEveryOutputAndHandsOnTheOnesItDoesNotDecode() {
+        fun manifest(outputs: String, tensors: String) = """{"schema": 2, "name": "m", "input": {"size": 4, "mean": [0,0,0], "std": [1,1,1]},
+            "crop": {"scale": 1.4}, "topology": {"name": "t", "version": 1, "num_points": 68, "landmarks68": [${(0 until 68).joinToString()}], "triangles": []},
+            "identity_size": 1, "expression_names": [], "attribute_names": ["Smiling", "Male"], "gender": {"attribute": "Male"},
+            "outputs": [$outputs],
+            "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                       "outputs": {$tensors}}]}"""
+        val shapes = mapOf("dense" to "[68, 3]", "pose" to "[6]", "identity" to "[1]", "expression" to "[0]", "attributes" to "[2]",
+            "visibility" to "[68]", "age" to "[1]", "quality" to "[2]")
+        fun listed(names: List<String>) = names.joinToString { """{"name": "$it", "shape": ${shapes.getValue(it)}, "meaning": "m"}""" }
+        fun tensors(names: List<String>) = names.joinToString { "\"$it\": \"t_$it\"" }
+        val names = ModelSpec.OUTPUT_NAMES + listOf("age", "quality")
+        val spec = ModelSpec.fromManifest(manifest(listed(names), tensors(names)), "onnx", "fp32")
+        assertEquals(names, spec.tensorSizes.keys.toList())
+        assertEquals(2, spec.outputSize("attributes"))
+        assertEquals("t_quality", spec.outputs["quality"])
+        val outputs = mapOf("dense" to FloatArray(68 * 3) { 0.5f }, "pose" to floatArrayOf(0f, 0f, 0f, 0.5f, 0.5f, 0.01f),
+            "identity" to FloatArray(1), "expression" to FloatArray(0), "attributes" to floatArrayOf(2f, 3f),
+            "visibility" to FloatArray(68), "age" to floatArrayOf(27.5f), "quality" to floatArrayOf(0.25f, 0.75f))
+        val face = FaceDecoder.decode(outputs, Crop(0.0, 0.0, 100.0), spec)
+        assertEquals(27.5f, face.age!!, 0f)
+        assertEquals("male", face.gender)
+        assertEquals(setOf("quality"), face.extra.keys)
+        assertArrayEquals(floatArrayOf(0.25f, 0.75f), face.extra.getValue("quality"), 0f)
+        val six = ModelSpec.OUTPUT_NAMES
+        // without age: no age; a wrong shape, a missing required output, a tensor map that does not match, age.column: refused
+        assertNull(FaceDecoder.decode(outputs - "age" - "quality", Crop(0.0, 0.0, 100.0),
+            ModelSpec.fromManifest(manifest(listed(six), tensors(six)), "onnx", "fp32")).age)
+        for (broken in listOf(manifest(listed(six).replace("[68, 3]", "[68, 2]"), tensors(six)),
+                              manifest(listed(six - "pose"), tensors(six - "pose")),
+                              manifest(listed(six), tensors(six - "visibility")),
+                              manifest(listed(six), tensors(six + "age")),
+                              manifest(listed(six + "pose"), tensors(six)),
+                              manifest(listed(six), tensors(six)).replace("\"gender\"", "\"age\": {\"column\": 2}, \"gender\""))) {
+            assertThrows(broken, ModelSpecError::class.java) { ModelSpec.fromManifest(broken, "onnx", "fp32") }
+        }
     }
 }

@@ -56,7 +56,7 @@ class SchemaTest {
         val checker = PackSchema(schema())
         val base = manifest()
         for ((path, value) in listOf(listOf("input", "size") to "112", listOf("crop", "scale") to -1.0,
-                                     listOf("schema") to 2.0, listOf("identity_size") to "many")) {
+                                     listOf("schema") to 3.0, listOf("identity_size") to "many")) {
             val broken = replaced(base, path, value)
             assertNotNull("the schema should refuse $path = $value", checker.problem(broken))
             assertThrows("ModelSpec should refuse $path = $value", Exception::class.java) {
@@ -87,8 +87,13 @@ class PackSchema(private val root: Map<*, *>) {
     private fun resolve(node: Map<*, *>): Map<*, *> =
         (node["\$ref"] as? String)?.let { ((root["\$defs"] as Map<*, *>)[it.substringAfterLast('/')] as Map<*, *>) } ?: node
 
-    fun problem(data: Any?, schemaNode: Map<*, *> = root, where: String = "the manifest"): String? {
-        val node = resolve(schemaNode)
+    fun problem(data: Any?, schemaNode: Any? = root, where: String = "the manifest"): String? {
+        if (schemaNode == false) return "$where is not a field of this manifest's schema version"
+        val node = resolve(schemaNode as Map<*, *>)
+        (node["if"] as? Map<*, *>)?.let { condition ->  // what applies depends on another field (the schema version)
+            val branch = node[if (problem(data, condition, where) == null) "then" else "else"]
+            if (branch != null) problem(data, branch, where)?.let { return it }
+        }
         if ("const" in node && data != node["const"]) return "$where must be ${node["const"]}"
         (node["enum"] as? List<*>)?.let { if (data !in it) return "$where must be one of $it" }
         when (node["type"]) {
@@ -117,7 +122,7 @@ class PackSchema(private val root: Map<*, *>) {
             val properties = node["properties"] as? Map<*, *> ?: emptyMap<Any, Any>()
             val extra = node["additionalProperties"] as? Map<*, *>
             for ((k, v) in data) {
-                val sub = (properties[k] as? Map<*, *>) ?: extra ?: continue
+                val sub = properties[k] ?: extra ?: continue
                 problem(v, sub, "$where.$k")?.let { return it }
             }
         }
