@@ -67,3 +67,23 @@ def test_evaluate_compare_end_to_end_crops_from_the_detector(dev_set, tmp_path):
     assert end_to_end["difference"] == 0 and end_to_end["n_compared"] == round(16 * alone["detected_fraction"])
     assert np.isclose(end_to_end["nme_balanced_a"], alone["nme_balanced"], atol=1e-6)
     assert not np.isclose(end_to_end["nme_balanced_a"], boxes["nme_balanced_a"], atol=1e-6)
+
+
+def test_pose_figures_wrap_filter_and_measure_the_rotation_itself():
+    from types import SimpleNamespace
+
+    from edgeface.tools.evaluate import aflw2000_angles, aflw2000_rotation, pose_figures
+
+    labels = np.array([[10.0, 20.0, -5.0], [-204.0, -78.0, 203.0], [0.0, 0.0, 0.0], [30.0, -40.0, 15.0]])
+    for angles in labels[[0, 3]]:
+        assert np.allclose(aflw2000_angles(aflw2000_rotation(angles)), angles)
+    turn = np.radians(10.0)  # the third face's prediction: ten degrees about the camera's axis
+    off = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]])
+    rotations = [aflw2000_rotation(labels[0]), aflw2000_rotation(labels[1]), off, None]
+    faces = [None if r is None else SimpleNamespace(pose=SimpleNamespace(rotation=r)) for r in rotations]
+    got = pose_figures(faces, SimpleNamespace(pitch_yaw_roll=np.radians(labels)))
+    # the second label is beyond 99 degrees: left out of the angle figure, kept in the rotation's
+    assert got["n_pose_within_99"] == 2
+    assert np.isclose(got["pose_mae_deg_within_99"], 10.0 / 6)  # (0 + 10) over two faces' three angles
+    assert np.isclose(got["pose_rotation_error_deg"], 10.0 / 3, atol=1e-6)  # 0, 0 and 10 degrees
+    assert np.isclose(got["pose_rotation_error_median_deg"], 0.0, atol=1e-6)
