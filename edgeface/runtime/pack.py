@@ -129,7 +129,7 @@ class Manifest:
         self.root = root
         self.data = data
         self._where = f"manifest {root / MANIFEST_NAME}"
-        if data.get("schema") not in SCHEMA_VERSIONS:
+        if not any(_same(data.get("schema"), v) for v in SCHEMA_VERSIONS):
             raise ModelError(
                 f"manifest schema {shown(data.get('schema'))} is not supported (this edgeface reads schemas "
                 f"{' and '.join(map(str, SCHEMA_VERSIONS))})"
@@ -500,6 +500,11 @@ def schema() -> dict:
     return _SCHEMA
 
 
+def _same(a, b) -> bool:
+    """JSON equality: true is not 1 (as Python's True == 1 would have it)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
 def schema_problem(data, node: dict | bool | None = None, where: str = "") -> str | None:
     """The first place where `data` breaks the schema (a field path and what is wrong), or None."""
     root = schema()
@@ -514,9 +519,9 @@ def schema_problem(data, node: dict | bool | None = None, where: str = "") -> st
         problem = None if branch is None else schema_problem(data, branch, where)
         if problem:
             return problem
-    if "const" in rule and data != rule["const"]:
+    if "const" in rule and not _same(data, rule["const"]):
         return f"{name} must be {rule['const']!r}"
-    if "enum" in rule and data not in rule["enum"]:
+    if "enum" in rule and not any(_same(data, v) for v in rule["enum"]):
         return f"{name} must be one of {rule['enum']}, not {data!r}"
     kind = rule.get("type")
     if kind in ("integer", "number"):

@@ -42,6 +42,7 @@ def test_the_shipped_and_fixture_manifests_follow_the_schema(pack):
     [
         (lambda d: d["files"][0].update(precision="int4"), "files[0].precision must be one of"),
         (lambda d: d.update(schema=2), "outputs is missing"),
+        (lambda d: d["files"][0].update(layout=True), "files[0].layout must be one of"),
         (lambda d: d.update(outputs=[]), "outputs is not a field of this manifest's schema version"),
         (lambda d: d["topology"].pop("version"), "topology.version is missing"),
         (lambda d: d["topology"]["triangles"].__setitem__(0, [1, 2]), "topology.triangles[0] has 2 items"),
@@ -213,6 +214,13 @@ def test_the_committed_schema_1_fixture_loads_with_its_outputs_by_name():
     assert list(aged.outputs) == [*SCHEMA1_OUTPUTS, "age"] and aged.outputs["age"].unit == "years"
     # the file's attributes tensor carries the age column; the model splits it off (tests/test_outputs_by_name.py)
     assert aged.age_in_attributes == 4 and aged.tensor_shapes["attributes"] == (5,) and "age" not in aged.tensor_shapes
+
+
+def test_a_schema_version_of_true_is_not_schema_1():
+    data = _data(FIXTURE_PACK)
+    data["schema"] = True
+    with pytest.raises(edgeface.ModelError, match="manifest schema True is not supported"):
+        Manifest(data, FIXTURE_PACK)
 
 
 def test_a_schema_1_age_column_must_follow_the_attribute_logits():
