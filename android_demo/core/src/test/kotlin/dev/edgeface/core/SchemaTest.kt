@@ -4,6 +4,7 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotNull
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertThrows
+import org.junit.Assert.assertTrue
 import org.junit.Assume.assumeTrue
 import org.junit.Test
 import java.io.File
@@ -40,8 +41,9 @@ class SchemaTest {
         val schema = schema()
         val checker = PackSchema(schema)
         val base = manifest()
-        val required = checker.requiredPaths()
+        val required = checker.requiredPaths(version = base["schema"] as Double)
         assertEquals("the schema's required fields", true, required.size >= 20)
+        if (base["schema"] == 2.0) assertTrue("schema 2 requires the outputs list", listOf("outputs") in required)
         for (path in required) {
             val broken = without(base, path)
             assertNotNull("the schema should refuse a manifest without $path", checker.problem(broken))
@@ -129,10 +131,13 @@ class PackSchema(private val root: Map<*, *>) {
         return null
     }
 
-    /** Every required field, as a path from the top ("files[]" for each file entry), below required parents only. */
-    fun requiredPaths(node: Map<*, *> = root, prefix: List<String> = emptyList()): List<List<String>> {
+    /** Every required field, as a path from the top ("files[]" for each file entry), below required parents only;
+     *  at the top, with the fields the manifest's schema [version] requires besides (the schema's if/then/else). */
+    fun requiredPaths(node: Map<*, *> = root, prefix: List<String> = emptyList(), version: Double? = null): List<List<String>> {
         val resolved = resolve(node)
-        val required = (resolved["required"] as? List<*>)?.map { it as String } ?: return emptyList()
+        val branch = version?.let { resolved[if (it == 1.0) "then" else "else"] as? Map<*, *> }
+        val required = ((resolved["required"] as? List<*>).orEmpty() + (branch?.get("required") as? List<*>).orEmpty())
+            .map { it as String }.ifEmpty { return emptyList() }
         val properties = resolved["properties"] as? Map<*, *> ?: emptyMap<Any, Any>()
         return required.flatMap { key ->
             val child = properties[key] as? Map<*, *>
