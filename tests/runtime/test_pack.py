@@ -252,6 +252,10 @@ def _output(data, name) -> dict:
         (lambda d: d["outputs"].remove(_output(d, "pose")), "outputs lacks 'pose'"),
         (lambda d: d["outputs"].append({"name": "Quality", "shape": [1], "meaning": "m"}), "must match"),
         (lambda d: d["outputs"].append({"name": "quality", "shape": [1]}), r"outputs\[7\].meaning is missing"),
+        (
+            lambda d: d["outputs"].append({"name": "q", "shape": [10**7], "meaning": "m"}),
+            "outside the schema's maximum",
+        ),
         (lambda d: d.update(age={"column": 40}), "age is not a field of this manifest's schema version"),
         (lambda d: d.pop("outputs"), "outputs is missing"),
         (lambda d: d["files"][0]["outputs"].pop("age"), r"files\[0\].outputs must name a tensor .*none for 'age'"),

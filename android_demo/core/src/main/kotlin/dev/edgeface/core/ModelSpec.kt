@@ -128,6 +128,8 @@ class ModelSpec(
                     val name = o.need("name") as? String ?: throw ModelSpecError("an output's name must be a string")
                     o.need("meaning")
                     val shape = o.need("shape").list().map { it!!.num().toInt() }
+                    if (shape.isEmpty() || shape.any { it !in 0..1_000_000 } || shape.fold(1L) { a, b -> a * b } > 100_000_000L)
+                        throw ModelSpecError("output '$name' has shape $shape: 1 to 4 sizes of 0..1000000, at most 100000000 values")
                     if (name in shapes) throw ModelSpecError("output '$name' is listed twice")
                     implied[name]?.let { if (it != shape) throw ModelSpecError("output '$name' must have shape $it, not $shape") }
                     shapes[name] = shape

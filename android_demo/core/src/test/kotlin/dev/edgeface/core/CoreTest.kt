@@ -210,7 +210,7 @@ class CoreTest {
             "files": [{"path": "m.onnx", "format": "onnx", "precision": "fp32", "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                        "outputs": {$tensors}}]}"""
         val shapes = mapOf("dense" to "[68, 3]", "pose" to "[6]", "identity" to "[1]", "expression" to "[0]", "attributes" to "[2]",
-            "visibility" to "[68]", "age" to "[1]", "quality" to "[2]")
+            "visibility" to "[68]", "age" to "[1]", "quality" to "[2]", "huge" to "[100000, 100000]")
         fun listed(names: List<String>) = names.joinToString { """{"name": "$it", "shape": ${shapes.getValue(it)}, "meaning": "m"}""" }
         fun tensors(names: List<String>) = names.joinToString { "\"$it\": \"t_$it\"" }
         val names = ModelSpec.OUTPUT_NAMES + listOf("age", "quality")
@@ -235,6 +235,7 @@ class CoreTest {
                               manifest(listed(six), tensors(six - "visibility")),
                               manifest(listed(six), tensors(six + "age")),
                               manifest(listed(six + "pose"), tensors(six)),
+                              manifest(listed(six + "huge"), tensors(six + "huge")),
                               manifest(listed(six), tensors(six)).replace("\"gender\"", "\"age\": {\"column\": 2}, \"gender\""))) {
             assertThrows(broken, ModelSpecError::class.java) { ModelSpec.fromManifest(broken, "onnx", "fp32") }
         }
