@@ -118,6 +118,24 @@ def test_a_short_fit_lowers_the_landmark_error_and_exports(shard, data_dir, tmp_
 
 
 # ---- in-batch hybrid-task training ---------------------------------------------------------------
+#: The small network with attribute and visibility heads that several tests build.
+NETWORK = {
+    "backbone": "mobilenetv2_050",
+    "input_size": 112,
+    "crop_scale": 1.4,
+    "identity_size": 40,
+    "attribute_head": True,
+    "visibility_head": True,
+}
+
+
+def _heads_network(data_dir):
+    from edgeface.train import build
+    from edgeface.train.morphable import MorphableModel
+
+    return build.build_model(NETWORK, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
+
+
 def _log(run):
     import csv
 
@@ -185,12 +203,7 @@ def test_hybrid_training_runs_every_loss_and_exports_22_attributes(shard, data_d
 
     config = {
         "name": "hybrid",
-        "backbone": "mobilenetv2_050",
-        "input_size": 112,
-        "crop_scale": 1.4,
-        "identity_size": 40,
-        "attribute_head": True,
-        "visibility_head": True,
+        **NETWORK,
         "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
         "synthetic": {"count": 64, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
         "train": {
@@ -258,12 +271,7 @@ def test_pseudo_labels_count_only_on_samples_without_3d_labels(shard, data_dir):
 
     config = {
         "name": "pseudo",
-        "backbone": "mobilenetv2_050",
-        "input_size": 112,
-        "crop_scale": 1.4,
-        "identity_size": 40,
-        "attribute_head": True,
-        "visibility_head": True,
+        **NETWORK,
         "data": {"aflw_shard": str(shard), "val_fraction": 0.25},
         "synthetic": {"count": 16, "fraction": 0.5, "renders_per_identity": 4, "seed": 0, "validation": 8},
         "train": {
@@ -329,20 +337,11 @@ def test_flip_averaged_teacher_answers_a_mirrored_crop_with_the_mirrored_face(da
     """The self-distillation teacher is flip-equivariant where the mirror map is mutual (all 68
     landmarks): its answer for a mirrored crop, mapped back, is its answer for the crop. A single
     pass of the same network is not, so the averaging is what makes it so."""
-    from edgeface.train import build, topology
+    from edgeface.train import topology
     from edgeface.train.facemodel import FlipAveraged
-    from edgeface.train.morphable import MorphableModel
 
     torch.manual_seed(0)
-    config = {
-        "backbone": "mobilenetv2_050",
-        "input_size": 112,
-        "crop_scale": 1.4,
-        "identity_size": 40,
-        "attribute_head": True,
-        "visibility_head": True,
-    }
-    model = build.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
+    model = _heads_network(data_dir)
     with torch.no_grad():
         model.head.weight.normal_(std=0.05)  # a network whose answer depends on the picture
     mirror = np.asarray(topology.load()["mirror"])
@@ -606,23 +605,14 @@ def test_frozen_prefixes_do_not_learn_and_the_rest_does(shard, data_dir, tmp_pat
 
 
 def test_the_network_answers_by_name_in_the_runtimes_order(data_dir):
-    """FaceModel returns `Outputs`, whose names are the runtime's OUTPUT_NAMES in order (the export
+    """FaceModel returns `Outputs`, whose names are the runtime's `OUTPUTS` in order (the export
     writes each tensor under its name), and its wrappers (flip averaging, refine) keep them."""
-    from edgeface.runtime.pack import OUTPUT_NAMES
-    from edgeface.train import build, topology
+    from edgeface.runtime.pack import OUTPUTS
+    from edgeface.train import topology
     from edgeface.train.facemodel import FlipAveraged, Outputs, Refined
-    from edgeface.train.morphable import MorphableModel
 
-    assert Outputs._fields == OUTPUT_NAMES
-    config = {
-        "backbone": "mobilenetv2_050",
-        "input_size": 112,
-        "crop_scale": 1.4,
-        "identity_size": 40,
-        "attribute_head": True,
-        "visibility_head": True,
-    }
-    model = build.build_model(config, MorphableModel.load(data_dir / "ict_facekit.npz")).eval()
+    assert Outputs._fields == tuple(OUTPUTS)
+    model = _heads_network(data_dir)
     x = torch.zeros(2, 3, 112, 112)
     topo = topology.load()
     with torch.no_grad():

@@ -14,25 +14,13 @@ import numpy as np
 
 import edgeface
 from edgeface.tools.datasets import Aflw2000, data_root
-from edgeface.tools.evaluate import (
-    POSE_LABEL_LIMIT_DEG,
-    aflw2000_angles,
-    landmark_errors,
-    predict_faces,
-    rotation_error_deg,
-)
+from edgeface.tools.evaluate import landmark_errors, pose_errors, predict_faces
 
 
-def pose_errors(pack: str, dataset) -> dict:
+def errors(pack: str, dataset) -> dict:
     rec = edgeface.Reconstructor("onnx", model=pack, precision="fp32")
     faces = predict_faces(rec, dataset, progress=False)
-    truth = np.degrees(dataset.pitch_yaw_roll)
-    wrapped = np.array([(aflw2000_angles(f.pose.rotation) - t + 180.0) % 360.0 - 180.0 for f, t in zip(faces, truth)])
-    return {
-        "euler": landmark_errors(faces, dataset)[1],
-        "wrapped": np.abs(wrapped),
-        "rotation": np.array([rotation_error_deg(f.pose.rotation, t) for f, t in zip(faces, truth)]),
-    }
+    return {"euler": landmark_errors(faces, dataset)[1], **pose_errors(faces, dataset)}
 
 
 def paired(name: str, ea: np.ndarray, eb: np.ndarray, draws: np.ndarray) -> None:
@@ -44,15 +32,14 @@ def paired(name: str, ea: np.ndarray, eb: np.ndarray, draws: np.ndarray) -> None
 def main() -> None:
     a_pack, b_pack = sys.argv[1:3]
     dataset = Aflw2000.load(data_root() / "aflw2000_dev")
-    a, b = pose_errors(a_pack, dataset), pose_errors(b_pack, dataset)
+    a, b = errors(a_pack, dataset), errors(b_pack, dataset)
     rng = np.random.default_rng(0)
     n = len(dataset)
     draws = rng.integers(0, n, (2000, n))
     print(f"{n} images; A {a_pack}; B {b_pack}")
     for name, column in (("pitch", 0), ("yaw", 1), ("roll", 2), ("mean", slice(None))):
         paired(f"pose_mae_deg {name}", *(x["euler"][:, column].reshape(n, -1).mean(1) for x in (a, b)), draws)
-    within = (np.abs(np.degrees(dataset.pitch_yaw_roll)) <= POSE_LABEL_LIMIT_DEG).all(1)
-    inside = np.flatnonzero(within)
+    inside = np.flatnonzero(a["within"])
     paired(
         f"within_99 ({len(inside)})",
         a["wrapped"][inside].mean(1),

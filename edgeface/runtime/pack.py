@@ -55,7 +55,6 @@ OUTPUTS = {
     "visibility": "logits that each dense point is visible (not hidden by the head itself)",
     "age": "apparent age in years",
 }
-OUTPUT_NAMES = tuple(OUTPUTS)
 
 
 def standard_outputs(num_points: int, identity_size: int, expression_names, attribute_names, age: bool) -> list[dict]:
@@ -205,34 +204,29 @@ class Manifest:
         """`outputs`: what the network answers, by name (schema 2), or schema 1's implied six with
         age split off the attributes; each known output's shape must follow the fields above."""
         self.age_in_attributes: int | None = None  # schema 1: the column of `attributes` that is age
+        # what the fields above imply for the runtime's own outputs (schema 1 states no more than this)
+        standard = standard_outputs(
+            self.num_points, self.identity_size, self.expression_names, self.attribute_names, age=True
+        )
+        implied = {o["name"]: tuple(o["shape"]) for o in standard}
+        listed = data.get("outputs", [])
         if self.version == 1:
-            listed: list[dict] = [{"name": n, "meaning": OUTPUTS[n]} for n in SCHEMA1_OUTPUTS]
+            listed = [o for o in standard if o["name"] != "age" or "age" in data]
             if "age" in data:
                 self.age_in_attributes = data["age"]["column"]
                 if self.age_in_attributes != len(self.attribute_names):
                     raise self._error("age.column", f"must be {len(self.attribute_names)} (after the attribute logits)")
-                listed.append({"name": "age", "meaning": OUTPUTS["age"], "unit": data["age"].get("unit", "years")})
-        else:
-            listed = data["outputs"]
-        implied = {
-            "dense": (self.num_points, 3),
-            "pose": (6,),
-            "identity": (self.identity_size,),
-            "expression": (len(self.expression_names),),
-            "attributes": (len(self.attribute_names),),
-            "age": (1,),
-            "visibility": (self.num_points,),
-        }
         self.outputs: dict[str, Output] = {}
         for i, entry in enumerate(listed):
-            name = entry["name"]
-            shape = tuple(entry["shape"]) if "shape" in entry else implied[name]
+            name, shape = entry["name"], tuple(entry["shape"])
             if name in self.outputs:
                 raise self._error(f"outputs[{i}].name", f"{name!r} is listed twice")
             if name in implied and shape != implied[name]:
                 wanted = list(implied[name])
                 raise self._error(f"outputs[{i}].shape", f"of {name!r} must be {wanted}, not {list(shape)}")
             self.outputs[name] = Output(name, shape, entry["meaning"], entry.get("unit"))
+        #: outputs the runtime does not decode, handed to the app as they are (`Face.extra`)
+        self.extra_outputs = tuple(n for n in self.outputs if n not in OUTPUTS)
         missing = [n for n in SCHEMA1_OUTPUTS if n not in self.outputs]
         if missing:
             raise self._error("outputs", f"lacks {', '.join(map(repr, missing))}: the runtime needs them for a face")

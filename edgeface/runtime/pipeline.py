@@ -17,7 +17,7 @@ from . import detectors, resample
 from .errors import EdgefaceError, ModelError, OptionError, shown
 from .geometry import Crop, euler_to_matrix, landmark_box, square_crop
 from .model import Model
-from .pack import OUTPUTS, Manifest
+from .pack import Manifest
 from .results import Face, Mesh, Pose
 
 #: A horizontal flip of the crop, seen on the pose output (pitch, yaw, roll, tx, ty, scale): yaw and
@@ -125,7 +125,7 @@ class Pipeline:
             age=age,
             gender=gender,
             embedding=identity_embedding(m, outputs["identity"][i]),
-            extra={name: outputs[name][i].copy() for name in outputs if name not in OUTPUTS},
+            extra={name: outputs[name][i].copy() for name in m.extra_outputs},
         )
 
     # -- the stages chained ----------------------------------------------------------------

@@ -116,27 +116,34 @@ def rotation_error_deg(rotation, label_deg) -> float:
 POSE_LABEL_LIMIT_DEG = 99.0
 
 
+def pose_errors(faces: list, dataset: Aflw2000) -> dict:
+    """Per image (NaN where `faces` has None): `wrapped`, (N, 3) absolute pitch, yaw, roll errors in
+    the labels' convention wrapped to +-180 degrees; `rotation`, (N,) the angle of the rotation between
+    prediction and label; `within`, (N,) whether all three label angles lie within POSE_LABEL_LIMIT_DEG."""
+    truth = np.degrees(dataset.pitch_yaw_roll)
+    wrapped, rotation = np.full((len(faces), 3), np.nan), np.full(len(faces), np.nan)
+    for i, face in enumerate(faces):
+        if face is not None:
+            wrapped[i] = np.abs((aflw2000_angles(face.pose.rotation) - truth[i] + 180.0) % 360.0 - 180.0)
+            rotation[i] = rotation_error_deg(face.pose.rotation, truth[i])
+    return {"wrapped": wrapped, "rotation": rotation, "within": (np.abs(truth) <= POSE_LABEL_LIMIT_DEG).all(1)}
+
+
 def pose_figures(faces: list, dataset: Aflw2000) -> dict:
     """Two more views of the pose error than `pose_mae_deg` (every label, its angles as written):
     the mean absolute angle difference, wrapped to +-180 degrees, on the faces whose labels lie within
     POSE_LABEL_LIMIT_DEG (the head-pose literature's protocol); and the angle of the rotation between
     prediction and label (no Euler convention at all), mean and median, on every face."""
-    angles, rotation = [], []
-    for i, face in enumerate(faces):
-        if face is None:
-            continue
-        truth = np.degrees(dataset.pitch_yaw_roll[i])
-        difference = (aflw2000_angles(face.pose.rotation) - truth + 180.0) % 360.0 - 180.0
-        if (np.abs(truth) <= POSE_LABEL_LIMIT_DEG).all():
-            angles.append(np.abs(difference))
-        rotation.append(rotation_error_deg(face.pose.rotation, truth))
-    if not rotation:
+    errors = pose_errors(faces, dataset)
+    found = np.isfinite(errors["rotation"])
+    if not found.any():
         return {}
+    inside = found & errors["within"]
     return {
-        "pose_mae_deg_within_99": float(np.mean(angles)) if angles else float("nan"),
-        "n_pose_within_99": len(angles),
-        "pose_rotation_error_deg": float(np.mean(rotation)),
-        "pose_rotation_error_median_deg": float(np.median(rotation)),
+        "pose_mae_deg_within_99": float(errors["wrapped"][inside].mean()) if inside.any() else float("nan"),
+        "n_pose_within_99": int(inside.sum()),
+        "pose_rotation_error_deg": float(errors["rotation"][found].mean()),
+        "pose_rotation_error_median_deg": float(np.median(errors["rotation"][found])),
     }
 
 

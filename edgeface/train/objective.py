@@ -114,9 +114,7 @@ class HybridLoss:
             "distill_expression": (outputs.expression - teacher.expression).abs().mean(-1),
             "distill_pose": (pose[:, :3] - teacher.pose[:, :3]).abs().mean(-1),
         }
-        # (a teacher with an age output is not distilled from on attributes: so it was when age was
-        # a column of attributes, and no comparison has tested the other way)
-        if self.model.attribute_head and teacher.age is None and teacher.attributes.shape == attributes.shape:
+        if self.model.attribute_head and teacher.attributes.shape == attributes.shape:
             t = d.temperature
             per_sample["distill_attributes"] = torch.nn.functional.binary_cross_entropy_with_logits(
                 attributes / t, torch.sigmoid(teacher.attributes / t), reduction="none"
